@@ -1,0 +1,444 @@
+//! API Gateway and integration rules: read the responses of every invoke (per path, across
+//! ENIs) and name what API Gateway or the integration behind it refused.
+
+use crate::config::InvokeVia;
+use crate::facts::{Facts, PathFacts};
+use crate::finding::{Finding, Severity};
+
+use super::{classify, invoke_line, Class};
+
+pub(super) fn rules(f: &Facts) -> Vec<Finding> {
+    [
+        host_header_missing(f),
+        stage_not_found(f),
+        iam_auth_required(f),
+        missing_root_any_method(f),
+        missing_proxy_method(f),
+        by_class(f, "resource_policy_denies_vpce", Class::DeniedExplicit),
+        by_class(f, "resource_policy_missing", Class::DeniedImplicit),
+        by_class(f, "throttled", Class::Throttled),
+        integration_timeout(f),
+        by_class(f, "integration_network_error", Class::IntegrationNetwork),
+        by_class(f, "integration_internal_error", Class::IntegrationInternal),
+        by_class(f, "backend_http_error", Class::Backend5xx),
+        by_class(f, "invoke_connection_error", Class::ConnError),
+        by_class(f, "unexpected_gateway_response", Class::GatewayOther),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Invokes that were sent (TCP and TLS worked).
+fn sent(f: &Facts) -> Vec<&PathFacts> {
+    f.invokes()
+        .filter(|p| classify(p) != Class::NotSent)
+        .collect()
+}
+
+fn all_are(ps: &[&PathFacts], c: Class) -> bool {
+    !ps.is_empty() && ps.iter().all(|p| classify(p) == c)
+}
+
+/// One evidence line per distinct (path, class), noting how many ENIs saw it.
+fn evidence(method: &str, ps: &[&PathFacts]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen: Vec<(String, Class)> = Vec::new();
+    for p in ps {
+        let key = (p.request_path.clone(), classify(p));
+        if seen.contains(&key) {
+            continue;
+        }
+        let n = ps
+            .iter()
+            .filter(|q| q.request_path == p.request_path && classify(q) == key.1)
+            .count();
+        seen.push(key);
+        let mut l = invoke_line(method, p);
+        if n > 1 {
+            l.push_str(&format!(" (and {} more ENIs)", n - 1));
+        }
+        out.push(l);
+    }
+    out
+}
+
+fn is_root(p: &PathFacts) -> bool {
+    p.path == "/"
+}
+
+/// `vpce-host`: every call named by Host is Forbidden, the same call named by `x-apigw-api-id`
+/// gets through: the Host header does not reach API Gateway.
+fn host_header_missing(f: &Facts) -> Option<Finding> {
+    if f.target.invoke_via != InvokeVia::VpceHost {
+        return None;
+    }
+    let main = sent(f);
+    let control: Vec<&PathFacts> = f.header_control.iter().collect();
+    if !all_are(&main, Class::Forbidden)
+        || control.is_empty()
+        || control
+            .iter()
+            .all(|p| matches!(classify(p), Class::Forbidden | Class::NotSent))
+    {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &main);
+    ev.push(format!("sent Host: {}", f.target.host_header));
+    ev.extend(
+        evidence(&f.target.method, &control)
+            .into_iter()
+            .map(|l| format!("with x-apigw-api-id: {l}")),
+    );
+    Some(Finding::new("missing_host_or_apigw_api_id_header", ev))
+}
+
+/// Every call Forbidden (and not explained by the Host header): the stage or API is not found.
+fn stage_not_found(f: &Facts) -> Option<Finding> {
+    let main = sent(f);
+    if !all_are(&main, Class::Forbidden) || host_header_missing(f).is_some() {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &main);
+    ev.push(format!(
+        "stage {:?} of API {} via {}",
+        f.target.stage, f.target.api_id, f.target.invoke_via
+    ));
+    Some(Finding::new("stage_not_found", ev).alternatives(&[
+        "api_not_private_or_wrong_api",
+        "public_api_blocked_by_private_dns",
+        "missing_host_or_apigw_api_id_header",
+    ]))
+}
+
+/// Every unsigned call lacks a token and a signed retry gets further: IAM authorization.
+fn iam_auth_required(f: &Facts) -> Option<Finding> {
+    let main = sent(f);
+    if main.iter().any(|p| p.signed) || !all_are(&main, Class::MissingToken) {
+        return None;
+    }
+    let retry: Vec<&PathFacts> = f.signed_retry.iter().collect();
+    let signed_passes = retry
+        .iter()
+        .any(|p| !matches!(classify(p), Class::MissingToken | Class::NotSent));
+    let mut ev = evidence(&f.target.method, &main);
+    if signed_passes {
+        ev.extend(evidence(&f.target.method, &retry));
+        return Some(Finding::new("iam_auth_required", ev));
+    }
+    if let Some(why) = &f.signed_retry_unavailable {
+        // Cannot tell IAM from "no method anywhere" without signing.
+        ev.push(format!("signed retry not possible: {why}"));
+        return Some(Finding::new("iam_auth_required", ev).alternatives(&[
+            "missing_root_any_method",
+            "missing_proxy_method",
+            "method_not_deployed",
+        ]));
+    }
+    None
+}
+
+/// Paths judged for method rules: the signed retry's when unsigned calls all lacked a token.
+fn method_view(f: &Facts) -> Vec<&PathFacts> {
+    let main = sent(f);
+    if all_are(&main, Class::MissingToken) && !f.signed_retry.is_empty() {
+        let retry: Vec<&PathFacts> = f.signed_retry.iter().collect();
+        // The signed retry gets further: IAM explains the tokens, judge the retry instead.
+        if retry.iter().any(|p| classify(p) != Class::MissingToken) {
+            return retry;
+        }
+    }
+    main
+}
+
+/// The stage root lacks a method while a deeper path gets further (or every path lacks one even
+/// when signed).
+fn missing_root_any_method(f: &Facts) -> Option<Finding> {
+    let v = method_view(f);
+    let root: Vec<&PathFacts> = v.iter().copied().filter(|p| is_root(p)).collect();
+    let rest: Vec<&PathFacts> = v.iter().copied().filter(|p| !is_root(p)).collect();
+    if !all_are(&root, Class::MissingToken) {
+        return None;
+    }
+    let rest_passes = rest.iter().any(|p| classify(p) != Class::MissingToken);
+    let all_signed_fail = all_are(&v, Class::MissingToken) && v.iter().all(|p| p.signed);
+    if !(rest_passes || all_signed_fail) {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &root);
+    ev.extend(evidence(&f.target.method, &rest));
+    Some(Finding::new("missing_root_any_method", ev).alternatives(&["method_not_deployed"]))
+}
+
+/// A path below the root lacks a method while the root gets further.
+fn missing_proxy_method(f: &Facts) -> Option<Finding> {
+    let v = method_view(f);
+    let root: Vec<&PathFacts> = v.iter().copied().filter(|p| is_root(p)).collect();
+    let rest: Vec<&PathFacts> = v.iter().copied().filter(|p| !is_root(p)).collect();
+    let rest_missing: Vec<&PathFacts> = rest
+        .iter()
+        .copied()
+        .filter(|p| classify(p) == Class::MissingToken)
+        .collect();
+    if rest_missing.is_empty() {
+        return None;
+    }
+    let root_passes = root.iter().any(|p| classify(p) != Class::MissingToken);
+    let all_signed_fail = all_are(&v, Class::MissingToken) && v.iter().all(|p| p.signed);
+    if !(root_passes || all_signed_fail) {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &rest_missing);
+    ev.extend(evidence(&f.target.method, &root));
+    Some(Finding::new("missing_proxy_method", ev).alternatives(&["method_not_deployed"]))
+}
+
+/// 504 "Endpoint request timed out", or no response at all before the deadline.
+fn integration_timeout(f: &Facts) -> Option<Finding> {
+    let v: Vec<&PathFacts> = all_invokes(f)
+        .into_iter()
+        .filter(|p| matches!(classify(p), Class::IntegrationTimeout | Class::NoResponse))
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    let only_silence = v.iter().all(|p| classify(p) == Class::NoResponse);
+    let finding = Finding::new("integration_timeout", evidence(&f.target.method, &v));
+    Some(if only_silence {
+        finding.alternatives(&["hybrid_target_unreachable", "nlb_no_healthy_targets"])
+    } else {
+        finding.alternatives(&[
+            "nlb_no_healthy_targets",
+            "nlb_target_ip_drift",
+            "hybrid_target_unreachable",
+        ])
+    })
+}
+
+/// Every invoke, including the signed retry when it replaced unsigned calls.
+fn all_invokes(f: &Facts) -> Vec<&PathFacts> {
+    let mut v = method_view(f);
+    if !v.iter().any(|p| p.signed) {
+        return v;
+    }
+    v.retain(|p| p.signed);
+    v
+}
+
+/// Any invoke of class `c` raises `id`; a warning when other invokes of the same kind work.
+fn by_class(f: &Facts, id: &'static str, c: Class) -> Option<Finding> {
+    let v = all_invokes(f);
+    let hit: Vec<&PathFacts> = v.iter().copied().filter(|p| classify(p) == c).collect();
+    if hit.is_empty() {
+        return None;
+    }
+    let finding = Finding::new(id, evidence(&f.target.method, &hit));
+    let finding = match id {
+        "resource_policy_denies_vpce" => finding.alternatives(&["policy_changed_not_redeployed"]),
+        "resource_policy_missing" => finding.alternatives(&["policy_changed_not_redeployed"]),
+        "integration_network_error" => finding.alternatives(&[
+            "nlb_no_healthy_targets",
+            "nlb_target_ip_drift",
+            "endpoint_connection_pending_acceptance",
+        ]),
+        "integration_internal_error" => finding.alternatives(&[
+            "vpc_link_failed",
+            "vpc_link_pending",
+            "integration_tls_hostname_mismatch",
+        ]),
+        _ => finding,
+    };
+    Some(if id == "throttled" && hit.len() < v.len() {
+        finding.severity(Severity::Warning)
+    } else {
+        finding
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::config::InvokeVia;
+
+    const MAT: (u16, &str, &str) = (
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    );
+
+    fn mat() -> crate::facts::HttpOutcome {
+        gateway(MAT.0, MAT.1, MAT.2)
+    }
+
+    #[test]
+    fn root_missing_while_proxy_works() {
+        let mut f = healthy();
+        set_path(&mut f, "/", mat());
+        let d = super::super::diagnose(&f);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].id, "missing_root_any_method");
+        assert!(d[0].evidence[0].contains("GET /test/ -> 403 MissingAuthenticationTokenException"));
+    }
+
+    #[test]
+    fn proxy_missing_while_root_works() {
+        let mut f = healthy();
+        set_path(&mut f, "/pgw-probe", mat());
+        assert_eq!(ids(&f), vec!["missing_proxy_method"]);
+    }
+
+    #[test]
+    fn all_forbidden_is_stage_not_found() {
+        let mut f = healthy();
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        assert_eq!(ids(&f), vec!["stage_not_found"]);
+    }
+
+    #[test]
+    fn vpce_host_forbidden_but_api_id_header_works() {
+        let mut f = healthy();
+        f.target.invoke_via = InvokeVia::VpceHost;
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        let mut c = path(ENI_A, "/", backend(200));
+        c.identified_by = "x-apigw-api-id";
+        f.header_control = vec![c];
+        assert_eq!(ids(&f), vec!["missing_host_or_apigw_api_id_header"]);
+    }
+
+    #[test]
+    fn unsigned_token_missing_signed_works_is_iam() {
+        let mut f = healthy();
+        set_all(&mut f, mat());
+        let mut r = path(ENI_A, "/", backend(200));
+        r.signed = true;
+        let mut r2 = path(ENI_A, "/pgw-probe", backend(200));
+        r2.signed = true;
+        f.signed_retry = vec![r, r2];
+        assert_eq!(ids(&f), vec!["iam_auth_required"]);
+    }
+
+    #[test]
+    fn iam_then_signed_root_missing() {
+        let mut f = healthy();
+        set_all(&mut f, mat());
+        let mut r = path(ENI_A, "/", mat());
+        r.signed = true;
+        let mut r2 = path(ENI_A, "/pgw-probe", backend(200));
+        r2.signed = true;
+        f.signed_retry = vec![r, r2];
+        assert_eq!(
+            ids(&f),
+            vec!["iam_auth_required", "missing_root_any_method"]
+        );
+    }
+
+    #[test]
+    fn all_token_missing_without_credentials_is_likely_iam() {
+        let mut f = healthy();
+        set_all(&mut f, mat());
+        f.signed_retry_unavailable = Some("no credentials".into());
+        let d = super::super::diagnose(&f);
+        assert_eq!(d[0].id, "iam_auth_required");
+        assert!(d[0].alternatives.contains(&"missing_root_any_method"));
+    }
+
+    #[test]
+    fn explicit_deny_is_policy_denies_vpce() {
+        let mut f = healthy();
+        set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/ with an explicit deny"));
+        assert_eq!(ids(&f), vec!["resource_policy_denies_vpce"]);
+    }
+
+    #[test]
+    fn implicit_deny_is_policy_missing() {
+        let mut f = healthy();
+        set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/"));
+        assert_eq!(ids(&f), vec!["resource_policy_missing"]);
+    }
+
+    #[test]
+    fn throttled() {
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(429, "TooManyRequestsException", "Too Many Requests"),
+        );
+        assert_eq!(ids(&f), vec!["throttled"]);
+    }
+
+    #[test]
+    fn integration_504_timeout() {
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(
+                504,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+        );
+        assert_eq!(ids(&f), vec!["integration_timeout"]);
+    }
+
+    #[test]
+    fn no_response_is_integration_timeout() {
+        let mut f = healthy();
+        set_all(&mut f, crate::facts::HttpOutcome::Timeout);
+        assert_eq!(ids(&f), vec!["integration_timeout"]);
+    }
+
+    #[test]
+    fn integration_504_network() {
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(
+                504,
+                "InternalServerErrorException",
+                "Network error communicating with endpoint",
+            ),
+        );
+        assert_eq!(ids(&f), vec!["integration_network_error"]);
+    }
+
+    #[test]
+    fn integration_500() {
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(500, "InternalServerErrorException", "Internal server error"),
+        );
+        assert_eq!(ids(&f), vec!["integration_internal_error"]);
+    }
+
+    #[test]
+    fn backend_5xx() {
+        let mut f = healthy();
+        set_all(&mut f, backend(502));
+        assert_eq!(ids(&f), vec!["backend_http_error"]);
+    }
+
+    #[test]
+    fn backend_404_is_healthy_chain() {
+        let mut f = healthy();
+        set_path(&mut f, "/pgw-probe", backend(404));
+        assert!(ids(&f).is_empty());
+    }
+
+    #[test]
+    fn connection_error() {
+        let mut f = healthy();
+        set_all(&mut f, crate::facts::HttpOutcome::Error("reset".into()));
+        assert_eq!(ids(&f), vec!["invoke_connection_error"]);
+    }
+
+    #[test]
+    fn other_gateway_error() {
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(413, "RequestTooLargeException", "Request Too Long"),
+        );
+        assert_eq!(ids(&f), vec!["unexpected_gateway_response"]);
+    }
+}

@@ -1,0 +1,237 @@
+//! DNS rules: the invoke name missing, resolvers failing, the alias not associated, and the
+//! private DNS name resolving somewhere other than the endpoint's ENIs.
+
+use std::net::IpAddr;
+
+use crate::config::InvokeVia;
+use crate::facts::{DnsFacts, DnsOutcome, Facts};
+use crate::finding::{Finding, Severity};
+
+pub(super) fn rules(f: &Facts) -> Vec<Finding> {
+    [
+        private_dns_disabled(f),
+        nxdomain(f),
+        alias_not_associated(f),
+        resolver_failure(f),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn line(d: &DnsFacts) -> String {
+    match d.outcome {
+        DnsOutcome::Answer => format!(
+            "{} -> {} (resolver {})",
+            d.name,
+            d.addrs
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.resolver
+        ),
+        ref o => {
+            let detail = match o {
+                DnsOutcome::Rcode(s) | DnsOutcome::Error(s) => format!(" ({s})"),
+                _ => String::new(),
+            };
+            format!(
+                "{} -> {}{} (resolver {})",
+                d.name,
+                o.as_str().to_uppercase(),
+                detail,
+                d.resolver
+            )
+        }
+    }
+}
+
+fn no_name(d: &DnsFacts) -> bool {
+    matches!(d.outcome, DnsOutcome::NxDomain | DnsOutcome::NoData)
+}
+
+fn failed(d: &DnsFacts) -> bool {
+    !d.outcome.is_answer() && !no_name(d)
+}
+
+/// Private, shared and loopback addresses count as "inside a network"; the rest is public.
+fn is_private(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// The private DNS name resolves, but not to the endpoint's ENIs (as the endpoint's own name
+/// does), or, with no endpoint name to compare with, to public addresses only.
+fn private_dns_disabled(f: &Facts) -> Option<Finding> {
+    if f.target.invoke_via != InvokeVia::PrivateDns {
+        return None;
+    }
+    let answer = f.resolved();
+    if answer.is_empty() {
+        return None;
+    }
+    let reference = f.reference_addrs();
+    let elsewhere = if reference.is_empty() {
+        answer.iter().all(|a| !is_private(a))
+    } else {
+        answer.iter().all(|a| !reference.contains(a))
+    };
+    if !elsewhere {
+        return None;
+    }
+    let mut ev: Vec<String> = f
+        .dns
+        .iter()
+        .filter(|d| d.outcome.is_answer())
+        .map(line)
+        .collect();
+    if reference.is_empty() {
+        ev.push("every address is public, none inside the VPC".into());
+    } else {
+        ev.extend(
+            f.reference_dns
+                .iter()
+                .filter(|d| d.outcome.is_answer())
+                .map(|d| format!("endpoint ENIs: {}", line(d))),
+        );
+    }
+    if let Some(r) = f.invokes().find_map(|p| p.response().map(|r| (p, r))) {
+        ev.push(super::invoke_line(&f.target.method, r.0));
+    }
+    Some(
+        Finding::new("dns_private_dns_disabled", ev)
+            .alternatives(&["dns_vpc_dns_attributes_disabled", "dns_nxdomain"]),
+    )
+}
+
+/// Every resolver says the invoke name does not exist (not for the alias route).
+fn nxdomain(f: &Facts) -> Option<Finding> {
+    if f.target.invoke_via == InvokeVia::Alias || f.dns.is_empty() || !f.dns.iter().all(no_name) {
+        return None;
+    }
+    let alternatives: &[&str] = match f.target.invoke_via {
+        InvokeVia::PrivateDns => &[
+            "dns_private_dns_disabled",
+            "dns_vpc_dns_attributes_disabled",
+        ],
+        _ => &["vpce_not_available"],
+    };
+    Some(Finding::new("dns_nxdomain", f.dns.iter().map(line).collect()).alternatives(alternatives))
+}
+
+/// The `{api}-{vpce}` alias does not exist: the endpoint is not associated with the API.
+fn alias_not_associated(f: &Facts) -> Option<Finding> {
+    if f.target.invoke_via != InvokeVia::Alias || f.dns.is_empty() || !f.dns.iter().all(no_name) {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "dns_vpce_alias_not_associated",
+            f.dns.iter().map(line).collect(),
+        )
+        .alternatives(&["dns_nxdomain"]),
+    )
+}
+
+/// Resolvers fail (SERVFAIL, REFUSED, timeout): critical when no resolver answered.
+fn resolver_failure(f: &Facts) -> Option<Finding> {
+    let bad: Vec<&DnsFacts> = f.dns.iter().filter(|d| failed(d)).collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let any_answer = f.dns.iter().any(|d| d.outcome.is_answer());
+    let mut ev: Vec<String> = bad.iter().map(|d| line(d)).collect();
+    let finding = if any_answer {
+        ev.extend(f.dns.iter().filter(|d| d.outcome.is_answer()).map(line));
+        Finding::new("dns_resolver_failure", ev).severity(Severity::Warning)
+    } else {
+        Finding::new("dns_resolver_failure", ev)
+    };
+    Some(finding.alternatives(&["dns_vpc_dns_attributes_disabled"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::config::InvokeVia;
+    use crate::facts::DnsOutcome;
+
+    fn set_dns(f: &mut crate::facts::Facts, o: DnsOutcome) {
+        for d in &mut f.dns {
+            d.outcome = o.clone();
+            d.addrs.clear();
+        }
+    }
+
+    #[test]
+    fn healthy_has_no_dns_finding() {
+        assert!(ids(&healthy()).is_empty());
+    }
+
+    #[test]
+    fn nxdomain_hides_everything_above() {
+        let mut f = healthy();
+        set_dns(&mut f, DnsOutcome::NxDomain);
+        assert_eq!(ids(&f), vec!["dns_nxdomain"]);
+    }
+
+    #[test]
+    fn servfail_is_resolver_failure() {
+        let mut f = healthy();
+        set_dns(&mut f, DnsOutcome::ServFail);
+        let d = super::super::diagnose(&f);
+        assert_eq!(d[0].id, "dns_resolver_failure");
+        assert_eq!(d[0].severity, crate::finding::Severity::Critical);
+        assert!(d[0].evidence[0].contains("SERVFAIL"), "{:?}", d[0].evidence);
+    }
+
+    #[test]
+    fn one_failing_resolver_of_two_is_a_warning() {
+        let mut f = healthy();
+        let mut bad = f.dns[0].clone();
+        bad.resolver = "10.0.0.3:53".into();
+        bad.outcome = DnsOutcome::Timeout;
+        bad.addrs.clear();
+        f.dns.push(bad);
+        let d = super::super::diagnose(&f);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].id, "dns_resolver_failure");
+        assert_eq!(d[0].severity, crate::finding::Severity::Warning);
+    }
+
+    #[test]
+    fn alias_nxdomain_is_not_associated() {
+        let mut f = healthy();
+        f.target.invoke_via = InvokeVia::Alias;
+        set_dns(&mut f, DnsOutcome::NxDomain);
+        assert_eq!(ids(&f), vec!["dns_vpce_alias_not_associated"]);
+    }
+
+    #[test]
+    fn answer_elsewhere_than_the_endpoint_is_private_dns_disabled() {
+        let mut f = healthy();
+        f.dns[0].addrs = vec!["127.9.9.200".parse().unwrap()];
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        assert_eq!(ids(&f), vec!["dns_private_dns_disabled"]);
+    }
+
+    #[test]
+    fn public_answer_without_reference_is_private_dns_disabled() {
+        let mut f = healthy();
+        f.reference_dns.clear();
+        f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
+        assert_eq!(ids(&f), vec!["dns_private_dns_disabled"]);
+        let mut g = healthy();
+        g.reference_dns.clear();
+        assert!(ids(&g).is_empty());
+    }
+}

@@ -1,0 +1,133 @@
+//! Diagnosis: turn [`Facts`] into ranked [`Finding`]s, one small rule per finding id.
+//!
+//! Layers are judged in request order. A layer that nothing got through hides the symptoms it
+//! causes further up (DNS fails ⇒ no TCP findings), so the first finding is the root cause.
+
+mod api;
+mod dns;
+mod tcp;
+mod tls;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+use crate::facts::{Facts, HttpOutcome, PathFacts, ResponseSource};
+use crate::finding::{Finding, CATALOG};
+
+/// All findings for `facts`, ranked: root cause first; empty when healthy.
+pub fn diagnose(facts: &Facts) -> Vec<Finding> {
+    let mut out = dns::rules(facts);
+    let dns_blocks =
+        facts.resolved().is_empty() || out.iter().any(|f| f.id == "dns_private_dns_disabled");
+    if !dns_blocks {
+        let tcp = tcp::rules(facts);
+        out.extend(tcp);
+        let connected = facts.enis.iter().any(|e| {
+            e.first()
+                .is_some_and(|c| c.connect == crate::facts::ConnectOutcome::Ok)
+        });
+        if connected {
+            out.extend(tls::rules(facts));
+            let established = facts
+                .enis
+                .iter()
+                .any(|e| e.first().is_some_and(|c| c.established()));
+            if established {
+                out.extend(api::rules(facts));
+            }
+        }
+    }
+    rank(out)
+}
+
+/// Sort by severity, then layer, then catalog order (which follows request evaluation order).
+fn rank(mut v: Vec<Finding>) -> Vec<Finding> {
+    let order = |id: &str| {
+        CATALOG
+            .iter()
+            .position(|e| e.id == id)
+            .unwrap_or(usize::MAX)
+    };
+    v.sort_by_key(|f| (f.severity, f.layer, order(f.id)));
+    v
+}
+
+/// What one invoke came to, for API and integration rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Reached the backend (any status below 500), or a non-error answer.
+    Ok,
+    /// 403 MissingAuthenticationTokenException.
+    MissingToken,
+    /// 403 ForbiddenException.
+    Forbidden,
+    /// 403 AccessDeniedException "... with an explicit deny".
+    DeniedExplicit,
+    /// 403 AccessDeniedException without explicit deny.
+    DeniedImplicit,
+    /// 429 TooManyRequestsException.
+    Throttled,
+    /// 504 "Endpoint request timed out".
+    IntegrationTimeout,
+    /// 504 "Network error communicating with endpoint".
+    IntegrationNetwork,
+    /// 500 InternalServerErrorException.
+    IntegrationInternal,
+    /// A 5xx from the backend itself.
+    Backend5xx,
+    /// Another API Gateway error.
+    GatewayOther,
+    /// No response before the deadline.
+    NoResponse,
+    /// The connection broke.
+    ConnError,
+    /// Never sent (TCP or TLS failed).
+    NotSent,
+}
+
+pub(crate) fn classify(p: &PathFacts) -> Class {
+    match &p.http {
+        HttpOutcome::NotSent => Class::NotSent,
+        HttpOutcome::Timeout => Class::NoResponse,
+        HttpOutcome::Error(_) => Class::ConnError,
+        HttpOutcome::Response(r) => {
+            if r.source == ResponseSource::Backend {
+                return if r.status >= 500 {
+                    Class::Backend5xx
+                } else {
+                    Class::Ok
+                };
+            }
+            let msg = r.message.as_deref().unwrap_or_default();
+            match (r.status, r.error_type.as_deref().unwrap_or_default()) {
+                (403, "MissingAuthenticationTokenException") => Class::MissingToken,
+                (403, "ForbiddenException") => Class::Forbidden,
+                (403, "AccessDeniedException") if msg.contains("explicit deny") => {
+                    Class::DeniedExplicit
+                }
+                (403, "AccessDeniedException") => Class::DeniedImplicit,
+                (429, _) => Class::Throttled,
+                (504, _) if msg.contains("timed out") => Class::IntegrationTimeout,
+                (504, _) => Class::IntegrationNetwork,
+                (500, _) => Class::IntegrationInternal,
+                (s, _) if s < 400 => Class::Ok,
+                _ => Class::GatewayOther,
+            }
+        }
+    }
+}
+
+/// One line of evidence for an invoke: `GET /test/ -> 403 MissingAuthenticationTokenException "…" (10.0.1.25:443)`.
+pub(crate) fn invoke_line(method: &str, p: &PathFacts) -> String {
+    let what = match &p.http {
+        HttpOutcome::Response(r) => r.summary(),
+        HttpOutcome::Timeout => "no response before the deadline".to_string(),
+        HttpOutcome::Error(e) => format!("connection error: {e}"),
+        HttpOutcome::NotSent => "not sent".to_string(),
+    };
+    let signed = if p.signed { " (SigV4-signed)" } else { "" };
+    format!(
+        "{method} {}{signed} -> {what} via {}",
+        p.request_path, p.addr
+    )
+}

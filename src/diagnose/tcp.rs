@@ -1,0 +1,139 @@
+//! TCP rules: every endpoint ENI dropping SYNs (a security group), some ENIs failing while
+//! others work (one AZ), or every ENI refusing (nothing there).
+
+use crate::facts::{ConnectOutcome, EniFacts, Facts};
+use crate::finding::{Finding, Severity};
+
+pub(super) fn rules(f: &Facts) -> Vec<Finding> {
+    [sg_blocks_443(f), eni_unreachable(f), none_listening(f)]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn outcome(e: &EniFacts) -> ConnectOutcome {
+    e.first()
+        .map_or(ConnectOutcome::NotTried, |c| c.connect.clone())
+}
+
+fn line(e: &EniFacts, port_phrase: &str) -> String {
+    let o = outcome(e);
+    let what = match &o {
+        ConnectOutcome::Ok => "connected".to_string(),
+        ConnectOutcome::Timeout => "connect timed out (SYN unanswered)".to_string(),
+        ConnectOutcome::Refused => "connection refused (RST)".to_string(),
+        ConnectOutcome::Unreachable => "unreachable (no route / ICMP)".to_string(),
+        ConnectOutcome::NotTried => "not tried (deadline)".to_string(),
+        ConnectOutcome::Error(s) => format!("error: {s}"),
+    };
+    format!("TCP {}{port_phrase}: {what}", e.addr)
+}
+
+/// Every ENI's connect timed out.
+fn sg_blocks_443(f: &Facts) -> Option<Finding> {
+    if f.enis.is_empty() || !f.enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout) {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "vpce_sg_blocks_443",
+            f.enis.iter().map(|e| line(e, "")).collect(),
+        )
+        .alternatives(&["vpce_not_available"]),
+    )
+}
+
+/// Some ENIs connect, others do not.
+fn eni_unreachable(f: &Facts) -> Option<Finding> {
+    let ok = f
+        .enis
+        .iter()
+        .filter(|e| outcome(e) == ConnectOutcome::Ok)
+        .count();
+    let failing = f
+        .enis
+        .iter()
+        .filter(|e| !matches!(outcome(e), ConnectOutcome::Ok | ConnectOutcome::NotTried))
+        .count();
+    if ok == 0 || failing == 0 {
+        return None;
+    }
+    let mut ev: Vec<String> = f.enis.iter().map(|e| line(e, "")).collect();
+    ev.push(format!(
+        "{failing} of {} endpoint addresses fail: clients resolving to them fail",
+        f.enis.len()
+    ));
+    Some(
+        Finding::new("vpce_eni_unreachable", ev)
+            .severity(Severity::Warning)
+            .alternatives(&["vpce_sg_blocks_443", "vpce_not_available"]),
+    )
+}
+
+/// No ENI connects and not all timed out: refusals or unreachable means nothing serves there.
+fn none_listening(f: &Facts) -> Option<Finding> {
+    let all_failed = !f.enis.is_empty()
+        && f.enis.iter().all(|e| {
+            matches!(
+                outcome(e),
+                ConnectOutcome::Refused
+                    | ConnectOutcome::Unreachable
+                    | ConnectOutcome::Timeout
+                    | ConnectOutcome::Error(_)
+            )
+        });
+    let all_timeout = f.enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout);
+    if !all_failed || all_timeout {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "vpce_not_available",
+            f.enis.iter().map(|e| line(e, "")).collect(),
+        )
+        .alternatives(&["vpce_sg_blocks_443", "dns_private_dns_disabled"]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
+
+    fn fail_eni(f: &mut Facts, i: usize, o: ConnectOutcome) {
+        for p in &mut f.enis[i].paths {
+            p.conn.connect = o.clone();
+            p.conn.tls = None;
+            p.http = HttpOutcome::NotSent;
+        }
+    }
+
+    #[test]
+    fn all_timeouts_is_sg() {
+        let mut f = healthy();
+        fail_eni(&mut f, 0, ConnectOutcome::Timeout);
+        fail_eni(&mut f, 1, ConnectOutcome::Timeout);
+        assert_eq!(ids(&f), vec!["vpce_sg_blocks_443"]);
+    }
+
+    #[test]
+    fn one_eni_down_is_partial() {
+        let mut f = healthy();
+        fail_eni(&mut f, 1, ConnectOutcome::Timeout);
+        let d = super::super::diagnose(&f);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].id, "vpce_eni_unreachable");
+        assert!(d[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains(ENI_B) && e.contains("timed out")));
+    }
+
+    #[test]
+    fn all_refused_is_not_available() {
+        let mut f = healthy();
+        fail_eni(&mut f, 0, ConnectOutcome::Refused);
+        fail_eni(&mut f, 1, ConnectOutcome::Refused);
+        assert_eq!(ids(&f), vec!["vpce_not_available"]);
+    }
+}

@@ -1,0 +1,124 @@
+//! TLS rules: the certificate not covering the dialled name, an untrusted chain, an expired
+//! certificate, or a failed handshake — on every connected ENI (critical) or some (warning).
+
+use crate::facts::{ConnectOutcome, EniFacts, Facts, TlsFacts, TlsOutcome};
+use crate::finding::{Finding, Severity};
+
+pub(super) fn rules(f: &Facts) -> Vec<Finding> {
+    [
+        rule(f, "client_tls_name_mismatch", |o| {
+            *o == TlsOutcome::NameMismatch
+        }),
+        rule(f, "tls_untrusted_ca", |o| *o == TlsOutcome::UnknownCa),
+        rule(f, "tls_certificate_expired", |o| {
+            matches!(o, TlsOutcome::Expired | TlsOutcome::NotYetValid)
+        }),
+        rule(f, "tls_handshake_failed", |o| {
+            matches!(
+                o,
+                TlsOutcome::Protocol(_) | TlsOutcome::Timeout | TlsOutcome::BadCertificate(_)
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn tls_of(e: &EniFacts) -> Option<&TlsFacts> {
+    e.first()
+        .filter(|c| c.connect == ConnectOutcome::Ok)
+        .and_then(|c| c.tls.as_ref())
+}
+
+fn line(addr: std::net::SocketAddr, t: &TlsFacts) -> String {
+    let names = if t.peer_names.is_empty() {
+        "no certificate seen".to_string()
+    } else {
+        format!("certificate names: {}", t.peer_names.join(", "))
+    };
+    let detail = match &t.outcome {
+        TlsOutcome::Protocol(s) | TlsOutcome::BadCertificate(s) => format!(" ({s})"),
+        _ => String::new(),
+    };
+    format!(
+        "TLS {addr} SNI {}: {}{detail}; {names}",
+        t.server_name,
+        t.outcome.as_str()
+    )
+}
+
+fn rule(f: &Facts, id: &'static str, matches: impl Fn(&TlsOutcome) -> bool) -> Option<Finding> {
+    let connected: Vec<(&EniFacts, &TlsFacts)> = f
+        .enis
+        .iter()
+        .filter_map(|e| tls_of(e).map(|t| (e, t)))
+        .collect();
+    let hit: Vec<_> = connected
+        .iter()
+        .filter(|(_, t)| matches(&t.outcome))
+        .collect();
+    if hit.is_empty() {
+        return None;
+    }
+    let mut ev: Vec<String> = hit.iter().map(|(e, t)| line(e.addr, t)).collect();
+    if let Some((_, t)) = hit.first() {
+        if id == "tls_certificate_expired" {
+            if let Some(na) = t.not_after {
+                ev.push(format!("certificate notAfter: {na} (unix seconds)"));
+            }
+        }
+    }
+    let finding = Finding::new(id, ev);
+    Some(if hit.len() < connected.len() {
+        finding.severity(Severity::Warning)
+    } else {
+        finding
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::facts::{Facts, HttpOutcome, TlsOutcome};
+
+    fn set_tls(f: &mut Facts, o: TlsOutcome) {
+        for e in &mut f.enis {
+            for p in &mut e.paths {
+                p.conn.tls.as_mut().unwrap().outcome = o.clone();
+                p.http = HttpOutcome::NotSent;
+            }
+        }
+    }
+
+    #[test]
+    fn name_mismatch() {
+        let mut f = healthy();
+        set_tls(&mut f, TlsOutcome::NameMismatch);
+        let d = super::super::diagnose(&f);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].id, "client_tls_name_mismatch");
+        assert!(d[0].evidence[0].contains("*.execute-api.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn unknown_ca() {
+        let mut f = healthy();
+        set_tls(&mut f, TlsOutcome::UnknownCa);
+        assert_eq!(ids(&f), vec!["tls_untrusted_ca"]);
+    }
+
+    #[test]
+    fn expired() {
+        let mut f = healthy();
+        set_tls(&mut f, TlsOutcome::Expired);
+        assert_eq!(ids(&f), vec!["tls_certificate_expired"]);
+    }
+
+    #[test]
+    fn handshake_timeout() {
+        let mut f = healthy();
+        set_tls(&mut f, TlsOutcome::Timeout);
+        assert_eq!(ids(&f), vec!["tls_handshake_failed"]);
+    }
+}

@@ -1,0 +1,319 @@
+//! Findings and the catalog of finding ids: each id's layer, severity, title and fix.
+//!
+//! Ids are a contract (interfaces.md): never renamed once released; every id has a runbook at
+//! `docs/runbooks/<id>.md`.
+
+use serde::Serialize;
+
+/// How bad a finding is. Ordering: `Critical` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The layer a finding or a check belongs to, in request order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    Dns,
+    Tcp,
+    Tls,
+    Api,
+    Integration,
+    ControlPlane,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Dns => "dns",
+            Layer::Tcp => "tcp",
+            Layer::Tls => "tls",
+            Layer::Api => "api",
+            Layer::Integration => "integration",
+            Layer::ControlPlane => "control_plane",
+        }
+    }
+}
+
+/// Whether the control plane agrees (`confirmed`) or only the data plane saw it (`likely`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Confirmed,
+    Likely,
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogEntry {
+    pub id: &'static str,
+    pub layer: Layer,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub fix: &'static str,
+    /// True for ids only the control plane can establish.
+    pub control_plane: bool,
+}
+
+macro_rules! catalog {
+    ($( $id:literal, $layer:ident, $sev:ident, $cp:literal, $title:literal, $fix:literal; )*) => {
+        /// Every finding id pgw can report, data plane first.
+        pub const CATALOG: &[CatalogEntry] = &[
+            $( CatalogEntry { id: $id, layer: Layer::$layer, severity: Severity::$sev, title: $title, fix: $fix, control_plane: $cp }, )*
+        ];
+    };
+}
+
+catalog! {
+    "dns_private_dns_disabled", Dns, Critical, false,
+        "The API's private DNS name does not resolve to the execute-api endpoint",
+        "Enable private DNS on the execute-api VPC endpoint (aws ec2 modify-vpc-endpoint --private-dns-enabled), make sure the client uses the VPC resolver, or invoke through the endpoint's own name (vpce-host) or the {api}-{vpce} alias.";
+    "dns_nxdomain", Dns, Critical, false,
+        "The invoke name does not exist for this resolver",
+        "Check the name (API id, region, partition) and the resolver: the execute-api private hosted zone only answers through the VPC resolver (VPC CIDR base +2) or a Route 53 Resolver inbound endpoint.";
+    "dns_resolver_failure", Dns, Critical, false,
+        "The DNS resolver fails to answer",
+        "Check the resolver is reachable (UDP and TCP 53) and healthy; on EC2 use the VPC resolver (169.254.169.253 or VPC CIDR base +2); check DHCP options and forwarding rules.";
+    "dns_vpce_alias_not_associated", Dns, Critical, false,
+        "The {api}-{vpce} alias name does not exist: the endpoint is not associated with the API",
+        "Associate the endpoint with the API (aws apigateway update-rest-api --patch-operations op=add,path=/endpointConfiguration/vpcEndpointIds,value=<vpce-id>), wait for DNS propagation, and redeploy if it still does not resolve.";
+    "vpce_sg_blocks_443", Tcp, Critical, false,
+        "TCP 443 to every endpoint ENI times out (dropped, as a security group does)",
+        "Allow inbound TCP 443 on the execute-api endpoint's security group from the client's CIDR or security group (and check the client's egress rules and NACLs).";
+    "vpce_eni_unreachable", Tcp, Warning, false,
+        "Some endpoint ENIs (AZs) do not accept connections while others do",
+        "Check the failing ENI's subnet: NACLs, routes from the client subnet, and that the endpoint's subnet in that AZ is healthy; clients resolving to that ENI fail intermittently.";
+    "client_tls_name_mismatch", Tls, Critical, false,
+        "The endpoint's certificate does not cover the name the client dials",
+        "Dial a name the certificate covers: the API's private DNS name, the endpoint's vpce DNS name, or the {api}-{vpce} alias; do not put another DNS name (an NLB, a CNAME, an IP) in front of the endpoint without sending the right SNI.";
+    "tls_untrusted_ca", Tls, Critical, false,
+        "The endpoint's certificate chain is not trusted",
+        "Trust the issuing CA (Amazon's public roots, or --ca-file for a TLS-inspecting proxy's CA), or bypass the box that replaces the certificate.";
+    "tls_certificate_expired", Tls, Critical, false,
+        "The certificate presented is expired or not yet valid",
+        "Check the client clock (NTP) and whatever presents this certificate: API Gateway's own certificates are rotated by AWS, so an expired one usually means a proxy in between.";
+    "tls_handshake_failed", Tls, Critical, false,
+        "The TLS handshake fails or times out",
+        "Check TLS versions (private APIs need TLS 1.2+, or 1.3 with a TLS 1.3 security policy), and any middlebox between the client and the endpoint.";
+    "missing_host_or_apigw_api_id_header", Api, Critical, false,
+        "The request reaches the endpoint without a usable Host or x-apigw-api-id header",
+        "When calling the endpoint's vpce DNS name, send Host: {api-id}.execute-api.{region}.amazonaws.com or x-apigw-api-id: {api-id}, and make sure no proxy in between rewrites or strips it.";
+    "stage_not_found", Api, Critical, false,
+        "API Gateway answers Forbidden on every path: the stage (or the API) is not found",
+        "Use a deployed stage name (aws apigateway get-stages --rest-api-id <id>), or deploy to it; check the API id and that the API is PRIVATE and reachable through this endpoint.";
+    "iam_auth_required", Api, Critical, false,
+        "The methods use AWS_IAM authorization: unsigned calls are refused",
+        "Sign calls with SigV4 for service execute-api (signing the Host actually sent), or change the method's authorization if IAM is not intended.";
+    "missing_root_any_method", Api, Critical, false,
+        "The stage root has no method (ANY /)",
+        "Add an ANY method on / with the same VPC_LINK integration (uri without {proxy}) and deploy the stage.";
+    "missing_proxy_method", Api, Critical, false,
+        "Paths below the stage root have no method (ANY /{proxy+})",
+        "Add a /{proxy+} resource with an ANY method and a VPC_LINK integration whose uri ends in /{proxy} (with the path parameter mapped), then deploy the stage.";
+    "resource_policy_denies_vpce", Api, Critical, false,
+        "The resource policy explicitly denies calls through this endpoint",
+        "Put this execute-api endpoint's id in the policy's aws:SourceVpce condition (or remove the wrong one), then deploy the API again: policy changes apply only after a deployment.";
+    "resource_policy_missing", Api, Critical, false,
+        "No resource policy allows the call (implicit deny)",
+        "Attach a resource policy that allows execute-api:Invoke from this endpoint (Deny unless aws:SourceVpce, then Allow) and deploy the API again.";
+    "throttled", Api, Warning, false,
+        "API Gateway throttles the calls (429)",
+        "Lower the call rate or raise the stage / usage-plan / account throttling limits.";
+    "invoke_connection_error", Api, Critical, false,
+        "The connection broke before a response arrived",
+        "Look for a middlebox resetting connections between the client and the endpoint; retry and compare across ENIs.";
+    "unexpected_gateway_response", Api, Warning, false,
+        "API Gateway answered with an error pgw has no rule for",
+        "Read the status, x-amzn-ErrorType and message in the evidence; check custom gateway responses (aws apigateway get-gateway-responses).";
+    "integration_timeout", Integration, Critical, false,
+        "The integration times out (504 Endpoint request timed out)",
+        "Find where the request stalls behind the VPC link: NLB target health, security groups and routes to the targets, and backend latency against the integration timeout (29 s by default).";
+    "integration_network_error", Integration, Critical, false,
+        "API Gateway cannot reach the integration (504 Network error communicating with endpoint)",
+        "Check the VPC link's NLB: listeners on the integration port, target health, and that the targets accept connections on the target port.";
+    "integration_internal_error", Integration, Critical, false,
+        "The integration fails inside API Gateway (500 Internal server error)",
+        "Check the VPC link status (must be AVAILABLE), the integration's connectionId / stage variables, and backend TLS (the uri host must match the backend certificate).";
+    "backend_http_error", Integration, Critical, false,
+        "The backend answers with a server error",
+        "The chain up to the backend works; look at the backend (its logs, its own upstreams).";
+    "vpce_not_available", ControlPlane, Critical, true,
+        "The execute-api endpoint is not available",
+        "Check the endpoint's state and last error (aws ec2 describe-vpc-endpoints); repair or recreate it.";
+    "dns_vpc_dns_attributes_disabled", ControlPlane, Critical, true,
+        "The VPC's DNS support or DNS hostnames attribute is off",
+        "Set enableDnsSupport and enableDnsHostnames to true on the VPC (aws ec2 modify-vpc-attribute).";
+    "public_api_blocked_by_private_dns", ControlPlane, Critical, true,
+        "A public API is called from a VPC whose execute-api endpoint has private DNS on",
+        "Call public APIs through a custom domain name, or turn private DNS off and invoke private APIs through the vpce name or the alias.";
+    "api_not_private_or_wrong_api", ControlPlane, Critical, true,
+        "The API is not a PRIVATE API (or not the API meant)",
+        "Check the API id, and convert the API to PRIVATE with this endpoint in its vpcEndpointIds if it must be private.";
+    "policy_changed_not_redeployed", ControlPlane, Critical, true,
+        "The resource policy was changed but the stage was not deployed since",
+        "Deploy the API (aws apigateway create-deployment --rest-api-id <id> --stage-name <stage>).";
+    "method_not_deployed", ControlPlane, Critical, true,
+        "A method exists in the API but not in the stage's deployment",
+        "Deploy the API so the stage's snapshot includes the method.";
+    "vpc_link_failed", ControlPlane, Critical, true,
+        "The VPC link is FAILED",
+        "Read the VPC link's statusMessage; recreate it against a dedicated NLB and update the integrations, then deploy.";
+    "vpc_link_pending", ControlPlane, Warning, true,
+        "The VPC link is still PENDING",
+        "Wait for the VPC link to become AVAILABLE (2-4 minutes), then deploy.";
+    "nlb_no_healthy_targets", ControlPlane, Critical, true,
+        "The VPC link's NLB has no healthy target",
+        "Fix target health by its reason code: target security groups, health-check port and path, and the targets themselves.";
+    "nlb_target_ip_drift", ControlPlane, Critical, true,
+        "The NLB's IP targets are not the current ENI IPs of the endpoint they should point at",
+        "Register the endpoint's current ENI IPs in the target group and deregister the stale ones; automate it on endpoint changes.";
+    "nlb_target_az_not_enabled", ControlPlane, Critical, true,
+        "Targets sit in an Availability Zone the NLB does not enable",
+        "Enable that AZ on the NLB, enable cross-zone load balancing, or move the targets.";
+    "endpoint_connection_pending_acceptance", ControlPlane, Critical, true,
+        "The cross-account endpoint connection awaits the provider's acceptance",
+        "The provider accepts it: aws ec2 accept-vpc-endpoint-connections --service-id <vpce-svc> --vpc-endpoint-ids <vpce>.";
+    "endpoint_connection_rejected_or_expired", ControlPlane, Critical, true,
+        "The cross-account endpoint connection was rejected, expired or deleted",
+        "The provider re-accepts, or the consumer recreates the endpoint (then re-register its ENI IPs as NLB targets).";
+    "hybrid_target_unreachable", ControlPlane, Critical, true,
+        "The NLB's IP target in another network is unreachable",
+        "Check routes (VPC, Transit Gateway, Direct Connect / VPN), NACLs and the remote firewall for the NLB subnets' CIDRs on the target and health-check ports.";
+    "integration_tls_hostname_mismatch", ControlPlane, Critical, true,
+        "The integration uri host does not match the backend's certificate",
+        "Set the integration uri host to a name in the backend certificate (the VPC link still routes to the NLB), or terminate TLS on the NLB with a matching certificate.";
+}
+
+/// The catalog entry of `id`.
+pub fn entry(id: &str) -> Option<&'static CatalogEntry> {
+    CATALOG.iter().find(|e| e.id == id)
+}
+
+/// A diagnosed problem: a catalog id with the evidence that led to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub layer: Layer,
+    pub title: String,
+    pub evidence: Vec<String>,
+    pub fix: String,
+    pub runbook: String,
+    pub confidence: Confidence,
+    pub alternatives: Vec<&'static str>,
+}
+
+impl Finding {
+    /// A finding of catalog id `id` with the catalog's defaults.
+    ///
+    /// # Panics
+    /// When `id` is not in the catalog (a programming error, caught by tests).
+    pub fn new(id: &'static str, evidence: Vec<String>) -> Finding {
+        let e = entry(id).unwrap_or_else(|| panic!("finding id {id} is not in the catalog"));
+        Finding {
+            id: e.id,
+            severity: e.severity,
+            layer: e.layer,
+            title: e.title.to_string(),
+            evidence,
+            fix: e.fix.to_string(),
+            runbook: format!("docs/runbooks/{}.md", e.id),
+            confidence: Confidence::Likely,
+            alternatives: Vec::new(),
+        }
+    }
+
+    pub fn severity(mut self, s: Severity) -> Self {
+        self.severity = s;
+        self
+    }
+
+    pub fn alternatives(mut self, ids: &[&'static str]) -> Self {
+        self.alternatives = ids.to_vec();
+        self
+    }
+
+    /// Whether this finding makes the verdict unhealthy.
+    pub fn is_problem(&self) -> bool {
+        matches!(self.severity, Severity::Critical | Severity::Warning)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for e in CATALOG {
+            assert!(seen.insert(e.id), "duplicate id {}", e.id);
+            assert!(
+                e.id.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                e.id
+            );
+            assert!(!e.fix.is_empty() && !e.title.is_empty());
+        }
+    }
+
+    #[test]
+    fn interface_ids_are_all_in_the_catalog() {
+        // The ids listed in interfaces.md.
+        let listed = [
+            "dns_private_dns_disabled",
+            "dns_nxdomain",
+            "dns_resolver_failure",
+            "dns_vpce_alias_not_associated",
+            "vpce_sg_blocks_443",
+            "vpce_eni_unreachable",
+            "client_tls_name_mismatch",
+            "tls_untrusted_ca",
+            "missing_host_or_apigw_api_id_header",
+            "stage_not_found",
+            "missing_root_any_method",
+            "missing_proxy_method",
+            "resource_policy_denies_vpce",
+            "resource_policy_missing",
+            "iam_auth_required",
+            "integration_timeout",
+            "integration_network_error",
+            "integration_internal_error",
+            "backend_http_error",
+            "throttled",
+            "vpce_not_available",
+            "dns_vpc_dns_attributes_disabled",
+            "public_api_blocked_by_private_dns",
+            "api_not_private_or_wrong_api",
+            "policy_changed_not_redeployed",
+            "method_not_deployed",
+            "vpc_link_failed",
+            "vpc_link_pending",
+            "nlb_no_healthy_targets",
+            "nlb_target_ip_drift",
+            "nlb_target_az_not_enabled",
+            "endpoint_connection_pending_acceptance",
+            "endpoint_connection_rejected_or_expired",
+            "hybrid_target_unreachable",
+            "integration_tls_hostname_mismatch",
+        ];
+        for id in listed {
+            assert!(entry(id).is_some(), "{id} missing from the catalog");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! pgw: tells why a call to an API Gateway private REST API fails, layer by layer.
+//!
+//! Data flows one way: [`config`] → [`probe`] produces [`facts`] → [`diagnose`] produces
+//! [`finding`]s → [`report`].
+
+pub mod cli;
+pub mod config;
+pub mod diagnose;
+pub mod doctor;
+pub mod facts;
+pub mod finding;
+pub mod probe;
+pub mod report;

@@ -1,0 +1,274 @@
+//! Invoke probe: one HTTP/1.1 request over a connection we own, with the first response byte
+//! timed at the socket, the body read capped, and the response classified as API Gateway's own
+//! (it carries `x-amzn-ErrorType`) or the backend's (relayed through the integration).
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+use crate::facts::{HttpOutcome, HttpResponse, ResponseSource};
+
+/// Bodies are read up to this many bytes, then the connection is dropped.
+pub const BODY_CAP: usize = 64 * 1024;
+/// Bytes of body kept in the facts (printable).
+const SNIPPET: usize = 200;
+
+/// The request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: http::Method,
+    /// Path and query, e.g. `/test/pgw-probe`.
+    pub path: String,
+    /// Headers, in order (Host first).
+    pub headers: Vec<(String, String)>,
+}
+
+/// What came back, with the time of the first response byte.
+#[derive(Debug)]
+pub struct Exchange {
+    pub outcome: HttpOutcome,
+    pub first_byte: Option<Instant>,
+    pub done: Instant,
+}
+
+/// Send `req` over `io` and read the response until `deadline`.
+pub async fn exchange<T>(io: T, req: &Request, deadline: Instant) -> Exchange
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let marks = Arc::new(Mutex::new(None));
+    let timed = TimedIo {
+        inner: io,
+        first_read: marks.clone(),
+    };
+    let outcome = tokio::time::timeout_at(deadline, run(timed, req)).await;
+    let first_byte = *marks.lock().expect("poisoned");
+    let outcome = match outcome {
+        Err(_) => HttpOutcome::Timeout,
+        Ok(o) => o,
+    };
+    Exchange {
+        outcome,
+        first_byte,
+        done: Instant::now(),
+    }
+}
+
+async fn run<T>(io: TimedIo<T>, req: &Request) -> HttpOutcome
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(io)).await {
+        Ok(x) => x,
+        Err(e) => return HttpOutcome::Error(e.to_string()),
+    };
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut builder = http::Request::builder()
+        .method(req.method.clone())
+        .uri(req.path.as_str());
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = match builder.body(Empty::<Bytes>::new()) {
+        Ok(r) => r,
+        Err(e) => return HttpOutcome::Error(format!("bad request: {e}")),
+    };
+    let outcome = match sender.send_request(request).await {
+        Err(e) => HttpOutcome::Error(describe_hyper(&e)),
+        Ok(resp) => {
+            let (parts, mut body) = resp.into_parts();
+            let mut buf = Vec::new();
+            let mut truncated = false;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => {
+                        if let Some(d) = f.data_ref() {
+                            let room = BODY_CAP - buf.len();
+                            if d.len() > room {
+                                buf.extend_from_slice(&d[..room]);
+                                truncated = true;
+                                break;
+                            }
+                            buf.extend_from_slice(d);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            HttpOutcome::Response(classify(&parts, &buf, truncated))
+        }
+    };
+    driver.abort();
+    outcome
+}
+
+fn describe_hyper(e: &hyper::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// Reduce a response to what diagnosis needs.
+pub fn classify(parts: &http::response::Parts, body: &[u8], truncated: bool) -> HttpResponse {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.to_string())
+    };
+    // `x-amzn-ErrorType` may carry a `:http://…` suffix.
+    let error_type = header("x-amzn-errortype")
+        .map(|t| t.split(':').next().unwrap_or_default().trim().to_string())
+        .filter(|t| !t.is_empty());
+    let gateway_headers = parts.headers.contains_key("x-amzn-requestid")
+        || parts.headers.contains_key("x-amz-apigw-id");
+    let message = json_message(body);
+    let source = if error_type.is_some() {
+        ResponseSource::Gateway
+    } else {
+        ResponseSource::Backend
+    };
+    let snippet: String = String::from_utf8_lossy(&body[..body.len().min(SNIPPET)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    HttpResponse {
+        status: parts.status.as_u16(),
+        error_type,
+        message,
+        source,
+        gateway_headers,
+        server: header("server"),
+        body_snippet: snippet.trim().to_string(),
+        body_bytes: body.len(),
+        body_truncated: truncated,
+    }
+}
+
+/// `message` or `Message` of a JSON object body.
+fn json_message(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let obj = v.as_object()?;
+    obj.get("message")
+        .or_else(|| obj.get("Message"))
+        .and_then(|m| m.as_str())
+        .map(|s| s.to_string())
+}
+
+/// An I/O wrapper that stamps the first byte read.
+struct TimedIo<T> {
+    inner: T,
+    first_read: Arc<Mutex<Option<Instant>>>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let mut m = self.first_read.lock().expect("poisoned");
+            if m.is_none() {
+                *m = Some(Instant::now());
+            }
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Remaining time until `deadline`, capped by `cap`.
+pub fn budget(deadline: Instant, cap: Duration) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(status: u16, headers: &[(&str, &str)]) -> http::response::Parts {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn gateway_error_is_classified() {
+        let p = parts(
+            403,
+            &[
+                ("x-amzn-ErrorType", "MissingAuthenticationTokenException"),
+                ("x-amzn-RequestId", "abc"),
+            ],
+        );
+        let r = classify(&p, br#"{"message":"Missing Authentication Token"}"#, false);
+        assert_eq!(r.source, ResponseSource::Gateway);
+        assert!(r.is_error_type(403, "MissingAuthenticationTokenException"));
+        assert_eq!(r.message.as_deref(), Some("Missing Authentication Token"));
+    }
+
+    #[test]
+    fn access_denied_capital_message_and_suffix() {
+        let p = parts(
+            403,
+            &[(
+                "x-amzn-ErrorType",
+                "AccessDeniedException:http://internal.amazon.com/",
+            )],
+        );
+        let r = classify(
+            &p,
+            br#"{"Message":"User: anonymous is not authorized"}"#,
+            false,
+        );
+        assert_eq!(r.error_type.as_deref(), Some("AccessDeniedException"));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("User: anonymous is not authorized")
+        );
+    }
+
+    #[test]
+    fn backend_response_has_no_error_type() {
+        let p = parts(502, &[("server", "nginx"), ("x-amzn-RequestId", "abc")]);
+        let r = classify(&p, b"<html>Bad Gateway</html>", false);
+        assert_eq!(r.source, ResponseSource::Backend);
+        assert_eq!(r.server.as_deref(), Some("nginx"));
+        assert!(r.gateway_headers);
+    }
+}

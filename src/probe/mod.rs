@@ -1,0 +1,393 @@
+//! Probes: turn a validated [`Config`] into [`Facts`] by resolving the invoke name, then dialling
+//! every resolved address concurrently (TCP → TLS → HTTP per path), all under one deadline.
+//!
+//! Two follow-ups run only when the first pass calls for them and time remains: a SigV4-signed
+//! retry when every unsigned call was refused for lack of a token, and (for `vpce-host`) the same
+//! call identified by `x-apigw-api-id` when every call identified by `Host` was forbidden.
+
+pub mod dns;
+pub mod invoke;
+pub mod sigv4;
+pub mod tcp;
+pub mod tls;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use tokio::time::Instant;
+
+use crate::config::{alias_host, Config, InvokeVia};
+use crate::facts::{
+    ConnFacts, ConnectOutcome, EniFacts, Facts, HttpOutcome, PathFacts, TargetFacts, Timings,
+};
+use invoke::{budget, Request};
+use tls::TlsSetup;
+
+/// Everything a run needs besides the config: trust roots and resolvers, built once.
+#[derive(Debug, Clone)]
+pub struct Prober {
+    tls: TlsSetup,
+    resolvers: Vec<SocketAddr>,
+}
+
+/// How a single invoke identifies the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identify {
+    /// By the Host header (the configured route's normal form).
+    Host,
+    /// `vpce-host` only: Host = the endpoint name, API named by `x-apigw-api-id`.
+    ApiIdHeader,
+}
+
+impl Prober {
+    /// Build trust roots and pick resolvers (the system's when none are configured).
+    pub fn new(cfg: &Config) -> Result<Self, String> {
+        let tls = TlsSetup::new(&cfg.extra_roots)?;
+        let resolvers = if cfg.resolvers.is_empty() {
+            dns::system_resolvers()?
+        } else {
+            cfg.resolvers.clone()
+        };
+        Ok(Prober { tls, resolvers })
+    }
+
+    /// Run every data-plane probe of `cfg`, finishing by `deadline`.
+    pub async fn run(&self, cfg: &Config, deadline: Instant) -> Facts {
+        let start = Instant::now();
+        let total = deadline.saturating_duration_since(start);
+        // No single phase may eat more than a third of the run.
+        let phase_cap = total / 3;
+        let target = target_facts(cfg);
+        let mut facts = Facts {
+            target: target.clone(),
+            ..Default::default()
+        };
+
+        let want_reference = target
+            .vpce_dns
+            .as_ref()
+            .filter(|v| **v != target.connect_name)
+            .cloned();
+        let dns_timeout = budget(deadline, phase_cap);
+        let main = dns::lookup_all(&target.connect_name, &self.resolvers, dns_timeout);
+        let reference = async {
+            match &want_reference {
+                Some(name) => dns::lookup_all(name, &self.resolvers, dns_timeout).await,
+                None => Vec::new(),
+            }
+        };
+        let (main, reference) = tokio::join!(main, reference);
+        facts.dns = main;
+        facts.reference_dns = reference;
+
+        let addrs = facts.resolved();
+        if addrs.is_empty() {
+            facts.deadline_hit = Instant::now() >= deadline;
+            facts.duration = start.elapsed();
+            return facts;
+        }
+
+        facts.enis = self
+            .invoke_all(
+                cfg,
+                &target,
+                &addrs,
+                Identify::Host,
+                cfg.sigv4,
+                None,
+                deadline,
+                phase_cap,
+            )
+            .await;
+
+        let all_main = |status: u16, t: &str| {
+            let n = facts.invokes().count();
+            let hits = facts
+                .invokes()
+                .filter_map(|p| p.response())
+                .filter(|r| r.is_error_type(status, t))
+                .count();
+            n > 0 && hits == n
+        };
+        let all_mat = all_main(403, "MissingAuthenticationTokenException");
+        let all_forbidden = all_main(403, "ForbiddenException");
+        let working_addr = facts
+            .enis
+            .iter()
+            .find(|e| e.paths.iter().any(|p| p.response().is_some()))
+            .map(|e| e.addr.ip());
+
+        if !cfg.sigv4 && all_mat {
+            let cred_timeout = budget(deadline, phase_cap);
+            let creds = if cfg.no_aws {
+                env_credentials()
+            } else {
+                sigv4::load_credentials(&cfg.region, cred_timeout).await
+            };
+            match (creds, working_addr) {
+                (Ok(c), Some(ip)) => {
+                    let retry = self
+                        .invoke_all(
+                            cfg,
+                            &target,
+                            &[ip],
+                            Identify::Host,
+                            true,
+                            Some(Arc::new(c)),
+                            deadline,
+                            phase_cap,
+                        )
+                        .await;
+                    facts.signed_retry = retry.into_iter().flat_map(|e| e.paths).collect();
+                }
+                (Err(e), _) => facts.signed_retry_unavailable = Some(e),
+                (Ok(_), None) => {}
+            }
+        }
+        if cfg.invoke_via == InvokeVia::VpceHost && all_forbidden {
+            if let Some(ip) = working_addr {
+                let control = self
+                    .invoke_all(
+                        cfg,
+                        &target,
+                        &[ip],
+                        Identify::ApiIdHeader,
+                        cfg.sigv4,
+                        None,
+                        deadline,
+                        phase_cap,
+                    )
+                    .await;
+                facts.header_control = control.into_iter().flat_map(|e| e.paths).collect();
+            }
+        }
+
+        facts.deadline_hit = Instant::now() >= deadline;
+        facts.duration = start.elapsed();
+        facts
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn invoke_all(
+        &self,
+        cfg: &Config,
+        target: &TargetFacts,
+        addrs: &[IpAddr],
+        identify: Identify,
+        signed: bool,
+        creds: Option<Arc<Credentials>>,
+        deadline: Instant,
+        phase_cap: Duration,
+    ) -> Vec<EniFacts> {
+        // Credentials for --sigv4 are loaded once, here, if not given.
+        let creds = match (signed, creds) {
+            (true, None) => {
+                let loaded = if cfg.no_aws {
+                    env_credentials()
+                } else {
+                    sigv4::load_credentials(&cfg.region, budget(deadline, phase_cap)).await
+                };
+                match loaded {
+                    Ok(c) => Some(Arc::new(c)),
+                    Err(e) => {
+                        tracing::warn!("cannot sign invokes: {e}");
+                        None
+                    }
+                }
+            }
+            (_, c) => c,
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for (ai, ip) in addrs.iter().enumerate() {
+            for (pi, path) in cfg.paths.iter().enumerate() {
+                let addr = SocketAddr::new(*ip, cfg.port);
+                let req = build_request(cfg, target, path, identify);
+                let tls = self.tls.clone();
+                let sni = target.connect_name.clone();
+                let region = cfg.region.clone();
+                let creds = creds.clone();
+                let path = path.clone();
+                set.spawn(async move {
+                    let f = attempt(
+                        &tls,
+                        addr,
+                        &sni,
+                        path,
+                        req,
+                        identify,
+                        &region,
+                        creds.as_deref(),
+                        deadline,
+                        phase_cap,
+                    )
+                    .await;
+                    (ai, pi, f)
+                });
+            }
+        }
+        let mut results = set.join_all().await;
+        results.sort_by_key(|(a, p, _)| (*a, *p));
+        let mut enis: Vec<EniFacts> = addrs
+            .iter()
+            .map(|ip| EniFacts {
+                addr: SocketAddr::new(*ip, cfg.port),
+                paths: Vec::new(),
+            })
+            .collect();
+        for (ai, _, f) in results {
+            enis[ai].paths.push(f);
+        }
+        enis
+    }
+}
+
+/// Credentials from the environment only (`--no-aws` never asks IMDS or STS).
+fn env_credentials() -> Result<Credentials, String> {
+    let id = std::env::var("AWS_ACCESS_KEY_ID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY")
+        .ok()
+        .filter(|s| !s.is_empty());
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(Credentials::new(
+            id,
+            secret,
+            std::env::var("AWS_SESSION_TOKEN").ok().filter(|s| !s.is_empty()),
+            None,
+            "environment",
+        )),
+        _ => Err("no AWS credentials in the environment (--no-aws reads only AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)".into()),
+    }
+}
+
+/// Names and headers of the configured invoke route.
+pub fn target_facts(cfg: &Config) -> TargetFacts {
+    let api_host = cfg.api_host();
+    let (connect_name, host_header) = match cfg.invoke_via {
+        InvokeVia::PrivateDns => (api_host.clone(), api_host.clone()),
+        InvokeVia::VpceHost => (cfg.vpce_dns.clone().unwrap_or_default(), api_host.clone()),
+        InvokeVia::Alias => {
+            let a = alias_host(
+                &cfg.api_id,
+                cfg.vpce_id.as_deref().unwrap_or_default(),
+                &cfg.region,
+            );
+            (a.clone(), a)
+        }
+    };
+    TargetFacts {
+        api_id: cfg.api_id.clone(),
+        region: cfg.region.clone(),
+        stage: cfg.stage.clone(),
+        api_host,
+        connect_name,
+        host_header,
+        api_id_header: None,
+        invoke_via: cfg.invoke_via,
+        port: cfg.port,
+        method: cfg.method.to_string(),
+        signed: cfg.sigv4,
+        vpce_dns: cfg.vpce_dns.clone(),
+    }
+}
+
+fn build_request(cfg: &Config, target: &TargetFacts, path: &str, identify: Identify) -> Request {
+    let request_path = stage_path(&cfg.stage, path);
+    let mut headers = Vec::new();
+    match identify {
+        Identify::Host => headers.push(("host".to_string(), target.host_header.clone())),
+        Identify::ApiIdHeader => {
+            headers.push(("host".to_string(), target.connect_name.clone()));
+            headers.push(("x-apigw-api-id".to_string(), cfg.api_id.clone()));
+        }
+    }
+    headers.push((
+        "user-agent".to_string(),
+        format!("pgw/{}", env!("CARGO_PKG_VERSION")),
+    ));
+    headers.push(("accept".to_string(), "*/*".to_string()));
+    Request {
+        method: cfg.method.clone(),
+        path: request_path,
+        headers,
+    }
+}
+
+/// `/{stage}` + the stage-relative path (`/` stays `/{stage}/`).
+pub fn stage_path(stage: &str, path: &str) -> String {
+    format!("/{stage}{path}")
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    tls: &TlsSetup,
+    addr: SocketAddr,
+    sni: &str,
+    path: String,
+    mut req: Request,
+    identify: Identify,
+    region: &str,
+    creds: Option<&Credentials>,
+    deadline: Instant,
+    phase_cap: Duration,
+) -> PathFacts {
+    let t0 = Instant::now();
+    let mut timings = Timings::default();
+    let signed = creds.is_some();
+    let identified_by = match identify {
+        Identify::Host => "host",
+        Identify::ApiIdHeader => "x-apigw-api-id",
+    };
+    let mut facts = PathFacts {
+        path,
+        request_path: req.path.clone(),
+        addr,
+        signed,
+        identified_by,
+        conn: ConnFacts {
+            connect: ConnectOutcome::NotTried,
+            tls: None,
+        },
+        http: HttpOutcome::NotSent,
+        timings: Timings::default(),
+    };
+    let (outcome, tcp) = tcp::connect(addr, budget(deadline, phase_cap)).await;
+    facts.conn.connect = outcome;
+    let Some(tcp) = tcp else {
+        facts.timings = timings;
+        return facts;
+    };
+    let t_conn = Instant::now();
+    timings.connect = Some(t_conn - t0);
+    let (tls_facts, stream) = tls.handshake(tcp, sni, budget(deadline, phase_cap)).await;
+    facts.conn.tls = Some(tls_facts);
+    let Some(stream) = stream else {
+        facts.timings = timings;
+        return facts;
+    };
+    timings.tls = Some(Instant::now() - t_conn);
+    if let Some(c) = creds {
+        let host = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "host")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        if let Err(e) = sigv4::sign_request(&mut req, &host, region, c, SystemTime::now()) {
+            facts.http = HttpOutcome::Error(e);
+            facts.timings = timings;
+            return facts;
+        }
+    }
+    let ex = invoke::exchange(stream, &req, deadline).await;
+    timings.ttfb = ex.first_byte.map(|t| t - t0);
+    if matches!(ex.outcome, HttpOutcome::Response(_)) {
+        timings.total = Some(ex.done - t0);
+    }
+    facts.http = ex.outcome;
+    facts.timings = timings;
+    facts
+}

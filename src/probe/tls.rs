@@ -1,0 +1,249 @@
+//! TLS probe: a real rustls handshake with the invoke host as SNI, trusting the system roots plus
+//! any `--ca-file`; records the peer certificate's names and expiry even when verification fails,
+//! and names the failure (name mismatch, unknown CA, expired, protocol).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::facts::{TlsFacts, TlsOutcome};
+
+/// Trust roots and the crypto provider, built once per run.
+#[derive(Clone)]
+pub struct TlsSetup {
+    verifier: Arc<WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl std::fmt::Debug for TlsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsSetup")
+    }
+}
+
+impl TlsSetup {
+    /// System roots (best effort) plus `extra` roots.
+    pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, String> {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for c in native.certs {
+            let _ = roots.add(c);
+        }
+        for c in extra {
+            roots
+                .add(c.clone())
+                .map_err(|e| format!("CA certificate rejected: {e}"))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        if roots.is_empty() {
+            // Verification then fails with UnknownIssuer, which is the truth.
+            tracing::warn!("no trust roots found: every certificate will be untrusted");
+        }
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        Ok(TlsSetup { verifier, provider })
+    }
+
+    /// Handshake over `tcp` with `server_name` as SNI.
+    pub async fn handshake(
+        &self,
+        tcp: TcpStream,
+        server_name: &str,
+        timeout: Duration,
+    ) -> (TlsFacts, Option<TlsStream<TcpStream>>) {
+        let seen = Arc::new(Mutex::new(None));
+        let recorder = Arc::new(Recording {
+            inner: self.verifier.clone(),
+            seen: seen.clone(),
+        });
+        let mut facts = TlsFacts {
+            outcome: TlsOutcome::Ok,
+            server_name: server_name.to_string(),
+            version: None,
+            peer_names: Vec::new(),
+            not_after: None,
+        };
+        let config = match ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        {
+            Ok(b) => b
+                .dangerous()
+                .with_custom_certificate_verifier(recorder)
+                .with_no_client_auth(),
+            Err(e) => {
+                facts.outcome = TlsOutcome::Protocol(e.to_string());
+                return (facts, None);
+            }
+        };
+        let name = match ServerName::try_from(server_name.to_string()) {
+            Ok(n) => n,
+            Err(e) => {
+                facts.outcome = TlsOutcome::Protocol(format!("invalid server name: {e}"));
+                return (facts, None);
+            }
+        };
+        let connector = TlsConnector::from(Arc::new(config));
+        let result = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
+        if let Some(der) = seen.lock().expect("poisoned").take() {
+            let (names, not_after) = cert_names(&der);
+            facts.peer_names = names;
+            facts.not_after = not_after;
+        }
+        match result {
+            Err(_) => {
+                facts.outcome = TlsOutcome::Timeout;
+                (facts, None)
+            }
+            Ok(Err(e)) => {
+                facts.outcome = classify(&e);
+                (facts, None)
+            }
+            Ok(Ok(stream)) => {
+                facts.version = stream
+                    .get_ref()
+                    .1
+                    .protocol_version()
+                    .map(|v| format!("{v:?}").replace("TLSv1_", "TLS 1."));
+                (facts, Some(stream))
+            }
+        }
+    }
+}
+
+/// Map a handshake error to an outcome.
+pub fn classify(e: &std::io::Error) -> TlsOutcome {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match inner {
+        Some(rustls::Error::InvalidCertificate(c)) => match c {
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                TlsOutcome::NameMismatch
+            }
+            CertificateError::UnknownIssuer => TlsOutcome::UnknownCa,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                TlsOutcome::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                TlsOutcome::NotYetValid
+            }
+            other => TlsOutcome::BadCertificate(format!("{other:?}")),
+        },
+        Some(other) => TlsOutcome::Protocol(other.to_string()),
+        None => TlsOutcome::Protocol(e.to_string()),
+    }
+}
+
+/// DNS names of a certificate (SANs, else the CN) and its notAfter.
+pub fn cert_names(der: &[u8]) -> (Vec<String>, Option<i64>) {
+    use x509_parser::prelude::*;
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return (Vec::new(), None);
+    };
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let GeneralName::DNSName(d) = n {
+                names.push(d.to_string());
+            }
+        }
+    }
+    if names.is_empty() {
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(s) = cn.as_str() {
+                names.push(s.to_string());
+            }
+        }
+    }
+    (names, Some(cert.validity().not_after.timestamp()))
+}
+
+/// Whether a certificate name (possibly `*.` wildcard) covers `host`.
+pub fn name_covers(pattern: &str, host: &str) -> bool {
+    let (p, h) = (pattern.to_ascii_lowercase(), host.to_ascii_lowercase());
+    match p.strip_prefix("*.") {
+        Some(rest) => h
+            .split_once('.')
+            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+        None => p == h,
+    }
+}
+
+/// A verifier that remembers the end-entity certificate, then delegates to webpki.
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Arc<Mutex<Option<Vec<u8>>>>,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.seen.lock().expect("poisoned") = Some(end_entity.to_vec());
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_covers_one_label() {
+        assert!(name_covers(
+            "*.execute-api.us-east-1.amazonaws.com",
+            "3eqr0osoc3.execute-api.us-east-1.amazonaws.com"
+        ));
+        assert!(name_covers(
+            "*.execute-api.us-east-1.amazonaws.com",
+            "3eqr0osoc3-vpce-0a1b2c3d4e5f60001.execute-api.us-east-1.amazonaws.com"
+        ));
+        assert!(!name_covers(
+            "*.execute-api.us-east-1.amazonaws.com",
+            "a.b.execute-api.us-east-1.amazonaws.com"
+        ));
+        assert!(!name_covers(
+            "*.execute-api.us-east-1.amazonaws.com",
+            "nlb-0123.elb.us-east-1.amazonaws.com"
+        ));
+        assert!(name_covers("Api.Example.com", "api.example.com"));
+    }
+}

@@ -1,0 +1,164 @@
+//! Text rendering of a [`Report`](super::Report): a layer tree with ✔/✘ per resolver, ENI and
+//! path, timings, then the findings with evidence, fix and runbook. Colour only on a terminal.
+
+use std::fmt::Write;
+
+use super::{Check, Report};
+use crate::finding::{Layer, Severity};
+
+/// Render; `color` adds ANSI colours.
+pub fn render(r: &Report, color: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pgw-doctor {}  api {}  stage {}  region {}  via {} ({})",
+        r.pgw_version,
+        r.target.api_id,
+        r.target.stage.as_deref().unwrap_or("?"),
+        r.target.region,
+        r.target.invoke_via,
+        r.target.host
+    );
+    for layer in [
+        Layer::Dns,
+        Layer::Tcp,
+        Layer::Tls,
+        Layer::Api,
+        Layer::ControlPlane,
+    ] {
+        let checks: Vec<&Check> = r.checks.iter().filter(|c| c.layer == layer).collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let ok = checks.iter().all(|c| c.ok);
+        let mark = if ok {
+            paint("32", "✔")
+        } else {
+            paint("31", "✘")
+        };
+        let _ = writeln!(out, "{mark} {}", layer_name(layer));
+        for (i, c) in checks.iter().enumerate() {
+            let branch = if i + 1 == checks.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            let m = if c.ok {
+                paint("32", "✔")
+            } else {
+                paint("31", "✘")
+            };
+            let time = c
+                .duration_seconds
+                .map(|d| format!(" {:.1} ms", d * 1000.0))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {branch} {m} {} {}{}  {}",
+                c.name,
+                c.endpoint.as_deref().unwrap_or(""),
+                time,
+                summarize(c)
+            );
+        }
+    }
+    let _ = writeln!(out);
+    if r.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} healthy: no findings ({:.2} s)",
+            paint("32;1", "✔"),
+            r.duration_seconds
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} {} ({} finding{}, {:.2} s)",
+        paint("31;1", "✘"),
+        r.verdict,
+        r.findings.len(),
+        if r.findings.len() == 1 { "" } else { "s" },
+        r.duration_seconds
+    );
+    for (i, f) in r.findings.iter().enumerate() {
+        let sev = match f.severity {
+            Severity::Critical => paint("31;1", "CRITICAL"),
+            Severity::Warning => paint("33;1", "WARNING"),
+            Severity::Info => paint("36", "INFO"),
+        };
+        let head = if i == 0 { "root cause" } else { "also" };
+        let _ = writeln!(
+            out,
+            "\n{}. [{sev}] {} ({head}, {}, {})",
+            i + 1,
+            f.id,
+            f.layer.as_str(),
+            confidence(f)
+        );
+        let _ = writeln!(out, "   {}", f.title);
+        for e in &f.evidence {
+            let _ = writeln!(out, "   • {e}");
+        }
+        let _ = writeln!(out, "   fix: {}", f.fix);
+        let _ = writeln!(out, "   runbook: {}", f.runbook);
+        if !f.alternatives.is_empty() {
+            let _ = writeln!(out, "   could also be: {}", f.alternatives.join(", "));
+        }
+    }
+    out
+}
+
+fn confidence(f: &crate::finding::Finding) -> &'static str {
+    match f.confidence {
+        crate::finding::Confidence::Confirmed => "confirmed",
+        crate::finding::Confidence::Likely => "likely",
+    }
+}
+
+fn layer_name(l: Layer) -> &'static str {
+    match l {
+        Layer::Dns => "DNS",
+        Layer::Tcp => "TCP to the execute-api endpoint ENIs",
+        Layer::Tls => "TLS",
+        Layer::Api => "API Gateway and integration",
+        Layer::Integration => "integration",
+        Layer::ControlPlane => "AWS control plane",
+    }
+}
+
+fn summarize(c: &Check) -> String {
+    let d = &c.detail;
+    if let Some(s) = d.get("status").and_then(|s| s.as_u64()) {
+        let t = d.get("error_type").and_then(|t| t.as_str()).unwrap_or("");
+        return if t.is_empty() {
+            format!("{s}")
+        } else {
+            format!("{s} {t}")
+        };
+    }
+    if let Some(a) = d.get("addresses").and_then(|a| a.as_array()) {
+        if !a.is_empty() {
+            return a
+                .iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+    }
+    if let Some(v) = d.get("version").and_then(|v| v.as_str()) {
+        return v.to_string();
+    }
+    d.get("outcome")
+        .or_else(|| d.get("reason"))
+        .and_then(|o| o.as_str())
+        .unwrap_or("")
+        .to_string()
+}
