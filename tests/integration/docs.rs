@@ -1,0 +1,45 @@
+//! Docs against code: every catalog id has a runbook naming it, every runbook names a catalog
+//! id, and the report schema knows every id.
+
+use crate::support::repo;
+use pgw::finding::CATALOG;
+
+#[test]
+fn every_id_has_a_runbook_and_every_runbook_an_id() {
+    let dir = repo().join("docs/runbooks");
+    for e in CATALOG {
+        let p = dir.join(format!("{}.md", e.id));
+        let text =
+            std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("no runbook for {}", e.id));
+        let first = text.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(e.id),
+            "{}: first line does not name the id",
+            p.display()
+        );
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        let stem = p.file_stem().unwrap().to_str().unwrap().to_string();
+        if stem == "README" {
+            continue;
+        }
+        assert!(
+            CATALOG.iter().any(|e| e.id == stem),
+            "runbook {} names no catalog id",
+            p.display()
+        );
+    }
+}
+
+#[test]
+fn schema_enumerates_exactly_the_catalog() {
+    let text = std::fs::read_to_string(repo().join("docs/doctor-report.schema.json")).unwrap();
+    for e in CATALOG {
+        assert!(
+            text.contains(&format!("\"{}\"", e.id)),
+            "schema lacks {}",
+            e.id
+        );
+    }
+}
