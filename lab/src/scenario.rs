@@ -1,0 +1,565 @@
+//! Scenario files: the topology, the injected faults, how pgw-doctor is to be
+//! invoked and what it must conclude. One TOML file per scenario under `lab/scenarios/`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::LabError;
+
+/// One lab scenario (`lab/scenarios/<name>.toml`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short identifier; must equal the file stem when loaded from a file.
+    pub name: String,
+    /// One or two sentences: what breaks and how it looks from the consumer.
+    pub description: String,
+    /// The replicated topology (defaults = the seed topology).
+    #[serde(default)]
+    pub topology: Topology,
+    /// Injected faults (defaults = healthy).
+    #[serde(default)]
+    pub faults: Faults,
+    /// How the test runner invokes pgw-doctor against this scenario.
+    #[serde(default)]
+    pub doctor: DoctorSpec,
+    /// What pgw-doctor must conclude.
+    pub expect: Expect,
+}
+
+/// Which integration path the API's methods use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationPath {
+    /// VPC link → NLB A → PrivateLink endpoint ENIs → provider NLB → EKS service.
+    #[default]
+    A,
+    /// VPC link → NLB B → IP target in another network → nginx.
+    B,
+}
+
+/// The replicated topology. Every field has the seed topology's value as default.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topology {
+    /// REST API id (10 lowercase alphanumerics).
+    pub api_id: String,
+    pub region: String,
+    pub account: String,
+    /// The stage the client calls.
+    pub stage: String,
+    /// Stages that exist (are deployed) on the API.
+    pub deployed_stages: Vec<String>,
+    /// The execute-api interface endpoint id.
+    pub vpce_id: String,
+    /// The random part of the endpoint's DNS names (`vpce-<id>-<suffix>.execute-api…`).
+    pub vpce_dns_suffix: String,
+    /// One endpoint ENI per AZ; empty = `<region>a`, `<region>b`.
+    pub azs: Vec<String>,
+    /// Integration path of both methods.
+    pub path: IntegrationPath,
+    /// Integration timeout of both methods (`timeoutInMillis`), lab default 2000.
+    pub integration_timeout_ms: u64,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            api_id: "3eqr0osoc3".into(),
+            region: "us-east-1".into(),
+            account: "111122223333".into(),
+            stage: "test".into(),
+            deployed_stages: vec!["test".into()],
+            vpce_id: "vpce-0a1b2c3d4e5f60001".into(),
+            vpce_dns_suffix: "4kq2x7ab".into(),
+            azs: Vec::new(),
+            path: IntegrationPath::A,
+            integration_timeout_ms: 2000,
+        }
+    }
+}
+
+impl Topology {
+    /// The AZs of the endpoint ENIs (explicit or `<region>a`, `<region>b`).
+    pub fn azs(&self) -> Vec<String> {
+        if self.azs.is_empty() {
+            vec![format!("{}a", self.region), format!("{}b", self.region)]
+        } else {
+            self.azs.clone()
+        }
+    }
+    /// `{api}.execute-api.{region}.amazonaws.com`, the private DNS name.
+    pub fn api_host(&self) -> String {
+        format!("{}.execute-api.{}.amazonaws.com", self.api_id, self.region)
+    }
+    /// `{api}-{vpce}.execute-api.{region}.amazonaws.com`, the Route 53 alias.
+    pub fn alias_host(&self) -> String {
+        format!(
+            "{}-{}.execute-api.{}.amazonaws.com",
+            self.api_id, self.vpce_id, self.region
+        )
+    }
+    /// The endpoint's regional DNS name.
+    pub fn vpce_regional_dns(&self) -> String {
+        format!(
+            "{}-{}.execute-api.{}.vpce.amazonaws.com",
+            self.vpce_id, self.vpce_dns_suffix, self.region
+        )
+    }
+    /// The endpoint's zonal DNS name in `az`.
+    pub fn vpce_zonal_dns(&self, az: &str) -> String {
+        format!(
+            "{}-{}-{}.execute-api.{}.vpce.amazonaws.com",
+            self.vpce_id, self.vpce_dns_suffix, az, self.region
+        )
+    }
+    /// The DNS name of an NLB chained in front of the endpoint ENIs (TLS name mismatch demo).
+    pub fn chain_nlb_dns(&self) -> String {
+        format!(
+            "pgw-chain-nlb-0123456789abcdef.elb.{}.amazonaws.com",
+            self.region
+        )
+    }
+    /// Integration URI host of a path's VPC-link NLB.
+    pub fn integration_host(&self, path: IntegrationPath) -> String {
+        let n = match path {
+            IntegrationPath::A => "a",
+            IntegrationPath::B => "b",
+        };
+        format!("nlb-{n}-internal.elb.{}.amazonaws.com", self.region)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let id_ok = self.api_id.len() == 10
+            && self
+                .api_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !id_ok {
+            return Err(format!(
+                "topology.api_id {:?} is not 10 lowercase alphanumerics",
+                self.api_id
+            ));
+        }
+        let vpce_ok = self
+            .vpce_id
+            .strip_prefix("vpce-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !vpce_ok {
+            return Err(format!(
+                "topology.vpce_id {:?} is not vpce-<hex>",
+                self.vpce_id
+            ));
+        }
+        let azs = self.azs();
+        if azs.len() > 8 {
+            return Err("topology.azs: at most 8 AZs".into());
+        }
+        for label in [&self.region, &self.vpce_dns_suffix, &self.stage]
+            .into_iter()
+            .chain(&azs)
+        {
+            let ok = !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(format!("invalid name {label:?} in [topology]"));
+            }
+        }
+        if self.integration_timeout_ms == 0 {
+            return Err("topology.integration_timeout_ms must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// How the VPC resolver answers the API's private DNS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsFault {
+    #[default]
+    Ok,
+    Nxdomain,
+    Servfail,
+    Refused,
+    /// No answer at all (UDP and TCP).
+    Timeout,
+    /// Private DNS disabled: the name resolves to the public front end.
+    Public,
+}
+
+/// Which certificate the execute-api front door presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsFault {
+    #[default]
+    Ok,
+    /// A certificate from another CA (TLS inspection box).
+    UntrustedCa,
+    /// A lab-CA certificate whose validity ended in the past.
+    Expired,
+}
+
+/// The API's resource policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyFault {
+    /// Deny unless aws:SourceVpce == the lab endpoint, then Allow.
+    #[default]
+    AllowVpce,
+    /// The Deny condition names another endpoint.
+    OtherVpce,
+    /// No resource policy at all.
+    Missing,
+}
+
+/// `authorizationType` of both methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum Authorization {
+    #[default]
+    #[serde(rename = "NONE")]
+    None,
+    #[serde(rename = "AWS_IAM")]
+    AwsIam,
+}
+
+/// Faults behind the API Gateway front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationFault {
+    #[default]
+    Ok,
+    /// The backend answers later than the integration timeout.
+    BackendSlow,
+    /// The NLB targets refuse connections (NLB resets the client).
+    TargetRefused,
+    /// The NLB targets drop SYNs (connect hangs).
+    TargetBlackhole,
+    /// The VPC link is FAILED.
+    VpcLinkFailed,
+    /// The backend answers 502 with an nginx error page.
+    Backend5xx,
+}
+
+/// Injected faults; `Faults::default()` is the healthy lab.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    pub dns: DnsFault,
+    /// Whether the endpoint is associated with the API (`{api}-{vpce}` alias resolves).
+    pub alias_associated: bool,
+    /// AZs whose endpoint ENI security group drops SYNs.
+    pub sg_drop: Vec<String>,
+    pub tls: TlsFault,
+    /// ANY method on `/` exists in the deployed stage.
+    pub root_method: bool,
+    /// ANY method on `/{proxy+}` exists in the deployed stage.
+    pub proxy_method: bool,
+    pub resource_policy: PolicyFault,
+    pub authorization: Authorization,
+    /// Every request is throttled (429).
+    pub throttle: bool,
+    /// A middlebox rewrites Host to the endpoint's regional DNS name.
+    pub host_rewrite: bool,
+    pub integration: IntegrationFault,
+    /// Overrides `topology.integration_timeout_ms` when set.
+    pub integration_timeout_ms: Option<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            dns: DnsFault::Ok,
+            alias_associated: true,
+            sg_drop: Vec::new(),
+            tls: TlsFault::Ok,
+            root_method: true,
+            proxy_method: true,
+            resource_policy: PolicyFault::AllowVpce,
+            authorization: Authorization::None,
+            throttle: false,
+            host_rewrite: false,
+            integration: IntegrationFault::Ok,
+            integration_timeout_ms: None,
+        }
+    }
+}
+
+impl Faults {
+    /// Checks the faults against a topology (AZ names exist, timeouts > 0).
+    pub fn validate(&self, topology: &Topology) -> Result<(), String> {
+        let azs = topology.azs();
+        if let Some(az) = self.sg_drop.iter().find(|az| !azs.contains(az)) {
+            return Err(format!(
+                "faults.sg_drop: unknown AZ {az:?} (topology AZs: {})",
+                azs.join(", ")
+            ));
+        }
+        if self.integration_timeout_ms == Some(0) {
+            return Err("faults.integration_timeout_ms must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// The `[doctor]` section: how the test runner must invoke pgw-doctor.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoctorSpec {
+    /// "private-dns" | "vpce-host" | "alias".
+    #[serde(deserialize_with = "invoke_via")]
+    pub invoke_via: String,
+    /// `--path` values; empty = the doctor's default paths.
+    pub paths: Vec<String>,
+    /// Pass `--ca-file <lab CA>`.
+    pub trust_lab_ca: bool,
+    /// The runner sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY to the lab credentials.
+    pub credentials: bool,
+    /// Pass `--sigv4`.
+    pub sigv4: bool,
+    /// Passed as `--vpce-dns` instead of the endpoint's regional name.
+    pub vpce_dns_override: Option<String>,
+    /// `--timeout`.
+    #[serde(deserialize_with = "duration_text")]
+    pub timeout: String,
+    /// Appended verbatim to the argv.
+    pub extra_args: Vec<String>,
+}
+
+impl Default for DoctorSpec {
+    fn default() -> Self {
+        DoctorSpec {
+            invoke_via: "private-dns".into(),
+            paths: Vec::new(),
+            trust_lab_ca: true,
+            credentials: false,
+            sigv4: false,
+            vpce_dns_override: None,
+            timeout: "5s".into(),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// The `[expect]` section: pgw-doctor's expected conclusion.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "RawExpect")]
+pub struct Expect {
+    /// "healthy" | "unhealthy".
+    pub verdict: String,
+    /// Default: 0 when healthy, 1 when unhealthy.
+    pub exit_code: i32,
+    /// Catalog id of `findings[0]`.
+    pub first_finding: Option<String>,
+    /// "confirmed" | "likely" of `findings[0]`.
+    pub confidence: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    verdict: String,
+    exit_code: Option<i32>,
+    first_finding: Option<String>,
+    confidence: Option<String>,
+}
+
+impl TryFrom<RawExpect> for Expect {
+    type Error = String;
+    fn try_from(raw: RawExpect) -> Result<Self, String> {
+        let default_code = match raw.verdict.as_str() {
+            "healthy" => 0,
+            "unhealthy" => 1,
+            other => return Err(format!("verdict {other:?} is not \"healthy\" or \"unhealthy\"")),
+        };
+        if let Some(c) = raw.confidence.as_deref() {
+            if c != "confirmed" && c != "likely" {
+                return Err(format!("confidence {c:?} is not \"confirmed\" or \"likely\""));
+            }
+        }
+        if raw.verdict == "healthy" && raw.first_finding.is_some() {
+            return Err("a healthy verdict has no first_finding".into());
+        }
+        Ok(Expect {
+            verdict: raw.verdict,
+            exit_code: raw.exit_code.unwrap_or(default_code),
+            first_finding: raw.first_finding,
+            confidence: raw.confidence,
+        })
+    }
+}
+
+fn invoke_via<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    match v.as_str() {
+        "private-dns" | "vpce-host" | "alias" => Ok(v),
+        _ => Err(serde::de::Error::custom(format!(
+            "invoke_via {v:?} is not one of private-dns, vpce-host, alias"
+        ))),
+    }
+}
+
+fn duration_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = String::deserialize(d)?;
+    humantime::parse_duration(&v)
+        .map_err(|e| serde::de::Error::custom(format!("timeout {v:?}: {e}")))?;
+    Ok(v)
+}
+
+/// The scenarios shipped with the crate (`lab/scenarios`).
+pub fn default_scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML text; `path` only names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, LabError> {
+        let at = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            LabError::Scenario {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            at(offset, e.message().trim().to_string())
+        })?;
+        let locate = |needle: &str| text.find(needle).unwrap_or(0);
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            if path.extension().is_some_and(|e| e == "toml") && stem != scenario.name {
+                return Err(at(
+                    locate("name"),
+                    format!("name {:?} differs from the file name {stem:?}", scenario.name),
+                ));
+            }
+        }
+        if let Err(m) = scenario.topology.validate() {
+            return Err(at(locate("[topology]"), m));
+        }
+        if let Err(m) = scenario.faults.validate(&scenario.topology) {
+            let offset = scenario
+                .faults
+                .sg_drop
+                .iter()
+                .find(|az| !scenario.topology.azs().contains(az))
+                .and_then(|az| text.find(&format!("\"{az}\"")))
+                .unwrap_or_else(|| locate("[faults]"));
+            return Err(at(offset, m));
+        }
+        Ok(scenario)
+    }
+
+    /// Loads one scenario file. Unknown keys and bad values are errors naming `file:line:column`.
+    pub fn load(path: &Path) -> Result<Scenario, LabError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Loads every `*.toml` in `dir`, sorted by file name.
+    pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Scenario)>, LabError> {
+        let io = |source| LabError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+        files
+            .into_iter()
+            .map(|p| Scenario::load(&p).map(|s| (p, s)))
+            .collect()
+    }
+
+    /// Resolves `NAME_OR_PATH`: an existing file (or anything ending in `.toml`) is loaded
+    /// as a path, anything else as `<dir>/<name>.toml`.
+    pub fn find(name_or_path: &str, dir: &Path) -> Result<(PathBuf, Scenario), LabError> {
+        let as_path = PathBuf::from(name_or_path);
+        let path = if as_path.is_file() || name_or_path.ends_with(".toml") {
+            as_path
+        } else {
+            let p = dir.join(format!("{name_or_path}.toml"));
+            if !p.is_file() {
+                return Err(LabError::UnknownScenario {
+                    name: name_or_path.into(),
+                    dir: dir.to_path_buf(),
+                });
+            }
+            p
+        };
+        Scenario::load(&path).map(|s| (path, s))
+    }
+
+    /// Runs the checks `load` runs, for scenarios built in code.
+    pub fn validate(&self) -> Result<(), LabError> {
+        self.topology
+            .validate()
+            .and_then(|()| self.faults.validate(&self.topology))
+            .map_err(LabError::Invalid)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"x\"\ndescription = \"d\"\n[expect]\nverdict = \"healthy\"\n";
+
+    #[test]
+    fn minimal_scenario_gets_seed_defaults() {
+        let s = Scenario::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.topology, Topology::default());
+        assert_eq!(s.faults, Faults::default());
+        assert_eq!(s.doctor, DoctorSpec::default());
+        assert_eq!(s.expect.exit_code, 0);
+        assert_eq!(s.topology.azs(), ["us-east-1a", "us-east-1b"]);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let text = format!("{MINIMAL}[faults]\nbogus = 1\n");
+        let err = Scenario::parse(&text, Path::new("x.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("x.toml:6:1: "), "{msg}");
+        assert!(msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let text = format!("{MINIMAL}[doctor]\ninvoke_via = \"carrier-pigeon\"\n");
+        let msg = Scenario::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("x.toml:6:14: "), "{msg}");
+        let text = format!("{MINIMAL}[faults]\nsg_drop = [\"us-east-1c\"]\n");
+        let msg = Scenario::parse(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("x.toml:6:12: "), "{msg}");
+        let msg = Scenario::parse(MINIMAL, Path::new("y.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("differs from the file name"), "{msg}");
+    }
+}
