@@ -3,11 +3,13 @@
 //! Data flows one way: [`config`] → [`probe`] produces [`facts`] → [`diagnose`] produces
 //! [`finding`]s → [`report`].
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod doctor;
 pub mod facts;
 pub mod finding;
+pub mod metrics;
 pub mod probe;
 pub mod report;

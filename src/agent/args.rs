@@ -1,0 +1,77 @@
+//! pgw-agent's command line; every flag can also be set by a `PGW_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Run pgw-doctor's probes on a schedule and serve them as Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "pgw-agent", version)]
+pub struct AgentArgs {
+    /// A probe file, or a directory whose *.toml files are all loaded (names must be unique).
+    #[arg(long, env = "PGW_PROBES", value_name = "DIR_OR_FILE")]
+    pub probes: PathBuf,
+    /// Address for /metrics, /probe?target=, /healthz, / and POST /-/reload.
+    #[arg(
+        long,
+        env = "PGW_LISTEN",
+        value_name = "ADDR",
+        default_value = "0.0.0.0:9531"
+    )]
+    pub listen: SocketAddr,
+    /// Validate the probe files and exit: 0 when valid, else 2 with one line naming file:line:column.
+    #[arg(long, env = "PGW_CHECK_CONFIG")]
+    pub check_config: bool,
+    /// Log format (filter with PGW_LOG, e.g. PGW_LOG=debug).
+    #[arg(
+        long,
+        env = "PGW_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// At most this many probe runs at once, across all probes.
+    #[arg(
+        long,
+        env = "PGW_MAX_CONCURRENT",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub max_concurrent: usize,
+}
+
+impl AgentArgs {
+    pub fn options(&self) -> super::Options {
+        super::Options {
+            probes: self.probes.clone(),
+            max_concurrent: self.max_concurrent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        AgentArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn listen_default() {
+        let a = AgentArgs::try_parse_from(["pgw-agent", "--probes", "probes"]).unwrap();
+        assert_eq!(a.listen.to_string(), "0.0.0.0:9531");
+        assert_eq!(a.log_format, LogFormat::Text);
+    }
+}

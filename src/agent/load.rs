@@ -1,0 +1,198 @@
+//! Probe set loading: one probe file, or every `*.toml` file of a directory. Names must be
+//! unique; any bad file fails the whole load with `file:line:column`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{self, Config, ConfigError, Overrides};
+use crate::probe::Prober;
+
+/// One configured probe: its validated config and the prober built from it.
+#[derive(Debug)]
+pub struct Probe {
+    pub cfg: Config,
+    pub prober: Prober,
+    /// The probe file it came from.
+    pub source: PathBuf,
+    /// Everything the config says, to tell a changed probe from an unchanged one on reload.
+    fingerprint: String,
+}
+
+impl Probe {
+    /// Validate `cfg` into a probe, building its prober (trust roots, resolvers).
+    pub fn new(cfg: Config, source: PathBuf) -> Result<Probe, ConfigError> {
+        let prober = Prober::new(&cfg).map_err(|message| ConfigError {
+            location: source.display().to_string(),
+            message,
+        })?;
+        let fingerprint = format!("{cfg:?}");
+        Ok(Probe {
+            cfg,
+            prober,
+            source,
+            fingerprint,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Same configuration (the file it came from does not matter).
+    pub fn same_config(&self, other: &Probe) -> bool {
+        self.fingerprint == other.fingerprint
+    }
+}
+
+/// The loaded probes, by name.
+#[derive(Debug, Default, Clone)]
+pub struct ProbeSet {
+    pub probes: BTreeMap<String, Arc<Probe>>,
+}
+
+impl ProbeSet {
+    pub fn get(&self, name: &str) -> Option<&Arc<Probe>> {
+        self.probes.get(name)
+    }
+    pub fn len(&self) -> usize {
+        self.probes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.probes.is_empty()
+    }
+    /// Whether `probe` (this very instance) is part of the set.
+    pub fn contains(&self, probe: &Arc<Probe>) -> bool {
+        self.get(probe.name())
+            .is_some_and(|p| Arc::ptr_eq(p, probe))
+    }
+}
+
+/// The probe files at `path`: the file itself, or the directory's `*.toml` files, sorted.
+pub fn probe_files(path: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let err = |message: String| ConfigError {
+        location: path.display().to_string(),
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| err(format!("cannot list: {e}")))? {
+        let p = entry.map_err(|e| err(format!("cannot list: {e}")))?.path();
+        if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+            files.push(p);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(err("no probe files (*.toml) in this directory".into()));
+    }
+    Ok(files)
+}
+
+/// Load and validate every probe at `path` (a file or a directory).
+pub fn load(path: &Path) -> Result<ProbeSet, ConfigError> {
+    let mut set = ProbeSet::default();
+    for file in probe_files(path)? {
+        let (pf, src) = config::read_probe_file(&file)?;
+        let cfg = config::build(
+            Some((&file, &src, &pf)),
+            &Overrides::default(),
+            config::env_region(),
+        )?;
+        if let Some(other) = set.get(&cfg.name) {
+            let offset = pf.name.as_ref().map_or(0, |n| n.span().start);
+            return Err(ConfigError {
+                location: config::file_position(&file, &src, offset),
+                message: format!(
+                    "duplicate probe name {:?} (also in {}); set a unique `name`",
+                    cfg.name,
+                    other.source.display()
+                ),
+            });
+        }
+        let probe = Probe::new(cfg, file)?;
+        set.probes.insert(probe.name().to_string(), Arc::new(probe));
+    }
+    Ok(set)
+}
+
+impl super::scheduler::Schedule for Probe {
+    fn name(&self) -> &str {
+        Probe::name(self)
+    }
+    fn interval(&self) -> Duration {
+        self.cfg.interval
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh empty directory under the system temp dir.
+    pub(crate) fn temp_dir() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "pgw-agent-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A valid probe file body (loopback resolver: no system configuration needed).
+    pub(crate) fn probe_toml(name: &str) -> String {
+        format!(
+            "name = \"{name}\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
+             resolvers = [\"127.0.0.1:1\"]\ntimeout = \"1s\"\ninterval = \"30s\"\n"
+        )
+    }
+
+    #[test]
+    fn loads_every_toml_in_a_directory() {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("a")).unwrap();
+        std::fs::write(d.join("b.toml"), probe_toml("b")).unwrap();
+        std::fs::write(d.join("notes.txt"), "not a probe").unwrap();
+        let set = load(&d).unwrap();
+        assert_eq!(set.probes.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let one = load(&d.join("a.toml")).unwrap();
+        assert_eq!(one.len(), 1);
+    }
+
+    #[test]
+    fn duplicate_names_fail_with_position() {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("same")).unwrap();
+        std::fs::write(d.join("b.toml"), probe_toml("same")).unwrap();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("b.toml:1:8: duplicate probe name \"same\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_file_fails_the_whole_load() {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("a")).unwrap();
+        std::fs::write(d.join("b.toml"), "api_id = \"3eqr0osoc3\"\nbogus = 1\n").unwrap();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(e.contains("b.toml:2:1: unknown field `bogus`"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn empty_directory_is_an_error() {
+        let d = temp_dir();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(e.contains("no probe files"), "{e}");
+    }
+}

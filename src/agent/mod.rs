@@ -1,0 +1,380 @@
+//! pgw-agent: the doctor's probes and diagnosis on a schedule, exported as Prometheus metrics.
+//!
+//! [`load`] reads the probe files, [`scheduler`] runs each probe on its interval, every run goes
+//! through [`execute`] (the doctor's probe + diagnosis code) into [`crate::metrics`], and
+//! [`server`] serves `/metrics`, `/probe`, `/healthz`, `/` and `POST /-/reload`. SIGHUP reloads,
+//! SIGTERM drains.
+
+pub mod args;
+pub mod load;
+pub mod scheduler;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ConfigError;
+use crate::facts::Facts;
+use crate::finding::{Finding, Layer, Severity};
+use crate::metrics::{Metrics, ProbeSnapshot};
+use load::{Probe, ProbeSet};
+use scheduler::{RunFn, Scheduler};
+
+pub use args::{AgentArgs, LogFormat};
+
+/// Why the agent could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The probe files are invalid (exit code 2).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal {
+        signal: &'static str,
+        source: std::io::Error,
+    },
+}
+
+impl AgentError {
+    /// Whether the configuration is at fault (exit code 2) rather than the environment.
+    pub fn is_config(&self) -> bool {
+        matches!(self, AgentError::Config(_))
+    }
+}
+
+/// Options of one agent.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A probe file or a directory of them.
+    pub probes: PathBuf,
+    /// At most this many probe runs at once, across probes.
+    pub max_concurrent: usize,
+}
+
+/// A finding as shown on the status page.
+#[derive(Debug, Clone)]
+pub struct ActiveFinding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub layer: Layer,
+    pub title: String,
+    pub runbook: String,
+}
+
+/// The last completed run of a probe.
+#[derive(Debug, Clone)]
+pub struct ProbeStatus {
+    pub finished: SystemTime,
+    pub success: bool,
+    pub duration: Duration,
+    pub findings: Vec<ActiveFinding>,
+}
+
+/// State shared by the scheduled runs, the HTTP server and reloads.
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    probes: RwLock<Arc<ProbeSet>>,
+    status: Mutex<BTreeMap<String, ProbeStatus>>,
+    limiter: Semaphore,
+    tracker: TaskTracker,
+}
+
+/// The doctor's run, start to end: probes under the probe's timeout, then diagnosis.
+pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>) {
+    let deadline = Instant::now() + probe.cfg.timeout;
+    let facts = probe.prober.run(&probe.cfg, deadline).await;
+    let findings = crate::diagnose::diagnose(&facts);
+    (facts, findings)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Shared {
+    /// The current probe set.
+    pub fn probes(&self) -> Arc<ProbeSet> {
+        self.probes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Last results, by probe name.
+    pub fn status(&self) -> BTreeMap<String, ProbeStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Run `probe` once within the global concurrency limit; returns its series.
+    pub async fn run_once(&self, probe: &Probe) -> (ProbeSnapshot, Vec<Finding>) {
+        // The semaphore is never closed.
+        let _permit = self.limiter.acquire().await.ok();
+        let (facts, findings) = execute(probe).await;
+        let snap = ProbeSnapshot::from_run(&probe.cfg, &facts, &findings, unix_now());
+        (snap, findings)
+    }
+
+    /// A scheduled run: run, then publish, unless the probe was replaced meanwhile.
+    async fn scheduled_run(self: Arc<Self>, probe: Arc<Probe>) {
+        let (snap, findings) = self.run_once(&probe).await;
+        // Holding the read lock keeps a reload from interleaving with the publication.
+        let current = self.probes.read().unwrap_or_else(|e| e.into_inner());
+        if !current.contains(&probe) {
+            return;
+        }
+        let status = ProbeStatus {
+            finished: SystemTime::now(),
+            success: snap.success,
+            duration: Duration::from_secs_f64(snap.duration_seconds),
+            findings: findings
+                .iter()
+                .map(|f| ActiveFinding {
+                    id: f.id,
+                    severity: f.severity,
+                    layer: f.layer,
+                    title: f.title.clone(),
+                    runbook: f.runbook.clone(),
+                })
+                .collect(),
+        };
+        tracing::debug!(
+            probe = probe.name(),
+            success = snap.success,
+            duration_seconds = snap.duration_seconds,
+            "probe run finished"
+        );
+        self.metrics.record_run(snap);
+        let mut all = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let before = all
+            .get(probe.name())
+            .map(|s| s.findings.clone())
+            .unwrap_or_default();
+        log_changes(probe.name(), &before, &findings);
+        all.insert(probe.name().to_string(), status);
+    }
+}
+
+/// One info line per finding raised or cleared.
+fn log_changes(probe: &str, before: &[ActiveFinding], now: &[Finding]) {
+    for f in now {
+        if !before.iter().any(|b| b.id == f.id) {
+            tracing::info!(
+                probe,
+                id = f.id,
+                severity = f.severity.as_str(),
+                layer = f.layer.as_str(),
+                runbook = %f.runbook,
+                "finding raised: {}",
+                f.title
+            );
+        }
+    }
+    for b in before {
+        if !now.iter().any(|f| f.id == b.id) {
+            tracing::info!(probe, id = b.id, "finding cleared: {}", b.title);
+        }
+    }
+}
+
+/// A running agent: shared state plus the scheduler.
+pub struct Agent {
+    pub shared: Arc<Shared>,
+    scheduler: tokio::sync::Mutex<Scheduler<Probe>>,
+    source: PathBuf,
+}
+
+impl Agent {
+    /// Load the probe files and start scheduling them. A bad configuration is an error.
+    pub async fn start(opts: &Options) -> Result<Arc<Agent>, AgentError> {
+        let metrics = Arc::new(Metrics::new());
+        let tracker = TaskTracker::new();
+        let shared = Arc::new(Shared {
+            metrics: metrics.clone(),
+            probes: RwLock::new(Arc::new(ProbeSet::default())),
+            status: Mutex::new(BTreeMap::new()),
+            limiter: Semaphore::new(opts.max_concurrent.max(1)),
+            tracker: tracker.clone(),
+        });
+        let for_runs = shared.clone();
+        let run: RunFn<Probe> = Arc::new(move |p| Box::pin(for_runs.clone().scheduled_run(p)));
+        let agent = Arc::new(Agent {
+            shared,
+            scheduler: tokio::sync::Mutex::new(Scheduler::new(run, metrics, tracker)),
+            source: opts.probes.clone(),
+        });
+        agent.reload().await?;
+        Ok(agent)
+    }
+
+    /// Reload the probe files. On error the last good configuration stays, the error is logged
+    /// and `pgw_config_last_reload_successful` drops to 0. Unchanged probes keep their series.
+    pub async fn reload(&self) -> Result<usize, ConfigError> {
+        let mut scheduler = self.scheduler.lock().await;
+        let path = self.source.clone();
+        let loaded = tokio::task::spawn_blocking(move || load::load(&path))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigError {
+                    location: self.source.display().to_string(),
+                    message: format!("loading panicked: {e}"),
+                })
+            });
+        let metrics = &self.shared.metrics;
+        let mut new = match loaded {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "configuration not loaded; keeping the last good one");
+                metrics.config_loaded(false, unix_now());
+                return Err(e);
+            }
+        };
+        let mut current = self
+            .shared
+            .probes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
+        for (name, p) in new.probes.iter_mut() {
+            match current.get(name) {
+                Some(old) if old.same_config(p) => *p = old.clone(),
+                Some(_) => {
+                    changed += 1;
+                    metrics.forget_last_run(name);
+                }
+                None => added += 1,
+            }
+        }
+        {
+            let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
+            for name in current.probes.keys() {
+                if new.get(name).is_none() {
+                    removed += 1;
+                    metrics.remove_probe(name);
+                    if let Some(s) = status.remove(name) {
+                        log_changes(name, &s.findings, &[]);
+                    }
+                }
+            }
+        }
+        let n = new.len();
+        scheduler.apply(new.probes.values().cloned());
+        *current = Arc::new(new);
+        drop(current);
+        metrics.config_loaded(true, unix_now());
+        tracing::info!(probes = n, added, changed, removed, "configuration loaded");
+        Ok(n)
+    }
+
+    /// Stop scheduling and wait for in-flight runs (scheduled and `/probe`).
+    pub async fn drain(&self) {
+        self.scheduler.lock().await.drain().await;
+        self.shared.tracker.close();
+        self.shared.tracker.wait().await;
+    }
+}
+
+/// Install the tracing subscriber: `PGW_LOG` / `RUST_LOG` filter (default `info`), on stderr.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PGW_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Run the agent until SIGTERM (or Ctrl-C), then drain and return.
+pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let signal_err = |signal| move |source| AgentError::Signal { signal, source };
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_err("SIGHUP"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(signal_err("SIGTERM"))?;
+    let agent = Agent::start(&opts).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(listen);
+    tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "pgw-agent started");
+    let stop_http = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, agent.clone(), stop_http.clone()));
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the probe files");
+                let _ = agent.reload().await;
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("draining: no new runs, waiting for in-flight ones");
+    agent.drain().await;
+    stop_http.cancel();
+    let _ = server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load::tests::{probe_toml, temp_dir};
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_reload_keeps_the_last_good_config() {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("a")).unwrap();
+        let agent = Agent::start(&Options {
+            probes: d.clone(),
+            max_concurrent: 2,
+        })
+        .await
+        .unwrap();
+        let before = agent.shared.probes();
+        let t = crate::metrics::render(agent.shared.metrics.registry(), false).0;
+        assert!(t.contains("pgw_config_last_reload_successful 1"), "{t}");
+
+        std::fs::write(d.join("b.toml"), "name = \"b\"\ntimout = \"1s\"\n").unwrap();
+        let e = agent.reload().await.unwrap_err().to_string();
+        assert!(e.contains("b.toml:2:1:"), "{e}");
+        let after = agent.shared.probes();
+        assert_eq!(after.probes.keys().collect::<Vec<_>>(), ["a"]);
+        assert!(Arc::ptr_eq(&before.probes["a"], &after.probes["a"]));
+        let t = crate::metrics::render(agent.shared.metrics.registry(), false).0;
+        assert!(t.contains("pgw_config_last_reload_successful 0"), "{t}");
+
+        // Fixed: `a` is unchanged and keeps its instance (its loop and series), `b` is added.
+        std::fs::write(d.join("b.toml"), probe_toml("b")).unwrap();
+        assert_eq!(agent.reload().await.unwrap(), 2);
+        let fixed = agent.shared.probes();
+        assert!(Arc::ptr_eq(&before.probes["a"], &fixed.probes["a"]));
+        agent.drain().await;
+    }
+}

@@ -1,0 +1,258 @@
+//! Scheduler: runs each probe on its own interval, with jitter. At most one run per probe is in
+//! flight; a tick that would overlap is skipped and counted. Runs are tracked so a drain can
+//! wait for them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::{Metrics, RunResult};
+
+/// Jitter: each run starts up to this fraction of the interval after its slot.
+const JITTER_FRACTION: f64 = 0.1;
+
+/// Something run on a schedule.
+pub trait Schedule: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn interval(&self) -> Duration;
+}
+
+/// Starts one run of a probe; the future ends when the run does.
+pub type RunFn<P> = Arc<dyn Fn(Arc<P>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+struct Loop<P> {
+    probe: Arc<P>,
+    cancel: CancellationToken,
+    in_flight: Arc<AtomicBool>,
+}
+
+/// The per-probe loops.
+pub struct Scheduler<P: Schedule> {
+    run: RunFn<P>,
+    metrics: Arc<Metrics>,
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    loops: BTreeMap<String, Loop<P>>,
+}
+
+impl<P: Schedule> Scheduler<P> {
+    /// Runs are spawned on `tracker`.
+    pub fn new(run: RunFn<P>, metrics: Arc<Metrics>, tracker: TaskTracker) -> Self {
+        Scheduler {
+            run,
+            metrics,
+            tracker,
+            stop: CancellationToken::new(),
+            loops: BTreeMap::new(),
+        }
+    }
+
+    /// Make the loops match `probes`: a probe that is the same instance as before keeps its
+    /// loop (and rhythm); others get a new loop. A replaced probe's in-flight run still blocks
+    /// overlap of the new one.
+    pub fn apply(&mut self, probes: impl IntoIterator<Item = Arc<P>>) {
+        let mut next = BTreeMap::new();
+        for p in probes {
+            let name = p.name().to_string();
+            let kept = match self.loops.remove(&name) {
+                Some(l) if Arc::ptr_eq(&l.probe, &p) => l,
+                old => {
+                    let in_flight = match old {
+                        Some(l) => {
+                            l.cancel.cancel();
+                            l.in_flight
+                        }
+                        None => Arc::new(AtomicBool::new(false)),
+                    };
+                    self.start(p, in_flight)
+                }
+            };
+            next.insert(name, kept);
+        }
+        for (_, l) in std::mem::take(&mut self.loops) {
+            l.cancel.cancel();
+        }
+        self.loops = next;
+    }
+
+    fn start(&self, probe: Arc<P>, in_flight: Arc<AtomicBool>) -> Loop<P> {
+        let cancel = self.stop.child_token();
+        let l = Loop {
+            probe: probe.clone(),
+            cancel: cancel.clone(),
+            in_flight: in_flight.clone(),
+        };
+        tokio::spawn(probe_loop(
+            probe,
+            self.run.clone(),
+            self.metrics.clone(),
+            self.tracker.clone(),
+            cancel,
+            in_flight,
+        ));
+        l
+    }
+
+    /// Stop scheduling and wait for every in-flight run.
+    pub async fn drain(&mut self) {
+        self.stop.cancel();
+        self.loops.clear();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+/// Clears the in-flight flag when the run ends, even by panic.
+struct InFlight(Arc<AtomicBool>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+async fn probe_loop<P: Schedule>(
+    probe: Arc<P>,
+    run: RunFn<P>,
+    metrics: Arc<Metrics>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    in_flight: Arc<AtomicBool>,
+) {
+    let interval = probe.interval().max(Duration::from_millis(1));
+    let seed = std::collections::hash_map::RandomState::new();
+    let anchor = Instant::now();
+    let mut slot: u32 = 0;
+    loop {
+        let jitter =
+            interval.mul_f64(JITTER_FRACTION * (seed.hash_one(slot) as f64 / u64::MAX as f64));
+        let at = anchor + interval * slot + jitter;
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            _ = sleep_until(at) => {}
+        }
+        // Slots missed entirely (the process was stopped) are not made up for.
+        let behind = Instant::now().saturating_duration_since(anchor + interval * slot);
+        slot = slot.saturating_add(1 + (behind.as_nanos() / interval.as_nanos()) as u32);
+        if in_flight.swap(true, Ordering::AcqRel) {
+            metrics.count_run(probe.name(), RunResult::Skipped);
+            tracing::debug!(
+                probe = probe.name(),
+                "previous run still in flight: skipped"
+            );
+            continue;
+        }
+        let guard = InFlight(in_flight.clone());
+        let fut = run(probe.clone());
+        tracker.spawn(async move {
+            let _guard = guard;
+            fut.await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Fake {
+        name: &'static str,
+        interval: Duration,
+    }
+
+    impl Schedule for Fake {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn interval(&self) -> Duration {
+            self.interval
+        }
+    }
+
+    fn counting_runner(started: Arc<AtomicUsize>, takes: Duration) -> RunFn<Fake> {
+        Arc::new(move |_p| {
+            let started = started.clone();
+            Box::pin(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(takes).await;
+            })
+        })
+    }
+
+    fn runs(m: &Metrics, probe: &str, r: RunResult) -> u64 {
+        m.run_count(probe, r)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overlapping_run_is_skipped_and_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        // Every run takes 25s; the interval is 10s.
+        let run = counting_runner(started.clone(), Duration::from_secs(25));
+        let mut s = Scheduler::new(run, metrics.clone(), TaskTracker::new());
+        s.apply([Arc::new(Fake {
+            name: "slow",
+            interval: Duration::from_secs(10),
+        })]);
+        // Slots at 0, 10, 20 (+ < 1s jitter): the first runs until ~25s, the next two overlap.
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert_eq!(runs(&metrics, "slow", RunResult::Skipped), 2);
+        // The slot at 30s finds the first run done and starts again.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+        s.drain().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_waits_for_in_flight_runs_and_stops_scheduling() {
+        let metrics = Arc::new(Metrics::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let run = counting_runner(started.clone(), Duration::from_secs(5));
+        let tracker = TaskTracker::new();
+        let mut s = Scheduler::new(run, metrics, tracker.clone());
+        s.apply([Arc::new(Fake {
+            name: "p",
+            interval: Duration::from_secs(10),
+        })]);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert!(!tracker.is_empty());
+        s.drain().await;
+        assert!(tracker.is_empty());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn same_instance_keeps_its_loop_and_removed_probe_stops() {
+        let metrics = Arc::new(Metrics::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let run = counting_runner(started.clone(), Duration::from_millis(1));
+        let mut s = Scheduler::new(run, metrics, TaskTracker::new());
+        let p = Arc::new(Fake {
+            name: "p",
+            interval: Duration::from_secs(10),
+        });
+        s.apply([p.clone()]);
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+        s.apply([p.clone()]);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        s.apply(Vec::<Arc<Fake>>::new());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        s.drain().await;
+    }
+}

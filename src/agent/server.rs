@@ -1,0 +1,345 @@
+//! The agent's HTTP server (hyper 1, HTTP/1.1): `/metrics`, `/probe?target=<probe name>`
+//! (blackbox_exporter's multi-target pattern), `/healthz`, `/` (status page) and
+//! `POST /-/reload`.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::Agent;
+use crate::metrics;
+
+type Resp = Response<Full<Bytes>>;
+
+/// Accept connections until `stop`; each connection finishes its current request.
+pub async fn serve(listener: TcpListener, agent: Arc<Agent>, stop: CancellationToken) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let agent = agent.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let agent = agent.clone();
+                async move {
+                    let (parts, _body) = req.into_parts();
+                    Ok::<_, Infallible>(route(&agent, &Request::from_parts(parts, ())).await)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn with_type(body: String, content_type: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+/// Answer one request (the body is never needed).
+pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let openmetrics = metrics::wants_openmetrics(accept);
+    let get = req.method() == Method::GET || req.method() == Method::HEAD;
+    match req.uri().path() {
+        "/metrics" if get => {
+            let (body, ct) = metrics::render(agent.shared.metrics.registry(), openmetrics);
+            with_type(body, ct)
+        }
+        "/probe" if get => probe(agent, req.uri().query(), openmetrics).await,
+        "/healthz" if get => text(StatusCode::OK, "ok\n"),
+        "/" if get => with_type(status_page(agent), "text/html; charset=utf-8"),
+        "/-/reload" if req.method() == Method::POST => match agent.reload().await {
+            Ok(n) => text(StatusCode::OK, format!("reloaded: {n} probes\n")),
+            Err(e) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reload failed, keeping the last good configuration: {e}\n"),
+            ),
+        },
+        "/metrics" | "/probe" | "/healthz" | "/" | "/-/reload" => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `target` of a query string, percent-decoded.
+fn target_param(query: Option<&str>) -> Option<String> {
+    let raw = query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("target="))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+async fn probe(agent: &Arc<Agent>, query: Option<&str>, openmetrics: bool) -> Resp {
+    let Some(target) = target_param(query) else {
+        return text(StatusCode::BAD_REQUEST, "target parameter is missing\n");
+    };
+    let Some(p) = agent.shared.probes().get(&target).cloned() else {
+        let shown: String = target.chars().take(64).collect();
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("unknown target {shown:?}: not a configured probe name\n"),
+        );
+    };
+    let shared = agent.shared.clone();
+    // Tracked, so a drain waits for it too.
+    let run = agent
+        .shared
+        .tracker
+        .spawn(async move { shared.run_once(&p).await });
+    match run.await {
+        Ok((snap, _)) => {
+            let (body, ct) = metrics::render(&metrics::probe_registry(snap), openmetrics);
+            with_type(body, ct)
+        }
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("probe run failed: {e}\n"),
+        ),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn status_page(agent: &Agent) -> String {
+    let probes = agent.shared.probes();
+    let status = agent.shared.status();
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgw-agent</title>\
+         <style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}\
+         .ok{color:#070}.bad{color:#b00}</style></head><body>\n<h1>pgw-agent</h1>\n",
+    );
+    let _ = writeln!(
+        h,
+        "<p>version {} &middot; <a href=\"/metrics\">metrics</a> &middot; \
+         <a href=\"/healthz\">healthz</a></p>",
+        env!("CARGO_PKG_VERSION")
+    );
+    h.push_str(
+        "<table>\n<tr><th>probe</th><th>API</th><th>interval</th><th>last result</th>\
+         <th>duration</th><th>active findings</th></tr>\n",
+    );
+    for (name, p) in &probes.probes {
+        let c = &p.cfg;
+        let (result, duration, findings) = match status.get(name) {
+            None => (
+                "<td>not run yet</td>".to_string(),
+                String::new(),
+                String::new(),
+            ),
+            Some(s) => {
+                let ago = SystemTime::now()
+                    .duration_since(s.finished)
+                    .map_or(0, |d| d.as_secs());
+                let result = if s.success {
+                    format!("<td class=\"ok\">ok ({ago}s ago)</td>")
+                } else {
+                    format!("<td class=\"bad\">failed ({ago}s ago)</td>")
+                };
+                let findings = s
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "<a href=\"{}\">{}</a> ({}, {}): {}",
+                            esc(&f.runbook),
+                            f.id,
+                            f.severity.as_str(),
+                            f.layer.as_str(),
+                            esc(&f.title)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("<br>");
+                (
+                    result,
+                    format!("{:.3}s", s.duration.as_secs_f64()),
+                    findings,
+                )
+            }
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td><a href=\"/probe?target={n}\">{n}</a></td><td>{} / {}</td><td>{}</td>{result}\
+             <td>{duration}</td><td>{findings}</td></tr>",
+            esc(&c.api_id),
+            esc(&c.stage),
+            humantime::format_duration(c.interval),
+            n = esc(name),
+        );
+    }
+    h.push_str(
+        "</table>\n<p>Runbooks: <code>docs/runbooks/&lt;id&gt;.md</code> in the pgw repository.</p>\n\
+         </body></html>\n",
+    );
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::tests::{probe_toml, temp_dir};
+    use super::super::{Agent, Options};
+    use super::*;
+
+    async fn agent() -> Arc<Agent> {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("orders")).unwrap();
+        Agent::start(&Options {
+            probes: d,
+            max_concurrent: 1,
+        })
+        .await
+        .unwrap()
+    }
+
+    fn get(uri: &str) -> Request<()> {
+        Request::get(uri).body(()).unwrap()
+    }
+
+    async fn body(r: Resp) -> String {
+        use http_body_util::BodyExt;
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unknown_target_is_400_with_one_line() {
+        let a = agent().await;
+        let r = route(&a, &get("/probe?target=nope")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let b = body(r).await;
+        assert_eq!(b.lines().count(), 1, "{b}");
+        assert!(b.contains("unknown target \"nope\""), "{b}");
+        let r = route(&a, &get("/probe")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        a.drain().await;
+    }
+
+    #[tokio::test]
+    async fn endpoints() {
+        let a = agent().await;
+        let r = route(&a, &get("/healthz")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body(r).await, "ok\n");
+
+        let r = route(&a, &get("/metrics")).await;
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            metrics::TEXT_CONTENT_TYPE
+        );
+        assert!(body(r).await.contains("pgw_build_info{version="));
+        let req = Request::get("/metrics")
+            .header(
+                header::ACCEPT,
+                "application/openmetrics-text; version=1.0.0",
+            )
+            .body(())
+            .unwrap();
+        let r = route(&a, &req).await;
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            metrics::OPENMETRICS_CONTENT_TYPE
+        );
+        assert!(body(r).await.ends_with("# EOF\n"));
+
+        let page = body(route(&a, &get("/")).await).await;
+        assert!(page.contains("orders"), "{page}");
+        assert_eq!(
+            route(&a, &get("/nope")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&a, &get("/-/reload")).await.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let post = Request::post("/-/reload").body(()).unwrap();
+        assert_eq!(route(&a, &post).await.status(), StatusCode::OK);
+        a.drain().await;
+    }
+
+    #[test]
+    fn target_decoding() {
+        assert_eq!(target_param(Some("target=a%2Db&x=1")).unwrap(), "a-b");
+        assert_eq!(
+            target_param(Some("module=x&target=orders")).unwrap(),
+            "orders"
+        );
+        assert_eq!(target_param(Some("target=50%")).unwrap(), "50%");
+        assert!(target_param(Some("x=1")).is_none());
+    }
+}

@@ -1,0 +1,865 @@
+//! Metrics: the only place pgw's metric names, help texts and label sets live (interfaces.md).
+//!
+//! Per-probe series (`pgw_probe_success`, `pgw_check_*`, `pgw_finding`, …) are held as one
+//! [`ProbeSnapshot`] per probe and encoded at scrape time, so each run replaces its probe's whole
+//! series set atomically: a cleared finding or a vanished ENI simply stops being exported.
+//! Cumulative series (histograms, counters) are ordinary prometheus-client families.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+
+use crate::config::Config;
+use crate::facts::{ConnectOutcome, Facts, HttpOutcome, PathFacts, TlsOutcome};
+use crate::finding::{Finding, Layer, Severity};
+
+/// `Content-Type` of OpenMetrics text 1.0.0.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// `Content-Type` of the Prometheus text format 0.0.4.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Histogram buckets of phase durations, seconds (1 ms … 30 s).
+const PHASE_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A timed phase of a check (`phase` label), as blackbox_exporter's `probe_http_duration_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Ttfb,
+    Total,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Ttfb => "ttfb",
+            Phase::Total => "total",
+        }
+    }
+}
+
+/// How one scheduled run ended (`result` label of `pgw_probe_runs_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunResult {
+    /// The run finished and the chain works end to end.
+    Ok,
+    /// The run finished and found the chain broken (at least one warning or critical finding).
+    Failed,
+    /// The run was not started: the previous run of the probe was still in flight.
+    Skipped,
+}
+
+impl RunResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Ok => "ok",
+            RunResult::Failed => "failed",
+            RunResult::Skipped => "skipped",
+        }
+    }
+}
+
+/// A check's name (`check` label): a fixed word, never free text.
+pub mod check {
+    pub const RESOLVE: &str = "resolve";
+    /// The lookup of the endpoint's own regional DNS name (the reference addresses).
+    pub const RESOLVE_VPCE_DNS: &str = "resolve_vpce_dns";
+    pub const CONNECT: &str = "connect";
+    pub const HANDSHAKE: &str = "handshake";
+    pub const INVOKE: &str = "invoke";
+    /// The SigV4-signed retry after `MissingAuthenticationToken` everywhere.
+    pub const INVOKE_SIGNED_RETRY: &str = "invoke_signed_retry";
+    /// `vpce-host` only: the call identified by `x-apigw-api-id` instead of `Host`.
+    pub const INVOKE_API_ID_HEADER: &str = "invoke_api_id_header";
+}
+
+macro_rules! lowercase_label_value {
+    ($($t:ty),*) => {$(
+        impl EncodeLabelValue for $t {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                encoder.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+lowercase_label_value!(Phase, RunResult, Layer, Severity);
+
+/// `{probe,api_id,stage}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub probe: String,
+    pub api_id: String,
+    pub stage: String,
+}
+
+/// `{probe,layer,check,endpoint,path}`. `path` is a configured stage-relative path for invokes,
+/// empty (= absent in PromQL) otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
+pub struct CheckLabels {
+    pub probe: String,
+    pub layer: Layer,
+    pub check: &'static str,
+    pub endpoint: String,
+    pub path: String,
+}
+
+/// [`CheckLabels`] plus `phase`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CheckPhaseLabels {
+    probe: String,
+    layer: Layer,
+    check: &'static str,
+    endpoint: String,
+    path: String,
+    phase: Phase,
+}
+
+/// `{probe,id,layer,severity}` of an active finding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub probe: String,
+    pub id: &'static str,
+    pub layer: Layer,
+    pub severity: Severity,
+}
+
+/// `{probe,target_group,state}` (filled by the control plane).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct NlbTargetLabels {
+    pub probe: String,
+    pub target_group: String,
+    pub state: String,
+}
+
+/// `{probe}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NameLabel {
+    probe: String,
+}
+
+/// `{probe,phase}` of the phase histogram.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub probe: String,
+    pub phase: Phase,
+}
+
+/// `{probe,result}` of the run counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RunLabels {
+    pub probe: String,
+    pub result: RunResult,
+}
+
+/// `{operation}` of the AWS API error counter, e.g. `DescribeVpcEndpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AwsErrorLabels {
+    pub operation: String,
+}
+
+/// One check's last result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSeries {
+    pub labels: CheckLabels,
+    pub ok: bool,
+    /// Phases reached, in seconds; a phase not reached has no series.
+    pub phases: Vec<(Phase, f64)>,
+}
+
+/// Every per-probe series of one run, replaced as a whole by the next run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSnapshot {
+    pub probe: ProbeLabels,
+    pub success: bool,
+    pub duration_seconds: f64,
+    /// Unix time the run finished.
+    pub finished_unix: f64,
+    pub checks: Vec<CheckSeries>,
+    pub findings: Vec<FindingLabels>,
+    pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
+}
+
+/// Whether an invoke's answer counts as a passed check (the report's definition).
+fn invoke_ok(p: &PathFacts) -> bool {
+    match &p.http {
+        HttpOutcome::Response(r) => r.status < 500 && r.error_type.is_none(),
+        _ => false,
+    }
+}
+
+impl ProbeSnapshot {
+    /// The series of one run of `cfg` that observed `facts` and diagnosed `findings`.
+    /// `success` is the doctor's verdict: no finding of severity warning or critical.
+    pub fn from_run(
+        cfg: &Config,
+        facts: &Facts,
+        findings: &[Finding],
+        finished_unix: f64,
+    ) -> ProbeSnapshot {
+        let name = &cfg.name;
+        let mut checks: Vec<CheckSeries> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut push =
+            |layer: Layer, check: &'static str, endpoint: String, path: &str, ok, phases| {
+                // Only configured paths become label values.
+                let path = if path.is_empty() || cfg.paths.iter().any(|p| p == path) {
+                    path.to_string()
+                } else {
+                    "other".to_string()
+                };
+                let labels = CheckLabels {
+                    probe: name.clone(),
+                    layer,
+                    check,
+                    endpoint,
+                    path,
+                };
+                if seen.insert(labels.clone()) {
+                    checks.push(CheckSeries { labels, ok, phases });
+                }
+            };
+        let dns = facts.dns.iter().map(|d| (check::RESOLVE, d));
+        let reference = facts
+            .reference_dns
+            .iter()
+            .map(|d| (check::RESOLVE_VPCE_DNS, d));
+        for (c, d) in dns.chain(reference) {
+            let phases = vec![(Phase::Resolve, d.duration.as_secs_f64())];
+            push(
+                Layer::Dns,
+                c,
+                d.resolver.clone(),
+                "",
+                d.outcome.is_answer(),
+                phases,
+            );
+        }
+        for e in &facts.enis {
+            let Some(first) = e.paths.first() else {
+                continue;
+            };
+            let endpoint = e.addr.to_string();
+            let connect: Vec<_> = first
+                .timings
+                .connect
+                .map(|d| (Phase::Connect, d.as_secs_f64()))
+                .into_iter()
+                .collect();
+            let ok = first.conn.connect == ConnectOutcome::Ok;
+            push(
+                Layer::Tcp,
+                check::CONNECT,
+                endpoint.clone(),
+                "",
+                ok,
+                connect,
+            );
+            if let Some(t) = &first.conn.tls {
+                let tls: Vec<_> = first
+                    .timings
+                    .tls
+                    .map(|d| (Phase::Tls, d.as_secs_f64()))
+                    .into_iter()
+                    .collect();
+                let ok = t.outcome == TlsOutcome::Ok;
+                push(Layer::Tls, check::HANDSHAKE, endpoint, "", ok, tls);
+            }
+        }
+        let invokes = facts.invokes().map(|p| (check::INVOKE, p));
+        let signed = facts
+            .signed_retry
+            .iter()
+            .map(|p| (check::INVOKE_SIGNED_RETRY, p));
+        let header = facts
+            .header_control
+            .iter()
+            .map(|p| (check::INVOKE_API_ID_HEADER, p));
+        for (c, p) in invokes.chain(signed).chain(header) {
+            let t = &p.timings;
+            let phases = [
+                (Phase::Connect, t.connect),
+                (Phase::Tls, t.tls),
+                (Phase::Ttfb, t.ttfb),
+                (Phase::Total, t.total),
+            ]
+            .into_iter()
+            .filter_map(|(ph, d)| d.map(|d| (ph, d.as_secs_f64())))
+            .collect();
+            push(
+                Layer::Api,
+                c,
+                p.addr.to_string(),
+                &p.path,
+                invoke_ok(p),
+                phases,
+            );
+        }
+        let findings: BTreeSet<FindingLabels> = findings
+            .iter()
+            .map(|f| FindingLabels {
+                probe: name.clone(),
+                id: f.id,
+                layer: f.layer,
+                severity: f.severity,
+            })
+            .collect();
+        ProbeSnapshot {
+            probe: ProbeLabels {
+                probe: name.clone(),
+                api_id: cfg.api_id.clone(),
+                stage: cfg.stage.clone(),
+            },
+            success: !findings
+                .iter()
+                .any(|f| matches!(f.severity, Severity::Critical | Severity::Warning)),
+            duration_seconds: facts.duration.as_secs_f64(),
+            finished_unix,
+            checks,
+            findings: findings.into_iter().collect(),
+            nlb_targets: Vec::new(),
+        }
+    }
+
+    /// Phase observations of the main pass (DNS lookups and first-try invokes) for histograms.
+    fn phase_observations(&self) -> impl Iterator<Item = (Phase, f64)> + '_ {
+        self.checks
+            .iter()
+            .filter(|c| c.labels.check == check::RESOLVE || c.labels.check == check::INVOKE)
+            .flat_map(|c| c.phases.iter().copied())
+    }
+}
+
+/// Encodes the per-probe snapshots at scrape time.
+#[derive(Debug, Default)]
+struct SnapshotCollector {
+    probes: Arc<RwLock<BTreeMap<String, ProbeSnapshot>>>,
+    /// Set for `/probe` registries: also emit blackbox_exporter's `probe_*` gauges.
+    blackbox: bool,
+}
+
+fn gauge<
+    V: prometheus_client::encoding::EncodeGaugeValue + Send + Sync + std::fmt::Debug + 'static,
+>(
+    v: V,
+) -> ConstGauge<V> {
+    ConstGauge::new(v)
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
+        let gauge_type = MetricType::Gauge;
+
+        if self.blackbox {
+            // blackbox_exporter's names and meaning; one probe per registry.
+            for s in probes.values() {
+                let m = enc.encode_descriptor(
+                    "probe_success",
+                    "Displays whether or not the probe was a success.",
+                    None,
+                    gauge_type,
+                )?;
+                gauge(i64::from(s.success)).encode(m)?;
+                let m = enc.encode_descriptor(
+                    "probe_duration_seconds",
+                    "Returns how long the probe took to complete in seconds.",
+                    None,
+                    gauge_type,
+                )?;
+                gauge(s.duration_seconds).encode(m)?;
+            }
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_probe_success",
+            "Whether the last run found the whole chain working end to end (no warning or critical finding).",
+            None,
+            gauge_type,
+        )?;
+        for s in probes.values() {
+            gauge(i64::from(s.success)).encode(m.encode_family(&s.probe)?)?;
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_probe_duration",
+            "Wall time of the last run of the probe.",
+            Some(&Unit::Seconds),
+            gauge_type,
+        )?;
+        for s in probes.values() {
+            let l = NameLabel {
+                probe: s.probe.probe.clone(),
+            };
+            gauge(s.duration_seconds).encode(m.encode_family(&l)?)?;
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_probe_last_run_timestamp",
+            "Unix time the last run of the probe finished.",
+            Some(&Unit::Seconds),
+            gauge_type,
+        )?;
+        for s in probes.values() {
+            let l = NameLabel {
+                probe: s.probe.probe.clone(),
+            };
+            gauge(s.finished_unix).encode(m.encode_family(&l)?)?;
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_check_success",
+            "Whether one check of the last run passed, per layer, endpoint (resolver or ENI address) and path.",
+            None,
+            gauge_type,
+        )?;
+        for c in probes.values().flat_map(|s| &s.checks) {
+            gauge(i64::from(c.ok)).encode(m.encode_family(&c.labels)?)?;
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_check_duration",
+            "Duration of one phase of one check of the last run.",
+            Some(&Unit::Seconds),
+            gauge_type,
+        )?;
+        for c in probes.values().flat_map(|s| &s.checks) {
+            for (phase, secs) in &c.phases {
+                let l = CheckPhaseLabels {
+                    probe: c.labels.probe.clone(),
+                    layer: c.labels.layer,
+                    check: c.labels.check,
+                    endpoint: c.labels.endpoint.clone(),
+                    path: c.labels.path.clone(),
+                    phase: *phase,
+                };
+                gauge(*secs).encode(m.encode_family(&l)?)?;
+            }
+        }
+
+        let mut m = enc.encode_descriptor(
+            "pgw_finding",
+            "An active finding of the last run (always 1): the root-cause hint; ids are in docs/runbooks/.",
+            None,
+            gauge_type,
+        )?;
+        for f in probes.values().flat_map(|s| &s.findings) {
+            gauge(1i64).encode(m.encode_family(f)?)?;
+        }
+
+        // Help texts end with a full stop, as the registry's do.
+        let mut m = enc.encode_descriptor(
+            "pgw_nlb_targets",
+            "Targets of the integration's NLB target groups by health state (control plane).",
+            None,
+            gauge_type,
+        )?;
+        for (l, n) in probes.values().flat_map(|s| &s.nlb_targets) {
+            gauge(*n as i64).encode(m.encode_family(l)?)?;
+        }
+        Ok(())
+    }
+}
+
+type PhaseHistograms = Family<PhaseLabels, Histogram, fn() -> Histogram>;
+
+fn phase_histogram() -> Histogram {
+    Histogram::new(PHASE_BUCKETS)
+}
+
+/// The agent's metrics: its registry and handles to everything it updates.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    probes: Arc<RwLock<BTreeMap<String, ProbeSnapshot>>>,
+    phases: PhaseHistograms,
+    runs: Family<RunLabels, Counter>,
+    aws_api_errors: Family<AwsErrorLabels, Counter>,
+    reload_ok: Gauge,
+    reload_ts: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Register every metric of the agent.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        registry.register(
+            "pgw_build",
+            "pgw build information",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        let probes = Arc::new(RwLock::new(BTreeMap::new()));
+        registry.register_collector(Box::new(SnapshotCollector {
+            probes: probes.clone(),
+            blackbox: false,
+        }));
+        let phases = PhaseHistograms::new_with_constructor(phase_histogram);
+        registry.register_with_unit(
+            "pgw_phase_duration",
+            "Distribution of phase durations of the probes' DNS lookups and invokes",
+            Unit::Seconds,
+            phases.clone(),
+        );
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register(
+            "pgw_probe_runs",
+            "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight)",
+            runs.clone(),
+        );
+        let aws_api_errors = Family::<AwsErrorLabels, Counter>::default();
+        registry.register(
+            "pgw_aws_api_errors",
+            "AWS API calls that failed (denied, throttled, unreachable), by operation",
+            aws_api_errors.clone(),
+        );
+        let reload_ok = Gauge::default();
+        registry.register(
+            "pgw_config_last_reload_successful",
+            "Whether the last probe configuration (re)load succeeded",
+            reload_ok.clone(),
+        );
+        let reload_ts = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "pgw_config_last_reload_success_timestamp",
+            "Unix time of the last successful probe configuration (re)load",
+            Unit::Seconds,
+            reload_ts.clone(),
+        );
+        Metrics {
+            registry,
+            probes,
+            phases,
+            runs,
+            aws_api_errors,
+            reload_ok,
+            reload_ts,
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Replace `snap`'s probe's series with `snap` (atomically) and feed the histograms.
+    pub fn record_run(&self, snap: ProbeSnapshot) {
+        for (phase, secs) in snap.phase_observations() {
+            self.phases
+                .get_or_create(&PhaseLabels {
+                    probe: snap.probe.probe.clone(),
+                    phase,
+                })
+                .observe(secs);
+        }
+        let result = if snap.success {
+            RunResult::Ok
+        } else {
+            RunResult::Failed
+        };
+        self.count_run(&snap.probe.probe, result);
+        let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
+        probes.insert(snap.probe.probe.clone(), snap);
+    }
+
+    pub fn count_run(&self, probe: &str, result: RunResult) {
+        self.runs
+            .get_or_create(&RunLabels {
+                probe: probe.to_string(),
+                result,
+            })
+            .inc();
+    }
+
+    /// `pgw_probe_runs_total{probe,result}` so far.
+    pub fn run_count(&self, probe: &str, result: RunResult) -> u64 {
+        let l = RunLabels {
+            probe: probe.to_string(),
+            result,
+        };
+        self.runs.get(&l).map_or(0, |c| c.get())
+    }
+
+    pub fn count_aws_api_error(&self, operation: &str) {
+        self.aws_api_errors
+            .get_or_create(&AwsErrorLabels {
+                operation: operation.to_string(),
+            })
+            .inc();
+    }
+
+    /// Drop the last-run series of `probe` (its config changed), keeping its cumulative series.
+    pub fn forget_last_run(&self, probe: &str) {
+        let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
+        probes.remove(probe);
+    }
+
+    /// Drop every series of `probe` (it is no longer configured).
+    pub fn remove_probe(&self, probe: &str) {
+        self.forget_last_run(probe);
+        for phase in [
+            Phase::Resolve,
+            Phase::Connect,
+            Phase::Tls,
+            Phase::Ttfb,
+            Phase::Total,
+        ] {
+            self.phases.remove(&PhaseLabels {
+                probe: probe.to_string(),
+                phase,
+            });
+        }
+        for result in [RunResult::Ok, RunResult::Failed, RunResult::Skipped] {
+            self.runs.remove(&RunLabels {
+                probe: probe.to_string(),
+                result,
+            });
+        }
+    }
+
+    /// The last-run series of `probe`, if it ran.
+    pub fn last_run(&self, probe: &str) -> Option<ProbeSnapshot> {
+        let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
+        probes.get(probe).cloned()
+    }
+
+    /// Record a configuration (re)load; `now_unix` is the wall clock.
+    pub fn config_loaded(&self, ok: bool, now_unix: f64) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            self.reload_ts.set(now_unix);
+        }
+    }
+}
+
+/// A registry holding only `snap`'s series plus blackbox_exporter's `probe_success` and
+/// `probe_duration_seconds` (the `/probe?target=` answer).
+pub fn probe_registry(snap: ProbeSnapshot) -> Registry {
+    let mut registry = Registry::default();
+    let mut map = BTreeMap::new();
+    map.insert(snap.probe.probe.clone(), snap);
+    registry.register_collector(Box::new(SnapshotCollector {
+        probes: Arc::new(RwLock::new(map)),
+        blackbox: true,
+    }));
+    registry
+}
+
+/// Whether an `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|part| {
+            let mut it = part.split(';');
+            let media = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    == Some(0.0)
+            });
+            media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
+        })
+    })
+}
+
+/// Encode `registry` as OpenMetrics text 1.0.0 or Prometheus text 0.0.4; returns the body and
+/// its `Content-Type`.
+pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
+    let mut out = String::new();
+    // Writing to a String cannot fail; an encoder error would be a bug in a label value.
+    let result = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+    };
+    if let Err(e) = result {
+        let _ = writeln!(out, "# encoding error: {e}");
+    }
+    let ct = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        TEXT_CONTENT_TYPE
+    };
+    (out, ct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{build, Overrides};
+    use crate::diagnose::testutil;
+
+    fn cfg() -> Config {
+        let o = Overrides {
+            api_id: Some("3eqr0osoc3".into()),
+            region: Some("us-east-1".into()),
+            stage: Some("test".into()),
+            ..Default::default()
+        };
+        build(None, &o, None).unwrap()
+    }
+
+    fn run(m: &Metrics, facts: &Facts) -> ProbeSnapshot {
+        let cfg = cfg();
+        let findings = crate::diagnose::diagnose(facts);
+        let snap = ProbeSnapshot::from_run(&cfg, facts, &findings, 1_700_000_000.0);
+        m.record_run(snap.clone());
+        snap
+    }
+
+    fn text(m: &Metrics) -> String {
+        render(m.registry(), false).0
+    }
+
+    #[test]
+    fn healthy_run_encodes_contract_names() {
+        let m = Metrics::new();
+        m.config_loaded(true, 1_700_000_000.0);
+        m.count_aws_api_error("DescribeVpcEndpoints");
+        run(&m, &testutil::healthy());
+        let t = text(&m);
+        for want in [
+            "pgw_build_info{version=\"",
+            "pgw_probe_success{probe=\"3eqr0osoc3-test\",api_id=\"3eqr0osoc3\",stage=\"test\"} 1",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"tcp\",check=\"connect\",endpoint=\"10.0.1.25:443\",path=\"\"} 1",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"api\",check=\"invoke\",endpoint=\"10.0.2.25:443\",path=\"/pgw-probe\"} 1",
+            "pgw_check_duration_seconds{probe=\"3eqr0osoc3-test\",layer=\"dns\",check=\"resolve\",endpoint=\"10.0.0.2:53\",path=\"\",phase=\"resolve\"} 0.001",
+            "# TYPE pgw_phase_duration_seconds histogram",
+            "pgw_phase_duration_seconds_count{probe=\"3eqr0osoc3-test\",phase=\"resolve\"} 1",
+            "pgw_probe_runs_total{probe=\"3eqr0osoc3-test\",result=\"ok\"} 1",
+            "pgw_aws_api_errors_total{operation=\"DescribeVpcEndpoints\"} 1",
+            "# TYPE pgw_nlb_targets gauge",
+            "pgw_config_last_reload_successful 1",
+            "pgw_config_last_reload_success_timestamp_seconds 1700000000",
+        ] {
+            assert!(t.contains(want), "missing {want:?} in\n{t}");
+        }
+        assert!(!t.contains("pgw_finding{"), "{t}");
+        let (om, ct) = render(m.registry(), true);
+        assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(
+            om.contains("# UNIT pgw_check_duration_seconds seconds"),
+            "{om}"
+        );
+    }
+
+    #[test]
+    fn cleared_finding_disappears_after_replace() {
+        let m = Metrics::new();
+        let mut broken = testutil::healthy();
+        testutil::set_path(
+            &mut broken,
+            "/",
+            testutil::gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        let snap = run(&m, &broken);
+        assert!(!snap.success);
+        let t = text(&m);
+        assert!(
+            t.contains("pgw_finding{probe=\"3eqr0osoc3-test\",id=\"missing_root_any_method\",layer=\"api\",severity=\"critical\"} 1"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "pgw_probe_success{probe=\"3eqr0osoc3-test\",api_id=\"3eqr0osoc3\",stage=\"test\"} 0"
+        ));
+        assert!(t.contains("result=\"failed\"} 1"), "{t}");
+
+        run(&m, &testutil::healthy());
+        let t = text(&m);
+        assert!(!t.contains("pgw_finding{"), "{t}");
+        assert!(t.contains(
+            "pgw_probe_success{probe=\"3eqr0osoc3-test\",api_id=\"3eqr0osoc3\",stage=\"test\"} 1"
+        ));
+    }
+
+    #[test]
+    fn vanished_eni_series_disappear() {
+        let m = Metrics::new();
+        run(&m, &testutil::healthy());
+        assert!(text(&m).contains("endpoint=\"10.0.2.25:443\""));
+        let mut one = testutil::healthy();
+        one.enis.truncate(1);
+        run(&m, &one);
+        assert!(!text(&m).contains("endpoint=\"10.0.2.25:443\""));
+    }
+
+    #[test]
+    fn check_success_agrees_with_the_report() {
+        let mut f = testutil::healthy();
+        testutil::set_path(
+            &mut f,
+            "/pgw-probe",
+            testutil::gateway(
+                504,
+                "IntegrationFailure",
+                "Network error communicating with endpoint",
+            ),
+        );
+        let snap = ProbeSnapshot::from_run(&cfg(), &f, &[], 0.0);
+        let report = crate::report::checks(&f);
+        let ok = |v: &mut dyn Iterator<Item = bool>| v.filter(|b| *b).count();
+        assert_eq!(
+            ok(&mut snap.checks.iter().map(|c| c.ok)),
+            ok(&mut report.iter().map(|c| c.ok))
+        );
+        assert_eq!(snap.checks.len(), report.len());
+    }
+
+    #[test]
+    fn removed_probe_loses_all_series() {
+        let m = Metrics::new();
+        run(&m, &testutil::healthy());
+        m.remove_probe("3eqr0osoc3-test");
+        let t = text(&m);
+        assert!(!t.contains("probe=\"3eqr0osoc3-test\""), "{t}");
+    }
+
+    #[test]
+    fn probe_registry_has_blackbox_names() {
+        let snap = ProbeSnapshot::from_run(&cfg(), &testutil::healthy(), &[], 0.0);
+        let t = render(&probe_registry(snap), false).0;
+        assert!(t.contains("\nprobe_success 1\n"), "{t}");
+        assert!(t.contains("\nprobe_duration_seconds "), "{t}");
+        assert!(t.contains("pgw_probe_success{"), "{t}");
+        assert!(!t.contains("pgw_build_info"), "{t}");
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0")));
+        assert!(!wants_openmetrics(None));
+    }
+}
