@@ -195,7 +195,13 @@ fn soa(zone: &str) -> Option<Record> {
 }
 
 /// Serves `zones` on `udp` and `tcp` (bound to the same address) until the lab stops.
-pub(crate) fn serve(udp: UdpSocket, tcp: TcpListener, zones: Arc<Zones>, faults: FaultCell, tasks: &Tasks) {
+pub(crate) fn serve(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    zones: Arc<Zones>,
+    faults: FaultCell,
+    tasks: &Tasks,
+) {
     let (z, f) = (zones.clone(), faults.clone());
     tasks.spawn(async move {
         let mut buf = vec![0u8; 65_535];
@@ -296,24 +302,49 @@ pub(crate) mod tests {
         let m = ask(&z, api, RecordType::A, &ok).unwrap();
         assert_eq!(addrs(&m), ["127.9.9.11", "127.9.9.12"]);
         assert!(m.metadata.authoritative && m.metadata.recursion_available);
-        let zonal = "vpce-0a1b2c3d4e5f60001-4kq2x7ab-us-east-1b.execute-api.us-east-1.vpce.amazonaws.com.";
-        assert_eq!(addrs(&ask(&z, zonal, RecordType::A, &ok).unwrap()), ["127.9.9.12"]);
+        let zonal =
+            "vpce-0a1b2c3d4e5f60001-4kq2x7ab-us-east-1b.execute-api.us-east-1.vpce.amazonaws.com.";
+        assert_eq!(
+            addrs(&ask(&z, zonal, RecordType::A, &ok).unwrap()),
+            ["127.9.9.12"]
+        );
         let m = ask(&z, api, RecordType::AAAA, &ok).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         assert!(m.answers.is_empty() && m.authorities.len() == 1);
-        let m = ask(&z, "nope.execute-api.us-east-1.vpce.amazonaws.com.", RecordType::A, &ok).unwrap();
+        let m = ask(
+            &z,
+            "nope.execute-api.us-east-1.vpce.amazonaws.com.",
+            RecordType::A,
+            &ok,
+        )
+        .unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
         let m = ask(&z, "example.com.", RecordType::A, &ok).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 
-        let public = Faults { dns: DnsFault::Public, ..Faults::default() };
-        assert_eq!(addrs(&ask(&z, api, RecordType::A, &public).unwrap()), ["127.9.9.200"]);
-        let silent = Faults { dns: DnsFault::Timeout, ..Faults::default() };
+        let public = Faults {
+            dns: DnsFault::Public,
+            ..Faults::default()
+        };
+        assert_eq!(
+            addrs(&ask(&z, api, RecordType::A, &public).unwrap()),
+            ["127.9.9.200"]
+        );
+        let silent = Faults {
+            dns: DnsFault::Timeout,
+            ..Faults::default()
+        };
         assert!(ask(&z, api, RecordType::A, &silent).is_none());
         let alias = "3eqr0osoc3-vpce-0a1b2c3d4e5f60001.execute-api.us-east-1.amazonaws.com.";
-        assert_eq!(addrs(&ask(&z, alias, RecordType::A, &silent).unwrap()).len(), 2);
-        let unassoc = Faults { alias_associated: false, ..Faults::default() };
+        assert_eq!(
+            addrs(&ask(&z, alias, RecordType::A, &silent).unwrap()).len(),
+            2
+        );
+        let unassoc = Faults {
+            alias_associated: false,
+            ..Faults::default()
+        };
         let m = ask(&z, alias, RecordType::A, &unassoc).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     }

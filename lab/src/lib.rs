@@ -1,11 +1,43 @@
-//! pgw-lab: a loopback replica of an API Gateway private REST API topology with injectable faults.
+//! pgw-lab: a loopback replica of the topology behind an API Gateway private REST API
+//! (resolver, execute-api interface endpoint, API Gateway, VPC links, NLBs, PrivateLink,
+//! backends) with injectable faults. Everything is real network traffic on 127.0.0.0/8:
+//! DNS over UDP and TCP, TLS, HTTP/1.1 and TCP proxies.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pgw_lab::LabError> {
+//! let (_, scenario) = pgw_lab::Scenario::find("healthy_path_a", &pgw_lab::default_scenarios_dir())?;
+//! let lab = pgw_lab::Lab::start(&scenario).await?;
+//! println!("pgw-doctor {}", lab.doctor_args().join(" "));
+//! lab.shutdown().await;
+//! # Ok(()) }
+//! ```
+
 mod addr;
+mod backend;
 mod dns;
 mod error;
+mod frontdoor;
+mod gateway;
+mod httpd;
 mod ids;
+mod integration;
+mod lab;
 mod pki;
+mod proxy;
+mod responses;
 mod runtime;
 mod scenario;
+mod sigv4;
 mod slot;
+
 pub use error::LabError;
-pub use scenario::*;
+pub use lab::Lab;
+pub use scenario::{
+    default_scenarios_dir, Authorization, DnsFault, DoctorSpec, Expect, Faults, IntegrationFault,
+    IntegrationPath, PolicyFault, Scenario, TlsFault, Topology,
+};
+
+/// Access key id the lab's API Gateway accepts for AWS_IAM methods.
+pub const LAB_ACCESS_KEY_ID: &str = "AKIAPGWLAB0000000001";
+/// Secret access key matching [`LAB_ACCESS_KEY_ID`].
+pub const LAB_SECRET_ACCESS_KEY: &str = "pgwLabSecretKey0000000000000000000000000";

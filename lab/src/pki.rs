@@ -58,11 +58,7 @@ fn make_ca(common_name: &str) -> Result<Ca, LabError> {
     })
 }
 
-fn server_config(
-    ca: &Ca,
-    region: &str,
-    expired: bool,
-) -> Result<Arc<ServerConfig>, LabError> {
+fn server_config(ca: &Ca, region: &str, expired: bool) -> Result<Arc<ServerConfig>, LabError> {
     let names = vec![
         format!("*.execute-api.{region}.amazonaws.com"),
         format!("*.execute-api.{region}.vpce.amazonaws.com"),
@@ -70,7 +66,9 @@ fn server_config(
     let key = KeyPair::generate().map_err(err)?;
     let mut params = CertificateParams::new(names.clone()).map_err(err)?;
     params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, &names[0]);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, &names[0]);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;

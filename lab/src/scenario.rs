@@ -240,6 +240,7 @@ pub enum IntegrationFault {
     /// The VPC link is FAILED.
     VpcLinkFailed,
     /// The backend answers 502 with an nginx error page.
+    #[serde(rename = "backend_5xx")]
     Backend5xx,
 }
 
@@ -372,11 +373,17 @@ impl TryFrom<RawExpect> for Expect {
         let default_code = match raw.verdict.as_str() {
             "healthy" => 0,
             "unhealthy" => 1,
-            other => return Err(format!("verdict {other:?} is not \"healthy\" or \"unhealthy\"")),
+            other => {
+                return Err(format!(
+                    "verdict {other:?} is not \"healthy\" or \"unhealthy\""
+                ))
+            }
         };
         if let Some(c) = raw.confidence.as_deref() {
             if c != "confirmed" && c != "likely" {
-                return Err(format!("confidence {c:?} is not \"confirmed\" or \"likely\""));
+                return Err(format!(
+                    "confidence {c:?} is not \"confirmed\" or \"likely\""
+                ));
             }
         }
         if raw.verdict == "healthy" && raw.first_finding.is_some() {
@@ -434,7 +441,10 @@ impl Scenario {
             if path.extension().is_some_and(|e| e == "toml") && stem != scenario.name {
                 return Err(at(
                     locate("name"),
-                    format!("name {:?} differs from the file name {stem:?}", scenario.name),
+                    format!(
+                        "name {:?} differs from the file name {stem:?}",
+                        scenario.name
+                    ),
                 ));
             }
         }

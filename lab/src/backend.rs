@@ -1,0 +1,86 @@
+//! The services behind the integrations: the "EKS" orders service of path A and the
+//! nginx host in another network of path B, with the `backend_slow` and `backend_5xx`
+//! faults applied per request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, SERVER};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+
+use crate::responses::Body;
+use crate::runtime::{FaultCell, Tasks};
+use crate::slot::Slot;
+use crate::IntegrationFault;
+
+/// Which backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    /// Path A: the EKS "orders" service behind the provider NLB.
+    Eks,
+    /// Path B: nginx on an IP in another network.
+    Nginx,
+}
+
+const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// Serves `flavor` on `slot` until the lab stops.
+pub(crate) fn serve(
+    slot: Arc<Slot>,
+    flavor: Flavor,
+    faults: FaultCell,
+    default_timeout_ms: u64,
+    tasks: &Tasks,
+) {
+    let inner = tasks.clone();
+    tasks.spawn(async move {
+        slot.run(|stream, _| {
+            let faults = faults.clone();
+            inner.spawn(crate::httpd::serve(stream, move |req| {
+                let faults = faults.get();
+                async move { answer(flavor, &faults, default_timeout_ms, req.uri().path()).await }
+            }));
+        })
+        .await
+    });
+}
+
+async fn answer(
+    flavor: Flavor,
+    faults: &crate::Faults,
+    default_timeout_ms: u64,
+    path: &str,
+) -> Response<Body> {
+    match faults.integration {
+        IntegrationFault::BackendSlow => {
+            let limit = faults.integration_timeout_ms.unwrap_or(default_timeout_ms);
+            tokio::time::sleep(Duration::from_millis(limit.saturating_mul(2) + 1000)).await;
+        }
+        IntegrationFault::Backend5xx => {
+            let mut r = Response::new(Full::new(Bytes::from_static(NGINX_502.as_bytes())));
+            *r.status_mut() = StatusCode::BAD_GATEWAY;
+            r.headers_mut()
+                .insert(SERVER, HeaderValue::from_static("nginx"));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            return r;
+        }
+        _ => {}
+    }
+    let service = match flavor {
+        Flavor::Eks => "orders",
+        Flavor::Nginx => "nginx",
+    };
+    let path = serde_json::to_string(path).unwrap_or_else(|_| "\"\"".into());
+    let body = format!("{{\"service\":\"{service}\",\"path\":{path}}}");
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if flavor == Flavor::Nginx {
+        r.headers_mut()
+            .insert(SERVER, HeaderValue::from_static("nginx"));
+    }
+    r
+}

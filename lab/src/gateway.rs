@@ -1,0 +1,245 @@
+//! API Gateway's request pipeline for the private REST API, in AWS's order: identify the
+//! API (Host / x-apigw-api-id), stage, method lookup in the deployed resource tree,
+//! AWS_IAM authorization, resource policy on aws:SourceVpce, throttling, and finally the
+//! VPC-link integration whose response (or failure) is relayed.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, HOST};
+use http::request::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::integration::{self, Failure};
+use crate::responses::{stamp, Body, GatewayError};
+use crate::runtime::FaultCell;
+use crate::{Authorization, Faults, IntegrationFault, IntegrationPath, PolicyFault, Topology};
+
+/// Largest request body accepted (API Gateway's 10 MiB payload limit).
+const REQUEST_LIMIT: usize = 10 * 1024 * 1024;
+
+/// Which front end a connection arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Door {
+    /// An ENI of the lab's execute-api interface endpoint (aws:SourceVpce = its id).
+    Endpoint,
+    /// API Gateway's public front end: a private API is never served there.
+    Public,
+}
+
+/// The API Gateway control state of the lab's private API plus its integrations.
+pub(crate) struct Gateway {
+    pub(crate) topo: Topology,
+    pub(crate) faults: FaultCell,
+    pub(crate) nlb_a: SocketAddr,
+    pub(crate) nlb_b: SocketAddr,
+}
+
+/// Hop-by-hop headers never forwarded in either direction.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+            | "host"
+    )
+}
+
+impl Gateway {
+    /// Answers one request that arrived on `door` from `peer`.
+    pub(crate) async fn handle(
+        &self,
+        door: Door,
+        peer: SocketAddr,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let faults = self.faults.get();
+        match self.pipeline(door, peer, &faults, req).await {
+            Ok(resp) | Err(resp) => resp,
+        }
+    }
+
+    async fn pipeline(
+        &self,
+        door: Door,
+        peer: SocketAddr,
+        faults: &Faults,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let fail = |e: GatewayError| e.response();
+        if door == Door::Public {
+            return Err(fail(GatewayError::Forbidden));
+        }
+        let (mut parts, body) = req.into_parts();
+        if faults.host_rewrite {
+            let name = self.topo.vpce_regional_dns();
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                parts.headers.insert(HOST, v);
+            }
+        }
+        let body = match Limited::new(body, REQUEST_LIMIT).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return Err(fail(GatewayError::RequestTooLarge)),
+        };
+
+        // 1. Which API?
+        if self.identify(&parts, faults).as_deref() != Some(self.topo.api_id.as_str()) {
+            return Err(fail(GatewayError::Forbidden));
+        }
+        // 2. Stage.
+        let path = parts.uri.path().to_string();
+        let trimmed = path.strip_prefix('/').unwrap_or(&path);
+        let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        if !self.topo.deployed_stages.iter().any(|s| s == stage) {
+            return Err(fail(GatewayError::Forbidden));
+        }
+        // 3. Method lookup: `/` needs ANY on the root, anything deeper ANY on `/{proxy+}`.
+        let root = rest.is_empty();
+        if (root && !faults.root_method) || (!root && !faults.proxy_method) {
+            return Err(fail(GatewayError::MissingAuthenticationToken));
+        }
+        // 4. Authorization.
+        let mut user = "anonymous".to_string();
+        if faults.authorization == Authorization::AwsIam {
+            user = crate::sigv4::verify(
+                &parts,
+                &body,
+                &self.topo.region,
+                &self.topo.account,
+                SystemTime::now(),
+            )
+            .map_err(fail)?;
+        }
+        // 5. Resource policy (aws:SourceVpce = the endpoint the connection came through).
+        let arn = format!(
+            "arn:aws:execute-api:{}:{}:{}/{stage}/{}/{rest}",
+            self.topo.region, self.topo.account, self.topo.api_id, parts.method
+        );
+        match faults.resource_policy {
+            PolicyFault::AllowVpce => {}
+            PolicyFault::Missing | PolicyFault::OtherVpce => {
+                return Err(fail(GatewayError::AccessDenied {
+                    user,
+                    arn,
+                    explicit: faults.resource_policy == PolicyFault::OtherVpce,
+                }));
+            }
+        }
+        // 6. Throttling.
+        if faults.throttle {
+            return Err(fail(GatewayError::TooManyRequests));
+        }
+        // 7. Integration.
+        if faults.integration == IntegrationFault::VpcLinkFailed {
+            return Err(fail(GatewayError::InternalServerError));
+        }
+        self.integrate(&parts, body, rest, peer, faults).await
+    }
+
+    /// The API id named by the request: Host `{api}.execute-api…` or the associated alias
+    /// `{api}-{vpce}.execute-api…`; any other Host (endpoint names, NLB names, IPs) needs
+    /// `x-apigw-api-id`.
+    fn identify(&self, parts: &Parts, faults: &Faults) -> Option<String> {
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let suffix = format!(".execute-api.{}.amazonaws.com", self.topo.region);
+        if let Some(label) = host.strip_suffix(&suffix).filter(|l| !l.contains('.')) {
+            return match label.split_once('-') {
+                Some((api, vpce)) => {
+                    (vpce == self.topo.vpce_id && faults.alias_associated).then(|| api.to_string())
+                }
+                None => Some(label.to_string()),
+            };
+        }
+        parts
+            .headers
+            .get("x-apigw-api-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+    }
+
+    async fn integrate(
+        &self,
+        parts: &Parts,
+        body: Bytes,
+        rest: &str,
+        peer: SocketAddr,
+        faults: &Faults,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let (nlb, host) = match self.topo.path {
+            IntegrationPath::A => (self.nlb_a, self.topo.integration_host(IntegrationPath::A)),
+            IntegrationPath::B => (self.nlb_b, self.topo.integration_host(IntegrationPath::B)),
+        };
+        let mut target = format!("/{rest}");
+        if let Some(q) = parts.uri.query() {
+            target = format!("{target}?{q}");
+        }
+        let trace = crate::ids::trace_id();
+        let mut builder = Request::builder().method(parts.method.clone()).uri(target);
+        let headers = builder.headers_mut().expect("fresh builder");
+        copy_end_to_end(&parts.headers, headers);
+        let mut put = |name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(name, v);
+            }
+        };
+        put("host", &host);
+        put("x-amzn-trace-id", &trace);
+        put("x-forwarded-for", &peer.ip().to_string());
+        put("x-amzn-apigateway-api-id", &self.topo.api_id);
+        let req = builder
+            .body(Full::new(body))
+            .map_err(|_| GatewayError::InternalServerError.response())?;
+        let limit = Duration::from_millis(
+            faults
+                .integration_timeout_ms
+                .unwrap_or(self.topo.integration_timeout_ms),
+        );
+        match integration::forward(nlb, req, limit).await {
+            Ok(resp) => {
+                let (parts, bytes) = resp.into_parts();
+                let mut out = Response::new(Full::new(bytes));
+                *out.status_mut() = parts.status;
+                copy_end_to_end(&parts.headers, out.headers_mut());
+                stamp(out.headers_mut());
+                if let Ok(v) = HeaderValue::from_str(&trace) {
+                    out.headers_mut().insert("x-amzn-trace-id", v);
+                }
+                Ok(out)
+            }
+            Err(Failure::Network) => Err(GatewayError::NetworkError.response()),
+            Err(Failure::Timeout) => Err(GatewayError::EndpointTimeout.response()),
+        }
+    }
+}
+
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if !hop_by_hop(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}

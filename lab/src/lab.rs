@@ -1,0 +1,406 @@
+//! One running lab: reserves an address block, starts every hop of the topology on
+//! loopback (resolver, endpoint ENIs, public front end, NLBs, PrivateLink, backends),
+//! applies faults at runtime, and tells pgw-doctor how to reach it.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::addr::{host, Block};
+use crate::backend::{self, Flavor};
+use crate::dns::{self, Zones};
+use crate::frontdoor::FrontDoor;
+use crate::gateway::{Door, Gateway};
+use crate::pki::Pki;
+use crate::proxy::Proxy;
+use crate::runtime::{FaultCell, Tasks};
+use crate::slot::{Reach, Slot};
+use crate::{
+    DoctorSpec, Faults, IntegrationFault, LabError, Scenario, Topology, LAB_ACCESS_KEY_ID,
+    LAB_SECRET_ACCESS_KEY,
+};
+
+/// What a fault-controlled listener stands for.
+enum Role {
+    /// The endpoint ENI in this AZ (security group: `sg_drop`).
+    Eni(String),
+    /// A target of a VPC-link NLB (`target_refused`, `target_blackhole`).
+    NlbTarget,
+}
+
+impl Role {
+    fn reach(&self, faults: &Faults) -> Reach {
+        match self {
+            Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
+            Role::Eni(_) => Reach::Open,
+            Role::NlbTarget => match faults.integration {
+                IntegrationFault::TargetRefused => Reach::Refuse,
+                IntegrationFault::TargetBlackhole => Reach::Drop,
+                _ => Reach::Open,
+            },
+        }
+    }
+}
+
+/// The lab's temporary directory (holds `ca.pem`), removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, LabError> {
+        let path = std::env::temp_dir().join(format!(
+            "pgw-lab-{}-{:012x}",
+            std::process::id(),
+            crate::ids::random_u64() & 0xffff_ffff_ffff
+        ));
+        std::fs::create_dir_all(&path).map_err(|source| LabError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running replica of the topology of one scenario. Dropping it stops everything.
+pub struct Lab {
+    name: String,
+    topology: Topology,
+    doctor: DoctorSpec,
+    faults: FaultCell,
+    tasks: Tasks,
+    resolver: SocketAddr,
+    port: u16,
+    ca_file: PathBuf,
+    enis: Vec<(String, Ipv4Addr)>,
+    /// (role, address) of every hop, for `describe`.
+    hops: Vec<(String, SocketAddr)>,
+    controlled: Vec<(Role, Arc<Slot>)>,
+    // Dropped last: the address block lock and the directory.
+    _block: Block,
+    _dir: TempDir,
+}
+
+fn bind_slot(what: &'static str, addr: SocketAddr) -> Result<Arc<Slot>, LabError> {
+    Slot::bind(addr).map_err(|source| LabError::Bind { what, addr, source })
+}
+
+fn v4(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+/// Binds one listener per address, all on the same port (the doctor has one `--port`).
+fn bind_same_port(ips: &[Ipv4Addr]) -> Result<Vec<Arc<Slot>>, LabError> {
+    let mut last = None;
+    for _ in 0..20 {
+        let first = bind_slot("endpoint ENI", v4(ips[0], 0))?;
+        let port = first.addr().port();
+        let mut slots = vec![first];
+        for ip in &ips[1..] {
+            match Slot::bind(v4(*ip, port)) {
+                Ok(s) => slots.push(s),
+                Err(source) => {
+                    last = Some(LabError::Bind {
+                        what: "front end",
+                        addr: v4(*ip, port),
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+        if slots.len() == ips.len() {
+            return Ok(slots);
+        }
+    }
+    Err(last.unwrap_or(LabError::NoFreeBlock(0)))
+}
+
+impl Lab {
+    /// Starts every component of `scenario` on a fresh 127.A.B.0/24 block.
+    pub async fn start(scenario: &Scenario) -> Result<Lab, LabError> {
+        scenario.validate()?;
+        let mut topo = scenario.topology.clone();
+        topo.azs = topo.azs();
+        let block = Block::reserve()?;
+        let dir = TempDir::new()?;
+        let pki = Arc::new(Pki::generate(&topo.region)?);
+        let ca_file = dir.0.join("ca.pem");
+        std::fs::write(&ca_file, &pki.ca_pem).map_err(|source| LabError::Io {
+            path: ca_file.clone(),
+            source,
+        })?;
+        let faults = FaultCell::new(scenario.faults.clone());
+        let tasks = Tasks::default();
+        let mut hops = Vec::new();
+        let mut controlled = Vec::new();
+
+        // Backends.
+        let backend_a = bind_slot("backend A", v4(block.ip(host::BACKEND_A), 0))?;
+        let backend_b = bind_slot("backend B", v4(block.ip(host::BACKEND_B), 0))?;
+        for (slot, flavor) in [(&backend_a, Flavor::Eks), (&backend_b, Flavor::Nginx)] {
+            let timeout = topo.integration_timeout_ms;
+            backend::serve(slot.clone(), flavor, faults.clone(), timeout, &tasks);
+        }
+        // Path A: provider NLB ← PrivateLink endpoint ENIs ← NLB A.
+        let provider_nlb = bind_slot("provider NLB", v4(block.ip(host::PROVIDER_NLB), 0))?;
+        Proxy::new("provider-nlb", vec![backend_a.addr()]).serve(provider_nlb.clone(), &tasks);
+        let mut privatelink = Vec::new();
+        for i in 0..2u8 {
+            let slot = bind_slot("PrivateLink ENI", v4(block.ip(host::PRIVATELINK + i), 0))?;
+            Proxy::new("privatelink", vec![provider_nlb.addr()]).serve(slot.clone(), &tasks);
+            privatelink.push(slot);
+        }
+        let nlb_a = bind_slot("NLB A", v4(block.ip(host::NLB_A), 0))?;
+        let targets_a = privatelink.iter().map(|s| s.addr()).collect();
+        Proxy::new("nlb-a", targets_a).serve(nlb_a.clone(), &tasks);
+        // Path B: NLB B → nginx in another network.
+        let nlb_b = bind_slot("NLB B", v4(block.ip(host::NLB_B), 0))?;
+        Proxy::new("nlb-b", vec![backend_b.addr()]).serve(nlb_b.clone(), &tasks);
+
+        // API Gateway front ends: one ENI per AZ plus the public front end, one port.
+        let azs = topo.azs.clone();
+        let mut ips: Vec<Ipv4Addr> = (0..azs.len())
+            .map(|i| block.ip(host::ENI + i as u8))
+            .collect();
+        ips.push(block.ip(host::PUBLIC_FRONT_END));
+        let mut doors = bind_same_port(&ips)?;
+        let public = doors.pop().expect("public front end");
+        let port = public.addr().port();
+        let gateway = Arc::new(Gateway {
+            topo: topo.clone(),
+            faults: faults.clone(),
+            nlb_a: nlb_a.addr(),
+            nlb_b: nlb_b.addr(),
+        });
+        let front = |door| FrontDoor {
+            door,
+            gateway: gateway.clone(),
+            pki: pki.clone(),
+            faults: faults.clone(),
+        };
+        front(Door::Public).serve(public.clone(), &tasks);
+        let mut enis = Vec::new();
+        for (az, slot) in azs.iter().zip(&doors) {
+            front(Door::Endpoint).serve(slot.clone(), &tasks);
+            hops.push((format!("endpoint ENI {az}"), slot.addr()));
+            enis.push((az.clone(), ips[enis.len()]));
+            controlled.push((Role::Eni(az.clone()), slot.clone()));
+        }
+
+        // The resolver.
+        let dns_ip = block.ip(host::DNS);
+        let (udp, tcp, resolver) = dns::bind(dns_ip).map_err(|source| LabError::Bind {
+            what: "DNS",
+            addr: v4(dns_ip, 0),
+            source,
+        })?;
+        let zones = Arc::new(Zones::new(&topo, &enis, block.ip(host::PUBLIC_FRONT_END)));
+        dns::serve(udp, tcp, zones, faults.clone(), &tasks);
+
+        hops.insert(0, ("resolver (UDP+TCP)".into(), resolver));
+        hops.push(("public front end".into(), public.addr()));
+        hops.push(("NLB A (VPC link, path A)".into(), nlb_a.addr()));
+        for slot in &privatelink {
+            hops.push(("PrivateLink endpoint ENI".into(), slot.addr()));
+            controlled.push((Role::NlbTarget, slot.clone()));
+        }
+        hops.push(("provider NLB".into(), provider_nlb.addr()));
+        hops.push(("backend A (EKS orders)".into(), backend_a.addr()));
+        hops.push(("NLB B (VPC link, path B)".into(), nlb_b.addr()));
+        hops.push(("backend B (nginx, other network)".into(), backend_b.addr()));
+        controlled.push((Role::NlbTarget, backend_b.clone()));
+
+        let lab = Lab {
+            name: scenario.name.clone(),
+            topology: topo,
+            doctor: scenario.doctor.clone(),
+            faults,
+            tasks,
+            resolver,
+            port,
+            ca_file,
+            enis,
+            hops,
+            controlled,
+            _block: block,
+            _dir: dir,
+        };
+        lab.apply_reach(&scenario.faults);
+        Ok(lab)
+    }
+
+    fn apply_reach(&self, faults: &Faults) {
+        for (role, slot) in &self.controlled {
+            if let Err(e) = slot.set_reach(role.reach(faults)) {
+                tracing::warn!(addr = %slot.addr(), error = %e, "cannot switch listener");
+            }
+        }
+    }
+
+    /// Replaces the faults; effective for new connections, requests and queries.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Err(e) = faults.validate(&self.topology) {
+            tracing::warn!("set_faults: {e}");
+        }
+        self.faults.set(faults.clone());
+        self.apply_reach(&faults);
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.faults.get()
+    }
+
+    /// The topology (with the AZ list filled in).
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The lab resolver (UDP and TCP).
+    pub fn resolver(&self) -> SocketAddr {
+        self.resolver
+    }
+
+    /// The TCP port of every execute-api front end (endpoint ENIs and public front end).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// PEM file of the lab CA.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The endpoint ENIs: (AZ, address).
+    pub fn eni_addrs(&self) -> Vec<(String, IpAddr)> {
+        self.enis
+            .iter()
+            .map(|(az, ip)| (az.clone(), IpAddr::V4(*ip)))
+            .collect()
+    }
+
+    /// Every hop of the topology with its address.
+    pub fn hops(&self) -> &[(String, SocketAddr)] {
+        &self.hops
+    }
+
+    /// The full pgw-doctor argv (without the program name) for this scenario.
+    pub fn doctor_args(&self) -> Vec<String> {
+        let t = &self.topology;
+        let d = &self.doctor;
+        let vpce_dns = d
+            .vpce_dns_override
+            .clone()
+            .unwrap_or_else(|| t.vpce_regional_dns());
+        let mut args: Vec<String> = [
+            "--api-id",
+            &t.api_id,
+            "--region",
+            &t.region,
+            "--stage",
+            &t.stage,
+            "--resolver",
+            &self.resolver.to_string(),
+            "--port",
+            &self.port.to_string(),
+            "--no-aws",
+            "--invoke-via",
+            &d.invoke_via,
+            "--vpce-id",
+            &t.vpce_id,
+            "--vpce-dns",
+            &vpce_dns,
+            "--timeout",
+            &d.timeout,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if d.trust_lab_ca {
+            args.push("--ca-file".into());
+            args.push(self.ca_file.display().to_string());
+        }
+        if d.sigv4 {
+            args.push("--sigv4".into());
+        }
+        for p in &d.paths {
+            args.push("--path".into());
+            args.push(p.clone());
+        }
+        args.extend(d.extra_args.iter().cloned());
+        args
+    }
+
+    /// The shell command line running pgw-doctor against this lab (with the lab
+    /// credentials in the environment when the scenario wants them).
+    pub fn doctor_command(&self) -> String {
+        let mut words = Vec::new();
+        if self.doctor.credentials {
+            words.push(format!("AWS_ACCESS_KEY_ID={LAB_ACCESS_KEY_ID}"));
+            words.push(format!("AWS_SECRET_ACCESS_KEY={LAB_SECRET_ACCESS_KEY}"));
+        }
+        words.push("pgw-doctor".into());
+        words.extend(self.doctor_args().iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+
+    /// A human description: names, addresses and the doctor command.
+    pub fn describe(&self) -> String {
+        let t = &self.topology;
+        let mut s = format!("pgw-lab scenario {:?} is up\n\n", self.name);
+        let _ = writeln!(s, "names (answered by the lab resolver {}):", self.resolver);
+        for name in [t.api_host(), t.alias_host(), t.vpce_regional_dns()] {
+            let _ = writeln!(s, "  {name}");
+        }
+        for az in &t.azs {
+            let _ = writeln!(s, "  {}", t.vpce_zonal_dns(az));
+        }
+        let _ = writeln!(s, "\nhops:");
+        for (role, addr) in &self.hops {
+            let _ = writeln!(s, "  {role:<34} {addr}");
+        }
+        let _ = writeln!(s, "\nlab CA: {}", self.ca_file.display());
+        let _ = writeln!(s, "\ndiagnose it with:\n  {}", self.doctor_command());
+        s
+    }
+
+    /// Stops every task and releases every address (also done, without waiting, on drop).
+    pub async fn shutdown(self) {
+        self.tasks.stop().await;
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.tasks.cancel();
+    }
+}
+
+/// Quotes `arg` for a POSIX shell when needed.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quoting() {
+        assert_eq!(super::shell_quote("/tmp/x.pem"), "/tmp/x.pem");
+        assert_eq!(super::shell_quote("a b"), "'a b'");
+        assert_eq!(super::shell_quote("it's"), r"'it'\''s'");
+    }
+}

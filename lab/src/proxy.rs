@@ -1,0 +1,79 @@
+//! Layer-4 hops: the VPC-link NLBs, the PrivateLink endpoint ENIs and the provider NLB,
+//! each a TCP proxy that connects to a target (round robin) before relaying. A refused
+//! or failed target connection resets the client (RST), like an NLB with a dead target;
+//! a hanging one keeps the client waiting.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::net::TcpStream;
+
+use crate::runtime::Tasks;
+use crate::slot::Slot;
+
+/// How long a proxy keeps trying a silent target before giving up (and resetting).
+const TARGET_CONNECT_LIMIT: Duration = Duration::from_secs(30);
+
+/// A TCP proxy in front of `targets`.
+pub(crate) struct Proxy {
+    name: &'static str,
+    targets: Vec<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl Proxy {
+    pub(crate) fn new(name: &'static str, targets: Vec<SocketAddr>) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            name,
+            targets,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// Proxies every connection accepted on `slot` until the lab stops.
+    pub(crate) fn serve(self: &Arc<Self>, slot: Arc<Slot>, tasks: &Tasks) {
+        let (proxy, inner) = (self.clone(), tasks.clone());
+        tasks.spawn(async move {
+            slot.run(|client, _| {
+                let proxy = proxy.clone();
+                inner.spawn(async move { proxy.relay(client).await });
+            })
+            .await
+        });
+    }
+
+    async fn relay(&self, mut client: TcpStream) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let Some(&target) = self.targets.get(i % self.targets.len().max(1)) else {
+            return reset(client);
+        };
+        let mut upstream = match tokio::time::timeout(
+            TARGET_CONNECT_LIMIT,
+            TcpStream::connect(target),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(proxy = self.name, %target, error = %e, "target connect failed");
+                return reset(client);
+            }
+            Err(_) => return reset(client),
+        };
+        let _ = client.set_nodelay(true);
+        let _ = upstream.set_nodelay(true);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(proxy = self.name, %target, error = %e, "relay broken");
+            reset(client);
+        }
+    }
+}
+
+/// Drops `stream` with SO_LINGER 0, which sends a RST instead of a FIN.
+pub(crate) fn reset(stream: TcpStream) {
+    let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
