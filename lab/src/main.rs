@@ -1,13 +1,13 @@
 //! `pgw-lab`: run a lab scenario in the foreground, or list the scenarios.
-
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pgw_lab::{default_scenarios_dir, Lab, Scenario};
+use std::io::Write;
+use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Loopback replica of an API Gateway private REST API with injectable faults"
+    about = "Loopback replica of an API Gateway private REST API with faults"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,31 +29,31 @@ enum Command {
     List,
 }
 
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    if let Command::Up { scenario } = cli.command {
+        let (_, s) = Scenario::find(&scenario, &cli.scenarios_dir)?;
+        let lab = Lab::start(&s).await?;
+        writeln!(out, "{}\nCtrl-C to stop.", lab.describe())?;
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! { r = tokio::signal::ctrl_c() => r?, _ = term.recv() => {} }
+        lab.shutdown().await;
+    } else {
+        for (_, s) in Scenario::load_dir(&cli.scenarios_dir)? {
+            let _ = writeln!(out, "{:<28} {}", s.name, s.description); // e.g. piped into `head`
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::List => {
-            for (_, s) in Scenario::load_dir(&cli.scenarios_dir)? {
-                println!("{:<28} {}", s.name, s.description);
-            }
-        }
-        Command::Up { scenario } => {
-            let (_, s) = Scenario::find(&scenario, &cli.scenarios_dir)?;
-            let lab = Lab::start(&s).await.context("starting the lab")?;
-            println!("{}\nCtrl-C to stop.", lab.describe());
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => r?,
-                _ = term.recv() => {}
-            }
-            lab.shutdown().await;
-        }
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("pgw-lab: {e:#}");
+        std::process::exit(2);
     }
-    Ok(())
 }
