@@ -1,6 +1,7 @@
 //! pgw's one integration-test binary: the doctor against every lab scenario, the CLI's bad-input
 //! contract, and the docs (schema, runbooks) against the code.
 
+mod agent;
 mod cli;
 mod docs;
 mod scenarios;

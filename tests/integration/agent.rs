@@ -1,0 +1,170 @@
+//! pgw-agent as a process: `--check-config`, the HTTP endpoints, reload on SIGHUP keeping the last
+//! good configuration, and a SIGTERM drain that exits 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn agent() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pgw-agent"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("PGW_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pgw-agent-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A probe whose resolver refuses: every run ends quickly with a DNS finding.
+fn write_probe(dir: &Path, name: &str) {
+    let body = format!(
+        "name = \"{name}\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
+         resolvers = [\"127.0.0.1:1\"]\nno_aws = true\ntimeout = \"1s\"\ninterval = \"1s\"\n"
+    );
+    std::fs::write(dir.join(format!("{name}.toml")), body).unwrap();
+}
+
+/// `(status, body)` of one HTTP/1.1 request.
+fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: pgw\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// Poll `/metrics` until it contains `needle` (bounded, so a broken agent fails the test).
+fn metrics_with(addr: &str, needle: &str) -> String {
+    for _ in 0..300 {
+        let (_, body) = http(addr, "GET", "/metrics");
+        if body.contains(needle) {
+            return body;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("/metrics never contained {needle:?}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+#[test]
+fn check_config_contract() {
+    let d = temp_dir("check");
+    write_probe(&d, "a");
+    let out = agent()
+        .args(["--check-config", "--probes"])
+        .arg(&d)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    std::fs::write(d.join("b.toml"), "name = \"b\"\ntimout = \"1s\"\n").unwrap();
+    let out = agent()
+        .args(["--check-config", "--probes"])
+        .arg(&d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("b.toml:2:1: unknown field `timout`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serves_reloads_and_drains() {
+    let d = temp_dir("serve");
+    write_probe(&d, "a");
+    let mut child = agent()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--probes",
+        ])
+        .arg(&d)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("agent exited before listening")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(a) = v["fields"]["listen"].as_str() {
+            break a.to_string();
+        }
+    };
+    // Keep draining stderr so the agent never blocks on a full pipe.
+    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+
+    assert_eq!(http(&addr, "GET", "/healthz"), (200, "ok\n".to_string()));
+    let m = metrics_with(&addr, "pgw_probe_runs_total{probe=\"a\"");
+    assert!(
+        m.contains("pgw_probe_success{probe=\"a\",api_id=\"3eqr0osoc3\",stage=\"test\"} 0"),
+        "{m}"
+    );
+    assert!(m.contains("pgw_finding{probe=\"a\",id=\"dns_"), "{m}");
+    assert!(m.contains("pgw_config_last_reload_successful 1"), "{m}");
+
+    let (status, body) = http(&addr, "GET", "/probe?target=nope");
+    assert_eq!(status, 400);
+    assert_eq!(body.trim_end().lines().count(), 1, "{body}");
+    let (status, body) = http(&addr, "GET", "/probe?target=a");
+    assert_eq!(status, 200);
+    assert!(body.contains("\nprobe_success 0\n"), "{body}");
+
+    // A bad file: the reload fails, `a` keeps running.
+    std::fs::write(d.join("b.toml"), "name = \"b\"\ntimout = \"1s\"\n").unwrap();
+    signal(&child, "-HUP");
+    metrics_with(&addr, "pgw_config_last_reload_successful 0");
+    let (status, body) = http(&addr, "POST", "/-/reload");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("b.toml:2:1"), "{body}");
+    write_probe(&d, "b");
+    let (status, body) = http(&addr, "POST", "/-/reload");
+    assert_eq!(status, 200, "{body}");
+    metrics_with(&addr, "pgw_probe_runs_total{probe=\"b\"");
+
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let logs = logs.join().unwrap().join("\n");
+    assert!(logs.contains("finding raised"), "{logs}");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+}
