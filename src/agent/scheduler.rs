@@ -129,20 +129,24 @@ async fn probe_loop<P: Schedule>(
 ) {
     let interval = probe.interval().max(Duration::from_millis(1));
     let seed = std::collections::hash_map::RandomState::new();
-    let anchor = Instant::now();
-    let mut slot: u32 = 0;
+    // Slot n starts at `base`; the run starts at `base` + jitter.
+    let mut base = Instant::now();
+    let mut n: u64 = 0;
     loop {
         let jitter =
-            interval.mul_f64(JITTER_FRACTION * (seed.hash_one(slot) as f64 / u64::MAX as f64));
-        let at = anchor + interval * slot + jitter;
+            interval.mul_f64(JITTER_FRACTION * (seed.hash_one(n) as f64 / u64::MAX as f64));
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
-            _ = sleep_until(at) => {}
+            _ = sleep_until(base + jitter) => {}
         }
-        // Slots missed entirely (the process was stopped) are not made up for.
-        let behind = Instant::now().saturating_duration_since(anchor + interval * slot);
-        slot = slot.saturating_add(1 + (behind.as_nanos() / interval.as_nanos()) as u32);
+        n = n.wrapping_add(1);
+        base += interval;
+        // Fell a whole slot behind (the process was stopped): start over from now, no burst.
+        let now = Instant::now();
+        if now > base {
+            base = now;
+        }
         if in_flight.swap(true, Ordering::AcqRel) {
             metrics.count_run(probe.name(), RunResult::Skipped);
             tracing::debug!(

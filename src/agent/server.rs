@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,9 @@ use super::Agent;
 use crate::metrics;
 
 type Resp = Response<Full<Bytes>>;
+
+/// A client must send its request head within this (slow clients cannot pin connections).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accept connections until `stop`; each connection finishes its current request.
 pub async fn serve(listener: TcpListener, agent: Arc<Agent>, stop: CancellationToken) {
@@ -45,6 +48,8 @@ pub async fn serve(listener: TcpListener, agent: Arc<Agent>, stop: CancellationT
                 }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc);
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
