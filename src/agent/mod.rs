@@ -358,6 +358,11 @@ mod tests {
         .await
         .unwrap();
         let before = agent.shared.probes();
+        // A run of `a` published (as if scheduled): its series must survive the reloads below.
+        let metrics = &agent.shared.metrics;
+        let cfg = &before.probes["a"].cfg;
+        let facts = crate::diagnose::testutil::healthy();
+        metrics.record_run(ProbeSnapshot::from_run(cfg, &facts, &[], 0.0));
         let t = crate::metrics::render(agent.shared.metrics.registry(), false).0;
         assert!(t.contains("pgw_config_last_reload_successful 1"), "{t}");
 
@@ -375,6 +380,14 @@ mod tests {
         assert_eq!(agent.reload().await.unwrap(), 2);
         let fixed = agent.shared.probes();
         assert!(Arc::ptr_eq(&before.probes["a"], &fixed.probes["a"]));
+        assert!(metrics.last_run("a").is_some());
+
+        // Removed: every series of `a` goes.
+        std::fs::remove_file(d.join("a.toml")).unwrap();
+        assert_eq!(agent.reload().await.unwrap(), 1);
+        assert!(metrics.last_run("a").is_none());
+        let t = crate::metrics::render(metrics.registry(), false).0;
+        assert!(!t.contains("probe=\"a\""), "{t}");
         agent.drain().await;
     }
 }
