@@ -28,6 +28,8 @@ pub struct Facts {
     pub signed_retry_unavailable: Option<String>,
     /// In `vpce-host` mode: the same invoke identified by `x-apigw-api-id` instead of `Host`.
     pub header_control: Vec<PathFacts>,
+    /// What the AWS control plane says (`None` with `--no-aws`).
+    pub control: Option<crate::aws::model::ControlFacts>,
     /// True when the overall deadline cut a probe short.
     pub deadline_hit: bool,
     /// Wall time of the whole run.
@@ -55,6 +57,8 @@ pub struct TargetFacts {
     pub signed: bool,
     /// The execute-api endpoint's regional DNS name, when known.
     pub vpce_dns: Option<String>,
+    /// The execute-api endpoint id, when configured.
+    pub vpce_id: Option<String>,
 }
 
 /// The result of asking one resolver for one name.
@@ -112,6 +116,8 @@ impl DnsOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct EniFacts {
     pub addr: SocketAddr,
+    /// The local address this host uses to reach `addr` (for security group checks).
+    pub source: Option<IpAddr>,
     pub paths: Vec<PathFacts>,
 }
 

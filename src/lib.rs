@@ -4,6 +4,7 @@
 //! [`finding`]s → [`report`].
 
 pub mod agent;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod diagnose;

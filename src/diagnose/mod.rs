@@ -4,7 +4,9 @@
 //! causes further up (DNS fails ⇒ no TCP findings), so the first finding is the root cause.
 
 mod api;
+mod control;
 mod dns;
+pub mod policy;
 mod tcp;
 mod tls;
 
@@ -14,8 +16,64 @@ pub(crate) mod testutil;
 use crate::facts::{Facts, HttpOutcome, PathFacts, ResponseSource};
 use crate::finding::{Finding, CATALOG};
 
-/// All findings for `facts`, ranked: root cause first; empty when healthy.
+/// All findings for `facts`, ranked: root cause first; empty when healthy. Control-plane
+/// findings that explain a data-plane symptom take its place, confirmed, with its evidence.
 pub fn diagnose(facts: &Facts) -> Vec<Finding> {
+    let data = diagnose_data(facts);
+    match &facts.control {
+        Some(cf) => correlate(data, control::rules(facts, cf)),
+        None => data,
+    }
+}
+
+/// Merge confirmed control-plane findings into the ranked data-plane findings.
+fn correlate(data: Vec<Finding>, control: Vec<control::Confirmed>) -> Vec<Finding> {
+    // (rank, finding): a control finding inherits the best rank of the symptoms it explains.
+    let mut slots: Vec<(usize, Option<Finding>)> = data
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (i, Some(f)))
+        .collect();
+    let mut extra: Vec<(usize, Finding)> = Vec::new();
+    let tail = slots.len();
+    for (n, c) in control.into_iter().enumerate() {
+        let mut finding = c.finding;
+        let mut rank = None;
+        for (i, slot) in slots.iter_mut() {
+            let Some(d) = slot else { continue };
+            if d.id == finding.id || c.explains.contains(&d.id) {
+                rank = Some(rank.map_or(*i, |r: usize| r.min(*i)));
+                let explained = slot.take().expect("present");
+                for e in explained.evidence {
+                    if !finding.evidence.contains(&e) {
+                        finding.evidence.push(e);
+                    }
+                }
+            }
+        }
+        // Two control findings may explain the same symptom: the first keeps it, others follow.
+        let rank = rank.or_else(|| {
+            extra
+                .iter()
+                .find(|(_, f)| c.explains.contains(&f.id) || f.id == finding.id)
+                .map(|(r, _)| *r)
+        });
+        if extra.iter().any(|(_, f)| f.id == finding.id) {
+            continue;
+        }
+        extra.push((rank.unwrap_or(tail + n), finding));
+    }
+    let mut all: Vec<(usize, usize, Finding)> = slots
+        .into_iter()
+        .filter_map(|(i, f)| f.map(|f| (i, 1, f)))
+        .chain(extra.into_iter().map(|(r, f)| (r, 0, f)))
+        .collect();
+    all.sort_by_key(|(r, tie, _)| (*r, *tie));
+    all.into_iter().map(|(_, _, f)| f).collect()
+}
+
+/// Findings from the data plane alone, ranked.
+pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
     let mut out = dns::rules(facts);
     let dns_blocks =
         facts.resolved().is_empty() || out.iter().any(|f| f.id == "dns_private_dns_disabled");

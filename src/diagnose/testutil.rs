@@ -85,6 +85,7 @@ pub fn healthy() -> Facts {
             invoke_via: InvokeVia::PrivateDns,
             port: 443,
             method: "GET".into(),
+            vpce_id: None,
             signed: false,
             vpce_dns: Some(
                 "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com".into(),
@@ -98,6 +99,7 @@ pub fn healthy() -> Facts {
             .iter()
             .map(|a| EniFacts {
                 addr: SocketAddr::new(a.parse().unwrap(), 443),
+                source: Some("10.0.3.7".parse().unwrap()),
                 paths: vec![
                     path(a, "/", backend(200)),
                     path(a, "/pgw-probe", backend(200)),

@@ -233,6 +233,7 @@ impl Prober {
             .iter()
             .map(|ip| EniFacts {
                 addr: SocketAddr::new(*ip, cfg.port),
+                source: source_ip(SocketAddr::new(*ip, cfg.port)),
                 paths: Vec::new(),
             })
             .collect();
@@ -241,6 +242,18 @@ impl Prober {
         }
         enis
     }
+}
+
+/// The local address the kernel would use to reach `to` (a UDP "connect" sends nothing).
+fn source_ip(to: SocketAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = if to.is_ipv4() {
+        "0.0.0.0:0".parse().expect("valid")
+    } else {
+        "[::]:0".parse().expect("valid")
+    };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect(to).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
 }
 
 /// Credentials from the environment only (`--no-aws` never asks IMDS or STS).
@@ -291,6 +304,7 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
         method: cfg.method.to_string(),
         signed: cfg.sigv4,
         vpce_dns: cfg.vpce_dns.clone(),
+        vpce_id: cfg.vpce_id.clone(),
     }
 }
 

@@ -1,0 +1,263 @@
+//! What the control plane says about the chain: plain data read from API Gateway, EC2 and ELBv2
+//! (no SDK types), plus a record of every AWS call and how it ended.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One AWS API call: its operation name and outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsCall {
+    /// e.g. `apigateway:GetRestApi`.
+    pub operation: String,
+    pub ok: bool,
+    /// Why it failed (AccessDenied, throttled, unreachable, …).
+    pub error: Option<String>,
+    #[serde(with = "crate::facts::secs")]
+    pub duration: Duration,
+}
+
+/// Everything read from the control plane; `None` = not read (call failed or not applicable).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ControlFacts {
+    pub calls: Vec<AwsCall>,
+    pub api: Option<RestApi>,
+    /// The API does not exist in this account/region (GetRestApi NotFound).
+    pub api_not_found: bool,
+    pub stage: Option<Stage>,
+    /// Methods per resource path in the stage's deployed snapshot (`embed=apisummary`).
+    pub deployed: Option<BTreeMap<String, Vec<String>>>,
+    /// The current (undeployed or deployed) resource tree.
+    pub resources: Option<Vec<Resource>>,
+    pub vpc_links: Vec<VpcLink>,
+    /// Every execute-api interface endpoint visible (diagnosis picks the client's by its ENI IPs).
+    pub execute_api_endpoints: Vec<Endpoint>,
+    /// Ingress rules of the endpoints' security groups, by group id.
+    pub sg_rules: BTreeMap<String, Vec<SgRule>>,
+    /// VPC `enableDnsSupport`, `enableDnsHostnames`, by VPC id.
+    pub vpc_dns: BTreeMap<String, (bool, bool)>,
+    /// NLBs behind the VPC links.
+    pub nlbs: Vec<Nlb>,
+    /// Interface endpoints (to customer endpoint services) in the NLBs' VPCs: what IP targets of
+    /// seed path A should point at.
+    pub service_endpoints: Vec<Endpoint>,
+    /// Provider-side connection states, by consumer endpoint id (needs a role in that account).
+    pub provider_connections: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestApi {
+    pub id: String,
+    pub name: String,
+    /// `PRIVATE`, `REGIONAL`, `EDGE`.
+    pub endpoint_types: Vec<String>,
+    pub vpc_endpoint_ids: Vec<String>,
+    /// The resource policy as a JSON string (unescaped), if any.
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub deployment_id: Option<String>,
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resource {
+    pub path: String,
+    pub methods: Vec<Method>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Method {
+    pub http_method: String,
+    pub authorization_type: Option<String>,
+    pub integration: Option<Integration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Integration {
+    pub kind: Option<String>,
+    pub connection_type: Option<String>,
+    /// A VPC link id or `${stageVariables.x}`.
+    pub connection_id: Option<String>,
+    pub uri: Option<String>,
+    pub timeout_ms: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcLink {
+    pub id: String,
+    /// `AVAILABLE`, `PENDING`, `DELETING`, `FAILED`.
+    pub status: String,
+    pub status_message: Option<String>,
+    pub target_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    /// Lower camel case on the wire (`available`, `pendingAcceptance`); compare case-insensitively.
+    pub state: String,
+    pub vpc_id: Option<String>,
+    pub service_name: Option<String>,
+    pub private_dns_enabled: bool,
+    pub dns_names: Vec<String>,
+    pub security_groups: Vec<String>,
+    /// (AZ, private IP) of each ENI.
+    pub enis: Vec<(String, IpAddr)>,
+}
+
+impl Endpoint {
+    pub fn state_is(&self, s: &str) -> bool {
+        self.state.eq_ignore_ascii_case(s)
+    }
+    pub fn ips(&self) -> Vec<IpAddr> {
+        self.enis.iter().map(|(_, ip)| *ip).collect()
+    }
+}
+
+/// One ingress rule of a security group.
+#[derive(Debug, Clone, Serialize)]
+pub struct SgRule {
+    /// `tcp`, `udp`, `-1` (all).
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub cidr: Option<String>,
+    /// A referenced security group (cannot be judged from an address).
+    pub group_ref: Option<String>,
+}
+
+impl SgRule {
+    /// Whether this rule admits TCP `port` from `ip` (`None` = depends on a group reference).
+    pub fn admits(&self, ip: IpAddr, port: i32) -> Option<bool> {
+        let proto = self.protocol == "-1"
+            || self.protocol.eq_ignore_ascii_case("tcp")
+            || self.protocol == "6";
+        let ports = self.protocol == "-1" || (self.from_port <= port && port <= self.to_port);
+        if !(proto && ports) {
+            return Some(false);
+        }
+        if self.group_ref.is_some() {
+            return None;
+        }
+        Some(self.cidr.as_deref().is_some_and(|c| cidr_contains(c, ip)))
+    }
+}
+
+/// Whether IPv4/IPv6 CIDR `c` contains `ip`.
+pub fn cidr_contains(c: &str, ip: IpAddr) -> bool {
+    let Some((net, len)) = c.split_once('/') else {
+        return false;
+    };
+    let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else {
+        return false;
+    };
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) if len <= 32 => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            (u32::from(n) & mask) == (u32::from(i) & mask)
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) if len <= 128 => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            (u128::from(n) & mask) == (u128::from(i) & mask)
+        }
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Nlb {
+    pub arn: String,
+    pub name: String,
+    pub vpc_id: Option<String>,
+    pub azs: Vec<String>,
+    pub listeners: Vec<Listener>,
+    pub target_groups: Vec<TargetGroup>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listener {
+    pub port: i32,
+    pub protocol: String,
+    pub target_group_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub port: Option<i32>,
+    pub target_type: Option<String>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub id: String,
+    pub port: Option<i32>,
+    pub az: Option<String>,
+    /// `healthy`, `unhealthy`, `initial`, `unused`, `draining`, `unavailable`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Target {
+    pub fn healthy(&self) -> bool {
+        self.state.eq_ignore_ascii_case("healthy")
+    }
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.id.parse().ok()
+    }
+}
+
+impl ControlFacts {
+    /// The VPC link ids the deployed integrations use (stage variables resolved).
+    pub fn integration_links(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in self.resources.iter().flatten() {
+            for m in &r.methods {
+                let Some(i) = &m.integration else { continue };
+                let Some(c) = &i.connection_id else { continue };
+                let id = match c
+                    .strip_prefix("${stageVariables.")
+                    .and_then(|s| s.strip_suffix('}'))
+                {
+                    Some(var) => match self.stage.as_ref().and_then(|s| s.variables.get(var)) {
+                        Some(v) => v.clone(),
+                        None => continue,
+                    },
+                    None => c.clone(),
+                };
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+
+    /// Failed calls, as `operation: error`.
+    pub fn failures(&self) -> Vec<String> {
+        self.calls
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.operation,
+                    c.error.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect()
+    }
+}

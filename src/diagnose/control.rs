@@ -1,0 +1,467 @@
+//! Control-plane rules: what API Gateway, EC2 and ELBv2 say, turned into confirmed findings that
+//! name which data-plane symptoms they explain (so correlation can put them first).
+
+use std::net::IpAddr;
+
+use crate::aws::model::{ControlFacts, Endpoint, Nlb, Target};
+use crate::config::InvokeVia;
+use crate::facts::Facts;
+use crate::finding::{Confidence, Finding};
+
+use super::policy::{self, Decision};
+
+/// A confirmed finding and the data-plane ids it explains.
+#[derive(Debug, Clone)]
+pub(super) struct Confirmed {
+    pub finding: Finding,
+    pub explains: &'static [&'static str],
+}
+
+fn confirmed(
+    id: &'static str,
+    evidence: Vec<String>,
+    explains: &'static [&'static str],
+) -> Confirmed {
+    let mut finding = Finding::new(id, evidence);
+    finding.confidence = Confidence::Confirmed;
+    Confirmed { finding, explains }
+}
+
+const INTEGRATION_SYMPTOMS: &[&str] = &[
+    "integration_timeout",
+    "integration_network_error",
+    "integration_internal_error",
+];
+
+/// The client's execute-api endpoint: named in the config, else the one whose ENIs the data plane
+/// resolved, else the one the API is associated with, else the only one.
+pub(super) fn client_endpoint<'a>(f: &Facts, cf: &'a ControlFacts) -> Option<&'a Endpoint> {
+    let eps = &cf.execute_api_endpoints;
+    if let Some(id) = &f.target.vpce_id {
+        return eps.iter().find(|e| &e.id == id);
+    }
+    let mut seen: Vec<IpAddr> = f.resolved();
+    seen.extend(f.reference_addrs());
+    if let Some(e) = eps
+        .iter()
+        .find(|e| e.ips().iter().any(|ip| seen.contains(ip)))
+    {
+        return Some(e);
+    }
+    if let Some(api) = &cf.api {
+        if let Some(e) = eps.iter().find(|e| api.vpc_endpoint_ids.contains(&e.id)) {
+            return Some(e);
+        }
+    }
+    if eps.len() == 1 {
+        return eps.first();
+    }
+    None
+}
+
+pub(super) fn rules(f: &Facts, cf: &ControlFacts) -> Vec<Confirmed> {
+    let mut out = Vec::new();
+    let ep = client_endpoint(f, cf);
+    if let Some(e) = ep {
+        endpoint_rules(f, cf, e, &mut out);
+    }
+    api_rules(f, cf, ep, &mut out);
+    integration_rules(f, cf, &mut out);
+    out
+}
+
+fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    if !e.state_is("available") {
+        out.push(confirmed(
+            "vpce_not_available",
+            vec![format!(
+                "ec2:DescribeVpcEndpoints {}: State={}",
+                e.id, e.state
+            )],
+            &[
+                "vpce_sg_blocks_443",
+                "vpce_eni_unreachable",
+                "vpce_not_available",
+                "dns_nxdomain",
+                "dns_private_dns_disabled",
+            ],
+        ));
+    }
+    let private_dns_route = f.target.invoke_via == InvokeVia::PrivateDns;
+    if let Some(vpc) = &e.vpc_id {
+        if let Some((support, hostnames)) = cf.vpc_dns.get(vpc) {
+            if private_dns_route && !(*support && *hostnames) {
+                out.push(confirmed(
+                    "dns_vpc_dns_attributes_disabled",
+                    vec![format!(
+                        "ec2:DescribeVpcAttribute {vpc}: enableDnsSupport={support}, enableDnsHostnames={hostnames}"
+                    )],
+                    &["dns_private_dns_disabled", "dns_nxdomain", "dns_resolver_failure", "stage_not_found"],
+                ));
+                return;
+            }
+        }
+    }
+    if private_dns_route && !e.private_dns_enabled {
+        out.push(confirmed(
+            "dns_private_dns_disabled",
+            vec![format!(
+                "ec2:DescribeVpcEndpoints {}: PrivateDnsEnabled=false",
+                e.id
+            )],
+            &[
+                "dns_private_dns_disabled",
+                "dns_nxdomain",
+                "stage_not_found",
+            ],
+        ));
+    }
+    // Security groups: judged from the address this host uses to reach the ENIs.
+    let client = f.enis.iter().find_map(|x| x.source);
+    if let Some(ip) = client {
+        let rules: Vec<_> = e
+            .security_groups
+            .iter()
+            .filter_map(|g| cf.sg_rules.get(g))
+            .flatten()
+            .collect();
+        if !e.security_groups.is_empty()
+            && e.security_groups
+                .iter()
+                .all(|g| cf.sg_rules.contains_key(g))
+        {
+            let verdicts: Vec<Option<bool>> = rules.iter().map(|r| r.admits(ip, 443)).collect();
+            let allowed = verdicts.iter().any(|v| *v == Some(true));
+            let unknown = verdicts.iter().any(|v| v.is_none());
+            if !allowed && !unknown {
+                out.push(confirmed(
+                    "vpce_sg_blocks_443",
+                    vec![format!(
+                        "no inbound rule of {} admits TCP 443 from {ip}",
+                        e.security_groups.join(", ")
+                    )],
+                    &["vpce_sg_blocks_443", "vpce_eni_unreachable"],
+                ));
+            }
+        }
+    }
+}
+
+fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<Confirmed>) {
+    if cf.api_not_found {
+        out.push(confirmed(
+            "api_not_private_or_wrong_api",
+            vec![format!(
+                "apigateway:GetRestApi {}: NotFoundException",
+                f.target.api_id
+            )],
+            &["stage_not_found", "missing_host_or_apigw_api_id_header"],
+        ));
+        return;
+    }
+    let Some(api) = &cf.api else { return };
+    if !api.endpoint_types.iter().any(|t| t == "PRIVATE") {
+        let ev = vec![format!(
+            "apigateway:GetRestApi {}: endpointConfiguration.types={:?}",
+            api.id, api.endpoint_types
+        )];
+        if ep.is_some_and(|e| e.private_dns_enabled) {
+            out.push(confirmed(
+                "public_api_blocked_by_private_dns",
+                ev,
+                &["stage_not_found", "dns_private_dns_disabled"],
+            ));
+        } else {
+            out.push(confirmed(
+                "api_not_private_or_wrong_api",
+                ev,
+                &["stage_not_found", "dns_private_dns_disabled"],
+            ));
+        }
+        return;
+    }
+    if let Some(e) = ep {
+        if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
+            out.push(confirmed(
+                "dns_vpce_alias_not_associated",
+                vec![format!(
+                    "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
+                    api.id, api.vpc_endpoint_ids, e.id
+                )],
+                &["dns_vpce_alias_not_associated", "dns_nxdomain"],
+            ));
+        }
+    }
+    if cf.stage.is_none()
+        && cf.calls.iter().any(|c| {
+            c.operation == "apigateway:GetStage"
+                && c.error.as_deref().is_some_and(|e| e.contains("NotFound"))
+        })
+    {
+        out.push(confirmed(
+            "stage_not_found",
+            vec![format!(
+                "apigateway:GetStage {}: NotFoundException",
+                f.target.stage
+            )],
+            &["stage_not_found"],
+        ));
+    }
+    // Resource policy, evaluated for the client's endpoint.
+    let denied_on_data_plane: Vec<&str> = super::diagnose_data(f)
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.id,
+                "resource_policy_denies_vpce" | "resource_policy_missing"
+            )
+        })
+        .map(|d| d.id)
+        .collect();
+    match (&api.policy, ep) {
+        (None, _) => out.push(confirmed(
+            "resource_policy_missing",
+            vec![format!("apigateway:GetRestApi {}: no resource policy", api.id)],
+            &["resource_policy_missing", "resource_policy_denies_vpce"],
+        )),
+        (Some(p), Some(e)) => match policy::parse(p).map(|v| (policy::evaluate(&v, &e.id), v)) {
+            Some((Decision::ExplicitDeny, v)) => out.push(confirmed(
+                "resource_policy_denies_vpce",
+                vec![format!(
+                    "resource policy denies {}: its aws:SourceVpce names {:?}",
+                    e.id,
+                    policy::named_endpoints(&v)
+                )],
+                &["resource_policy_denies_vpce", "resource_policy_missing"],
+            )),
+            Some((Decision::ImplicitDeny, _)) => out.push(confirmed(
+                "resource_policy_missing",
+                vec![format!("resource policy has no Allow that applies to {}", e.id)],
+                &["resource_policy_missing", "resource_policy_denies_vpce"],
+            )),
+            Some((Decision::Allow, _)) if !denied_on_data_plane.is_empty() => out.push(confirmed(
+                "policy_changed_not_redeployed",
+                vec![format!(
+                    "the current resource policy allows {}, yet API Gateway denies: the stage runs an older policy",
+                    e.id
+                )],
+                &["resource_policy_denies_vpce", "resource_policy_missing"],
+            )),
+            _ => {}
+        },
+        _ => {}
+    }
+    method_rules(cf, out);
+}
+
+fn method_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    for (path, id) in [
+        ("/", "missing_root_any_method"),
+        ("/{proxy+}", "missing_proxy_method"),
+    ] {
+        let current = resources.iter().find(|r| r.path == path);
+        let has_method = current.is_some_and(|r| !r.methods.is_empty());
+        if !has_method {
+            out.push(confirmed(
+                id,
+                vec![format!("apigateway:GetResources: {path} has no method")],
+                if id == "missing_root_any_method" {
+                    &["missing_root_any_method"]
+                } else {
+                    &["missing_proxy_method"]
+                },
+            ));
+            continue;
+        }
+        if let Some(deployed) = &cf.deployed {
+            let in_snapshot = deployed.get(path).is_some_and(|m| !m.is_empty());
+            if !in_snapshot {
+                out.push(confirmed(
+                    "method_not_deployed",
+                    vec![format!(
+                        "{path} has a method in the API but not in the stage's deployment (apigateway:GetDeployment embed=apisummary)"
+                    )],
+                    if id == "missing_root_any_method" { &["missing_root_any_method"] } else { &["missing_proxy_method"] },
+                ));
+            }
+        }
+    }
+    let iam: Vec<String> = resources
+        .iter()
+        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
+        .filter(|(_, m)| m.authorization_type.as_deref() == Some("AWS_IAM"))
+        .map(|(r, m)| format!("{} {}: authorizationType=AWS_IAM", m.http_method, r.path))
+        .collect();
+    if !iam.is_empty() {
+        out.push(confirmed("iam_auth_required", iam, &["iam_auth_required"]));
+    }
+}
+
+fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let links = cf.integration_links();
+    for id in &links {
+        let Some(l) = cf.vpc_links.iter().find(|l| &l.id == id) else {
+            continue;
+        };
+        let ev = vec![format!(
+            "apigateway:GetVpcLink {}: status={}{}",
+            l.id,
+            l.status,
+            l.status_message
+                .as_deref()
+                .map(|m| format!(", statusMessage={m:?}"))
+                .unwrap_or_default()
+        )];
+        match l.status.as_str() {
+            "FAILED" | "DELETING" => {
+                out.push(confirmed("vpc_link_failed", ev, INTEGRATION_SYMPTOMS))
+            }
+            "PENDING" => out.push(confirmed("vpc_link_pending", ev, INTEGRATION_SYMPTOMS)),
+            _ => {}
+        }
+    }
+    for nlb in &cf.nlbs {
+        nlb_rules(f, cf, nlb, out);
+    }
+}
+
+fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
+    let targets: Vec<&Target> = nlb
+        .target_groups
+        .iter()
+        .flat_map(|t| t.targets.iter())
+        .collect();
+    if targets.is_empty() {
+        out.push(confirmed(
+            "nlb_no_healthy_targets",
+            vec![format!(
+                "elasticloadbalancing:DescribeTargetHealth: {} has no registered target",
+                nlb.name
+            )],
+            INTEGRATION_SYMPTOMS,
+        ));
+        return;
+    }
+    let line = |t: &Target| {
+        format!(
+            "target {}:{} ({}) {}{}",
+            t.id,
+            t.port.unwrap_or_default(),
+            t.az.as_deref().unwrap_or("?"),
+            t.state,
+            t.reason
+                .as_deref()
+                .map(|r| format!(" / {r}"))
+                .unwrap_or_default()
+        )
+    };
+    let ev: Vec<String> = targets.iter().map(|t| line(t)).collect();
+    // Seed path A: IP targets should be the ENI IPs of an interface endpoint in the NLB's VPC.
+    let candidates: Vec<&Endpoint> = cf
+        .service_endpoints
+        .iter()
+        .filter(|e| nlb.vpc_id.is_none() || e.vpc_id == nlb.vpc_id)
+        .collect();
+    let target_ips: Vec<IpAddr> = targets.iter().filter_map(|t| t.ip()).collect();
+    let matched = candidates
+        .iter()
+        .find(|e| e.ips().iter().any(|ip| target_ips.contains(ip)))
+        .copied()
+        .or(if candidates.len() == 1 {
+            Some(candidates[0])
+        } else {
+            None
+        });
+    if let Some(e) = matched {
+        let conn = cf.provider_connections.get(&e.id).cloned();
+        let state = conn.clone().unwrap_or_else(|| e.state.clone());
+        let mut ev2 = vec![format!(
+            "consumer endpoint {} (service {}): State={}",
+            e.id,
+            e.service_name.as_deref().unwrap_or("?"),
+            e.state
+        )];
+        if let Some(c) = conn {
+            ev2.push(format!(
+                "provider ec2:DescribeVpcEndpointConnections {}: {c}",
+                e.id
+            ));
+        }
+        if state.eq_ignore_ascii_case("pendingAcceptance") || state.eq_ignore_ascii_case("pending")
+        {
+            ev2.extend(ev.clone());
+            out.push(confirmed(
+                "endpoint_connection_pending_acceptance",
+                ev2,
+                INTEGRATION_SYMPTOMS,
+            ));
+            return;
+        }
+        if ["rejected", "expired", "deleted", "failed"]
+            .iter()
+            .any(|s| state.eq_ignore_ascii_case(s))
+        {
+            ev2.extend(ev.clone());
+            out.push(confirmed(
+                "endpoint_connection_rejected_or_expired",
+                ev2,
+                INTEGRATION_SYMPTOMS,
+            ));
+            return;
+        }
+        let expected = e.ips();
+        let stale: Vec<&IpAddr> = target_ips
+            .iter()
+            .filter(|ip| !expected.contains(ip))
+            .collect();
+        if !stale.is_empty() {
+            let mut ev3 = vec![format!(
+                "target IPs {:?} vs the ENI IPs of {}: {:?}",
+                target_ips, e.id, expected
+            )];
+            ev3.extend(ev.clone());
+            out.push(confirmed("nlb_target_ip_drift", ev3, INTEGRATION_SYMPTOMS));
+            return;
+        }
+    }
+    if targets.iter().any(|t| {
+        t.state.eq_ignore_ascii_case("unused") && t.reason.as_deref() == Some("Target.NotInUse")
+    }) {
+        out.push(confirmed(
+            "nlb_target_az_not_enabled",
+            ev,
+            INTEGRATION_SYMPTOMS,
+        ));
+        return;
+    }
+    if targets.iter().all(|t| !t.healthy()) {
+        let outside = matched.is_none()
+            && targets.iter().all(|t| {
+                t.az.as_deref() == Some("all")
+                    || candidates
+                        .iter()
+                        .all(|e| t.ip().is_some_and(|ip| !e.ips().contains(&ip)))
+            });
+        if outside
+            && targets.iter().any(|t| {
+                t.reason.as_deref() == Some("Target.Timeout")
+                    || t.reason.as_deref() == Some("Target.FailedHealthChecks")
+            })
+        {
+            out.push(confirmed(
+                "hybrid_target_unreachable",
+                ev,
+                INTEGRATION_SYMPTOMS,
+            ));
+        } else {
+            out.push(confirmed(
+                "nlb_no_healthy_targets",
+                ev,
+                INTEGRATION_SYMPTOMS,
+            ));
+        }
+    }
+}
