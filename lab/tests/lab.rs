@@ -689,7 +689,38 @@ async fn labs_run_side_by_side_and_release_their_addresses() {
 #[test]
 fn every_scenario_file_loads() {
     let list = Scenario::load_dir(&default_scenarios_dir()).unwrap();
-    assert_eq!(list.len(), 27);
+    let names: Vec<&str> = list.iter().map(|(_, s)| s.name.as_str()).collect();
+    for want in [
+        "healthy_path_a",
+        "healthy_path_b",
+        "healthy_vpce_host",
+        "healthy_alias",
+        "dns_nxdomain",
+        "dns_servfail",
+        "dns_timeout",
+        "dns_private_dns_disabled",
+        "alias_not_associated",
+        "sg_drop_all",
+        "sg_drop_one_az",
+        "tls_name_mismatch",
+        "tls_untrusted_ca",
+        "tls_ca_not_given",
+        "host_header_stripped",
+        "stage_not_found",
+        "missing_root_method",
+        "missing_proxy_method",
+        "policy_other_vpce",
+        "policy_missing",
+        "iam_auth",
+        "integration_timeout",
+        "integration_network_error",
+        "integration_blackhole_path_b",
+        "vpc_link_failed",
+        "backend_5xx",
+        "throttled",
+    ] {
+        assert!(names.contains(&want), "missing scenario {want}");
+    }
     for (path, s) in &list {
         assert_eq!(path.file_stem().unwrap().to_str(), Some(s.name.as_str()));
         assert!(!s.description.is_empty());
@@ -722,4 +753,21 @@ async fn every_scenario_starts() {
         assert!(lab.describe().contains("pgw-doctor --api-id 3eqr0osoc3"));
         lab.shutdown().await;
     }
+}
+
+/// The scenario runner starts labs inside spawned tasks of a multi-thread runtime.
+#[test]
+fn lab_and_its_futures_are_send() {
+    fn check<T: Send + Sync>(_: &T) {}
+    fn check_future<F: std::future::Future + Send>(_: &F) {}
+    let s = scenario();
+    check_future(&Lab::start(&s));
+    check(&s);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = rt.block_on(Lab::start(&s)).unwrap();
+    check(&lab);
+    check_future(&lab.shutdown());
 }
