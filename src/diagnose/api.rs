@@ -203,7 +203,15 @@ fn integration_timeout(f: &Facts) -> Option<Finding> {
         return None;
     }
     let only_silence = v.iter().all(|p| classify(p) == Class::NoResponse);
-    let finding = Finding::new("integration_timeout", evidence(&f.target.method, &v));
+    let mut ev = evidence(&f.target.method, &v);
+    if only_silence {
+        ev.push(
+            "API Gateway had not answered when the doctor's deadline passed; its own 504 comes after \
+             the integration timeout (29 s by default): rerun with --timeout 35s to see it"
+                .to_string(),
+        );
+    }
+    let finding = Finding::new("integration_timeout", ev);
     Some(if only_silence {
         finding.alternatives(&["hybrid_target_unreachable", "nlb_no_healthy_targets"])
     } else {
