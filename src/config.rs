@@ -734,8 +734,10 @@ mod tests {
             "api_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\nport = 8443\n";
         let p = Path::new("p.toml");
         let pf = parse_probe_file(p, src).unwrap();
-        let mut f = Overrides::default();
-        f.port = Some(9443);
+        let f = Overrides {
+            port: Some(9443),
+            ..Default::default()
+        };
         let c = build(Some((p, src, &pf)), &f, None).unwrap();
         assert_eq!(c.port, 9443);
     }

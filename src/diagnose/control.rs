@@ -131,7 +131,7 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
                 .all(|g| cf.sg_rules.contains_key(g))
         {
             let verdicts: Vec<Option<bool>> = rules.iter().map(|r| r.admits(ip, 443)).collect();
-            let allowed = verdicts.iter().any(|v| *v == Some(true));
+            let allowed = verdicts.contains(&Some(true));
             let unknown = verdicts.iter().any(|v| v.is_none());
             if !allowed && !unknown {
                 out.push(confirmed(
