@@ -5,6 +5,7 @@
 //! series set atomically: a cleared finding or a vanished ENI simply stops being exported.
 //! Cumulative series (histograms, counters) are ordinary prometheus-client families.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
@@ -119,7 +120,8 @@ pub struct ProbeLabels {
 pub struct CheckLabels {
     pub probe: String,
     pub layer: Layer,
-    pub check: &'static str,
+    /// A [`check`] word, or an AWS operation for control-plane calls.
+    pub check: Cow<'static, str>,
     pub endpoint: String,
     pub path: String,
 }
@@ -129,7 +131,7 @@ pub struct CheckLabels {
 struct CheckPhaseLabels {
     probe: String,
     layer: Layer,
-    check: &'static str,
+    check: Cow<'static, str>,
     endpoint: String,
     path: String,
     phase: Phase,
@@ -198,6 +200,8 @@ pub struct ProbeSnapshot {
     pub checks: Vec<CheckSeries>,
     pub findings: Vec<FindingLabels>,
     pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
+    /// Operations of the AWS API calls that failed in this run (counted once published).
+    pub aws_errors: Vec<String>,
 }
 
 /// Whether an invoke's answer counts as a passed check (the report's definition).
@@ -221,7 +225,7 @@ impl ProbeSnapshot {
         let mut checks: Vec<CheckSeries> = Vec::new();
         let mut seen = BTreeSet::new();
         let mut push =
-            |layer: Layer, check: &'static str, endpoint: String, path: &str, ok, phases| {
+            |layer: Layer, check: Cow<'static, str>, endpoint: String, path: &str, ok, phases| {
                 // Only configured paths become label values.
                 let path = if path.is_empty() || cfg.paths.iter().any(|p| p == path) {
                     path.to_string()
@@ -248,7 +252,7 @@ impl ProbeSnapshot {
             let phases = vec![(Phase::Resolve, d.duration.as_secs_f64())];
             push(
                 Layer::Dns,
-                c,
+                c.into(),
                 d.resolver.clone(),
                 "",
                 d.outcome.is_answer(),
@@ -269,7 +273,7 @@ impl ProbeSnapshot {
             let ok = first.conn.connect == ConnectOutcome::Ok;
             push(
                 Layer::Tcp,
-                check::CONNECT,
+                check::CONNECT.into(),
                 endpoint.clone(),
                 "",
                 ok,
@@ -283,7 +287,7 @@ impl ProbeSnapshot {
                     .into_iter()
                     .collect();
                 let ok = t.outcome == TlsOutcome::Ok;
-                push(Layer::Tls, check::HANDSHAKE, endpoint, "", ok, tls);
+                push(Layer::Tls, check::HANDSHAKE.into(), endpoint, "", ok, tls);
             }
         }
         let invokes = facts.invokes().map(|p| (check::INVOKE, p));
@@ -308,12 +312,39 @@ impl ProbeSnapshot {
             .collect();
             push(
                 Layer::Api,
-                c,
+                c.into(),
                 p.addr.to_string(),
                 &p.path,
                 invoke_ok(p),
                 phases,
             );
+        }
+        let mut nlb_targets: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut aws_errors = Vec::new();
+        if let Some(control) = &facts.control {
+            for call in &control.calls {
+                let phases = vec![(Phase::Total, call.duration.as_secs_f64())];
+                // The operation (`apigateway:GetRestApi`) is a fixed word of the reader's code.
+                let endpoint = cfg.aws_endpoint_url.clone().unwrap_or_default();
+                let op = call.operation.clone();
+                push(
+                    Layer::ControlPlane,
+                    op.into(),
+                    endpoint,
+                    "",
+                    call.ok,
+                    phases,
+                );
+                if !call.ok {
+                    aws_errors.push(call.operation.clone());
+                }
+            }
+            for tg in control.nlbs.iter().flat_map(|n| &n.target_groups) {
+                for t in &tg.targets {
+                    let state = t.state.to_ascii_lowercase();
+                    *nlb_targets.entry((tg.name.clone(), state)).or_default() += 1;
+                }
+            }
         }
         let findings: BTreeSet<FindingLabels> = findings
             .iter()
@@ -337,7 +368,18 @@ impl ProbeSnapshot {
             finished_unix,
             checks,
             findings: findings.into_iter().collect(),
-            nlb_targets: Vec::new(),
+            nlb_targets: nlb_targets
+                .into_iter()
+                .map(|((target_group, state), n)| {
+                    let labels = NlbTargetLabels {
+                        probe: name.clone(),
+                        target_group,
+                        state,
+                    };
+                    (labels, n)
+                })
+                .collect(),
+            aws_errors,
         }
     }
 
@@ -448,7 +490,7 @@ impl Collector for SnapshotCollector {
                 let l = CheckPhaseLabels {
                     probe: c.labels.probe.clone(),
                     layer: c.labels.layer,
-                    check: c.labels.check,
+                    check: c.labels.check.clone(),
                     endpoint: c.labels.endpoint.clone(),
                     path: c.labels.path.clone(),
                     phase: *phase,
@@ -582,6 +624,9 @@ impl Metrics {
             RunResult::Failed
         };
         self.count_run(&snap.probe.probe, result);
+        for op in &snap.aws_errors {
+            self.count_aws_api_error(op);
+        }
         let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
         probes.insert(snap.probe.probe.clone(), snap);
     }
@@ -832,6 +877,63 @@ mod tests {
             ok(&mut report.iter().map(|c| c.ok))
         );
         assert_eq!(snap.checks.len(), report.len());
+    }
+
+    #[test]
+    fn control_plane_calls_and_nlb_targets() {
+        use crate::aws::model::{AwsCall, ControlFacts, Nlb, Target, TargetGroup};
+        let call = |operation: &str, ok: bool| AwsCall {
+            operation: operation.into(),
+            ok,
+            error: (!ok).then(|| "AccessDenied".into()),
+            duration: std::time::Duration::from_millis(20),
+        };
+        let target = |id: &str, state: &str| Target {
+            id: id.into(),
+            port: Some(443),
+            az: None,
+            state: state.into(),
+            reason: None,
+            description: None,
+        };
+        let mut f = testutil::healthy();
+        f.control = Some(ControlFacts {
+            calls: vec![
+                call("apigateway:GetRestApi", true),
+                call("ec2:DescribeVpcEndpoints", false),
+            ],
+            nlbs: vec![Nlb {
+                arn: "arn:nlb".into(),
+                name: "orders-nlb".into(),
+                vpc_id: None,
+                azs: vec![],
+                listeners: vec![],
+                target_groups: vec![TargetGroup {
+                    arn: "arn:tg".into(),
+                    name: "orders-tg".into(),
+                    port: Some(443),
+                    target_type: Some("ip".into()),
+                    targets: vec![
+                        target("10.1.0.5", "healthy"),
+                        target("10.1.1.5", "unhealthy"),
+                        target("10.1.2.5", "unhealthy"),
+                    ],
+                }],
+            }],
+            ..Default::default()
+        });
+        let m = Metrics::new();
+        run(&m, &f);
+        let t = text(&m);
+        for want in [
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"apigateway:GetRestApi\",endpoint=\"\",path=\"\"} 1",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"ec2:DescribeVpcEndpoints\",endpoint=\"\",path=\"\"} 0",
+            "pgw_aws_api_errors_total{operation=\"ec2:DescribeVpcEndpoints\"} 1",
+            "pgw_nlb_targets{probe=\"3eqr0osoc3-test\",target_group=\"orders-tg\",state=\"healthy\"} 1",
+            "pgw_nlb_targets{probe=\"3eqr0osoc3-test\",target_group=\"orders-tg\",state=\"unhealthy\"} 2",
+        ] {
+            assert!(t.contains(want), "missing {want:?} in\n{t}");
+        }
     }
 
     #[test]
