@@ -151,7 +151,7 @@ pub(crate) mod tests {
     pub(crate) fn probe_toml(name: &str) -> String {
         format!(
             "name = \"{name}\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
-             resolvers = [\"127.0.0.1:1\"]\ntimeout = \"1s\"\ninterval = \"30s\"\n"
+             resolvers = [\"127.0.0.1:1\"]\nno_aws = true\ntimeout = \"1s\"\ninterval = \"30s\"\n"
         )
     }
 
