@@ -200,7 +200,7 @@ pub struct ProbeSnapshot {
     pub checks: Vec<CheckSeries>,
     pub findings: Vec<FindingLabels>,
     pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
-    /// Operations of the AWS API calls that failed in this run (counted once published).
+    /// Operations of the AWS API calls of this run that failed (see [`Metrics::count_aws_api_errors`]).
     pub aws_errors: Vec<String>,
 }
 
@@ -624,9 +624,6 @@ impl Metrics {
             RunResult::Failed
         };
         self.count_run(&snap.probe.probe, result);
-        for op in &snap.aws_errors {
-            self.count_aws_api_error(op);
-        }
         let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
         probes.insert(snap.probe.probe.clone(), snap);
     }
@@ -647,6 +644,13 @@ impl Metrics {
             result,
         };
         self.runs.get(&l).map_or(0, |c| c.get())
+    }
+
+    /// Count the failed AWS calls of `snap` (once per control-plane read, not per reuse).
+    pub fn count_aws_api_errors(&self, snap: &ProbeSnapshot) {
+        for op in &snap.aws_errors {
+            self.count_aws_api_error(op);
+        }
     }
 
     pub fn count_aws_api_error(&self, operation: &str) {
@@ -923,7 +927,8 @@ mod tests {
             ..Default::default()
         });
         let m = Metrics::new();
-        run(&m, &f);
+        let snap = run(&m, &f);
+        m.count_aws_api_errors(&snap);
         let t = text(&m);
         for want in [
             "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"apigateway:GetRestApi\",endpoint=\"\",path=\"\"} 1",
