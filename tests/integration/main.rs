@@ -2,7 +2,11 @@
 //! contract, and the docs (schema, runbooks) against the code.
 
 mod agent;
+mod alerts;
 mod cli;
+mod dashboard;
 mod docs;
+mod prometheus;
+mod promkit;
 mod scenarios;
 mod support;
