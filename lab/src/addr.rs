@@ -16,6 +16,8 @@ pub(crate) mod host {
     pub const NLB_B: u8 = 102;
     /// First PrivateLink (consumer interface endpoint) ENI; two of them.
     pub const PRIVATELINK: u8 = 111;
+    /// First of two stale addresses NLB A targets under `targets = "ip_drift"` (drop SYNs).
+    pub const STALE_TARGET: u8 = 113;
     pub const PROVIDER_NLB: u8 = 121;
     pub const BACKEND_A: u8 = 131;
     pub const BACKEND_B: u8 = 141;

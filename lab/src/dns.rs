@@ -86,7 +86,7 @@ impl Zones {
                 }
             } else if label.is_empty() || label == self.api_id || looks_like_api_id(label) {
                 // The private hosted zone: apex and `*.execute-api…` (one label).
-                self.private_dns(faults.dns)
+                self.private_dns(faults.effective_dns())
             } else {
                 Outcome::NxDomain
             }

@@ -41,4 +41,7 @@ pub enum LabError {
     /// Certificate or TLS configuration failure.
     #[error("lab PKI: {0}")]
     Pki(String),
+    /// The AWS control plane (moto server) could not be started or seeded.
+    #[error("lab control plane: {0}")]
+    ControlPlane(String),
 }

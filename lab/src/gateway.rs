@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use crate::integration::{self, Failure};
 use crate::responses::{stamp, Body, GatewayError};
 use crate::runtime::FaultCell;
-use crate::{Authorization, Faults, IntegrationFault, IntegrationPath, PolicyFault, Topology};
+use crate::{ApiType, Authorization, Faults, IntegrationPath, PolicyFault, Topology};
 
 /// Largest request body accepted (API Gateway's 10 MiB payload limit).
 const REQUEST_LIMIT: usize = 10 * 1024 * 1024;
@@ -93,8 +93,10 @@ impl Gateway {
             Err(_) => return Err(fail(GatewayError::RequestTooLarge)),
         };
 
-        // 1. Which API?
-        if self.identify(&parts, faults).as_deref() != Some(self.topo.api_id.as_str()) {
+        // 1. Which API? A public (REGIONAL/EDGE) API is not served through the endpoint.
+        if self.identify(&parts, faults).as_deref() != Some(self.topo.api_id.as_str())
+            || faults.api_type != ApiType::Private
+        {
             return Err(fail(GatewayError::Forbidden));
         }
         // 2. Stage.
@@ -106,7 +108,7 @@ impl Gateway {
         }
         // 3. Method lookup: `/` needs ANY on the root, anything deeper ANY on `/{proxy+}`.
         let root = rest.is_empty();
-        if (root && !faults.root_method) || (!root && !faults.proxy_method) {
+        if (root && !faults.root_method_deployed()) || (!root && !faults.proxy_method) {
             return Err(fail(GatewayError::MissingAuthenticationToken));
         }
         // 4. Authorization.
@@ -126,13 +128,15 @@ impl Gateway {
             "arn:aws:execute-api:{}:{}:{}/{stage}/{}/{rest}",
             self.topo.region, self.topo.account, self.topo.api_id, parts.method
         );
-        match faults.resource_policy {
+        // The deployed policy counts, not the current one (policy_not_redeployed).
+        let policy = faults.deployed_policy();
+        match policy {
             PolicyFault::AllowVpce => {}
             PolicyFault::Missing | PolicyFault::OtherVpce => {
                 return Err(fail(GatewayError::AccessDenied {
                     user,
                     arn,
-                    explicit: faults.resource_policy == PolicyFault::OtherVpce,
+                    explicit: policy == PolicyFault::OtherVpce,
                 }));
             }
         }
@@ -141,7 +145,7 @@ impl Gateway {
             return Err(fail(GatewayError::TooManyRequests));
         }
         // 7. Integration.
-        if faults.integration == IntegrationFault::VpcLinkFailed {
+        if faults.vpc_link_broken() {
             return Err(fail(GatewayError::InternalServerError));
         }
         self.integrate(&parts, body, rest, peer, faults).await

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::addr::{host, Block};
 use crate::backend::{self, Flavor};
+use crate::control::{self, Addrs, ControlPlane};
 use crate::dns::{self, Zones};
 use crate::frontdoor::FrontDoor;
 use crate::gateway::{Door, Gateway};
@@ -17,28 +18,48 @@ use crate::proxy::Proxy;
 use crate::runtime::{FaultCell, Tasks};
 use crate::slot::{Reach, Slot};
 use crate::{
-    DoctorSpec, Faults, IntegrationFault, LabError, Scenario, Topology, LAB_ACCESS_KEY_ID,
-    LAB_SECRET_ACCESS_KEY,
+    ConnectionState, DoctorSpec, Faults, HybridFault, IntegrationFault, LabError, Scenario,
+    TargetsFault, Topology, LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY, PROVIDER_ACCOUNT,
+    PROVIDER_ROLE_ARN,
 };
+
+/// Credentials the doctor uses against the lab's moto server (any value works there).
+const MOTO_KEY: &str = "testing";
 
 /// What a fault-controlled listener stands for.
 enum Role {
     /// The endpoint ENI in this AZ (security group: `sg_drop`).
     Eni(String),
-    /// A target of a VPC-link NLB (`target_refused`, `target_blackhole`).
-    NlbTarget,
+    /// A PrivateLink endpoint ENI: NLB A's target (path A).
+    PrivateLink,
+    /// The IP target in another network: NLB B's target (path B).
+    Hybrid,
+    /// A stale address NLB A targets under `targets = "ip_drift"`: nothing there.
+    Stale,
 }
 
 impl Role {
     fn reach(&self, faults: &Faults) -> Reach {
+        let target = match faults.integration {
+            IntegrationFault::TargetRefused => Reach::Refuse,
+            IntegrationFault::TargetBlackhole => Reach::Drop,
+            _ if faults.targets == TargetsFault::Unhealthy => Reach::Refuse,
+            _ => Reach::Open,
+        };
         match self {
             Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
             Role::Eni(_) => Reach::Open,
-            Role::NlbTarget => match faults.integration {
-                IntegrationFault::TargetRefused => Reach::Refuse,
-                IntegrationFault::TargetBlackhole => Reach::Drop,
-                _ => Reach::Open,
+            // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
+            Role::PrivateLink if faults.endpoint_connection != ConnectionState::Available => {
+                Reach::Drop
+            }
+            Role::PrivateLink => target,
+            Role::Hybrid => match faults.hybrid_target {
+                HybridFault::Timeout => Reach::Drop,
+                HybridFault::Refused => Reach::Refuse,
+                HybridFault::Ok => target,
             },
+            Role::Stale => Reach::Drop,
         }
     }
 }
@@ -81,6 +102,8 @@ pub struct Lab {
     /// (role, address) of every hop, for `describe`.
     hops: Vec<(String, SocketAddr)>,
     controlled: Vec<(Role, Arc<Slot>)>,
+    /// The moto server, when the scenario has `[control_plane] enabled = true`.
+    control: Option<ControlPlane>,
     // Dropped last: the address block lock and the directory.
     _block: Block,
     _dir: TempDir,
@@ -156,9 +179,17 @@ impl Lab {
             Proxy::new("privatelink", vec![provider_nlb.addr()]).serve(slot.clone(), &tasks);
             privatelink.push(slot);
         }
+        // Where NLB A's targets point after the endpoint was recreated (`ip_drift`): nothing.
+        let mut stale = Vec::new();
+        for i in 0..2u8 {
+            let slot = bind_slot("stale NLB target", v4(block.ip(host::STALE_TARGET + i), 0))?;
+            controlled.push((Role::Stale, slot.clone()));
+            stale.push(slot);
+        }
         let nlb_a = bind_slot("NLB A", v4(block.ip(host::NLB_A), 0))?;
         let targets_a = privatelink.iter().map(|s| s.addr()).collect();
-        Proxy::new("nlb-a", targets_a).serve(nlb_a.clone(), &tasks);
+        let drifted = stale.iter().map(|s| s.addr()).collect();
+        Proxy::with_drift("nlb-a", targets_a, faults.clone(), drifted).serve(nlb_a.clone(), &tasks);
         // Path B: NLB B → nginx in another network.
         let nlb_b = bind_slot("NLB B", v4(block.ip(host::NLB_B), 0))?;
         Proxy::new("nlb-b", vec![backend_b.addr()]).serve(nlb_b.clone(), &tasks);
@@ -208,13 +239,40 @@ impl Lab {
         hops.push(("NLB A (VPC link, path A)".into(), nlb_a.addr()));
         for slot in &privatelink {
             hops.push(("PrivateLink endpoint ENI".into(), slot.addr()));
-            controlled.push((Role::NlbTarget, slot.clone()));
+            controlled.push((Role::PrivateLink, slot.clone()));
         }
         hops.push(("provider NLB".into(), provider_nlb.addr()));
         hops.push(("backend A (EKS orders)".into(), backend_a.addr()));
         hops.push(("NLB B (VPC link, path B)".into(), nlb_b.addr()));
         hops.push(("backend B (nginx, other network)".into(), backend_b.addr()));
-        controlled.push((Role::NlbTarget, backend_b.clone()));
+        controlled.push((Role::Hybrid, backend_b.clone()));
+
+        let control = if scenario.control_plane.enabled {
+            let addrs = Addrs {
+                net: {
+                    let o = block.ip(0).octets();
+                    format!("{}.{}.{}", o[0], o[1], o[2])
+                },
+                enis: azs
+                    .iter()
+                    .zip(&doors)
+                    .map(|(az, s)| (az.clone(), s.addr()))
+                    .collect(),
+                privatelink: privatelink.iter().map(|s| s.addr()).collect(),
+                stale: stale.iter().map(|s| s.addr()).collect(),
+                nlb_a: nlb_a.addr(),
+                nlb_b: nlb_b.addr(),
+                provider_nlb: provider_nlb.addr(),
+                backend_a: backend_a.addr(),
+                backend_b: backend_b.addr(),
+            };
+            let seed = control::seed(&topo, &scenario.faults, &addrs);
+            let cp = ControlPlane::start(&seed, &dir.0).await?;
+            hops.push(("AWS control plane (moto)".into(), cp.addr()));
+            Some(cp)
+        } else {
+            None
+        };
 
         let lab = Lab {
             name: scenario.name.clone(),
@@ -228,6 +286,7 @@ impl Lab {
             enis,
             hops,
             controlled,
+            control,
             _block: block,
             _dir: dir,
         };
@@ -309,7 +368,6 @@ impl Lab {
             &self.resolver.to_string(),
             "--port",
             &self.port.to_string(),
-            "--no-aws",
             "--invoke-via",
             &d.invoke_via,
             "--vpce-id",
@@ -322,6 +380,15 @@ impl Lab {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        match self.aws_endpoint_url() {
+            None => args.push("--no-aws".into()),
+            Some(url) => args.extend([
+                "--aws-endpoint-url".into(),
+                url,
+                "--role".into(),
+                format!("{PROVIDER_ACCOUNT}={PROVIDER_ROLE_ARN}"),
+            ]),
+        }
         if d.trust_lab_ca {
             args.push("--ca-file".into());
             args.push(self.ca_file.display().to_string());
@@ -337,14 +404,41 @@ impl Lab {
         args
     }
 
-    /// The shell command line running pgw-doctor against this lab (with the lab
-    /// credentials in the environment when the scenario wants them).
-    pub fn doctor_command(&self) -> String {
-        let mut words = Vec::new();
-        if self.doctor.credentials {
-            words.push(format!("AWS_ACCESS_KEY_ID={LAB_ACCESS_KEY_ID}"));
-            words.push(format!("AWS_SECRET_ACCESS_KEY={LAB_SECRET_ACCESS_KEY}"));
+    /// The URL of the lab's AWS control plane (moto), when the scenario runs one.
+    pub fn aws_endpoint_url(&self) -> Option<String> {
+        self.control.as_ref().map(|c| c.url().to_string())
+    }
+
+    /// The environment pgw-doctor needs: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (the lab
+    /// credentials when the scenario signs requests, else moto's test credentials) and
+    /// `AWS_REGION` when there is a control plane; the lab credentials alone when the scenario
+    /// only signs; nothing otherwise.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        let (key, secret) = if self.doctor.credentials {
+            (LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY)
+        } else if self.control.is_some() {
+            (MOTO_KEY, MOTO_KEY)
+        } else {
+            return Vec::new();
+        };
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID".to_string(), key.to_string()),
+            ("AWS_SECRET_ACCESS_KEY".to_string(), secret.to_string()),
+        ];
+        if self.control.is_some() {
+            env.push(("AWS_REGION".into(), self.topology.region.clone()));
+            env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
         }
+        env
+    }
+
+    /// The shell command line running pgw-doctor against this lab, with [`Lab::aws_env`].
+    pub fn doctor_command(&self) -> String {
+        let mut words: Vec<String> = self
+            .aws_env()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", shell_quote(&v)))
+            .collect();
         words.push("pgw-doctor".into());
         words.extend(self.doctor_args().iter().map(|a| shell_quote(a)));
         words.join(" ")

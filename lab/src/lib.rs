@@ -14,6 +14,7 @@
 
 mod addr;
 mod backend;
+mod control;
 mod dns;
 mod error;
 mod frontdoor;
@@ -30,14 +31,20 @@ mod scenario;
 mod sigv4;
 mod slot;
 
+pub use control::moto_venv;
 pub use error::LabError;
 pub use lab::Lab;
 pub use scenario::{
-    default_scenarios_dir, Authorization, DnsFault, DoctorSpec, Expect, Faults, IntegrationFault,
-    IntegrationPath, PolicyFault, Scenario, TlsFault, Topology,
+    default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
+    DoctorSpec, Expect, Faults, HybridFault, IntegrationFault, IntegrationPath, PolicyFault,
+    Scenario, TargetsFault, TlsFault, Topology, VpcLinkStatus,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.
 pub const LAB_ACCESS_KEY_ID: &str = "AKIAPGWLAB0000000001";
 /// Secret access key matching [`LAB_ACCESS_KEY_ID`].
 pub const LAB_SECRET_ACCESS_KEY: &str = "pgwLabSecretKey0000000000000000000000000";
+/// The PrivateLink provider's account (path A's endpoint service), read through `--role`.
+pub const PROVIDER_ACCOUNT: &str = "014770000000";
+/// The role the doctor assumes in [`PROVIDER_ACCOUNT`].
+pub const PROVIDER_ROLE_ARN: &str = "arn:aws:iam::014770000000:role/pgw-read";

@@ -11,8 +11,9 @@ use std::time::Duration;
 use socket2::SockRef;
 use tokio::net::TcpStream;
 
-use crate::runtime::Tasks;
+use crate::runtime::{FaultCell, Tasks};
 use crate::slot::Slot;
+use crate::TargetsFault;
 
 /// How long a proxy keeps trying a silent target before giving up (and resetting).
 const TARGET_CONNECT_LIMIT: Duration = Duration::from_secs(30);
@@ -21,6 +22,8 @@ const TARGET_CONNECT_LIMIT: Duration = Duration::from_secs(30);
 pub(crate) struct Proxy {
     name: &'static str,
     targets: Vec<SocketAddr>,
+    /// Stale targets used instead while the `targets = "ip_drift"` fault is on.
+    drifted: Option<(FaultCell, Vec<SocketAddr>)>,
     next: AtomicUsize,
 }
 
@@ -29,8 +32,31 @@ impl Proxy {
         Arc::new(Proxy {
             name,
             targets,
+            drifted: None,
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// A proxy whose targets are `drifted` while the faults say `targets = "ip_drift"`.
+    pub(crate) fn with_drift(
+        name: &'static str,
+        targets: Vec<SocketAddr>,
+        faults: FaultCell,
+        drifted: Vec<SocketAddr>,
+    ) -> Arc<Proxy> {
+        Arc::new(Proxy {
+            name,
+            targets,
+            drifted: Some((faults, drifted)),
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn current_targets(&self) -> &[SocketAddr] {
+        match &self.drifted {
+            Some((faults, drifted)) if faults.get().targets == TargetsFault::IpDrift => drifted,
+            _ => &self.targets,
+        }
     }
 
     /// Proxies every connection accepted on `slot` until the lab stops.
@@ -47,7 +73,8 @@ impl Proxy {
 
     async fn relay(&self, mut client: TcpStream) {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(&target) = self.targets.get(i % self.targets.len().max(1)) else {
+        let targets = self.current_targets();
+        let Some(&target) = targets.get(i % targets.len().max(1)) else {
             return reset(client);
         };
         let mut upstream = match tokio::time::timeout(

@@ -21,6 +21,9 @@ pub struct Scenario {
     /// Injected faults (defaults = healthy).
     #[serde(default)]
     pub faults: Faults,
+    /// Whether the lab also runs the AWS control plane (moto) for the doctor to read.
+    #[serde(default)]
+    pub control_plane: ControlPlaneSpec,
     /// How the test runner invokes pgw-doctor against this scenario.
     #[serde(default)]
     pub doctor: DoctorSpec,
@@ -244,6 +247,119 @@ pub enum IntegrationFault {
     Backend5xx,
 }
 
+/// NLB target faults (both VPC-link NLBs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetsFault {
+    #[default]
+    Ok,
+    /// Every NLB target refuses connections; DescribeTargetHealth: unhealthy /
+    /// Target.FailedHealthChecks.
+    Unhealthy,
+    /// Path A: NLB A's IP targets are stale addresses (`.113`, `.114`, which drop SYNs) instead
+    /// of the PrivateLink endpoint's ENIs; DescribeTargetHealth: unhealthy / Target.Timeout.
+    IpDrift,
+}
+
+/// `status` of the VPC link the integrations use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum VpcLinkStatus {
+    #[default]
+    #[serde(rename = "AVAILABLE")]
+    Available,
+    #[serde(rename = "PENDING")]
+    Pending,
+    #[serde(rename = "FAILED")]
+    Failed,
+    #[serde(rename = "DELETING")]
+    Deleting,
+}
+
+impl VpcLinkStatus {
+    /// The wire value (`AVAILABLE`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VpcLinkStatus::Available => "AVAILABLE",
+            VpcLinkStatus::Pending => "PENDING",
+            VpcLinkStatus::Failed => "FAILED",
+            VpcLinkStatus::Deleting => "DELETING",
+        }
+    }
+}
+
+/// State of path A's PrivateLink consumer endpoint (= the provider's connection state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum ConnectionState {
+    #[default]
+    #[serde(rename = "available")]
+    Available,
+    /// Not yet accepted by the provider: the endpoint's ENIs drop traffic.
+    #[serde(rename = "pendingAcceptance")]
+    PendingAcceptance,
+    /// Rejected by the provider: the endpoint's ENIs drop traffic.
+    #[serde(rename = "rejected")]
+    Rejected,
+    #[serde(rename = "expired")]
+    Expired,
+}
+
+impl ConnectionState {
+    /// The wire value (`available`, `pendingAcceptance`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Available => "available",
+            ConnectionState::PendingAcceptance => "pendingAcceptance",
+            ConnectionState::Rejected => "rejected",
+            ConnectionState::Expired => "expired",
+        }
+    }
+}
+
+/// `endpointConfiguration.types` of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum ApiType {
+    #[default]
+    #[serde(rename = "PRIVATE")]
+    Private,
+    /// A public API: called through the execute-api endpoint it answers 403 Forbidden.
+    #[serde(rename = "REGIONAL")]
+    Regional,
+    #[serde(rename = "EDGE")]
+    Edge,
+}
+
+impl ApiType {
+    /// The wire value (`PRIVATE`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiType::Private => "PRIVATE",
+            ApiType::Regional => "REGIONAL",
+            ApiType::Edge => "EDGE",
+        }
+    }
+}
+
+/// Path B's IP target in another network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HybridFault {
+    #[default]
+    Ok,
+    /// Drops SYNs (no route / firewall); DescribeTargetHealth: unhealthy / Target.Timeout.
+    Timeout,
+    /// Refuses connections; DescribeTargetHealth: unhealthy / Target.FailedHealthChecks.
+    Refused,
+}
+
+/// The `[control_plane]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlPlaneSpec {
+    /// Run a moto server seeded with the lab's topology and faults (needs the venv made by
+    /// `scripts/setup.sh`); the doctor then reads AWS instead of running with `--no-aws`.
+    pub enabled: bool,
+}
+
 /// Injected faults; `Faults::default()` is the healthy lab.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -267,6 +383,27 @@ pub struct Faults {
     pub integration: IntegrationFault,
     /// Overrides `topology.integration_timeout_ms` when set.
     pub integration_timeout_ms: Option<u64>,
+    /// NLB targets unhealthy or drifted.
+    pub targets: TargetsFault,
+    /// Status of the integrations' VPC link (anything but AVAILABLE: 500 Internal server error).
+    pub vpc_link: VpcLinkStatus,
+    /// The VPC link's `statusMessage` (a default is used for FAILED).
+    pub vpc_link_status_message: Option<String>,
+    /// Path A's PrivateLink endpoint connection state.
+    pub endpoint_connection: ConnectionState,
+    /// The resource policy was fixed (allows the endpoint) but the stage still runs the old,
+    /// denying one: the control plane shows `resource_policy`, the data plane denies.
+    pub policy_not_redeployed: bool,
+    /// ANY on `/` exists in the API but not in the stage's deployment.
+    pub root_method_not_deployed: bool,
+    /// The VPC's `enableDnsSupport` (false: private DNS names resolve publicly).
+    pub vpc_dns_support: bool,
+    /// The VPC's `enableDnsHostnames` (false: private DNS names resolve publicly).
+    pub vpc_dns_hostnames: bool,
+    /// `endpointConfiguration.types` (not PRIVATE: 403 Forbidden through the endpoint).
+    pub api_type: ApiType,
+    /// Path B's target in another network.
+    pub hybrid_target: HybridFault,
 }
 
 impl Default for Faults {
@@ -284,6 +421,16 @@ impl Default for Faults {
             host_rewrite: false,
             integration: IntegrationFault::Ok,
             integration_timeout_ms: None,
+            targets: TargetsFault::Ok,
+            vpc_link: VpcLinkStatus::Available,
+            vpc_link_status_message: None,
+            endpoint_connection: ConnectionState::Available,
+            policy_not_redeployed: false,
+            root_method_not_deployed: false,
+            vpc_dns_support: true,
+            vpc_dns_hostnames: true,
+            api_type: ApiType::Private,
+            hybrid_target: HybridFault::Ok,
         }
     }
 }
@@ -301,7 +448,51 @@ impl Faults {
         if self.integration_timeout_ms == Some(0) {
             return Err("faults.integration_timeout_ms must be > 0".into());
         }
+        if self.policy_not_redeployed && self.resource_policy != PolicyFault::AllowVpce {
+            return Err(
+                "faults.policy_not_redeployed: the fixed (current) policy is allow_vpce; \
+                 leave resource_policy at its default"
+                    .into(),
+            );
+        }
+        if self.root_method_not_deployed && !self.root_method {
+            return Err(
+                "faults.root_method_not_deployed needs root_method = true (the method exists, \
+                 only the deployment lacks it)"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// How the VPC resolver answers the private DNS name: the `dns` fault, or "public" when the
+    /// VPC's DNS attributes are off.
+    pub fn effective_dns(&self) -> DnsFault {
+        if !self.vpc_dns_support || !self.vpc_dns_hostnames {
+            DnsFault::Public
+        } else {
+            self.dns
+        }
+    }
+
+    /// Whether the stage's deployment has ANY on `/` (what the data plane serves).
+    pub fn root_method_deployed(&self) -> bool {
+        self.root_method && !self.root_method_not_deployed
+    }
+
+    /// The resource policy the stage enforces (the deployed one).
+    pub fn deployed_policy(&self) -> PolicyFault {
+        if self.policy_not_redeployed {
+            PolicyFault::OtherVpce
+        } else {
+            self.resource_policy
+        }
+    }
+
+    /// Whether API Gateway cannot use the integrations' VPC link (500 Internal server error).
+    pub fn vpc_link_broken(&self) -> bool {
+        self.integration == IntegrationFault::VpcLinkFailed
+            || self.vpc_link != VpcLinkStatus::Available
     }
 }
 

@@ -24,6 +24,7 @@ fn scenario() -> Scenario {
         description: "test".into(),
         topology: Topology::default(),
         faults: Faults::default(),
+        control_plane: ControlPlaneSpec::default(),
         doctor: DoctorSpec::default(),
         expect: Expect {
             verdict: "healthy".into(),
@@ -718,6 +719,21 @@ fn every_scenario_file_loads() {
         "vpc_link_failed",
         "backend_5xx",
         "throttled",
+        "healthy_cp_path_a",
+        "healthy_cp_path_b",
+        "cp_targets_unhealthy",
+        "cp_ip_drift",
+        "cp_vpc_link_failed",
+        "cp_vpc_link_pending",
+        "cp_connection_pending",
+        "cp_connection_rejected",
+        "cp_policy_other_vpce",
+        "cp_policy_not_redeployed",
+        "cp_root_not_deployed",
+        "cp_private_dns_off",
+        "cp_vpc_dns_off",
+        "cp_public_api",
+        "cp_hybrid_timeout",
     ] {
         assert!(names.contains(&want), "missing scenario {want}");
     }
@@ -734,25 +750,354 @@ fn every_scenario_file_loads() {
     assert!(s.doctor.credentials);
 }
 
-/// Every scenario starts, and its doctor argv points at the lab.
+/// Every scenario starts, and its doctor argv points at the lab (and at its control plane).
 #[tokio::test]
 async fn every_scenario_starts() {
+    let mut moto = Vec::new();
     for (_, s) in Scenario::load_dir(&default_scenarios_dir()).unwrap() {
-        let lab = Lab::start(&s).await.unwrap();
-        let args = lab.doctor_args();
-        let at = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .map(|i| args[i + 1].clone())
-        };
-        assert_eq!(at("--resolver"), Some(lab.resolver().to_string()));
-        assert_eq!(
-            at("--invoke-via").as_deref(),
-            Some(s.doctor.invoke_via.as_str())
-        );
-        assert!(lab.describe().contains("pgw-doctor --api-id 3eqr0osoc3"));
-        lab.shutdown().await;
+        if s.control_plane.enabled {
+            // Each starts a moto server: start those side by side.
+            moto.push(tokio::spawn(async move { check_start(&s).await }));
+        } else {
+            check_start(&s).await;
+        }
     }
+    for t in moto {
+        t.await.unwrap();
+    }
+}
+
+async fn check_start(s: &Scenario) {
+    let lab = Lab::start(s)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    let args = lab.doctor_args();
+    let at = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+    };
+    assert_eq!(at("--resolver"), Some(lab.resolver().to_string()));
+    assert_eq!(
+        at("--invoke-via").as_deref(),
+        Some(s.doctor.invoke_via.as_str())
+    );
+    assert!(lab.describe().contains("pgw-doctor --api-id 3eqr0osoc3"));
+    if s.control_plane.enabled {
+        assert!(!args.contains(&"--no-aws".to_string()), "{}", s.name);
+        assert_eq!(at("--aws-endpoint-url"), lab.aws_endpoint_url());
+        assert_eq!(
+            at("--role").as_deref(),
+            Some("014770000000=arn:aws:iam::014770000000:role/pgw-read")
+        );
+        let env = lab.aws_env();
+        assert!(env.contains(&("AWS_REGION".into(), "us-east-1".into())));
+        assert!(env.iter().any(|(k, _)| k == "AWS_ACCESS_KEY_ID"));
+    } else {
+        assert!(args.contains(&"--no-aws".to_string()), "{}", s.name);
+        assert_eq!(lab.aws_endpoint_url(), None);
+    }
+    lab.shutdown().await;
+}
+
+// ---------- AWS control plane ----------
+
+/// What `tests/cp_read.py` (boto3, the doctor's calls) reads from the lab's moto server.
+async fn read_control_plane(lab: &Lab) -> serde_json::Value {
+    let python = moto_venv().join("bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cp_read.py");
+    let t = lab.topology();
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script)
+        .arg(lab.aws_endpoint_url().expect("control plane"))
+        .args([&t.api_id, &t.stage, &t.region]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cp_scenario(faults: Faults, path: IntegrationPath) -> Scenario {
+    let mut s = scenario();
+    s.control_plane.enabled = true;
+    s.topology.path = path;
+    s.faults = Faults {
+        integration_timeout_ms: Some(400),
+        ..faults
+    };
+    s
+}
+
+fn ip(lab: &Lab, host: u8) -> String {
+    let IpAddr::V4(v4) = lab.resolver().ip() else {
+        unreachable!()
+    };
+    let o = v4.octets();
+    format!("{}.{}.{}.{host}", o[0], o[1], o[2])
+}
+
+fn the_nlb(cp: &serde_json::Value) -> &serde_json::Value {
+    let nlbs = cp["nlbs"].as_object().unwrap();
+    assert_eq!(nlbs.len(), 1, "{nlbs:?}");
+    nlbs.values().next().unwrap()
+}
+
+fn target_summary(nlb: &serde_json::Value) -> Vec<(String, String, String, String)> {
+    nlb["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let s = |k: &str| t[k].as_str().unwrap_or("-").to_string();
+            (s("id"), s("az"), s("state"), s("reason"))
+        })
+        .collect()
+}
+
+async fn healthy_control_plane() {
+    let lab = Lab::start(&cp_scenario(Faults::default(), IntegrationPath::A))
+        .await
+        .unwrap();
+    let cp = read_control_plane(&lab).await;
+    assert_eq!(cp["api"]["id"], "3eqr0osoc3");
+    assert_eq!(
+        cp["api"]["endpointConfiguration"]["types"],
+        serde_json::json!(["PRIVATE"])
+    );
+    assert!(cp["api"]["policy"]
+        .as_str()
+        .unwrap()
+        .contains(r#"\"aws:SourceVpce\":\"vpce-0a1b2c3d4e5f60001\""#));
+    for path in ["/", "/{proxy+}"] {
+        let m = &cp["resources"][path]["ANY"];
+        assert_eq!(m["connectionType"], "VPC_LINK");
+        assert_eq!(m["connectionId"], "a1b2c3");
+        assert_eq!(m["timeoutInMillis"], 400);
+        assert_eq!(cp["api_summary"][path]["ANY"]["authorizationType"], "NONE");
+    }
+    let link = &cp["vpc_links"]["a1b2c3"];
+    assert_eq!(link["status"], "AVAILABLE");
+    let arn = link["targetArns"][0].as_str().unwrap();
+    assert!(arn.contains(":loadbalancer/net/nlb-a-internal/"), "{arn}");
+    let nlb = &cp["nlbs"][arn];
+    assert_eq!(nlb["type"], "network");
+    assert_eq!(nlb["scheme"], "internal");
+    let pl: Vec<_> = target_summary(nlb);
+    assert_eq!(
+        pl,
+        [
+            (
+                ip(&lab, 111),
+                "us-east-1a".into(),
+                "healthy".into(),
+                "-".into()
+            ),
+            (
+                ip(&lab, 112),
+                "us-east-1b".into(),
+                "healthy".into(),
+                "-".into()
+            ),
+        ]
+    );
+    let ep = &cp["execute_api_endpoints"][0];
+    assert_eq!(ep["id"], "vpce-0a1b2c3d4e5f60001");
+    assert_eq!(ep["private_dns"], true);
+    assert_eq!(ep["state"], "available");
+    let enis: Vec<(String, String)> = ep["enis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_str().unwrap().into(), e[1].as_str().unwrap().into()))
+        .collect();
+    let lab_enis: Vec<(String, String)> = lab
+        .eni_addrs()
+        .into_iter()
+        .map(|(az, a)| (az, a.to_string()))
+        .collect();
+    assert_eq!(enis, lab_enis);
+    assert_eq!(ep["enis"][0][2], "vpc_endpoint");
+    assert!(cp["sg_ingress"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(["tcp", 443, 443, "127.0.0.1/32"])));
+    assert_eq!(cp["vpc_dns"], serde_json::json!([true, true]));
+    let svc = &cp["service_endpoints"][0];
+    assert_eq!(svc["vpc"], ep["vpc"]);
+    assert_eq!(svc["state"], "available");
+    assert_eq!(
+        cp["provider_connections"][svc["id"].as_str().unwrap()],
+        "available"
+    );
+    assert_eq!(via_private_dns(&lab, "/test/").await.status, 200);
+    lab.shutdown().await;
+}
+
+async fn drifted_and_undeployed() {
+    let faults = Faults {
+        targets: TargetsFault::IpDrift,
+        root_method_not_deployed: true,
+        dns: DnsFault::Public,
+        ..Faults::default()
+    };
+    let lab = Lab::start(&cp_scenario(faults, IntegrationPath::A))
+        .await
+        .unwrap();
+    let cp = read_control_plane(&lab).await;
+    assert!(cp["resources"]["/"]["ANY"].is_object());
+    assert!(cp["api_summary"]["/"].is_null(), "{}", cp["api_summary"]);
+    assert!(cp["api_summary"]["/{proxy+}"]["ANY"].is_object());
+    let targets = target_summary(the_nlb(&cp));
+    let timeout = ("unhealthy".to_string(), "Target.Timeout".to_string());
+    assert_eq!(targets[0].0, ip(&lab, 113));
+    assert_eq!(targets[1].0, ip(&lab, 114));
+    assert!(targets
+        .iter()
+        .all(|t| (t.2.clone(), t.3.clone()) == timeout));
+    let svc_enis = &cp["service_endpoints"][0]["enis"];
+    assert_eq!(svc_enis[0][1].as_str().unwrap(), ip(&lab, 111));
+    assert_eq!(cp["execute_api_endpoints"][0]["private_dns"], false);
+    // The data plane agrees: / is not deployed, the stale targets drop SYNs.
+    let r = via_private_dns(&lab, "/test/").await;
+    assert_eq!(r.error_type(), Some("MissingAuthenticationTokenException"));
+    let r = via_private_dns(&lab, "/test/orders").await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (504, r#"{"message": "Endpoint request timed out"}"#)
+    );
+    let m = ask_udp(lab.resolver(), API_HOST, RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_records(&m), [ip(&lab, 200).parse::<IpAddr>().unwrap()]);
+    lab.shutdown().await;
+}
+
+async fn hybrid_timeout_and_provider_side() {
+    let faults = Faults {
+        hybrid_target: HybridFault::Timeout,
+        endpoint_connection: ConnectionState::Rejected,
+        vpc_dns_support: false,
+        ..Faults::default()
+    };
+    let lab = Lab::start(&cp_scenario(faults, IntegrationPath::B))
+        .await
+        .unwrap();
+    let cp = read_control_plane(&lab).await;
+    assert!(cp["vpc_links"]["d4e5f6"]["targetArns"][0]
+        .as_str()
+        .unwrap()
+        .contains("/net/nlb-b-internal/"));
+    assert_eq!(
+        target_summary(the_nlb(&cp)),
+        [(
+            ip(&lab, 141),
+            "all".into(),
+            "unhealthy".into(),
+            "Target.Timeout".into()
+        )]
+    );
+    assert_eq!(cp["vpc_dns"], serde_json::json!([false, true]));
+    assert_eq!(
+        cp["provider_connections"]["vpce-0a1b2c3d4e5f60011"],
+        "rejected"
+    );
+    assert_eq!(cp["service_endpoints"][0]["state"], "rejected");
+    let r = via_private_dns(&lab, "/test/x").await;
+    assert_eq!(r.status, 504);
+    let m = ask_udp(lab.resolver(), API_HOST, RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_records(&m), [ip(&lab, 200).parse::<IpAddr>().unwrap()]);
+    lab.shutdown().await;
+}
+
+async fn public_api_with_failed_link() {
+    let faults = Faults {
+        vpc_link: VpcLinkStatus::Failed,
+        vpc_link_status_message: Some("NLB ARN is malformed".into()),
+        api_type: ApiType::Regional,
+        policy_not_redeployed: true,
+        ..Faults::default()
+    };
+    let lab = Lab::start(&cp_scenario(faults.clone(), IntegrationPath::A))
+        .await
+        .unwrap();
+    let cp = read_control_plane(&lab).await;
+    assert_eq!(
+        cp["api"]["endpointConfiguration"],
+        serde_json::json!({"types": ["REGIONAL"]})
+    );
+    let link = &cp["vpc_links"]["a1b2c3"];
+    assert_eq!(
+        (link["status"].as_str(), link["statusMessage"].as_str()),
+        (Some("FAILED"), Some("NLB ARN is malformed"))
+    );
+    // The current policy allows the endpoint (it was fixed, not redeployed).
+    assert!(cp["api"]["policy"]
+        .as_str()
+        .unwrap()
+        .contains("vpce-0a1b2c3d4e5f60001"));
+    let r = via_private_dns(&lab, "/test/x").await;
+    assert_gateway_error(&r, 403, "ForbiddenException", r#"{"message":"Forbidden"}"#);
+    // Back to a private API: the stage's old policy denies, and then the failed link answers.
+    lab.set_faults(Faults {
+        api_type: ApiType::Private,
+        ..faults.clone()
+    });
+    let r = via_private_dns(&lab, "/test/x").await;
+    assert_eq!(r.error_type(), Some("AccessDeniedException"));
+    assert!(r.body.ends_with("with an explicit deny\"}"), "{}", r.body);
+    lab.set_faults(Faults {
+        api_type: ApiType::Private,
+        policy_not_redeployed: false,
+        ..faults
+    });
+    let r = via_private_dns(&lab, "/test/x").await;
+    assert_gateway_error(
+        &r,
+        500,
+        "InternalServerErrorException",
+        r#"{"message": "Internal server error"}"#,
+    );
+    lab.shutdown().await;
+}
+
+/// moto seeded with the lab's ids and addresses, faults shown consistently on both planes.
+#[tokio::test]
+async fn control_plane_matches_the_data_plane() {
+    tokio::join!(
+        healthy_control_plane(),
+        drifted_and_undeployed(),
+        hybrid_timeout_and_provider_side(),
+        public_api_with_failed_link(),
+    );
+}
+
+/// The moto server ends with the lab.
+#[tokio::test]
+async fn control_plane_stops_with_the_lab() {
+    let lab = Lab::start(&cp_scenario(Faults::default(), IntegrationPath::A))
+        .await
+        .unwrap();
+    let url = lab.aws_endpoint_url().unwrap();
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    assert!(TcpStream::connect(addr).await.is_ok());
+    drop(lab);
+    let mut gone = false;
+    for _ in 0..50 {
+        if TcpStream::connect(addr).await.is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "moto still answers on {url}");
 }
 
 /// The scenario runner starts labs inside spawned tasks of a multi-thread runtime.

@@ -1,0 +1,579 @@
+//! The lab's AWS control plane: the seed document that tells `moto/pgw_moto.py` what to build
+//! (the lab's ids and addresses, with every fault already resolved into what AWS would answer),
+//! and the moto server process itself.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{
+    Authorization, ConnectionState, Faults, HybridFault, IntegrationFault, IntegrationPath,
+    LabError, PolicyFault, TargetsFault, Topology, VpcLinkStatus, PROVIDER_ACCOUNT,
+};
+
+/// How long moto may take to import, seed and listen.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+/// The endpoint id a wrong resource policy names (`resource_policy = "other_vpce"`).
+pub(crate) const OTHER_VPCE: &str = "vpce-0f9e8d7c6b5a40002";
+/// Path A's PrivateLink consumer endpoint (to the provider's endpoint service).
+pub(crate) const SERVICE_VPCE: &str = "vpce-0a1b2c3d4e5f60011";
+/// The provider's endpoint service id.
+pub(crate) const SERVICE_ID: &str = "vpce-svc-0a1b2c3d4e5f60021";
+/// VPC link ids of path A and path B.
+pub(crate) const VPC_LINK_A: &str = "a1b2c3";
+pub(crate) const VPC_LINK_B: &str = "d4e5f6";
+/// `statusMessage` of a FAILED VPC link when the scenario gives none (a real AWS message).
+const FAILED_MESSAGE: &str = "NLB is already associated with another VPC Endpoint Service";
+
+/// The addresses of the hops, as bound by the lab.
+pub(crate) struct Addrs {
+    /// `127.A.B`: the lab block without its last octet.
+    pub net: String,
+    pub enis: Vec<(String, SocketAddr)>,
+    pub privatelink: Vec<SocketAddr>,
+    pub stale: Vec<SocketAddr>,
+    pub nlb_a: SocketAddr,
+    pub nlb_b: SocketAddr,
+    pub provider_nlb: SocketAddr,
+    pub backend_a: SocketAddr,
+    pub backend_b: SocketAddr,
+}
+
+/// One NLB target as DescribeTargetHealth shows it.
+fn target(addr: SocketAddr, az: &str, health: (&str, Option<(&str, &str)>)) -> Value {
+    let (state, why) = health;
+    json!({
+        "ip": addr.ip().to_string(),
+        "port": addr.port(),
+        "az": az,
+        "state": state,
+        "reason": why.map(|w| w.0),
+        "description": why.map(|w| w.1),
+    })
+}
+
+const HEALTHY: (&str, Option<(&str, &str)>) = ("healthy", None);
+const TIMEOUT: (&str, Option<(&str, &str)>) =
+    ("unhealthy", Some(("Target.Timeout", "Request timed out")));
+const FAILED: (&str, Option<(&str, &str)>) = (
+    "unhealthy",
+    Some(("Target.FailedHealthChecks", "Health checks failed")),
+);
+
+/// The resource policy document for `policy`, as API Gateway stores it (resource ARN expanded).
+fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
+    let vpce = match policy {
+        PolicyFault::Missing => return None,
+        PolicyFault::AllowVpce => topo.vpce_id.as_str(),
+        PolicyFault::OtherVpce => OTHER_VPCE,
+    };
+    let resource = format!(
+        "arn:aws:execute-api:{}:{}:{}/*",
+        topo.region, topo.account, topo.api_id
+    );
+    // Written out by hand: API Gateway keeps the document's key order (serde_json would sort).
+    let statement = |effect: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"{effect}","Principal":"*","Action":"execute-api:Invoke","Resource":"{resource}"{condition}}}"#
+        )
+    };
+    let deny = statement(
+        "Deny",
+        &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}"#),
+    );
+    let allow = statement("Allow", "");
+    Some(format!(
+        r#"{{"Version":"2012-10-17","Statement":[{deny},{allow}]}}"#
+    ))
+}
+
+fn methods(topo: &Topology, faults: &Faults, root: bool, proxy: bool) -> Vec<Value> {
+    let (link, host) = match topo.path {
+        IntegrationPath::A => (VPC_LINK_A, topo.integration_host(IntegrationPath::A)),
+        IntegrationPath::B => (VPC_LINK_B, topo.integration_host(IntegrationPath::B)),
+    };
+    let auth = match faults.authorization {
+        Authorization::None => "NONE",
+        Authorization::AwsIam => "AWS_IAM",
+    };
+    let timeout = faults
+        .integration_timeout_ms
+        .unwrap_or(topo.integration_timeout_ms);
+    let method = |path: &str, uri: String, proxied: bool| {
+        json!({
+            "path": path,
+            "http_method": "ANY",
+            "authorization": auth,
+            "api_key_required": false,
+            "request_parameters": if proxied { json!({"method.request.path.proxy": true}) } else { Value::Null },
+            "integration": {
+                "type": "HTTP_PROXY",
+                "http_method": "ANY",
+                "uri": uri,
+                "connection_type": "VPC_LINK",
+                "connection_id": link,
+                "timeout_ms": timeout,
+                "request_parameters": if proxied {
+                    json!({"integration.request.path.proxy": "method.request.path.proxy"})
+                } else { Value::Null },
+            },
+        })
+    };
+    let mut out = Vec::new();
+    if root {
+        out.push(method("/", format!("http://{host}/"), false));
+    }
+    if proxy {
+        out.push(method(
+            "/{proxy+}",
+            format!("http://{host}/{{proxy}}"),
+            true,
+        ));
+    }
+    out
+}
+
+/// The seed document: what moto must answer for this topology and these faults.
+pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
+    let region = &topo.region;
+    // The consumer VPC is the lower half of the block (ENIs, resolver, NLBs, PrivateLink ENIs);
+    // .141 (other network) and .200 (public front end) lie outside it. One /28 per AZ.
+    let block_cidr = format!("{}.0/24", a.net);
+    let vpc_cidr = format!("{}.0/25", a.net);
+    let subnet_cidr = |i: usize| format!("{}.{}/28", a.net, 16 * i);
+    let azs = topo.azs();
+    let subnets: Vec<Value> = azs
+        .iter()
+        .enumerate()
+        .map(|(i, az)| json!({"az": az, "cidr": subnet_cidr(i)}))
+        .collect();
+    let az = |i: usize| azs[i % azs.len()].clone();
+
+    // Security group of the execute-api endpoint: 443 from the lab block and from the host the
+    // doctor runs on (it reaches the ENIs from 127.0.0.1), unless every AZ drops.
+    let all_dropped = azs.iter().all(|z| faults.sg_drop.contains(z));
+    let ingress: Vec<Value> = if all_dropped {
+        Vec::new()
+    } else {
+        vec![
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": block_cidr,
+                   "description": "HTTPS from the VPC"}),
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "127.0.0.1/32",
+                   "description": "HTTPS from the diagnosing host"}),
+        ]
+    };
+
+    // Path A targets.
+    let connection = faults.endpoint_connection;
+    let refused = faults.targets == TargetsFault::Unhealthy
+        || faults.integration == IntegrationFault::TargetRefused;
+    let blackholed = faults.integration == IntegrationFault::TargetBlackhole;
+    let targets_a: Vec<Value> = if faults.targets == TargetsFault::IpDrift {
+        a.stale
+            .iter()
+            .enumerate()
+            .map(|(i, s)| target(*s, &az(i), TIMEOUT))
+            .collect()
+    } else {
+        let health = if connection != ConnectionState::Available || blackholed {
+            TIMEOUT
+        } else if refused {
+            FAILED
+        } else {
+            HEALTHY
+        };
+        a.privatelink
+            .iter()
+            .enumerate()
+            .map(|(i, s)| target(*s, &az(i), health))
+            .collect()
+    };
+    let health_b = if blackholed || faults.hybrid_target == HybridFault::Timeout {
+        TIMEOUT
+    } else if refused || faults.hybrid_target == HybridFault::Refused {
+        FAILED
+    } else {
+        HEALTHY
+    };
+    let nlb = |key: &str,
+               name: &str,
+               lb_id: &str,
+               dns: String,
+               listener: SocketAddr,
+               targets: Vec<Value>| {
+        let tg_port = targets
+            .first()
+            .and_then(|t| t["port"].as_u64())
+            .unwrap_or(80);
+        json!({
+            "key": key, "name": name, "lb_id": lb_id, "dns_name": dns, "scheme": "internal",
+            "listener_port": listener.port(), "tg_name": format!("{name}-tg"), "tg_port": tg_port,
+            "targets": targets,
+        })
+    };
+    let nlbs = vec![
+        nlb(
+            "a",
+            "nlb-a-internal",
+            "0a1b2c3d4e5fa001",
+            topo.integration_host(IntegrationPath::A),
+            a.nlb_a,
+            targets_a,
+        ),
+        nlb(
+            "b",
+            "nlb-b-internal",
+            "0a1b2c3d4e5fb002",
+            topo.integration_host(IntegrationPath::B),
+            a.nlb_b,
+            vec![target(a.backend_b, "all", health_b)],
+        ),
+    ];
+
+    // VPC links: the one the integrations use carries the VPC link faults.
+    let link_status = if faults.integration == IntegrationFault::VpcLinkFailed
+        && faults.vpc_link == VpcLinkStatus::Available
+    {
+        VpcLinkStatus::Failed
+    } else {
+        faults.vpc_link
+    };
+    let link_message = faults
+        .vpc_link_status_message
+        .clone()
+        .or_else(|| (link_status == VpcLinkStatus::Failed).then(|| FAILED_MESSAGE.to_string()));
+    let link = |id: &str, key: &str, path: IntegrationPath| {
+        let used = topo.path == path;
+        json!({
+            "id": id, "name": format!("pgw-lab-vpc-link-{key}"), "nlb": key,
+            "status": if used { link_status.as_str() } else { "AVAILABLE" },
+            "status_message": if used { link_message.clone() } else { None },
+        })
+    };
+
+    let private = faults.api_type == crate::ApiType::Private;
+    let service_name = format!("com.amazonaws.vpce.{region}.{SERVICE_ID}");
+    json!({
+        "region": region,
+        "consumer": {
+            "account": topo.account,
+            "network": {
+                "vpc": {"cidr": vpc_cidr, "enable_dns_support": faults.vpc_dns_support,
+                        "enable_dns_hostnames": faults.vpc_dns_hostnames},
+                "subnets": subnets,
+            },
+            "security_group": {"name": "pgw-lab-execute-api-endpoint",
+                               "description": "execute-api interface endpoint", "ingress": ingress},
+            "execute_api_endpoint": {
+                "id": topo.vpce_id,
+                "service_name": format!("com.amazonaws.{region}.execute-api"),
+                "state": "available",
+                "private_dns_enabled": faults.dns != crate::DnsFault::Public,
+                "private_dns_name": format!("*.execute-api.{region}.amazonaws.com"),
+                "dns_suffix": topo.vpce_dns_suffix,
+                "dns_base": format!("execute-api.{region}.vpce.amazonaws.com"),
+                "enis": a.enis.iter().map(|(az, s)| json!({"az": az, "ip": s.ip().to_string()})).collect::<Vec<_>>(),
+            },
+            "service_endpoint_security_group": {
+                "name": "pgw-lab-orders-endpoint", "description": "orders PrivateLink endpoint",
+                "ingress": [{"protocol": "tcp", "from_port": 0, "to_port": 65535, "cidr": vpc_cidr,
+                             "description": "NLB A health checks and traffic"}],
+            },
+            "service_endpoint": {
+                "id": SERVICE_VPCE,
+                "service_name": service_name,
+                "state": connection.as_str(),
+                "private_dns_enabled": false,
+                "dns_suffix": "7hq3mz5c",
+                "dns_base": format!("{SERVICE_ID}.{region}.vpce.amazonaws.com"),
+                "enis": a.privatelink.iter().enumerate()
+                    .map(|(i, s)| json!({"az": az(i), "ip": s.ip().to_string()})).collect::<Vec<_>>(),
+            },
+            "nlbs": nlbs,
+            "vpc_links": [
+                link(VPC_LINK_A, "a", IntegrationPath::A),
+                link(VPC_LINK_B, "b", IntegrationPath::B),
+            ],
+            "api": {
+                "id": topo.api_id,
+                "name": "pgw-lab-orders",
+                "description": "pgw-lab private REST API",
+                "types": [faults.api_type.as_str()],
+                "vpc_endpoint_ids": if private && faults.alias_associated { vec![topo.vpce_id.clone()] } else { vec![] },
+                "policy": policy(topo, faults.resource_policy),
+                "stages": topo.deployed_stages,
+                "deployed": methods(topo, faults, faults.root_method_deployed(), faults.proxy_method),
+                "current": methods(topo, faults, faults.root_method, faults.proxy_method),
+            },
+        },
+        "provider": {
+            "account": PROVIDER_ACCOUNT,
+            "network": {
+                "vpc": {"cidr": block_cidr, "enable_dns_support": true, "enable_dns_hostnames": true},
+                "subnets": azs.iter().enumerate()
+                    .map(|(i, az)| json!({"az": az, "cidr": subnet_cidr(8 + i)})).collect::<Vec<_>>(),
+            },
+            "nlb": nlb("p", "eks-orders-nlb", "0a1b2c3d4e5fc003",
+                       format!("eks-orders-nlb-0a1b2c3d4e.elb.{region}.amazonaws.com"),
+                       a.provider_nlb, vec![target(a.backend_a, &az(0), HEALTHY)]),
+            "service": {
+                "id": SERVICE_ID,
+                "name": format!("com.amazonaws.vpce.{region}.{SERVICE_ID}"),
+                "acceptance_required": true,
+                "allowed_principals": [format!("arn:aws:iam::{}:root", topo.account)],
+            },
+        },
+    })
+}
+
+/// The venv holding the pinned moto server: `$PGW_VENV`, else `~/.cache/pgw/venv`
+/// (`scripts/setup.sh` creates it).
+pub fn moto_venv() -> PathBuf {
+    if let Some(v) = std::env::var_os("PGW_VENV").filter(|v| !v.is_empty()) {
+        return PathBuf::from(v);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    Path::new(&home).join(".cache/pgw/venv")
+}
+
+/// The moto server of one lab; killed on drop.
+pub(crate) struct ControlPlane {
+    child: Child,
+    /// Closing it (on drop) also ends the server: it exits when its stdin closes.
+    _stdin: Option<ChildStdin>,
+    url: String,
+}
+
+impl ControlPlane {
+    /// Starts `pgw_moto.py` with `seed` (written into `dir`) and waits until it is ready.
+    pub(crate) async fn start(seed: &Value, dir: &Path) -> Result<ControlPlane, LabError> {
+        Self::start_in(&moto_venv(), seed, dir).await
+    }
+
+    async fn start_in(venv: &Path, seed: &Value, dir: &Path) -> Result<ControlPlane, LabError> {
+        let python = venv.join("bin/python");
+        if !python.is_file() {
+            return Err(LabError::ControlPlane(format!(
+                "no Python venv at {} (set PGW_VENV to use another): run scripts/setup.sh, which \
+                 installs the pinned moto server there",
+                venv.display()
+            )));
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/pgw_moto.py");
+        let seed_file = dir.join("aws-seed.json");
+        let log_file = dir.join("moto.log");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LabError::Io { path, source }
+        };
+        let text = serde_json::to_vec_pretty(seed).expect("seed serializes");
+        std::fs::write(&seed_file, text).map_err(io(&seed_file))?;
+        let log = std::fs::File::create(&log_file).map_err(io(&log_file))?;
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .args(["--host", "127.0.0.1", "--port", "0", "--seed"])
+            .arg(&seed_file)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| LabError::ControlPlane(format!("cannot run {}: {e}", python.display())))?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Reads the ready line, then keeps draining stdout until the server exits.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next().and_then(Result::ok);
+            let _ = tx.send(first);
+            for _ in lines {}
+        });
+        let mut cp = ControlPlane {
+            child,
+            _stdin: stdin,
+            url: String::new(),
+        };
+        let line = tokio::time::timeout(READY_LIMIT, rx).await;
+        match line {
+            Ok(Ok(Some(l))) if l.starts_with("PGW_MOTO_READY ") => {
+                cp.url = l["PGW_MOTO_READY ".len()..].trim().to_string();
+                Ok(cp)
+            }
+            other => {
+                let why = match other {
+                    Err(_) => format!("not ready within {READY_LIMIT:?}"),
+                    _ => "exited before it was ready".to_string(),
+                };
+                cp.stop();
+                let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(LabError::ControlPlane(format!(
+                    "moto server ({} {}) {why}:\n{}",
+                    python.display(),
+                    script.display(),
+                    tail.join("\n")
+                )))
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> Addrs {
+        let at = |h: u8, p: u16| SocketAddr::from(([127, 99, 7, h], p));
+        Addrs {
+            net: "127.99.7".into(),
+            enis: vec![
+                ("us-east-1a".into(), at(11, 4000)),
+                ("us-east-1b".into(), at(12, 4000)),
+            ],
+            privatelink: vec![at(111, 4001), at(112, 4002)],
+            stale: vec![at(113, 4003), at(114, 4004)],
+            nlb_a: at(101, 4005),
+            nlb_b: at(102, 4006),
+            provider_nlb: at(121, 4007),
+            backend_a: at(131, 4008),
+            backend_b: at(141, 4009),
+        }
+    }
+
+    fn targets(seed: &Value, key: &str) -> Vec<(String, String, Option<String>)> {
+        let nlb = seed["consumer"]["nlbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["key"] == key)
+            .unwrap();
+        nlb["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["ip"].as_str().unwrap().to_string(),
+                    t["state"].as_str().unwrap().to_string(),
+                    t["reason"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn healthy_seed() {
+        let topo = Topology::default();
+        let s = seed(&topo, &Faults::default(), &addrs());
+        let api = &s["consumer"]["api"];
+        assert_eq!(api["id"], "3eqr0osoc3");
+        assert_eq!(api["types"], json!(["PRIVATE"]));
+        assert_eq!(api["vpc_endpoint_ids"], json!(["vpce-0a1b2c3d4e5f60001"]));
+        assert_eq!(api["deployed"], api["current"]);
+        let policy: Value = serde_json::from_str(api["policy"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            policy["Statement"][0]["Condition"]["StringNotEquals"]["aws:SourceVpce"],
+            "vpce-0a1b2c3d4e5f60001"
+        );
+        assert!(api["policy"].as_str().unwrap().starts_with(r#"{"Version""#));
+        let a = targets(&s, "a");
+        assert_eq!(a[0], ("127.99.7.111".into(), "healthy".into(), None));
+        assert_eq!(targets(&s, "b")[0].0, "127.99.7.141");
+        let ep = &s["consumer"]["execute_api_endpoint"];
+        assert_eq!(ep["enis"][1]["ip"], "127.99.7.12");
+        assert_eq!(ep["private_dns_enabled"], true);
+        assert_eq!(s["consumer"]["network"]["vpc"]["cidr"], "127.99.7.0/25");
+        assert_eq!(s["consumer"]["vpc_links"][0]["status"], "AVAILABLE");
+    }
+
+    #[test]
+    fn faults_change_the_seed() {
+        let topo = Topology::default();
+        let f = Faults {
+            targets: TargetsFault::IpDrift,
+            root_method_not_deployed: true,
+            vpc_link: VpcLinkStatus::Pending,
+            endpoint_connection: ConnectionState::Rejected,
+            resource_policy: PolicyFault::OtherVpce,
+            dns: crate::DnsFault::Public,
+            api_type: crate::ApiType::Regional,
+            ..Faults::default()
+        };
+        let s = seed(&topo, &f, &addrs());
+        let a = targets(&s, "a");
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].0, "127.99.7.113");
+        assert_eq!(a[1].2.as_deref(), Some("Target.Timeout"));
+        let api = &s["consumer"]["api"];
+        assert_eq!(api["deployed"].as_array().unwrap().len(), 1);
+        assert_eq!(api["current"].as_array().unwrap().len(), 2);
+        assert_eq!(api["types"], json!(["REGIONAL"]));
+        assert_eq!(api["vpc_endpoint_ids"], json!([]));
+        assert!(api["policy"].as_str().unwrap().contains(OTHER_VPCE));
+        assert_eq!(s["consumer"]["vpc_links"][0]["status"], "PENDING");
+        assert_eq!(s["consumer"]["vpc_links"][1]["status"], "AVAILABLE");
+        assert_eq!(s["consumer"]["service_endpoint"]["state"], "rejected");
+        assert_eq!(
+            s["consumer"]["execute_api_endpoint"]["private_dns_enabled"],
+            false
+        );
+        // The old integration fault shows on the control plane too.
+        let f = Faults {
+            integration: IntegrationFault::VpcLinkFailed,
+            hybrid_target: HybridFault::Timeout,
+            ..Faults::default()
+        };
+        let s = seed(&topo, &f, &addrs());
+        assert_eq!(s["consumer"]["vpc_links"][0]["status"], "FAILED");
+        assert_eq!(
+            s["consumer"]["vpc_links"][0]["status_message"],
+            FAILED_MESSAGE
+        );
+        let b = targets(&s, "b");
+        assert_eq!(b[0].1, "unhealthy");
+        assert_eq!(b[0].2.as_deref(), Some("Target.Timeout"));
+    }
+
+    #[tokio::test]
+    async fn missing_venv_is_a_clear_error() {
+        let dir = std::env::temp_dir();
+        let missing = Path::new("/nonexistent/pgw-venv");
+        let Err(e) = ControlPlane::start_in(missing, &json!({}), &dir).await else {
+            panic!("started without a venv");
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("/nonexistent/pgw-venv"), "{msg}");
+        assert!(msg.contains("scripts/setup.sh"), "{msg}");
+    }
+}
