@@ -8,12 +8,20 @@ use pgw_lab::Faults;
 use serde_json::Value;
 
 use crate::promkit::{
-    probe_toml, promtool, read, repo_file, rules_without_for, temp_dir, wait_until, Agent, Labs,
-    Prometheus,
+    probe_toml, promtool, read, repo_file, rules_without_for, samples, temp_dir, wait_until, Agent,
+    Labs, Prometheus,
 };
 
 const RULES: &str = "dashboards/alerts.yaml";
 const UNIT_TESTS: &str = "dashboards/tests/alerts_test.yaml";
+
+/// The alerts a chain fault raises (the live test checks these are quiet on a healthy chain).
+const CHAIN_ALERTS: &[&str] = &[
+    "PgwChainDown",
+    "PgwCriticalFinding",
+    "PgwWarningFinding",
+    "PgwPartialAzOutage",
+];
 
 /// `- alert: Name` lines of the rules file.
 fn alert_names() -> BTreeSet<String> {
@@ -164,7 +172,10 @@ fn lab_faults_fire_and_resolve_alerts_in_a_real_prometheus() {
         let mine: Vec<_> = prom
             .alerts()
             .into_iter()
-            .filter(|a| a["labels"]["probe"] == "orders")
+            .filter(|a| {
+                let name = a["labels"]["alertname"].as_str().unwrap_or("");
+                a["labels"]["probe"] == "orders" && CHAIN_ALERTS.contains(&name)
+            })
             .collect();
         assert!(
             mine.is_empty(),
@@ -210,6 +221,14 @@ fn lab_faults_fire_and_resolve_alerts_in_a_real_prometheus() {
     lab.set_faults(healthy.clone());
     wait_resolved(&prom, "PgwCriticalFinding", "orders");
     wait_resolved(&prom, "PgwChainDown", "orders");
+    // The finding's series is gone from Prometheus too (stale once the agent stops exporting it).
+    assert!(prom
+        .query("pgw_finding{probe=\"orders\"}")
+        .unwrap()
+        .is_empty());
+    let up = samples(&prom.query("pgw_probe_success{probe=\"orders\"}").unwrap());
+    assert_eq!(up[0].1, 1.0, "{up:?}");
+    quiet("after the fault was removed");
 
     // 2. One AZ's ENI drops SYNs: the partial-AZ alert for exactly that ENI.
     let (az, ip) = lab.eni_addrs()[1].clone();
@@ -229,4 +248,5 @@ fn lab_faults_fire_and_resolve_alerts_in_a_real_prometheus() {
     lab.set_faults(healthy);
     wait_resolved(&prom, "PgwPartialAzOutage", "orders");
     labs.stop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::promkit::{probe_toml, read, repo_file, temp_dir, wait_until, Agent, Labs, Prometheus};
+use crate::promkit::{probe_toml, read, repo_file, wait_until, Agent, Labs, Prometheus};
 
 const DASHBOARD: &str = "dashboards/pgw-overview.json";
 
@@ -300,7 +300,6 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     }
     let agent = Agent::start(&probes);
     let rules = repo_file("dashboards/alerts.yaml");
-    let _dir = temp_dir("dashboard");
     let prom = Prometheus::start(&[&agent.addr], &[], &[rules]);
     prom.wait_targets_up();
     let metrics = agent.metrics_until("a run of every probe", |m| {

@@ -416,6 +416,26 @@ impl Prometheus {
     }
 }
 
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+        if std::thread::panicking() {
+            eprintln!("prometheus log and data kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.probes);
+        }
+    }
+}
+
 /// Values of instant-query results as `(labels, value)`.
 pub fn samples(result: &[Value]) -> Vec<(serde_json::Map<String, Value>, f64)> {
     result
