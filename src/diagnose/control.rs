@@ -465,3 +465,277 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use crate::facts::HttpOutcome;
+    use crate::finding::Confidence;
+
+    fn cp(f: &mut crate::facts::Facts) -> &mut crate::aws::model::ControlFacts {
+        f.control.as_mut().unwrap()
+    }
+
+    fn first(f: &crate::facts::Facts) -> (&'static str, Confidence, Vec<String>) {
+        let d = super::super::diagnose(f);
+        assert!(!d.is_empty(), "no finding");
+        (d[0].id, d[0].confidence, d[0].evidence.clone())
+    }
+
+    fn set_targets(f: &mut crate::facts::Facts, state: &str, reason: Option<&str>) {
+        for t in &mut cp(f).nlbs[0].target_groups[0].targets {
+            t.state = state.into();
+            t.reason = reason.map(str::to_string);
+        }
+    }
+
+    fn network_504() -> HttpOutcome {
+        gateway(
+            504,
+            "InternalServerErrorException",
+            "Network error communicating with endpoint",
+        )
+    }
+
+    #[test]
+    fn healthy_control_plane_adds_nothing() {
+        assert!(ids(&healthy_cp()).is_empty());
+    }
+
+    #[test]
+    fn ip_drift_replaces_the_504_as_root_cause() {
+        let mut f = healthy_cp();
+        set_all(&mut f, network_504());
+        set_targets(&mut f, "unhealthy", Some("Target.Timeout"));
+        cp(&mut f).service_endpoints[0].enis[0].1 = "10.0.1.61".parse().unwrap();
+        cp(&mut f).service_endpoints[0].enis[1].1 = "10.0.2.61".parse().unwrap();
+        let (id, conf, ev) = first(&f);
+        assert_eq!(id, "nlb_target_ip_drift");
+        assert_eq!(conf, Confidence::Confirmed);
+        assert!(
+            ev.iter().any(|e| e.contains("504")),
+            "data-plane symptom kept as evidence: {ev:?}"
+        );
+        assert_eq!(ids(&f), vec!["nlb_target_ip_drift"]);
+    }
+
+    #[test]
+    fn unhealthy_targets() {
+        let mut f = healthy_cp();
+        set_all(&mut f, network_504());
+        set_targets(&mut f, "unhealthy", Some("Target.FailedHealthChecks"));
+        assert_eq!(first(&f).0, "nlb_no_healthy_targets");
+    }
+
+    #[test]
+    fn connection_pending_acceptance() {
+        let mut f = healthy_cp();
+        set_all(&mut f, network_504());
+        set_targets(&mut f, "unhealthy", Some("Target.Timeout"));
+        cp(&mut f).service_endpoints[0].state = "pendingAcceptance".into();
+        assert_eq!(first(&f).0, "endpoint_connection_pending_acceptance");
+    }
+
+    #[test]
+    fn connection_rejected_on_provider_side() {
+        let mut f = healthy_cp();
+        set_all(&mut f, network_504());
+        cp(&mut f)
+            .provider_connections
+            .insert("vpce-0ffff0000aaaa1111".into(), "rejected".into());
+        assert_eq!(first(&f).0, "endpoint_connection_rejected_or_expired");
+    }
+
+    #[test]
+    fn az_not_enabled() {
+        let mut f = healthy_cp();
+        set_all(&mut f, network_504());
+        set_targets(&mut f, "unused", Some("Target.NotInUse"));
+        assert_eq!(first(&f).0, "nlb_target_az_not_enabled");
+    }
+
+    #[test]
+    fn hybrid_target() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(
+                504,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+        );
+        cp(&mut f).service_endpoints.clear();
+        for t in &mut cp(&mut f).nlbs[0].target_groups[0].targets {
+            t.id = "172.31.12.59".into();
+            t.az = Some("all".into());
+            t.state = "unhealthy".into();
+            t.reason = Some("Target.Timeout".into());
+        }
+        assert_eq!(first(&f).0, "hybrid_target_unreachable");
+    }
+
+    #[test]
+    fn vpc_link_failed_and_pending() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(500, "InternalServerErrorException", "Internal server error"),
+        );
+        cp(&mut f).vpc_links[0].status = "FAILED".into();
+        cp(&mut f).vpc_links[0].status_message = Some("NLB ARN is malformed".into());
+        let (id, _, ev) = first(&f);
+        assert_eq!(id, "vpc_link_failed");
+        assert!(ev[0].contains("NLB ARN is malformed"));
+        cp(&mut f).vpc_links[0].status = "PENDING".into();
+        assert_eq!(first(&f).0, "vpc_link_pending");
+    }
+
+    #[test]
+    fn policy_names_another_endpoint() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized ... with an explicit deny",
+            ),
+        );
+        let p = cp(&mut f)
+            .api
+            .as_ref()
+            .unwrap()
+            .policy
+            .clone()
+            .unwrap()
+            .replace("vpce-0a1b2c3d4e5f60001", "vpce-0999999999999999f");
+        cp(&mut f).api.as_mut().unwrap().policy = Some(p);
+        let (id, conf, _) = first(&f);
+        assert_eq!(
+            (id, conf),
+            ("resource_policy_denies_vpce", Confidence::Confirmed)
+        );
+    }
+
+    #[test]
+    fn policy_allows_but_gateway_denies_is_not_redeployed() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized ... with an explicit deny",
+            ),
+        );
+        assert_eq!(first(&f).0, "policy_changed_not_redeployed");
+    }
+
+    #[test]
+    fn root_method_in_api_but_not_in_deployment() {
+        let mut f = healthy_cp();
+        set_path(
+            &mut f,
+            "/",
+            gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        cp(&mut f).deployed.as_mut().unwrap().remove("/");
+        assert_eq!(first(&f).0, "method_not_deployed");
+    }
+
+    #[test]
+    fn root_method_missing_is_confirmed() {
+        let mut f = healthy_cp();
+        set_path(
+            &mut f,
+            "/",
+            gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        cp(&mut f).resources.as_mut().unwrap()[0].methods.clear();
+        let (id, conf, _) = first(&f);
+        assert_eq!(
+            (id, conf),
+            ("missing_root_any_method", Confidence::Confirmed)
+        );
+    }
+
+    #[test]
+    fn private_dns_off_and_vpc_dns_off() {
+        let mut f = healthy_cp();
+        f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        cp(&mut f).execute_api_endpoints[0].private_dns_enabled = false;
+        assert_eq!(first(&f).0, "dns_private_dns_disabled");
+        assert_eq!(first(&f).1, Confidence::Confirmed);
+        cp(&mut f).vpc_dns.insert("vpc-1".into(), (false, true));
+        assert_eq!(first(&f).0, "dns_vpc_dns_attributes_disabled");
+    }
+
+    #[test]
+    fn public_api_through_the_endpoint() {
+        let mut f = healthy_cp();
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        cp(&mut f).api.as_mut().unwrap().endpoint_types = vec!["REGIONAL".into()];
+        assert_eq!(first(&f).0, "public_api_blocked_by_private_dns");
+    }
+
+    #[test]
+    fn security_group_without_443_from_client() {
+        let mut f = healthy_cp();
+        for e in &mut f.enis {
+            for p in &mut e.paths {
+                p.conn.connect = crate::facts::ConnectOutcome::Timeout;
+                p.conn.tls = None;
+                p.http = HttpOutcome::NotSent;
+            }
+        }
+        cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("192.168.0.0/16".into());
+        let (id, conf, ev) = first(&f);
+        assert_eq!((id, conf), ("vpce_sg_blocks_443", Confidence::Confirmed));
+        assert!(ev.iter().any(|e| e.contains("10.0.3.7")), "{ev:?}");
+    }
+
+    #[test]
+    fn endpoint_not_available() {
+        let mut f = healthy_cp();
+        cp(&mut f).execute_api_endpoints[0].state = "failed".into();
+        assert_eq!(first(&f).0, "vpce_not_available");
+    }
+
+    #[test]
+    fn iam_authorization_is_confirmed() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        f.signed_retry_unavailable = Some("no credentials".into());
+        for r in cp(&mut f).resources.as_mut().unwrap() {
+            r.methods[0].authorization_type = Some("AWS_IAM".into());
+        }
+        let (id, conf, _) = first(&f);
+        assert_eq!((id, conf), ("iam_auth_required", Confidence::Confirmed));
+    }
+
+    #[test]
+    fn unknown_api_is_wrong_api() {
+        let mut f = healthy_cp();
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        cp(&mut f).api = None;
+        cp(&mut f).api_not_found = true;
+        assert_eq!(first(&f).0, "api_not_private_or_wrong_api");
+    }
+}

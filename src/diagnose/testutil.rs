@@ -134,3 +134,135 @@ pub fn set_all(f: &mut Facts, http: HttpOutcome) {
 pub fn ids(f: &Facts) -> Vec<&'static str> {
     super::diagnose(f).iter().map(|x| x.id).collect()
 }
+
+/// A control plane that agrees with [`healthy`]: private API, seed policy, both methods deployed,
+/// VPC link AVAILABLE, NLB targets = the PrivateLink endpoint's ENIs, all healthy.
+pub fn healthy_control() -> crate::aws::model::ControlFacts {
+    use crate::aws::model::*;
+    let vpce = "vpce-0a1b2c3d4e5f60001";
+    let integration = || Integration {
+        kind: Some("HTTP_PROXY".into()),
+        connection_type: Some("VPC_LINK".into()),
+        connection_id: Some("vl1234".into()),
+        uri: Some("http://nlb-a.internal/{proxy}".into()),
+        timeout_ms: Some(29000),
+    };
+    let method = || Method {
+        http_method: "ANY".into(),
+        authorization_type: Some("NONE".into()),
+        integration: Some(integration()),
+    };
+    let target = |ip: &str| Target {
+        id: ip.into(),
+        port: Some(443),
+        az: Some("us-east-1a".into()),
+        state: "healthy".into(),
+        reason: None,
+        description: None,
+    };
+    ControlFacts {
+        api: Some(RestApi {
+            id: "3eqr0osoc3".into(),
+            name: "orders".into(),
+            endpoint_types: vec!["PRIVATE".into()],
+            vpc_endpoint_ids: vec![vpce.into()],
+            policy: Some(format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"],"Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}}},{{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"]}}]}}"#
+            )),
+        }),
+        stage: Some(Stage {
+            name: "test".into(),
+            deployment_id: Some("dep1".into()),
+            variables: Default::default(),
+        }),
+        deployed: Some(
+            [
+                ("/".to_string(), vec!["ANY".to_string()]),
+                ("/{proxy+}".to_string(), vec!["ANY".to_string()]),
+            ]
+            .into_iter()
+            .collect(),
+        ),
+        resources: Some(vec![
+            Resource {
+                path: "/".into(),
+                methods: vec![method()],
+            },
+            Resource {
+                path: "/{proxy+}".into(),
+                methods: vec![method()],
+            },
+        ]),
+        vpc_links: vec![VpcLink {
+            id: "vl1234".into(),
+            status: "AVAILABLE".into(),
+            status_message: None,
+            target_arns: vec![
+                "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/nlb-a/1"
+                    .into(),
+            ],
+        }],
+        execute_api_endpoints: vec![Endpoint {
+            id: vpce.into(),
+            state: "available".into(),
+            vpc_id: Some("vpc-1".into()),
+            service_name: Some("com.amazonaws.us-east-1.execute-api".into()),
+            private_dns_enabled: true,
+            dns_names: vec![],
+            security_groups: vec!["sg-1".into()],
+            enis: vec![
+                ("us-east-1a".into(), ENI_A.parse().unwrap()),
+                ("us-east-1b".into(), ENI_B.parse().unwrap()),
+            ],
+        }],
+        sg_rules: [(
+            "sg-1".to_string(),
+            vec![SgRule {
+                protocol: "tcp".into(),
+                from_port: 443,
+                to_port: 443,
+                cidr: Some("10.0.0.0/16".into()),
+                group_ref: None,
+            }],
+        )]
+        .into_iter()
+        .collect(),
+        vpc_dns: [("vpc-1".to_string(), (true, true))].into_iter().collect(),
+        nlbs: vec![Nlb {
+            arn: "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/nlb-a/1"
+                .into(),
+            name: "nlb-a".into(),
+            vpc_id: Some("vpc-1".into()),
+            azs: vec!["us-east-1a".into(), "us-east-1b".into()],
+            listeners: vec![],
+            target_groups: vec![TargetGroup {
+                arn: "tg".into(),
+                name: "tg-a".into(),
+                port: Some(443),
+                target_type: Some("ip".into()),
+                targets: vec![target("10.0.1.60"), target("10.0.2.60")],
+            }],
+        }],
+        service_endpoints: vec![Endpoint {
+            id: "vpce-0ffff0000aaaa1111".into(),
+            state: "available".into(),
+            vpc_id: Some("vpc-1".into()),
+            service_name: Some("com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0".into()),
+            private_dns_enabled: false,
+            dns_names: vec![],
+            security_groups: vec![],
+            enis: vec![
+                ("us-east-1a".into(), "10.0.1.60".parse().unwrap()),
+                ("us-east-1b".into(), "10.0.2.60".parse().unwrap()),
+            ],
+        }],
+        ..Default::default()
+    }
+}
+
+/// [`healthy`] with a control plane.
+pub fn healthy_cp() -> Facts {
+    let mut f = healthy();
+    f.control = Some(healthy_control());
+    f
+}

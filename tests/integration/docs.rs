@@ -43,3 +43,38 @@ fn schema_enumerates_exactly_the_catalog() {
         );
     }
 }
+
+#[test]
+fn iam_policy_lists_exactly_the_actions_pgw_calls() {
+    let text = std::fs::read_to_string(repo().join("docs/iam-policy.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut in_policy: Vec<String> = v["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    in_policy.sort();
+    in_policy.dedup();
+    let mut in_code: Vec<String> = pgw::aws::OPERATIONS
+        .iter()
+        .map(|(_, a)| a.to_string())
+        .collect();
+    in_code.sort();
+    in_code.dedup();
+    assert_eq!(
+        in_policy, in_code,
+        "docs/iam-policy.json and pgw::aws::OPERATIONS differ"
+    );
+    for s in v["Statement"].as_array().unwrap() {
+        assert_eq!(s["Effect"], "Allow");
+        for a in s["Action"].as_array().unwrap() {
+            let a = a.as_str().unwrap();
+            assert!(
+                a == "apigateway:GET" || a == "sts:AssumeRole" || a.contains(":Describe"),
+                "{a} is not read-only"
+            );
+        }
+    }
+}

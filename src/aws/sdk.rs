@@ -1,0 +1,562 @@
+//! The [`Inventory`](super::Inventory) on the real AWS SDK: API Gateway, EC2 and ELBv2 clients from
+//! the standard credential chain, an optional endpoint URL, and one assumed role per other account.
+
+use std::collections::BTreeMap;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::types::{Filter, VpcAttributeName};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::model::*;
+use super::{AwsError, ErrorKind, Inventory};
+
+/// Clients for one account.
+#[derive(Debug, Clone)]
+struct Clients {
+    apigw: aws_sdk_apigateway::Client,
+    ec2: aws_sdk_ec2::Client,
+    elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+impl Clients {
+    fn new(conf: &SdkConfig) -> Self {
+        Clients {
+            apigw: aws_sdk_apigateway::Client::new(conf),
+            ec2: aws_sdk_ec2::Client::new(conf),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(conf),
+        }
+    }
+}
+
+/// SDK-backed inventory: the default account plus one client set per `--role` account.
+#[derive(Debug, Clone)]
+pub struct SdkInventory {
+    main: Clients,
+    others: BTreeMap<String, Clients>,
+}
+
+impl SdkInventory {
+    /// Load the standard chain for `region`, optionally sending every call to `endpoint_url`.
+    pub async fn new(
+        region: &str,
+        endpoint_url: Option<&str>,
+        roles: &BTreeMap<String, String>,
+    ) -> SdkInventory {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+        if let Some(u) = endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let base = loader.load().await;
+        let mut others = BTreeMap::new();
+        for (account, arn) in roles {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(arn.clone())
+                .session_name("pgw-read")
+                .configure(&base)
+                .build()
+                .await;
+            let conf = base
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+            others.insert(account.clone(), Clients::new(&conf));
+        }
+        SdkInventory {
+            main: Clients::new(&base),
+            others,
+        }
+    }
+}
+
+/// Map an SDK error to our kinds by its error code (or the lack of a response).
+fn err<E, R>(e: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown").to_string();
+            let msg = se.err().message().unwrap_or_default().to_string();
+            let kind = if code.contains("NotFound") {
+                ErrorKind::NotFound
+            } else if code.contains("AccessDenied")
+                || code.contains("UnauthorizedOperation")
+                || code.contains("Unauthorized")
+            {
+                ErrorKind::AccessDenied
+            } else if code.contains("Throttl")
+                || code.contains("TooManyRequests")
+                || code.contains("RequestLimitExceeded")
+            {
+                ErrorKind::Throttled
+            } else if code.contains("InvalidClientTokenId")
+                || code.contains("ExpiredToken")
+                || code.contains("UnrecognizedClient")
+            {
+                ErrorKind::Credentials
+            } else {
+                ErrorKind::Other
+            };
+            AwsError {
+                kind,
+                message: format!("{code}: {msg}").trim_end_matches(": ").to_string(),
+            }
+        }
+        SdkError::DispatchFailure(d) => AwsError {
+            kind: if d.is_user() {
+                ErrorKind::Credentials
+            } else {
+                ErrorKind::Unreachable
+            },
+            message: format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+        },
+        SdkError::TimeoutError(_) => AwsError {
+            kind: ErrorKind::Unreachable,
+            message: "timed out".into(),
+        },
+        _ => AwsError {
+            kind: ErrorKind::Other,
+            message: format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ),
+        },
+    }
+}
+
+fn filter(name: &str, values: &[&str]) -> Filter {
+    let mut b = Filter::builder().name(name);
+    for v in values {
+        b = b.values(*v);
+    }
+    b.build()
+}
+
+fn epoch_str(s: &str) -> String {
+    s.to_string()
+}
+
+impl Inventory for SdkInventory {
+    async fn get_rest_api(&self, api_id: &str) -> Result<Option<RestApi>, AwsError> {
+        match self
+            .main
+            .apigw
+            .get_rest_api()
+            .rest_api_id(api_id)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(RestApi {
+                id: o.id().unwrap_or(api_id).to_string(),
+                name: o.name().unwrap_or_default().to_string(),
+                endpoint_types: o
+                    .endpoint_configuration()
+                    .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+                    .unwrap_or_default(),
+                vpc_endpoint_ids: o
+                    .endpoint_configuration()
+                    .map(|e| e.vpc_endpoint_ids().to_vec())
+                    .unwrap_or_default(),
+                policy: o.policy().filter(|p| !p.trim().is_empty()).map(epoch_str),
+            })),
+            Err(e) => {
+                let e = err(e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn get_stage(&self, api_id: &str, stage: &str) -> Result<Option<Stage>, AwsError> {
+        match self
+            .main
+            .apigw
+            .get_stage()
+            .rest_api_id(api_id)
+            .stage_name(stage)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(Stage {
+                name: o.stage_name().unwrap_or(stage).to_string(),
+                deployment_id: o.deployment_id().map(str::to_string),
+                variables: o
+                    .variables()
+                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) => {
+                let e = err(e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn get_deployment_summary(
+        &self,
+        api_id: &str,
+        deployment_id: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        let o = self
+            .main
+            .apigw
+            .get_deployment()
+            .rest_api_id(api_id)
+            .deployment_id(deployment_id)
+            .embed("apisummary")
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.api_summary()
+            .map(|m| {
+                m.iter()
+                    .map(|(path, methods)| (path.clone(), methods.keys().cloned().collect()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn get_resources(&self, api_id: &str) -> Result<Vec<Resource>, AwsError> {
+        let mut out = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let o = self
+                .main
+                .apigw
+                .get_resources()
+                .rest_api_id(api_id)
+                .embed("methods")
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(err)?;
+            for r in o.items() {
+                let mut methods: Vec<Method> = r
+                    .resource_methods()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(verb, m)| Method {
+                                http_method: verb.clone(),
+                                authorization_type: m.authorization_type().map(str::to_string),
+                                integration: m.method_integration().map(|i| Integration {
+                                    kind: i.r#type().map(|t| t.as_str().to_string()),
+                                    connection_type: i
+                                        .connection_type()
+                                        .map(|t| t.as_str().to_string()),
+                                    connection_id: i.connection_id().map(str::to_string),
+                                    uri: i.uri().map(str::to_string),
+                                    timeout_ms: Some(i.timeout_in_millis()),
+                                }),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                methods.sort_by(|a, b| a.http_method.cmp(&b.http_method));
+                out.push(Resource {
+                    path: r.path().unwrap_or_default().to_string(),
+                    methods,
+                });
+            }
+            position = o.position().map(str::to_string);
+            if position.is_none() || o.items().is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn get_vpc_link(&self, id: &str) -> Result<VpcLink, AwsError> {
+        let o = self
+            .main
+            .apigw
+            .get_vpc_link()
+            .vpc_link_id(id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(VpcLink {
+            id: o.id().unwrap_or(id).to_string(),
+            status: o
+                .status()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            status_message: o.status_message().map(str::to_string),
+            target_arns: o.target_arns().to_vec(),
+        })
+    }
+
+    async fn describe_endpoints(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<Endpoint>, AwsError> {
+        let mut req = self.main.ec2.describe_vpc_endpoints();
+        for (k, v) in filters {
+            req = req.filters(filter(k, &[v]));
+        }
+        let o = req.send().await.map_err(err)?;
+        let mut out = Vec::new();
+        let mut eni_ids = Vec::new();
+        for e in o.vpc_endpoints() {
+            eni_ids.extend(e.network_interface_ids().iter().cloned());
+        }
+        let mut enis: BTreeMap<String, (String, std::net::IpAddr)> = BTreeMap::new();
+        if !eni_ids.is_empty() {
+            let n = self
+                .main
+                .ec2
+                .describe_network_interfaces()
+                .set_network_interface_ids(Some(eni_ids))
+                .send()
+                .await
+                .map_err(err)?;
+            for i in n.network_interfaces() {
+                if let (Some(id), Some(ip)) = (
+                    i.network_interface_id(),
+                    i.private_ip_address().and_then(|s| s.parse().ok()),
+                ) {
+                    enis.insert(
+                        id.to_string(),
+                        (i.availability_zone().unwrap_or_default().to_string(), ip),
+                    );
+                }
+            }
+        }
+        for e in o.vpc_endpoints() {
+            out.push(Endpoint {
+                id: e.vpc_endpoint_id().unwrap_or_default().to_string(),
+                state: e
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                vpc_id: e.vpc_id().map(str::to_string),
+                service_name: e.service_name().map(str::to_string),
+                private_dns_enabled: e.private_dns_enabled().unwrap_or(false),
+                dns_names: e
+                    .dns_entries()
+                    .iter()
+                    .filter_map(|d| d.dns_name().map(str::to_string))
+                    .collect(),
+                security_groups: e
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(str::to_string))
+                    .collect(),
+                enis: e
+                    .network_interface_ids()
+                    .iter()
+                    .filter_map(|id| enis.get(id).cloned())
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn describe_sg_rules(
+        &self,
+        group_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<SgRule>>, AwsError> {
+        let ids: Vec<&str> = group_ids.iter().map(String::as_str).collect();
+        let o = self
+            .main
+            .ec2
+            .describe_security_group_rules()
+            .filters(filter("group-id", &ids))
+            .send()
+            .await
+            .map_err(err)?;
+        let mut out: BTreeMap<String, Vec<SgRule>> =
+            group_ids.iter().map(|g| (g.clone(), Vec::new())).collect();
+        for r in o.security_group_rules() {
+            if r.is_egress().unwrap_or(false) {
+                continue;
+            }
+            let Some(g) = r.group_id() else { continue };
+            out.entry(g.to_string()).or_default().push(SgRule {
+                protocol: r.ip_protocol().unwrap_or("-1").to_string(),
+                from_port: r.from_port().unwrap_or(-1),
+                to_port: r.to_port().unwrap_or(-1),
+                cidr: r.cidr_ipv4().or(r.cidr_ipv6()).map(str::to_string),
+                group_ref: r
+                    .referenced_group_info()
+                    .and_then(|x| x.group_id())
+                    .map(str::to_string),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn describe_vpc_dns(&self, vpc_id: &str) -> Result<(bool, bool), AwsError> {
+        let support = self
+            .main
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(VpcAttributeName::EnableDnsSupport)
+            .send()
+            .await
+            .map_err(err)?;
+        let hostnames = self
+            .main
+            .ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok((
+            support
+                .enable_dns_support()
+                .and_then(|v| v.value())
+                .unwrap_or(false),
+            hostnames
+                .enable_dns_hostnames()
+                .and_then(|v| v.value())
+                .unwrap_or(false),
+        ))
+    }
+
+    async fn describe_nlb(&self, arn: &str) -> Result<Nlb, AwsError> {
+        let lbs = self
+            .main
+            .elb
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map_err(err)?;
+        let lb = lbs.load_balancers().first().ok_or_else(|| AwsError {
+            kind: ErrorKind::NotFound,
+            message: format!("load balancer {arn} not found"),
+        })?;
+        let listeners = self
+            .main
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(err)?;
+        let tgs = self
+            .main
+            .elb
+            .describe_target_groups()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(err)?;
+        let mut target_groups = Vec::new();
+        for tg in tgs.target_groups() {
+            let tg_arn = tg.target_group_arn().unwrap_or_default().to_string();
+            let th = self
+                .main
+                .elb
+                .describe_target_health()
+                .target_group_arn(&tg_arn)
+                .send()
+                .await
+                .map_err(err)?;
+            let targets = th
+                .target_health_descriptions()
+                .iter()
+                .map(|d| {
+                    let t = d.target();
+                    let h = d.target_health();
+                    Target {
+                        id: t.and_then(|t| t.id()).unwrap_or_default().to_string(),
+                        port: t.and_then(|t| t.port()),
+                        az: t.and_then(|t| t.availability_zone()).map(str::to_string),
+                        state: h
+                            .and_then(|h| h.state())
+                            .map(|s| s.as_str().to_string())
+                            .unwrap_or_default(),
+                        reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                        description: h.and_then(|h| h.description()).map(str::to_string),
+                    }
+                })
+                .collect();
+            target_groups.push(TargetGroup {
+                arn: tg_arn,
+                name: tg.target_group_name().unwrap_or_default().to_string(),
+                port: tg.port(),
+                target_type: tg.target_type().map(|t| t.as_str().to_string()),
+                targets,
+            });
+        }
+        Ok(Nlb {
+            arn: arn.to_string(),
+            name: lb.load_balancer_name().unwrap_or_default().to_string(),
+            vpc_id: lb.vpc_id().map(str::to_string),
+            azs: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|z| z.zone_name().map(str::to_string))
+                .collect(),
+            listeners: listeners
+                .listeners()
+                .iter()
+                .map(|l| Listener {
+                    port: l.port().unwrap_or_default(),
+                    protocol: l
+                        .protocol()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default(),
+                    target_group_arns: l
+                        .default_actions()
+                        .iter()
+                        .filter_map(|a| a.target_group_arn().map(str::to_string))
+                        .collect(),
+                })
+                .collect(),
+            target_groups,
+        })
+    }
+
+    fn role_accounts(&self) -> Vec<String> {
+        self.others.keys().cloned().collect()
+    }
+
+    async fn describe_connections(
+        &self,
+        account: &str,
+        endpoint_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let c = self.others.get(account).ok_or_else(|| AwsError {
+            kind: ErrorKind::Other,
+            message: format!("no role for account {account}"),
+        })?;
+        let ids: Vec<&str> = endpoint_ids.iter().map(String::as_str).collect();
+        let o = c
+            .ec2
+            .describe_vpc_endpoint_connections()
+            .filters(filter("vpc-endpoint-id", &ids))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.vpc_endpoint_connections()
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.vpc_endpoint_id()?.to_string(),
+                    c.vpc_endpoint_state()?.as_str().to_string(),
+                ))
+            })
+            .collect())
+    }
+}
