@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
+use crate::aws::model::ControlFacts;
+use crate::aws::sdk::SdkInventory;
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::probe::Prober;
 
@@ -18,6 +22,39 @@ pub struct Probe {
     pub source: PathBuf,
     /// Everything the config says, to tell a changed probe from an unchanged one on reload.
     fingerprint: String,
+    /// The control plane's clients and last read.
+    pub control: ControlCache,
+}
+
+/// Control-plane reads of one probe: the AWS clients, built on first use, and the last read,
+/// reused until `control_plane_interval` has passed (AWS APIs are rate-limited and not free).
+#[derive(Debug, Default)]
+pub struct ControlCache {
+    inventory: tokio::sync::OnceCell<SdkInventory>,
+    last: std::sync::Mutex<Option<(Instant, ControlFacts)>>,
+}
+
+impl ControlCache {
+    /// The last read, if younger than `max_age` at `now`.
+    pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<ControlFacts> {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < max_age)
+            .map(|(_, cf)| cf.clone())
+    }
+
+    pub fn store(&self, at: Instant, cf: ControlFacts) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, cf));
+    }
+
+    /// The AWS clients for `cfg` (built once).
+    pub async fn inventory(&self, cfg: &Config) -> &SdkInventory {
+        self.inventory
+            .get_or_init(|| {
+                SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles)
+            })
+            .await
+    }
 }
 
 impl Probe {
@@ -33,6 +70,7 @@ impl Probe {
             prober,
             source,
             fingerprint,
+            control: ControlCache::default(),
         })
     }
 
@@ -187,6 +225,17 @@ pub(crate) mod tests {
         let e = load(&d).unwrap_err().to_string();
         assert!(e.contains("b.toml:2:1: unknown field `bogus`"), "{e}");
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn control_read_is_reused_within_its_interval() {
+        let c = ControlCache::default();
+        let t0 = Instant::now();
+        let five_min = Duration::from_secs(300);
+        assert!(c.fresh(t0, five_min).is_none());
+        c.store(t0, ControlFacts::default());
+        assert!(c.fresh(t0 + Duration::from_secs(299), five_min).is_some());
+        assert!(c.fresh(t0 + five_min, five_min).is_none());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::aws::gather;
 use crate::config::ConfigError;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
@@ -92,12 +93,30 @@ pub struct Shared {
     tracker: TaskTracker,
 }
 
-/// The doctor's run, start to end: probes under the probe's timeout, then diagnosis.
-pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>) {
-    let deadline = Instant::now() + probe.cfg.timeout;
-    let facts = probe.prober.run(&probe.cfg, deadline).await;
+/// The doctor's run, start to end (as `doctor::diagnose`): data-plane probes and control-plane
+/// reads side by side under the probe's timeout, then diagnosis. The control plane is read at
+/// most once per `control_plane_interval`; in between, the last read stands in. Returns whether
+/// the control plane was read in this run.
+pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>, bool) {
+    let cfg = &probe.cfg;
+    let start = Instant::now();
+    let deadline = start + cfg.timeout;
+    let control = async {
+        if cfg.no_aws {
+            return (None, false);
+        }
+        if let Some(cf) = probe.control.fresh(start, cfg.control_plane_interval) {
+            return (Some(cf), false);
+        }
+        let inv = probe.control.inventory(cfg).await;
+        let cf = gather(inv, &cfg.api_id, &cfg.stage, &cfg.region, deadline).await;
+        probe.control.store(start, cf.clone());
+        (Some(cf), true)
+    };
+    let (mut facts, (control, read)) = tokio::join!(probe.prober.run(cfg, deadline), control);
+    facts.control = control;
     let findings = crate::diagnose::diagnose(&facts);
-    (facts, findings)
+    (facts, findings, read)
 }
 
 fn unix_now() -> f64 {
@@ -127,8 +146,12 @@ impl Shared {
     pub async fn run_once(&self, probe: &Probe) -> (ProbeSnapshot, Vec<Finding>) {
         // The semaphore is never closed.
         let _permit = self.limiter.acquire().await.ok();
-        let (facts, findings) = execute(probe).await;
+        let (facts, findings, read) = execute(probe).await;
         let snap = ProbeSnapshot::from_run(&probe.cfg, &facts, &findings, unix_now());
+        if read {
+            // A reused read's failures were counted when it was made.
+            self.metrics.count_aws_api_errors(&snap);
+        }
         (snap, findings)
     }
 
@@ -220,13 +243,18 @@ impl Agent {
             scheduler: tokio::sync::Mutex::new(Scheduler::new(run, metrics, tracker)),
             source: opts.probes.clone(),
         });
-        agent.reload().await?;
+        // At start there is no last good configuration: the caller reports the error.
+        agent.load(false).await?;
         Ok(agent)
     }
 
     /// Reload the probe files. On error the last good configuration stays, the error is logged
     /// and `pgw_config_last_reload_successful` drops to 0. Unchanged probes keep their series.
     pub async fn reload(&self) -> Result<usize, ConfigError> {
+        self.load(true).await
+    }
+
+    async fn load(&self, is_reload: bool) -> Result<usize, ConfigError> {
         let mut scheduler = self.scheduler.lock().await;
         let path = self.source.clone();
         let loaded = tokio::task::spawn_blocking(move || load::load(&path))
@@ -241,7 +269,9 @@ impl Agent {
         let mut new = match loaded {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, "configuration not loaded; keeping the last good one");
+                if is_reload {
+                    tracing::warn!(error = %e, "configuration not reloaded; keeping the last good one");
+                }
                 metrics.config_loaded(false, unix_now());
                 return Err(e);
             }
