@@ -377,6 +377,8 @@ impl ControlPlane {
             .arg(&script)
             .args(["--host", "127.0.0.1", "--port", "0", "--seed"])
             .arg(&seed_file)
+            // MOTO_ACCOUNT_ID would pin every request (assumed roles too) to one account.
+            .env_remove("MOTO_ACCOUNT_ID")
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())

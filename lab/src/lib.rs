@@ -1,7 +1,9 @@
 //! pgw-lab: a loopback replica of the topology behind an API Gateway private REST API
 //! (resolver, execute-api interface endpoint, API Gateway, VPC links, NLBs, PrivateLink,
 //! backends) with injectable faults. Everything is real network traffic on 127.0.0.0/8:
-//! DNS over UDP and TCP, TLS, HTTP/1.1 and TCP proxies.
+//! DNS over UDP and TCP, TLS, HTTP/1.1 and TCP proxies. With `[control_plane] enabled = true`
+//! a scenario also gets the AWS control plane: a moto server seeded with the lab's ids, addresses
+//! and faults ([`Lab::aws_endpoint_url`], [`Lab::aws_env`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pgw_lab::LabError> {
