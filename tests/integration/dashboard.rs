@@ -8,14 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::promkit::{probe_toml, read, repo_file, wait_until, Agent, Labs, Prometheus};
+use crate::promkit::{
+    probe_toml, probe_toml_aws, read, repo_file, wait_until, Agent, Labs, Prometheus,
+};
 
 const DASHBOARD: &str = "dashboards/pgw-overview.json";
-
-/// Metrics only the agent's control-plane checks fill (AWS API reads: never in these tests,
-/// whose probes are `no_aws`). An expression or selector over them may be empty; the test says
-/// so on stdout, and still requires the expression to evaluate and the metric to be documented.
-const CONTROL_PLANE_ONLY: &[&str] = &["pgw_nlb_targets", "pgw_aws_api_errors_total"];
 
 fn dashboard() -> Value {
     serde_json::from_str(&read(DASHBOARD)).expect("dashboard is JSON")
@@ -285,25 +282,41 @@ fn exposed(text: &str) -> BTreeSet<String> {
 #[test]
 fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     let labs = Labs::new();
+    // (probe, scenario, with the control plane): findings of every severity and layer, skipped
+    // runs, one ENI down, NLB target states from the lab's AWS control plane (moto).
     let scenarios = [
-        ("healthy", "healthy_path_a"),
-        ("broken", "missing_root_method"),
-        ("one-az", "sg_drop_one_az"),
-        ("slow", "integration_timeout"),
+        ("healthy", "healthy_path_a", false),
+        ("broken", "missing_root_method", false),
+        ("one-az", "sg_drop_one_az", false),
+        ("slow", "integration_timeout", false),
+        ("targets", "cp_targets_unhealthy", true),
+        ("cp-healthy", "healthy_cp_path_a", true),
     ];
     let mut lab_list = Vec::new();
     let mut probes = Vec::new();
-    for (probe, scenario) in scenarios {
+    let mut env = Vec::new();
+    for (probe, scenario, aws) in scenarios {
         let lab = labs.start(scenario);
-        probes.push((probe, probe_toml(probe, &lab)));
+        if aws {
+            probes.push((probe, probe_toml_aws(probe, &lab)));
+            env = lab.aws_env();
+        } else {
+            probes.push((probe, probe_toml(probe, &lab)));
+        }
         lab_list.push(lab);
     }
-    let agent = Agent::start(&probes);
+    // AWS API reads that fail: an endpoint URL nobody listens on (pgw_aws_api_errors_total).
+    let unreachable = probe_toml("aws-down", &lab_list[0]).replace(
+        "no_aws = true",
+        "aws_endpoint_url = \"http://127.0.0.1:9\"\ncontrol_plane_interval = \"1s\"",
+    );
+    probes.push(("aws-down", unreachable));
+    let agent = Agent::start_env(&probes, &env);
     let rules = repo_file("dashboards/alerts.yaml");
     let prom = Prometheus::start(&[&agent.addr], &[], &[rules]);
     prom.wait_targets_up();
-    let metrics = agent.metrics_until("a run of every probe", |m| {
-        scenarios
+    agent.metrics_until("a run of every probe", |m| {
+        probes
             .iter()
             .all(|(p, _)| m.contains(&format!("pgw_probe_success{{probe=\"{p}\"")))
     });
@@ -315,7 +328,7 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
         let q = substitute(var(&d, name)["definition"].as_str().unwrap(), &vars);
         let values = wait_until(&format!("values of ${name}"), || label_values(&prom, &q));
         if name == "probe" {
-            let mut want: Vec<String> = scenarios.iter().map(|(p, _)| p.to_string()).collect();
+            let mut want: Vec<String> = probes.iter().map(|(p, _)| p.to_string()).collect();
             want.sort();
             assert_eq!(values, want);
         }
@@ -371,49 +384,15 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     }
     assert!(n_rules > 10, "alerts.yaml not loaded: {groups}");
 
-    // Every metric used exists: in the agent's /metrics, or recorded by the rules.
-    let names = exposed(&metrics);
-    let mut notes = BTreeSet::new();
-    for (place, e, _) in &exprs {
-        for s in selectors(e) {
-            let n = name_of(&s);
-            if n.contains(':') {
-                assert!(
-                    recorded.contains(n),
-                    "{place}: {n} is not recorded by alerts.yaml"
-                );
-            } else if n != "up" && !names.contains(n) {
-                assert!(
-                    CONTROL_PLANE_ONLY.contains(&n),
-                    "{place}: {n} is not in pgw-agent's /metrics"
-                );
-                assert!(
-                    read("docs/agent.md").contains(&format!("`{n}`")),
-                    "{n} undocumented"
-                );
-                notes.insert(format!(
-                    "NOTE: {n} is not in /metrics of a no_aws agent (no series until an AWS API \
-                     call fails); documented in docs/agent.md"
-                ));
-            }
-        }
-    }
-
-    // Poll until every expression and every selector has data (bounded), then report.
+    // Poll until every expression and every selector has data (bounded).
     wait_until("every expression to return data", || {
         let mut empty = Vec::new();
         for (place, e, whole) in &exprs {
-            let cp = selectors(e)
-                .iter()
-                .any(|s| CONTROL_PLANE_ONLY.contains(&name_of(s)));
             let r = prom.query(e).map_err(|err| format!("{place}: {err}"))?;
-            if *whole && r.is_empty() && !cp {
+            if *whole && r.is_empty() {
                 empty.push(format!("{place}: no data: {e}"));
             }
             for s in selectors(e) {
-                if CONTROL_PLANE_ONLY.contains(&name_of(&s)) {
-                    continue;
-                }
                 if prom.query(&s)?.is_empty() {
                     empty.push(format!("{place}: selector {s} has no data"));
                 }
@@ -425,23 +404,27 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
             Err(empty.join("\n"))
         }
     });
+
+    // Every metric used exists: in the agent's /metrics, or recorded by the rules.
+    let names = exposed(&agent.metrics());
     for (place, e, _) in &exprs {
-        if selectors(e)
-            .iter()
-            .any(|s| CONTROL_PLANE_ONLY.contains(&name_of(s)))
-        {
-            let r = prom.query(e).unwrap();
-            notes.insert(format!(
-                "NOTE: {place} is over control-plane metrics: evaluates, {} series with no_aws probes",
-                r.len()
-            ));
+        for s in selectors(e) {
+            let n = name_of(&s);
+            if n.contains(':') {
+                assert!(
+                    recorded.contains(n),
+                    "{place}: {n} is not recorded by alerts.yaml"
+                );
+            } else if n != "up" {
+                assert!(
+                    names.contains(n),
+                    "{place}: {n} is not in pgw-agent's /metrics"
+                );
+            }
         }
     }
-    for n in &notes {
-        println!("{n}");
-    }
     println!(
-        "{} expressions (dashboard panels and rules) evaluated in a real Prometheus: all with data but the control-plane ones noted",
+        "{} expressions (dashboard panels and rules) evaluated with data in a real Prometheus",
         exprs.len()
     );
     for lab in lab_list {

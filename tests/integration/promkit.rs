@@ -172,9 +172,20 @@ fn toml_str(s: &str) -> String {
 /// A probe file for pgw-agent built from the lab's own `pgw-doctor` argv: data plane only
 /// (`no_aws = true`), one run a second.
 pub fn probe_toml(name: &str, lab: &Lab) -> String {
+    probe_file(name, lab, false)
+}
+
+/// As [`probe_toml`], with the control plane: the lab's AWS endpoint (moto) and roles, read
+/// every second. The agent needs [`Lab::aws_env`] in its environment.
+pub fn probe_toml_aws(name: &str, lab: &Lab) -> String {
+    probe_file(name, lab, true)
+}
+
+fn probe_file(name: &str, lab: &Lab, aws: bool) -> String {
     let args = lab.doctor_args();
     let mut lines = vec![format!("name = {}", toml_str(name))];
-    let (mut resolvers, mut paths) = (Vec::new(), Vec::new());
+    let (mut resolvers, mut paths, mut roles) = (Vec::new(), Vec::new(), Vec::new());
+    let mut endpoint = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || toml_str(it.next().expect("flag value"));
@@ -194,10 +205,11 @@ pub fn probe_toml(name: &str, lab: &Lab) -> String {
             "--resolver" => resolvers.push(value()),
             "--path" => paths.push(value()),
             "--sigv4" => lines.push("sigv4 = true".into()),
-            // The data plane only: these tests never reach an AWS API (not even the lab's).
             "--no-aws" => {}
-            "--aws-endpoint-url" | "--role" => {
-                it.next();
+            "--aws-endpoint-url" => endpoint = Some(value()),
+            "--role" => {
+                let (account, arn) = it.next().expect("role").split_once('=').expect("A=ARN");
+                roles.push(format!("{} = {}", toml_str(account), toml_str(arn)));
             }
             other => panic!("probe_toml: unexpected doctor flag {other} in {args:?}"),
         }
@@ -206,8 +218,18 @@ pub fn probe_toml(name: &str, lab: &Lab) -> String {
     if !paths.is_empty() {
         lines.push(format!("paths = [{}]", paths.join(", ")));
     }
-    lines.push("no_aws = true".into());
     lines.push("interval = \"1s\"".into());
+    if aws {
+        let endpoint = endpoint.expect("the scenario has no [control_plane]");
+        lines.push(format!("aws_endpoint_url = {endpoint}"));
+        lines.push("control_plane_interval = \"1s\"".into());
+        if !roles.is_empty() {
+            lines.push(format!("roles = {{ {} }}", roles.join(", ")));
+        }
+    } else {
+        // The data plane only: such a probe never reaches an AWS API (not even the lab's).
+        lines.push("no_aws = true".into());
+    }
     lines.join("\n") + "\n"
 }
 
@@ -221,6 +243,11 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent on `probes`: `(name, probe file text)`.
     pub fn start(probes: &[(&str, String)]) -> Agent {
+        Agent::start_env(probes, &[])
+    }
+
+    /// As [`Agent::start`] with `env` added (e.g. [`Lab::aws_env`]).
+    pub fn start_env(probes: &[(&str, String)], env: &[(String, String)]) -> Agent {
         let dir = temp_dir("probes");
         for (name, text) in probes {
             std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
@@ -231,6 +258,7 @@ impl Agent {
                 cmd.env_remove(k);
             }
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .args([
