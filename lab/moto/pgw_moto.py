@@ -7,7 +7,8 @@ can be seeded with the lab's exact ids and addresses and patched where moto is n
 PORT 0 picks a free port. Once the seed is loaded the server prints one line on stdout,
 `PGW_MOTO_READY http://HOST:PORT`, and serves until its standard input closes (the lab holds a
 pipe to it, so the server never outlives the lab) or it is killed. A seed that cannot be loaded
-prints a traceback on stderr and exits 1.
+prints a traceback on stderr and exits 1. `POST /_pgw/seed` with a new seed document rebuilds
+the seeded accounts (Lab::set_faults); requests are served one at a time.
 
 The seed document is written by the lab (lab/src/control.rs): the consumer account (VPC,
 execute-api endpoint, PrivateLink consumer endpoint, NLBs, VPC links, the private REST API) and
@@ -447,6 +448,20 @@ def seed(doc):
     build_api(apigw, region, con["account"], con["api"])
 
 
+def reseed(doc):
+    """Empties the seeded accounts' EC2, ELBv2 and API Gateway backends and seeds them again
+    (IAM and STS are kept: credentials from earlier AssumeRole calls stay valid)."""
+    from moto.apigateway.models import apigateway_backends
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+
+    region = doc["region"]
+    for account in (doc["consumer"]["account"], doc["provider"]["account"]):
+        for backends in (ec2_backends, elbv2_backends, apigateway_backends):
+            backends[account][region].reset()
+    seed(doc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -468,7 +483,21 @@ def main():
     except Exception:  # noqa: BLE001 - the lab shows this text in its error
         traceback.print_exc()
         sys.exit(1)
-    app = DomainDispatcherApplication(create_backend_app)
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def app(environ, start_response):
+        with lock:
+            if environ.get("PATH_INFO") == "/_pgw/seed" and environ.get("REQUEST_METHOD") == "POST":
+                from werkzeug.wrappers import Request, Response
+                try:
+                    reseed(json.loads(Request(environ).get_data()))
+                    resp = Response('{"ok":true}', 200, mimetype="application/json")
+                except Exception:  # noqa: BLE001 - reported to the lab
+                    resp = Response(traceback.format_exc(), 500, mimetype="text/plain")
+                return resp(environ, start_response)
+            return list(moto_app(environ, start_response))
+
     srv = make_server(a.host, a.port, app, threaded=True, request_handler=MotoRequestHandler)
     print(f"PGW_MOTO_READY http://{a.host}:{srv.server_port}", flush=True)
 

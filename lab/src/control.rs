@@ -342,6 +342,8 @@ pub fn moto_venv() -> PathBuf {
 
 /// The moto server of one lab; killed on drop.
 pub(crate) struct ControlPlane {
+    /// The hops' addresses, to build seeds for new faults.
+    pub(crate) addrs: Addrs,
     child: Child,
     /// Closing it (on drop) also ends the server: it exits when its stdin closes.
     _stdin: Option<ChildStdin>,
@@ -350,11 +352,20 @@ pub(crate) struct ControlPlane {
 
 impl ControlPlane {
     /// Starts `pgw_moto.py` with `seed` (written into `dir`) and waits until it is ready.
-    pub(crate) async fn start(seed: &Value, dir: &Path) -> Result<ControlPlane, LabError> {
-        Self::start_in(&moto_venv(), seed, dir).await
+    pub(crate) async fn start(
+        addrs: Addrs,
+        seed: &Value,
+        dir: &Path,
+    ) -> Result<ControlPlane, LabError> {
+        Self::start_in(&moto_venv(), addrs, seed, dir).await
     }
 
-    async fn start_in(venv: &Path, seed: &Value, dir: &Path) -> Result<ControlPlane, LabError> {
+    async fn start_in(
+        venv: &Path,
+        addrs: Addrs,
+        seed: &Value,
+        dir: &Path,
+    ) -> Result<ControlPlane, LabError> {
         let python = venv.join("bin/python");
         if !python.is_file() {
             return Err(LabError::ControlPlane(format!(
@@ -397,6 +408,7 @@ impl ControlPlane {
             for _ in lines {}
         });
         let mut cp = ControlPlane {
+            addrs,
             child,
             _stdin: stdin,
             url: String::new(),
@@ -437,6 +449,32 @@ impl ControlPlane {
             .trim_start_matches("http://")
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Rebuilds moto's state from `seed` (blocking; a loopback round trip of a few hundred ms).
+    pub(crate) fn reseed(&self, seed: &Value) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let body = serde_json::to_vec(seed).expect("seed serializes");
+        let addr = self.addr();
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+        let head = format!(
+            "POST /_pgw/seed HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes())
+            .and_then(|()| s.write_all(&body))
+            .map_err(|e| format!("send: {e}"))?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply)
+            .map_err(|e| format!("read: {e}"))?;
+        if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
+            Ok(())
+        } else {
+            Err(reply.chars().take(2000).collect())
+        }
     }
 
     fn stop(&mut self) {
@@ -571,7 +609,7 @@ mod tests {
     async fn missing_venv_is_a_clear_error() {
         let dir = std::env::temp_dir();
         let missing = Path::new("/nonexistent/pgw-venv");
-        let Err(e) = ControlPlane::start_in(missing, &json!({}), &dir).await else {
+        let Err(e) = ControlPlane::start_in(missing, addrs(), &json!({}), &dir).await else {
             panic!("started without a venv");
         };
         let msg = e.to_string();

@@ -267,7 +267,7 @@ impl Lab {
                 backend_b: backend_b.addr(),
             };
             let seed = control::seed(&topo, &scenario.faults, &addrs);
-            let cp = ControlPlane::start(&seed, &dir.0).await?;
+            let cp = ControlPlane::start(addrs, &seed, &dir.0).await?;
             hops.push(("AWS control plane (moto)".into(), cp.addr()));
             Some(cp)
         } else {
@@ -302,10 +302,18 @@ impl Lab {
         }
     }
 
-    /// Replaces the faults; effective for new connections, requests and queries.
+    /// Replaces the faults; effective for new connections, requests and queries. With a
+    /// control plane, moto is re-seeded before this returns (blocking for a few hundred ms;
+    /// ids of the VPC, subnets, security groups, ENIs, target groups and deployments change).
     pub fn set_faults(&self, faults: Faults) {
         if let Err(e) = faults.validate(&self.topology) {
             tracing::warn!("set_faults: {e}");
+        }
+        if let Some(cp) = &self.control {
+            let seed = control::seed(&self.topology, &faults, &cp.addrs);
+            if let Err(e) = cp.reseed(&seed) {
+                tracing::warn!("set_faults: re-seeding the control plane failed: {e}");
+            }
         }
         self.faults.set(faults.clone());
         self.apply_reach(&faults);

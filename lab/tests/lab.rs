@@ -756,14 +756,21 @@ async fn every_scenario_starts() {
     let mut moto = Vec::new();
     for (_, s) in Scenario::load_dir(&default_scenarios_dir()).unwrap() {
         if s.control_plane.enabled {
-            // Each starts a moto server: start those side by side.
-            moto.push(tokio::spawn(async move { check_start(&s).await }));
+            moto.push(s);
         } else {
             check_start(&s).await;
         }
     }
-    for t in moto {
-        t.await.unwrap();
+    // Each of these starts a moto server: three side by side, not to starve the other tests.
+    for chunk in moto.chunks(3) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|s| tokio::spawn(async move { check_start(&s).await }))
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
     }
 }
 
@@ -827,10 +834,8 @@ fn cp_scenario(faults: Faults, path: IntegrationPath) -> Scenario {
     let mut s = scenario();
     s.control_plane.enabled = true;
     s.topology.path = path;
-    s.faults = Faults {
-        integration_timeout_ms: Some(400),
-        ..faults
-    };
+    // The default integration timeout (2 s): the tests run beside a dozen moto servers starting.
+    s.faults = faults;
     s
 }
 
@@ -878,7 +883,7 @@ async fn healthy_control_plane() {
         let m = &cp["resources"][path]["ANY"];
         assert_eq!(m["connectionType"], "VPC_LINK");
         assert_eq!(m["connectionId"], "a1b2c3");
-        assert_eq!(m["timeoutInMillis"], 400);
+        assert_eq!(m["timeoutInMillis"], 2000);
         assert_eq!(cp["api_summary"][path]["ANY"]["authorizationType"], "NONE");
     }
     let link = &cp["vpc_links"]["a1b2c3"];
@@ -936,6 +941,18 @@ async fn healthy_control_plane() {
         "available"
     );
     assert_eq!(via_private_dns(&lab, "/test/").await.status, 200);
+    // set_faults re-seeds moto: both planes switch together.
+    lab.set_faults(Faults {
+        vpc_link: VpcLinkStatus::Pending,
+        ..Faults::default()
+    });
+    let cp = read_control_plane(&lab).await;
+    assert_eq!(cp["vpc_links"]["a1b2c3"]["status"], "PENDING");
+    assert_eq!(
+        cp["execute_api_endpoints"][0]["id"],
+        "vpce-0a1b2c3d4e5f60001"
+    );
+    assert_eq!(via_private_dns(&lab, "/test/").await.status, 500);
     lab.shutdown().await;
 }
 
