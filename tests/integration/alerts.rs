@@ -8,8 +8,8 @@ use pgw_lab::Faults;
 use serde_json::Value;
 
 use crate::promkit::{
-    probe_toml, promtool, read, repo_file, rules_without_for, samples, temp_dir, wait_until, Agent,
-    Labs, Prometheus,
+    probe_toml, probe_toml_aws, promtool, read, repo_file, rules_without_for, samples, temp_dir,
+    wait_until, Agent, Labs, Prometheus,
 };
 
 const RULES: &str = "dashboards/alerts.yaml";
@@ -247,6 +247,45 @@ fn lab_faults_fire_and_resolve_alerts_in_a_real_prometheus() {
     assert!(desc.contains("vpce_eni_unreachable"), "{desc}");
     lab.set_faults(healthy);
     wait_resolved(&prom, "PgwPartialAzOutage", "orders");
+    labs.stop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The control plane's side: the lab's NLB targets are unhealthy (DescribeTargetHealth from the
+/// lab's moto, and the data plane's 504): `PgwNlbNoHealthyTargets`, `PgwNlbTargetsUnhealthy` and
+/// the critical finding `nlb_no_healthy_targets` fire from real control-plane series.
+/// Resolution is covered by the data-plane test above and the unit tests: switching the running
+/// lab's targets back (`Lab::set_faults`) did not change the target health the agent reads.
+#[test]
+fn lab_unhealthy_targets_fire_the_nlb_alerts() {
+    let labs = Labs::new();
+    let lab = labs.start("cp_targets_unhealthy");
+    let agent = Agent::start_env(
+        &[("orders", probe_toml_aws("orders", &lab))],
+        &lab.aws_env(),
+    );
+    let dir = temp_dir("alerts-cp");
+    let prom = Prometheus::start(&[&agent.addr], &[], &[rules_without_for(&dir)]);
+    prom.wait_targets_up();
+    let a = wait_firing(&prom, "PgwNlbNoHealthyTargets", "orders");
+    assert_eq!(
+        a[0]["annotations"]["runbook_url"],
+        "docs/runbooks/nlb_no_healthy_targets.md"
+    );
+    let u = wait_firing(&prom, "PgwNlbTargetsUnhealthy", "orders");
+    assert_eq!(u[0]["value"], "2e+00", "{u:#?}");
+    let f = wait_until("the nlb_no_healthy_targets finding alert", || {
+        let f: Vec<Value> = firing(&prom, "PgwCriticalFinding", "orders")
+            .into_iter()
+            .filter(|a| a["labels"]["id"] == "nlb_no_healthy_targets")
+            .collect();
+        if f.is_empty() {
+            Err(format!("{:#?}", prom.alerts()))
+        } else {
+            Ok(f)
+        }
+    });
+    assert_eq!(f[0]["labels"]["layer"], "control_plane");
     labs.stop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
