@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pgw_lab::Faults;
+use pgw_lab::{Faults, TargetsFault};
 use serde_json::Value;
 
 use crate::promkit::{
@@ -251,15 +251,14 @@ fn lab_faults_fire_and_resolve_alerts_in_a_real_prometheus() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The control plane's side: the lab's NLB targets are unhealthy (DescribeTargetHealth from the
-/// lab's moto, and the data plane's 504): `PgwNlbNoHealthyTargets`, `PgwNlbTargetsUnhealthy` and
-/// the critical finding `nlb_no_healthy_targets` fire from real control-plane series.
-/// Resolution is covered by the data-plane test above and the unit tests: switching the running
-/// lab's targets back (`Lab::set_faults`) did not change the target health the agent reads.
+/// The control plane's side: the running lab's NLB targets turn unhealthy (moto re-seeded, the
+/// data plane answers 504): `PgwNlbNoHealthyTargets`, `PgwNlbTargetsUnhealthy` and the critical
+/// finding `nlb_no_healthy_targets` fire from real control-plane series, and resolve when the
+/// targets are healthy again.
 #[test]
-fn lab_unhealthy_targets_fire_the_nlb_alerts() {
+fn lab_unhealthy_targets_fire_and_resolve_the_nlb_alerts() {
     let labs = Labs::new();
-    let lab = labs.start("cp_targets_unhealthy");
+    let lab = labs.start("healthy_cp_path_a");
     let agent = Agent::start_env(
         &[("orders", probe_toml_aws("orders", &lab))],
         &lab.aws_env(),
@@ -267,6 +266,19 @@ fn lab_unhealthy_targets_fire_the_nlb_alerts() {
     let dir = temp_dir("alerts-cp");
     let prom = Prometheus::start(&[&agent.addr], &[], &[rules_without_for(&dir)]);
     prom.wait_targets_up();
+    wait_until("healthy NLB targets scraped", || {
+        let r = prom.query("pgw_nlb_targets{probe=\"orders\",state=\"healthy\"} > 0")?;
+        if r.is_empty() {
+            Err(format!("{:?}", prom.query("pgw_nlb_targets")))
+        } else {
+            Ok(())
+        }
+    });
+    let healthy = lab.faults();
+    lab.set_faults(Faults {
+        targets: TargetsFault::Unhealthy,
+        ..healthy.clone()
+    });
     let a = wait_firing(&prom, "PgwNlbNoHealthyTargets", "orders");
     assert_eq!(
         a[0]["annotations"]["runbook_url"],
@@ -286,6 +298,10 @@ fn lab_unhealthy_targets_fire_the_nlb_alerts() {
         }
     });
     assert_eq!(f[0]["labels"]["layer"], "control_plane");
+    lab.set_faults(healthy);
+    wait_resolved(&prom, "PgwNlbNoHealthyTargets", "orders");
+    wait_resolved(&prom, "PgwNlbTargetsUnhealthy", "orders");
+    wait_resolved(&prom, "PgwCriticalFinding", "orders");
     labs.stop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
