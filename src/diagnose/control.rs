@@ -370,11 +370,13 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         .iter()
         .find(|e| e.ips().iter().any(|ip| target_ips.contains(ip)))
         .copied()
-        .or(if candidates.len() == 1 {
-            Some(candidates[0])
-        } else {
-            None
-        });
+        .or(
+            if candidates.len() == 1 && !targets.iter().all(|t| t.az.as_deref() == Some("all")) {
+                Some(candidates[0])
+            } else {
+                None
+            },
+        );
     if let Some(e) = matched {
         let conn = cf.provider_connections.get(&e.id).cloned();
         let state = conn.clone().unwrap_or_else(|| e.state.clone());

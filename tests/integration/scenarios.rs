@@ -173,3 +173,100 @@ fn scenarios_cover_every_data_plane_id_and_both_healthy_paths() {
         );
     }
 }
+
+/// Run the doctor against a healthy lab with the AWS API at `url`; return (exit, report, wall).
+async fn with_aws_at(url: &str, timeout: &str) -> (i32, serde_json::Value, Duration) {
+    let s = Scenario::load(&repo().join("lab/scenarios/healthy_path_a.toml")).unwrap();
+    let lab = Lab::start(&s).await.unwrap();
+    let mut args: Vec<String> = lab
+        .doctor_args()
+        .into_iter()
+        .filter(|a| a != "--no-aws")
+        .collect();
+    let i = args.iter().position(|a| a == "--timeout").unwrap();
+    args[i + 1] = timeout.to_string();
+    args.extend(["--aws-endpoint-url", url, "--output", "json"].map(String::from));
+    let mut cmd = doctor();
+    cmd.args(&args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::from(cmd).output().await.unwrap();
+    let wall = started.elapsed();
+    lab.shutdown().await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        schema_errors(&report).is_empty(),
+        "{:?}",
+        schema_errors(&report)
+    );
+    (out.status.code().unwrap_or(-1), report, wall)
+}
+
+fn assert_degraded(code: i32, report: &serde_json::Value) {
+    // The data plane still answers (healthy), and the control plane is named as not checked.
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["verdict"], "healthy");
+    let cp: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["layer"] == "control_plane")
+        .collect();
+    assert!(!cp.is_empty(), "no control-plane check in {report:#}");
+    assert!(cp.iter().all(|c| c["ok"] == false));
+    assert!(cp.iter().all(|c| c["detail"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("not checked"))));
+    assert!(report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["layer"] == "api" && c["ok"] == true));
+}
+
+#[test]
+fn aws_endpoint_refusing_degrades_the_report() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A port nothing listens on: every AWS call is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (code, report, wall) = rt.block_on(with_aws_at(&format!("http://127.0.0.1:{port}"), "5s"));
+    assert_degraded(code, &report);
+    assert!(wall <= Duration::from_millis(5500), "{wall:?}");
+}
+
+#[test]
+fn aws_endpoint_blackholed_still_answers_by_the_deadline() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A listener whose accept queue is full drops SYNs: every AWS call hangs.
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let l = sock.listen(0).unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            match tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+            {
+                Ok(Ok(s)) => held.push(s),
+                _ => break,
+            }
+        }
+        let (code, report, wall) = with_aws_at(&format!("http://{addr}"), "3s").await;
+        assert_degraded(code, &report);
+        assert!(
+            wall <= Duration::from_millis(3300),
+            "answered in {wall:?}, past 3s + 10%"
+        );
+        drop(held);
+    });
+}
