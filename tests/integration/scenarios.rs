@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgw_lab::{Lab, Scenario, LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY};
+use pgw_lab::{Lab, Scenario};
 
 use crate::support::{doctor, repo, schema_errors};
 
@@ -48,9 +48,8 @@ async fn run_one(s: Scenario) -> Result<String, String> {
     args.extend(["--output".to_string(), "json".to_string()]);
     let mut cmd = doctor();
     cmd.args(&args);
-    if s.doctor.credentials {
-        cmd.env("AWS_ACCESS_KEY_ID", LAB_ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", LAB_SECRET_ACCESS_KEY);
+    for (k, v) in lab.aws_env() {
+        cmd.env(k, v);
     }
     let timeout =
         pgw::config::parse_duration(&s.doctor.timeout).map_err(|e| format!("{}: {e}", s.name))?;
