@@ -198,6 +198,49 @@ catalog! {
         "Set the integration uri host to a name in the backend certificate (the VPC link still routes to the NLB), or terminate TLS on the NLB with a matching certificate.";
 }
 
+/// The data-plane ids interfaces.md lists (each needs a lab scenario).
+pub const INTERFACE_DATA_PLANE_IDS: &[&str] = &[
+    "dns_private_dns_disabled",
+    "dns_nxdomain",
+    "dns_resolver_failure",
+    "dns_vpce_alias_not_associated",
+    "vpce_sg_blocks_443",
+    "vpce_eni_unreachable",
+    "client_tls_name_mismatch",
+    "tls_untrusted_ca",
+    "missing_host_or_apigw_api_id_header",
+    "stage_not_found",
+    "missing_root_any_method",
+    "missing_proxy_method",
+    "resource_policy_denies_vpce",
+    "resource_policy_missing",
+    "iam_auth_required",
+    "integration_timeout",
+    "integration_network_error",
+    "integration_internal_error",
+    "backend_http_error",
+    "throttled",
+];
+
+/// The control-plane ids interfaces.md lists.
+pub const INTERFACE_CONTROL_PLANE_IDS: &[&str] = &[
+    "vpce_not_available",
+    "dns_vpc_dns_attributes_disabled",
+    "public_api_blocked_by_private_dns",
+    "api_not_private_or_wrong_api",
+    "policy_changed_not_redeployed",
+    "method_not_deployed",
+    "vpc_link_failed",
+    "vpc_link_pending",
+    "nlb_no_healthy_targets",
+    "nlb_target_ip_drift",
+    "nlb_target_az_not_enabled",
+    "endpoint_connection_pending_acceptance",
+    "endpoint_connection_rejected_or_expired",
+    "hybrid_target_unreachable",
+    "integration_tls_hostname_mismatch",
+];
+
 /// The catalog entry of `id`.
 pub fn entry(id: &str) -> Option<&'static CatalogEntry> {
     CATALOG.iter().find(|e| e.id == id)
@@ -275,43 +318,9 @@ mod tests {
     #[test]
     fn interface_ids_are_all_in_the_catalog() {
         // The ids listed in interfaces.md.
-        let listed = [
-            "dns_private_dns_disabled",
-            "dns_nxdomain",
-            "dns_resolver_failure",
-            "dns_vpce_alias_not_associated",
-            "vpce_sg_blocks_443",
-            "vpce_eni_unreachable",
-            "client_tls_name_mismatch",
-            "tls_untrusted_ca",
-            "missing_host_or_apigw_api_id_header",
-            "stage_not_found",
-            "missing_root_any_method",
-            "missing_proxy_method",
-            "resource_policy_denies_vpce",
-            "resource_policy_missing",
-            "iam_auth_required",
-            "integration_timeout",
-            "integration_network_error",
-            "integration_internal_error",
-            "backend_http_error",
-            "throttled",
-            "vpce_not_available",
-            "dns_vpc_dns_attributes_disabled",
-            "public_api_blocked_by_private_dns",
-            "api_not_private_or_wrong_api",
-            "policy_changed_not_redeployed",
-            "method_not_deployed",
-            "vpc_link_failed",
-            "vpc_link_pending",
-            "nlb_no_healthy_targets",
-            "nlb_target_ip_drift",
-            "nlb_target_az_not_enabled",
-            "endpoint_connection_pending_acceptance",
-            "endpoint_connection_rejected_or_expired",
-            "hybrid_target_unreachable",
-            "integration_tls_hostname_mismatch",
-        ];
+        let listed = INTERFACE_DATA_PLANE_IDS
+            .iter()
+            .chain(INTERFACE_CONTROL_PLANE_IDS);
         for id in listed {
             assert!(entry(id).is_some(), "{id} missing from the catalog");
         }

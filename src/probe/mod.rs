@@ -120,12 +120,7 @@ impl Prober {
             .map(|e| e.addr.ip());
 
         if !cfg.sigv4 && all_mat {
-            let cred_timeout = budget(deadline, phase_cap);
-            let creds = if cfg.no_aws {
-                env_credentials()
-            } else {
-                sigv4::load_credentials(&cfg.region, cred_timeout).await
-            };
+            let creds = credentials(cfg, budget(deadline, phase_cap)).await;
             match (creds, working_addr) {
                 (Ok(c), Some(ip)) => {
                     let retry = self
@@ -183,20 +178,13 @@ impl Prober {
     ) -> Vec<EniFacts> {
         // Credentials for --sigv4 are loaded once, here, if not given.
         let creds = match (signed, creds) {
-            (true, None) => {
-                let loaded = if cfg.no_aws {
-                    env_credentials()
-                } else {
-                    sigv4::load_credentials(&cfg.region, budget(deadline, phase_cap)).await
-                };
-                match loaded {
-                    Ok(c) => Some(Arc::new(c)),
-                    Err(e) => {
-                        tracing::warn!("cannot sign invokes: {e}");
-                        None
-                    }
+            (true, None) => match credentials(cfg, budget(deadline, phase_cap)).await {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::warn!("cannot sign invokes: {e}");
+                    None
                 }
-            }
+            },
             (_, c) => c,
         };
         let mut set = tokio::task::JoinSet::new();
@@ -254,6 +242,15 @@ fn source_ip(to: SocketAddr) -> Option<IpAddr> {
     let s = std::net::UdpSocket::bind(bind).ok()?;
     s.connect(to).ok()?;
     s.local_addr().ok().map(|a| a.ip())
+}
+
+/// Credentials for signing: the standard chain, or only the environment with `--no-aws`.
+async fn credentials(cfg: &Config, timeout: Duration) -> Result<Credentials, String> {
+    if cfg.no_aws {
+        env_credentials()
+    } else {
+        sigv4::load_credentials(&cfg.region, timeout).await
+    }
 }
 
 /// Credentials from the environment only (`--no-aws` never asks IMDS or STS).

@@ -11,30 +11,6 @@ use crate::support::{doctor, repo, schema_errors};
 /// Scenarios run at once (each is a handful of loopback sockets).
 const PARALLEL: usize = 4;
 
-/// The data-plane ids of interfaces.md: each needs a scenario whose first finding it is.
-const DATA_PLANE_IDS: &[&str] = &[
-    "dns_private_dns_disabled",
-    "dns_nxdomain",
-    "dns_resolver_failure",
-    "dns_vpce_alias_not_associated",
-    "vpce_sg_blocks_443",
-    "vpce_eni_unreachable",
-    "client_tls_name_mismatch",
-    "tls_untrusted_ca",
-    "missing_host_or_apigw_api_id_header",
-    "stage_not_found",
-    "missing_root_any_method",
-    "missing_proxy_method",
-    "resource_policy_denies_vpce",
-    "resource_policy_missing",
-    "iam_auth_required",
-    "integration_timeout",
-    "integration_network_error",
-    "integration_internal_error",
-    "backend_http_error",
-    "throttled",
-];
-
 fn scenarios() -> Vec<(std::path::PathBuf, Scenario)> {
     Scenario::load_dir(&repo().join("lab/scenarios")).expect("scenarios load")
 }
@@ -153,7 +129,7 @@ fn every_scenario_gives_the_expected_diagnosis() {
 #[test]
 fn scenarios_cover_every_data_plane_id_and_both_healthy_paths() {
     let list = scenarios();
-    for id in DATA_PLANE_IDS {
+    for id in pgw::finding::INTERFACE_DATA_PLANE_IDS {
         assert!(
             list.iter()
                 .any(|(_, s)| s.expect.first_finding.as_deref() == Some(*id)),
