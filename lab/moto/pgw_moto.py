@@ -25,14 +25,25 @@ Patches to moto (each marked `# P<n>` below; see lab/README.md):
   P7 Requests with plain (non-assumed-role) credentials land in the consumer account
   P8 GetRestApi returns the resource policy JSON-escaped, as API Gateway does
   P9 ModifyVpcEndpoint honours PrivateDnsEnabled
+
+Faults outside moto: the seed's `denied` operations (`ec2:DescribeVpcEndpoints`,
+`elasticloadbalancing:DescribeTargetHealth`, `apigateway:GetStage`, ...) are answered with the
+service's own AccessDenied error (see `denied_response`) before moto sees the request.
 """
 import argparse
+import io
 import ipaddress
 import json
 import os
+import re
 import sys
 import threading
 import traceback
+import uuid
+from urllib.parse import parse_qs
+
+# Operations answered AccessDenied (`service:Action`), from the seed's `denied`.
+DENIED = set()
 
 
 def _escape_policy(text):
@@ -446,6 +457,104 @@ def seed(doc):
         vl.status_message = link.get("status_message")
         apigw.vpc_links[vl.id] = vl
     build_api(apigw, region, con["account"], con["api"])
+    DENIED.clear()
+    DENIED.update(doc.get("denied", []))
+
+
+# ------------------------------------------------------------------------------------------
+# Denied operations
+# ------------------------------------------------------------------------------------------
+
+# API Gateway (REST): the operation of a GET by its path.
+APIGW_GETS = [
+    (re.compile(r"^/restapis/[^/]+/?$"), "GetRestApi"),
+    (re.compile(r"^/restapis/[^/]+/stages/?$"), "GetStages"),
+    (re.compile(r"^/restapis/[^/]+/stages/[^/]+/?$"), "GetStage"),
+    (re.compile(r"^/restapis/[^/]+/deployments/[^/]+/?$"), "GetDeployment"),
+    (re.compile(r"^/restapis/[^/]+/resources/?$"), "GetResources"),
+    (re.compile(r"^/vpclinks/[^/]+/?$"), "GetVpcLink"),
+]
+# Query-protocol services: the XML namespace of their ErrorResponse (EC2 has its own shape).
+QUERY_NAMESPACES = {
+    "elasticloadbalancing": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+}
+SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+def request_operation(environ):
+    """(`service:Action`, access key, region, resource) of a signed request, reading (and
+    restoring) the body of query-protocol requests; None when it cannot be told. `resource` is
+    the request path, or the role ARN of an AssumeRole."""
+    m = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not m:
+        return None
+    key, region, service = m.groups()
+    if service == "apigateway":
+        if environ.get("REQUEST_METHOD") != "GET":
+            return None
+        path = environ.get("PATH_INFO", "")
+        for pattern, op in APIGW_GETS:
+            if pattern.match(path):
+                return f"apigateway:{op}", key, region, path
+        return None
+    params = parse_qs(environ.get("QUERY_STRING", ""))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if length > 0:
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        params.update(parse_qs(body.decode("utf-8", "replace")))
+    action = (params.get("Action") or [None])[0]
+    resource = (params.get("RoleArn") or [environ.get("PATH_INFO", "/")])[0]
+    return (f"{service}:{action}", key, region, resource) if action else None
+
+
+def caller_arn(access_key, region):
+    """The principal AWS names in its AccessDenied message."""
+    from moto.iam import models as iam_models
+    from moto.sts.models import sts_backends
+
+    account = iam_models.get_account_id_from(access_key)
+    try:
+        role = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key)
+    except Exception:  # noqa: BLE001 - no STS state for the account yet
+        role = None
+    return role.arn if role else f"arn:aws:iam::{account}:user/pgw-lab"
+
+
+def denied_response(operation, access_key, region, resource):
+    """(status, headers, body) of AWS's AccessDenied answer to `operation`, in the service's own
+    protocol: EC2's `<Response><Errors>` with UnauthorizedOperation, the query protocol's
+    `<ErrorResponse>` with AccessDenied (ELBv2, STS), API Gateway's JSON AccessDeniedException."""
+    service = operation.split(":", 1)[0]
+    who = caller_arn(access_key, region)
+    request_id = str(uuid.uuid4())
+    if service == "apigateway":
+        resource = f"arn:aws:apigateway:{region}::{resource}"
+        message = (f"User: {who} is not authorized to perform: apigateway:GET on resource: "
+                   f"{resource} because no identity-based policy allows the apigateway:GET action")
+        headers = [("Content-Type", "application/json"),
+                   ("x-amzn-RequestId", request_id),
+                   ("x-amzn-ErrorType", "AccessDeniedException")]
+        return 403, headers, json.dumps({"Message": message})
+    because = f"because no identity-based policy allows the {operation} action"
+    if service == "ec2":
+        message = (f"You are not authorized to perform this operation. User: {who} is not "
+                   f"authorized to perform: {operation} {because}")
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+                f"<Message>{message}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>")
+        return 403, [("Content-Type", "text/xml;charset=UTF-8")], body
+    namespace = QUERY_NAMESPACES[service]
+    if operation == "sts:AssumeRole":
+        message = f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {resource}"
+    else:
+        message = f"User: {who} is not authorized to perform: {operation} {because}"
+    body = (f'<ErrorResponse xmlns="{namespace}">\n  <Error>\n    <Type>Sender</Type>\n'
+            f"    <Code>AccessDenied</Code>\n    <Message>{message}</Message>\n  </Error>\n"
+            f"  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n")
+    return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
 
 
 def reseed(doc):
@@ -496,6 +605,13 @@ def main():
                 except Exception:  # noqa: BLE001 - reported to the lab
                     resp = Response(traceback.format_exc(), 500, mimetype="text/plain")
                 return resp(environ, start_response)
+            op = request_operation(environ)
+            if op and op[0] in DENIED:
+                status, headers, body = denied_response(*op)
+                body = body.encode("utf-8")
+                headers.append(("Content-Length", str(len(body))))
+                start_response(f"{status} Forbidden", headers)
+                return [body]
             return list(moto_app(environ, start_response))
 
     srv = make_server(a.host, a.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -259,6 +259,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
     let service_name = format!("com.amazonaws.vpce.{region}.{SERVICE_ID}");
     json!({
         "region": region,
+        "denied": faults.aws_denied,
         "consumer": {
             "account": topo.account,
             "network": {
@@ -555,6 +556,7 @@ mod tests {
         assert_eq!(ep["private_dns_enabled"], true);
         assert_eq!(s["consumer"]["network"]["vpc"]["cidr"], "127.99.7.0/25");
         assert_eq!(s["consumer"]["vpc_links"][0]["status"], "AVAILABLE");
+        assert_eq!(s["denied"], json!([]));
     }
 
     #[test]
@@ -563,6 +565,7 @@ mod tests {
         let f = Faults {
             targets: TargetsFault::IpDrift,
             root_method_not_deployed: true,
+            aws_denied: vec!["ec2:DescribeVpcEndpoints".into()],
             vpc_link: VpcLinkStatus::Pending,
             endpoint_connection: ConnectionState::Rejected,
             resource_policy: PolicyFault::OtherVpce,
@@ -571,6 +574,7 @@ mod tests {
             ..Faults::default()
         };
         let s = seed(&topo, &f, &addrs());
+        assert_eq!(s["denied"], json!(["ec2:DescribeVpcEndpoints"]));
         let a = targets(&s, "a");
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].0, "127.99.7.113");

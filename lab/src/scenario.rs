@@ -404,7 +404,32 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
+    /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
+    /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
+    /// `[control_plane] enabled = true`.
+    pub aws_denied: Vec<String>,
 }
+
+/// The AWS operations `faults.aws_denied` can deny: every read pgw-doctor makes.
+pub const DENIABLE_OPERATIONS: &[&str] = &[
+    "apigateway:GetRestApi",
+    "apigateway:GetStages",
+    "apigateway:GetStage",
+    "apigateway:GetDeployment",
+    "apigateway:GetResources",
+    "apigateway:GetVpcLink",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpointConnections",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "sts:AssumeRole",
+];
 
 impl Default for Faults {
     fn default() -> Self {
@@ -431,6 +456,7 @@ impl Default for Faults {
             vpc_dns_hostnames: true,
             api_type: ApiType::Private,
             hybrid_target: HybridFault::Ok,
+            aws_denied: Vec::new(),
         }
     }
 }
@@ -443,6 +469,16 @@ impl Faults {
             return Err(format!(
                 "faults.sg_drop: unknown AZ {az:?} (topology AZs: {})",
                 azs.join(", ")
+            ));
+        }
+        if let Some(op) = self
+            .aws_denied
+            .iter()
+            .find(|op| !DENIABLE_OPERATIONS.contains(&op.as_str()))
+        {
+            return Err(format!(
+                "faults.aws_denied: unknown operation {op:?} (one of {})",
+                DENIABLE_OPERATIONS.join(", ")
             ));
         }
         if self.integration_timeout_ms == Some(0) {
@@ -547,6 +583,11 @@ pub struct Expect {
     pub first_finding: Option<String>,
     /// "confirmed" | "likely" of `findings[0]`.
     pub confidence: Option<String>,
+    /// Every finding id, in report order (unchecked when absent).
+    pub findings: Option<Vec<String>>,
+    /// With a control plane: exactly the AWS operations whose `control_plane` checks failed
+    /// (`ok: false`, reason "not checked: …"); every other AWS call must succeed.
+    pub not_checked: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -556,6 +597,9 @@ struct RawExpect {
     exit_code: Option<i32>,
     first_finding: Option<String>,
     confidence: Option<String>,
+    findings: Option<Vec<String>>,
+    #[serde(default)]
+    not_checked: Vec<String>,
 }
 
 impl TryFrom<RawExpect> for Expect {
@@ -580,11 +624,20 @@ impl TryFrom<RawExpect> for Expect {
         if raw.verdict == "healthy" && raw.first_finding.is_some() {
             return Err("a healthy verdict has no first_finding".into());
         }
+        if let (Some(all), first) = (&raw.findings, &raw.first_finding) {
+            if all.first() != first.as_ref() {
+                return Err(format!(
+                    "findings {all:?} does not start with first_finding {first:?}"
+                ));
+            }
+        }
         Ok(Expect {
             verdict: raw.verdict,
             exit_code: raw.exit_code.unwrap_or(default_code),
             first_finding: raw.first_finding,
             confidence: raw.confidence,
+            findings: raw.findings,
+            not_checked: raw.not_checked,
         })
     }
 }
@@ -647,10 +700,22 @@ impl Scenario {
                 .faults
                 .sg_drop
                 .iter()
-                .find(|az| !scenario.topology.azs().contains(az))
-                .and_then(|az| text.find(&format!("\"{az}\"")))
+                .chain(&scenario.faults.aws_denied)
+                .find(|v| {
+                    !scenario.topology.azs().contains(v)
+                        && !DENIABLE_OPERATIONS.contains(&v.as_str())
+                })
+                .and_then(|v| text.find(&format!("\"{v}\"")))
                 .unwrap_or_else(|| locate("[faults]"));
             return Err(at(offset, m));
+        }
+        if let Err(m) = scenario.check_control_plane() {
+            let key = if m.starts_with("faults") {
+                "aws_denied"
+            } else {
+                "not_checked"
+            };
+            return Err(at(locate(key), m));
         }
         Ok(scenario)
     }
@@ -708,7 +773,24 @@ impl Scenario {
         self.topology
             .validate()
             .and_then(|()| self.faults.validate(&self.topology))
+            .and_then(|()| self.check_control_plane())
             .map_err(LabError::Invalid)
+    }
+
+    /// Control-plane faults and expectations need the control plane.
+    fn check_control_plane(&self) -> Result<(), String> {
+        if !self.control_plane.enabled && !self.faults.aws_denied.is_empty() {
+            return Err(
+                "faults.aws_denied needs the control plane ([control_plane] enabled = true)".into(),
+            );
+        }
+        if !self.control_plane.enabled && !self.expect.not_checked.is_empty() {
+            return Err(
+                "expect.not_checked needs the control plane ([control_plane] enabled = true)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -762,5 +844,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("differs from the file name"), "{msg}");
+    }
+
+    #[test]
+    fn denied_operations_are_known_and_need_the_control_plane() {
+        let cp = "[control_plane]\nenabled = true\n";
+        let ok = format!(
+            "{MINIMAL}{cp}[faults]\naws_denied = [\"elasticloadbalancing:DescribeTargetHealth\"]\n"
+        );
+        let s = Scenario::parse(&ok, Path::new("x.toml")).unwrap();
+        assert_eq!(
+            s.faults.aws_denied,
+            ["elasticloadbalancing:DescribeTargetHealth"]
+        );
+        let typo = format!("{MINIMAL}{cp}[faults]\naws_denied = [\"ec2:DescribeVpcEndpoint\"]\n");
+        let msg = Scenario::parse(&typo, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("x.toml:8:15: "), "{msg}");
+        assert!(msg.contains("unknown operation"), "{msg}");
+        let no_cp = format!("{MINIMAL}[faults]\naws_denied = [\"ec2:DescribeVpcEndpoints\"]\n");
+        let msg = Scenario::parse(&no_cp, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("x.toml:6:1: "), "{msg}");
+        assert!(msg.contains("needs the control plane"), "{msg}");
+    }
+
+    #[test]
+    fn expected_findings_and_not_checked_operations() {
+        let text = "name = \"x\"\ndescription = \"d\"\n[control_plane]\nenabled = true\n\
+                    [expect]\nverdict = \"unhealthy\"\nfirst_finding = \"a\"\n\
+                    findings = [\"a\", \"b\"]\nnot_checked = [\"ec2:DescribeVpcEndpoints\"]\n";
+        let s = Scenario::parse(text, Path::new("x.toml")).unwrap();
+        assert_eq!(s.expect.findings, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(s.expect.not_checked, ["ec2:DescribeVpcEndpoints"]);
+        let wrong_first = text.replace("[\"a\", \"b\"]", "[\"b\", \"a\"]");
+        let msg = Scenario::parse(&wrong_first, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("does not start with first_finding"), "{msg}");
+        let no_cp = text.replace("enabled = true", "enabled = false");
+        let msg = Scenario::parse(&no_cp, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("expect.not_checked needs the control plane"),
+            "{msg}"
+        );
     }
 }

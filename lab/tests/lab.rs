@@ -31,6 +31,8 @@ fn scenario() -> Scenario {
             exit_code: 0,
             first_finding: None,
             confidence: None,
+            findings: None,
+            not_checked: Vec::new(),
         },
     }
 }
@@ -734,6 +736,8 @@ fn every_scenario_file_loads() {
         "cp_vpc_dns_off",
         "cp_public_api",
         "cp_hybrid_timeout",
+        "cp_one_call_denied",
+        "cp_ec2_call_denied",
     ] {
         assert!(names.contains(&want), "missing scenario {want}");
     }
@@ -1094,6 +1098,167 @@ async fn control_plane_matches_the_data_plane() {
         hybrid_timeout_and_provider_side(),
         public_api_with_failed_link(),
     );
+}
+
+/// A plain-HTTP AWS API call to the lab's moto server, `service` named by the credential scope
+/// as the SDKs sign it (moto does not check signatures).
+async fn aws_call(lab: &Lab, service: &str, method: &str, path: &str, form: &str) -> Reply {
+    let addr: SocketAddr = lab
+        .aws_endpoint_url()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("x-amz-date", "20250101T000000Z")
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/{service}/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=00"
+            ),
+        );
+    if !form.is_empty() {
+        req = req.header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        );
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(form.to_string())))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// `faults.aws_denied`: exactly the named operations answer the service's own AccessDenied
+/// error, the rest of the same service answers, and set_faults lifts the denial.
+#[tokio::test]
+async fn denied_operations_answer_access_denied() {
+    let faults = Faults {
+        aws_denied: vec![
+            "elasticloadbalancing:DescribeTargetHealth".into(),
+            "ec2:DescribeVpcEndpoints".into(),
+            "apigateway:GetStage".into(),
+        ],
+        ..Faults::default()
+    };
+    let lab = Lab::start(&cp_scenario(faults, IntegrationPath::A))
+        .await
+        .unwrap();
+    let principal = "User: arn:aws:iam::111122223333:user/pgw-lab is not authorized to perform";
+
+    // ELBv2 (query protocol): 403 <ErrorResponse> AccessDenied.
+    let r = aws_call(
+        &lab,
+        "elasticloadbalancing",
+        "POST",
+        "/",
+        "Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=arn%3Aaws%3Aelasticloadbalancing%3Aus-east-1%3A111122223333%3Atargetgroup%2Fx%2F0123456789abcdef",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.starts_with(
+        "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>AccessDenied</Code>\n"
+    ), "{}", r.body);
+    assert!(r.body.contains(&format!(
+        "<Message>{principal}: elasticloadbalancing:DescribeTargetHealth because no identity-based policy allows the elasticloadbalancing:DescribeTargetHealth action</Message>"
+    )), "{}", r.body);
+    let request_id = r.headers["x-amzn-RequestId"].to_str().unwrap();
+    assert!(
+        r.body
+            .contains(&format!("<RequestId>{request_id}</RequestId>")),
+        "{}",
+        r.body
+    );
+    let r = aws_call(
+        &lab,
+        "elasticloadbalancing",
+        "POST",
+        "/",
+        "Action=DescribeLoadBalancers&Version=2015-12-01",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("nlb-a-internal"), "{}", r.body);
+
+    // EC2: 403 <Response><Errors> UnauthorizedOperation, RequestID in the body.
+    let r = aws_call(
+        &lab,
+        "ec2",
+        "POST",
+        "/",
+        "Action=DescribeVpcEndpoints&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains(&format!(
+        "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation. {principal}: ec2:DescribeVpcEndpoints because"
+    )), "{}", r.body);
+    assert!(
+        r.body.contains("</Message></Error></Errors><RequestID>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.ends_with("</RequestID></Response>"), "{}", r.body);
+    let r = aws_call(
+        &lab,
+        "ec2",
+        "POST",
+        "/",
+        "Action=DescribeVpcs&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // API Gateway (REST JSON): 403 AccessDeniedException for GetStage only.
+    let r = aws_call(
+        &lab,
+        "apigateway",
+        "GET",
+        "/restapis/3eqr0osoc3/stages/test",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.error_type(), Some("AccessDeniedException"));
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v["Message"],
+        format!("{principal}: apigateway:GET on resource: arn:aws:apigateway:us-east-1::/restapis/3eqr0osoc3/stages/test because no identity-based policy allows the apigateway:GET action")
+    );
+    let r = aws_call(&lab, "apigateway", "GET", "/restapis/3eqr0osoc3", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = aws_call(&lab, "apigateway", "GET", "/restapis/3eqr0osoc3/stages", "").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Lifted at runtime.
+    lab.set_faults(Faults::default());
+    let r = aws_call(
+        &lab,
+        "ec2",
+        "POST",
+        "/",
+        "Action=DescribeVpcEndpoints&Version=2016-11-15",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("vpce-0a1b2c3d4e5f60001"), "{}", r.body);
+    lab.shutdown().await;
 }
 
 /// The moto server ends with the lab.

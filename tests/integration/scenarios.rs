@@ -70,6 +70,15 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             problems.push(format!("confidence of the first finding is not {c}"));
         }
     }
+    if let Some(want) = &s.expect.findings {
+        let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
+        if ids != want.iter().map(String::as_str).collect::<Vec<_>>() {
+            problems.push(format!("findings {ids:?}, expected {want:?}"));
+        }
+    }
+    if s.control_plane.enabled {
+        problems.extend(control_plane_problems(&s, &report));
+    }
     // The deadline is a contract, not a speed target: the report must come by timeout + 10 %.
     if wall > timeout.mul_f64(1.1) {
         problems.push(format!("answered in {wall:?}, past {timeout:?} + 10%"));
@@ -87,6 +96,51 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             problems.join("; ")
         ))
     }
+}
+
+/// With a control plane, the failed `control_plane` checks are exactly `expect.not_checked`,
+/// each saying "not checked: <reason>" (AWS's own error code for a `faults.aws_denied` one).
+fn control_plane_problems(s: &Scenario, report: &serde_json::Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let checks: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["layer"] == "control_plane")
+        .collect();
+    if checks.is_empty() {
+        problems.push("no control_plane check: AWS was not read".into());
+    }
+    let mut failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    failed.sort();
+    failed.dedup();
+    let mut want: Vec<&str> = s.expect.not_checked.iter().map(String::as_str).collect();
+    want.sort();
+    want.dedup();
+    if failed != want {
+        problems.push(format!(
+            "failed control-plane checks {failed:?}, expected {want:?}"
+        ));
+    }
+    for c in checks.iter().filter(|c| c["ok"] == false) {
+        let name = c["name"].as_str().unwrap_or_default();
+        let reason = c["detail"]["reason"].as_str().unwrap_or_default();
+        if !reason.starts_with("not checked: ") {
+            problems.push(format!(
+                "{name}: reason {reason:?} is not \"not checked: …\""
+            ));
+        }
+        let denied = s.faults.aws_denied.iter().any(|d| d == name);
+        if denied && !(reason.contains("AccessDenied") || reason.contains("UnauthorizedOperation"))
+        {
+            problems.push(format!("{name} was denied, yet its reason is {reason:?}"));
+        }
+    }
+    problems
 }
 
 #[test]
