@@ -116,9 +116,12 @@ pub struct Overrides {
 /// A validated probe configuration: one private API chain.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Empty only while the stage is unknown (see [`Config::set_stage`]).
     pub name: String,
     pub api_id: String,
     pub region: String,
+    /// Empty when not configured ([`Config::stage_unknown`]): the doctor discovers it from AWS
+    /// before probing; `build` refuses a missing stage with `--no-aws`.
     pub stage: String,
     pub paths: Vec<String>,
     pub method: http::Method,
@@ -144,6 +147,19 @@ impl Config {
     /// The API's own host name.
     pub fn api_host(&self) -> String {
         api_host(&self.api_id, &self.region)
+    }
+
+    /// Whether no stage was configured: it is to be discovered from AWS before probing.
+    pub fn stage_unknown(&self) -> bool {
+        self.stage.is_empty()
+    }
+
+    /// Set the (discovered) stage; a default name follows it.
+    pub fn set_stage(&mut self, stage: String) {
+        if self.name.is_empty() {
+            self.name = format!("{}-{stage}", self.api_id);
+        }
+        self.stage = stage;
     }
 }
 
@@ -285,23 +301,17 @@ pub fn build(
         },
     };
 
-    let (stage, origin) =
-        pick(flags.stage.clone(), "--stage", &pf.stage, path, src).ok_or_else(|| {
-            ConfigError::flag(
-                "--stage",
-                "required: this version does not discover stages from AWS yet",
-            )
-        })?;
-    if stage.is_empty()
-        || stage.len() > 128
-        || !stage
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(origin.error(format!(
-            "invalid stage {stage:?}: letters, digits, '-' and '_' only, at most 128"
-        )));
-    }
+    let stage = match pick(flags.stage.clone(), "--stage", &pf.stage, path, src) {
+        Some((stage, origin)) => {
+            if !valid_stage(&stage) {
+                return Err(origin.error(format!(
+                    "invalid stage {stage:?}: letters, digits, '-' and '_' only, at most 128"
+                )));
+            }
+            Some(stage)
+        }
+        None => None,
+    };
 
     let paths = if !flags.paths.is_empty() {
         validate_paths(&flags.paths, &Origin::Flag("--path"))?
@@ -471,6 +481,21 @@ pub fn build(
 
     let sigv4 = flags.sigv4 || pf.sigv4.unwrap_or(false);
     let no_aws = flags.no_aws || pf.no_aws.unwrap_or(false);
+    // Without a stage the doctor discovers it (doctor::discover_stage), which needs AWS.
+    let stage = match stage {
+        Some(s) => s,
+        None if no_aws => {
+            let message = "required with --no-aws (stage discovery needs AWS access)";
+            return Err(match file {
+                Some(_) => ConfigError {
+                    location: path.display().to_string(),
+                    message: format!("stage (or --stage): {message}"),
+                },
+                None => ConfigError::flag("--stage", message),
+            });
+        }
+        None => String::new(),
+    };
 
     match invoke_via {
         InvokeVia::VpceHost if vpce_dns.is_none() => {
@@ -507,6 +532,7 @@ pub fn build(
             }
             v
         }
+        None if stage.is_empty() => String::new(),
         None => format!("{api_id}-{stage}"),
     };
 
@@ -567,6 +593,14 @@ pub fn valid_api_id(s: &str) -> bool {
     s.len() == 10
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Stage names: letters, digits, `-` and `_`, 1 to 128 characters.
+pub fn valid_stage(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn valid_region(s: &str) -> bool {
@@ -740,6 +774,29 @@ mod tests {
         };
         let c = build(Some((p, src, &pf)), &f, None).unwrap();
         assert_eq!(c.port, 9443);
+    }
+
+    #[test]
+    fn missing_stage_is_discovered_unless_no_aws() {
+        let mut f = flags();
+        f.stage = None;
+        let mut c = build(None, &f, None).unwrap();
+        assert!(c.stage_unknown());
+        c.set_stage("dev".into());
+        assert_eq!(
+            (c.stage.as_str(), c.name.as_str()),
+            ("dev", "3eqr0osoc3-dev")
+        );
+        f.no_aws = true;
+        let e = build(None, &f, None).unwrap_err().to_string();
+        assert!(e.starts_with("--stage: required with --no-aws"), "{e}");
+        // A configured name stays.
+        let src = "name = \"orders\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\n";
+        let p = Path::new("p.toml");
+        let pf = parse_probe_file(p, src).unwrap();
+        let mut c = build(Some((p, src, &pf)), &Overrides::default(), None).unwrap();
+        c.set_stage("test".into());
+        assert_eq!(c.name, "orders");
     }
 
     #[test]

@@ -1,12 +1,55 @@
-//! The doctor's job, start to end: validated config → probes → diagnosis → report.
+//! The doctor's job, start to end: validated config → (stage discovery) → probes → diagnosis →
+//! report.
 
 use tokio::time::Instant;
 
-use crate::aws::{gather, sdk::SdkInventory};
-use crate::config::Config;
+use crate::aws::{gather, sdk::SdkInventory, AwsError, ErrorKind, Inventory};
+use crate::config::{valid_stage, Config, ConfigError};
 use crate::finding::Layer;
 use crate::probe::Prober;
 use crate::report::{Check, Report};
+
+/// Find the stage of `cfg`'s API when none is configured: `apigateway:GetStages` by `deadline`.
+/// Exactly one stage is the answer; none, several, or a failed call are a `--stage` error that
+/// says why (exit code 2).
+pub async fn discover_stage(cfg: &Config, deadline: Instant) -> Result<String, ConfigError> {
+    let read = async {
+        let inv = SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await;
+        inv.get_stages(&cfg.api_id).await
+    };
+    let stages = tokio::time::timeout_at(deadline, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AwsError {
+                kind: ErrorKind::Unreachable,
+                message: "no answer in time".into(),
+            })
+        });
+    choose_stage(&cfg.api_id, stages)
+}
+
+/// The stage to use given what GetStages answered for `api_id`.
+pub fn choose_stage(
+    api_id: &str,
+    stages: Result<Vec<String>, AwsError>,
+) -> Result<String, ConfigError> {
+    let why = match stages {
+        Ok(s) if s.len() == 1 && valid_stage(&s[0]) => return Ok(s[0].clone()),
+        Ok(s) if s.is_empty() => format!("API {api_id} has no stage"),
+        Ok(s) if s.len() == 1 => {
+            format!("API {api_id} has one stage, {:?}, not a valid name", s[0])
+        }
+        Ok(s) => format!("API {api_id} has stages {}", s.join(", ")),
+        Err(e) => format!(
+            "cannot discover it: apigateway:GetStages {api_id} failed: {}",
+            e.message.split_whitespace().collect::<Vec<_>>().join(" ")
+        ),
+    };
+    Err(ConfigError {
+        location: "--stage".into(),
+        message: format!("required: {why}"),
+    })
+}
 
 /// Run one diagnosis of `cfg`, answering by `start + cfg.timeout`.
 pub async fn diagnose(cfg: &Config, start: Instant) -> Result<Report, String> {
@@ -42,4 +85,51 @@ pub async fn diagnose(cfg: &Config, start: Instant) -> Result<Report, String> {
     let mut report = Report::new(&facts, findings, extra);
     report.duration_seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Result<Vec<String>, AwsError> {
+        Ok(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn exactly_one_stage_is_used() {
+        assert_eq!(
+            choose_stage("3eqr0osoc3", names(&["test"])).unwrap(),
+            "test"
+        );
+    }
+
+    #[test]
+    fn none_or_several_stages_require_the_flag() {
+        let e = choose_stage("3eqr0osoc3", names(&["dev", "test"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--stage: required: API 3eqr0osoc3 has stages dev, test"
+        );
+        let e = choose_stage("3eqr0osoc3", names(&[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--stage: required: API 3eqr0osoc3 has no stage"
+        );
+        let e = choose_stage("3eqr0osoc3", names(&["a b"])).unwrap_err();
+        assert!(e.to_string().contains("not a valid name"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_call_requires_the_flag_and_says_why_on_one_line() {
+        let denied = Err(AwsError {
+            kind: ErrorKind::AccessDenied,
+            message: "AccessDeniedException: User: x is not\nauthorized".into(),
+        });
+        let e = choose_stage("3eqr0osoc3", denied).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "--stage: required: cannot discover it: apigateway:GetStages 3eqr0osoc3 failed: \
+             AccessDeniedException: User: x is not authorized"
+        );
+    }
 }

@@ -370,8 +370,6 @@ impl Lab {
             &t.api_id,
             "--region",
             &t.region,
-            "--stage",
-            &t.stage,
             "--resolver",
             &self.resolver.to_string(),
             "--port",
@@ -388,6 +386,9 @@ impl Lab {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !d.discover_stage {
+            args.splice(4..4, ["--stage".to_string(), t.stage.clone()]);
+        }
         match self.aws_endpoint_url() {
             None => args.push("--no-aws".into()),
             Some(url) => args.extend([

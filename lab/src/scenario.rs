@@ -554,6 +554,8 @@ pub struct DoctorSpec {
     pub timeout: String,
     /// Appended verbatim to the argv.
     pub extra_args: Vec<String>,
+    /// Leave `--stage` out: the doctor discovers the stage (needs the control plane).
+    pub discover_stage: bool,
 }
 
 impl Default for DoctorSpec {
@@ -567,6 +569,7 @@ impl Default for DoctorSpec {
             vpce_dns_override: None,
             timeout: "5s".into(),
             extra_args: Vec::new(),
+            discover_stage: false,
         }
     }
 }
@@ -712,6 +715,8 @@ impl Scenario {
         if let Err(m) = scenario.check_control_plane() {
             let key = if m.starts_with("faults") {
                 "aws_denied"
+            } else if m.starts_with("doctor") {
+                "discover_stage"
             } else {
                 "not_checked"
             };
@@ -782,6 +787,12 @@ impl Scenario {
         if !self.control_plane.enabled && !self.faults.aws_denied.is_empty() {
             return Err(
                 "faults.aws_denied needs the control plane ([control_plane] enabled = true)".into(),
+            );
+        }
+        if !self.control_plane.enabled && self.doctor.discover_stage {
+            return Err(
+                "doctor.discover_stage needs the control plane ([control_plane] enabled = true)"
+                    .into(),
             );
         }
         if !self.control_plane.enabled && !self.expect.not_checked.is_empty() {

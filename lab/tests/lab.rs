@@ -738,6 +738,7 @@ fn every_scenario_file_loads() {
         "cp_hybrid_timeout",
         "cp_one_call_denied",
         "cp_ec2_call_denied",
+        "cp_stage_discovered",
     ] {
         assert!(names.contains(&want), "missing scenario {want}");
     }
@@ -789,6 +790,8 @@ async fn check_start(s: &Scenario) {
             .map(|i| args[i + 1].clone())
     };
     assert_eq!(at("--resolver"), Some(lab.resolver().to_string()));
+    let stage = (!s.doctor.discover_stage).then(|| s.topology.stage.clone());
+    assert_eq!(at("--stage"), stage, "{}", s.name);
     assert_eq!(
         at("--invoke-via").as_deref(),
         Some(s.doctor.invoke_via.as_str())

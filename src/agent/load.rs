@@ -141,6 +141,15 @@ pub fn load(path: &Path) -> Result<ProbeSet, ConfigError> {
             &Overrides::default(),
             config::env_region(),
         )?;
+        if cfg.stage_unknown() {
+            // The doctor discovers a missing stage; a probe run every 30 s names it.
+            return Err(ConfigError {
+                location: file.display().to_string(),
+                message:
+                    "stage: required in probe files for pgw-agent (only pgw-doctor discovers it)"
+                        .into(),
+            });
+        }
         if let Some(other) = set.get(&cfg.name) {
             let offset = pf.name.as_ref().map_or(0, |n| n.span().start);
             return Err(ConfigError {
@@ -236,6 +245,20 @@ pub(crate) mod tests {
         c.store(t0, ControlFacts::default());
         assert!(c.fresh(t0 + Duration::from_secs(299), five_min).is_some());
         assert!(c.fresh(t0 + five_min, five_min).is_none());
+    }
+
+    #[test]
+    fn probe_file_without_stage_is_rejected() {
+        let d = temp_dir();
+        let body = probe_toml("a").replace("stage = \"test\"\n", "");
+        // With AWS allowed (the doctor would discover the stage) ...
+        std::fs::write(d.join("a.toml"), body.replace("no_aws = true\n", "")).unwrap();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(e.ends_with("a.toml: stage: required in probe files for pgw-agent (only pgw-doctor discovers it)"), "{e}");
+        // ... and without.
+        std::fs::write(d.join("a.toml"), body).unwrap();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(e.ends_with("a.toml: stage (or --stage): required with --no-aws (stage discovery needs AWS access)"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use model::*;
 /// exactly these actions; a test keeps them in step).
 pub const OPERATIONS: &[(&str, &str)] = &[
     ("apigateway:GetRestApi", "apigateway:GET"),
+    ("apigateway:GetStages", "apigateway:GET"),
     ("apigateway:GetStage", "apigateway:GET"),
     ("apigateway:GetDeployment", "apigateway:GET"),
     ("apigateway:GetResources", "apigateway:GET"),
@@ -85,6 +86,8 @@ impl AwsError {
 pub trait Inventory {
     fn get_rest_api(&self, api_id: &str)
         -> impl Future<Output = Result<Option<RestApi>, AwsError>>;
+    /// The names of the API's stages (the doctor's stage discovery).
+    fn get_stages(&self, api_id: &str) -> impl Future<Output = Result<Vec<String>, AwsError>>;
     fn get_stage(
         &self,
         api_id: &str,

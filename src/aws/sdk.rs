@@ -178,6 +178,24 @@ impl Inventory for SdkInventory {
         }
     }
 
+    async fn get_stages(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
+        let o = self
+            .main
+            .apigw
+            .get_stages()
+            .rest_api_id(api_id)
+            .send()
+            .await
+            .map_err(err)?;
+        let mut names: Vec<String> = o
+            .item()
+            .iter()
+            .filter_map(|s| s.stage_name().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     async fn get_stage(&self, api_id: &str, stage: &str) -> Result<Option<Stage>, AwsError> {
         match self
             .main

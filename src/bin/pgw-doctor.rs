@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         None => None,
     };
     let file_ref = file.as_ref().map(|(p, s, f)| (p.as_path(), s.as_str(), f));
-    let cfg = match config::build(file_ref, &args.overrides(), config::env_region()) {
+    let mut cfg = match config::build(file_ref, &args.overrides(), config::env_region()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -39,6 +39,13 @@ fn main() -> ExitCode {
     };
     let report = rt.block_on(async {
         let start = tokio::time::Instant::now();
+        if cfg.stage_unknown() {
+            // Like every phase, at most a third of the budget.
+            let stage = pgw::doctor::discover_stage(&cfg, start + cfg.timeout / 3)
+                .await
+                .map_err(|e| e.to_string())?;
+            cfg.set_stage(stage);
+        }
         pgw::doctor::diagnose(&cfg, start).await
     });
     rt.shutdown_background();

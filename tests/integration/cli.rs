@@ -42,6 +42,21 @@ fn malformed_api_id() {
 }
 
 #[test]
+fn no_stage_with_no_aws() {
+    // Stage discovery needs AWS.
+    assert_usage_error(
+        &[
+            "--api-id",
+            "3eqr0osoc3",
+            "--region",
+            "us-east-1",
+            "--no-aws",
+        ],
+        "--stage: required with --no-aws (stage discovery needs AWS access)",
+    );
+}
+
+#[test]
 fn unreadable_ca_file() {
     assert_usage_error(
         &[

@@ -70,6 +70,13 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             problems.push(format!("confidence of the first finding is not {c}"));
         }
     }
+    // Given or discovered, the report names the stage the lab serves.
+    if report["target"]["stage"] != s.topology.stage.as_str() {
+        problems.push(format!(
+            "target.stage {}, expected {}",
+            report["target"]["stage"], s.topology.stage
+        ));
+    }
     if let Some(want) = &s.expect.findings {
         let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
         if ids != want.iter().map(String::as_str).collect::<Vec<_>>() {
@@ -298,4 +305,57 @@ fn aws_endpoint_blackholed_still_answers_by_the_deadline() {
         );
         drop(held);
     });
+}
+
+/// The doctor without `--stage` against `healthy_cp_path_a` changed by `edit`:
+/// (exit code, stdout, stderr).
+async fn without_stage(edit: impl FnOnce(&mut Scenario)) -> (i32, String, String) {
+    let mut s = Scenario::load(&repo().join("lab/scenarios/healthy_cp_path_a.toml")).unwrap();
+    s.doctor.discover_stage = true;
+    edit(&mut s);
+    let lab = Lab::start(&s).await.unwrap();
+    let args = lab.doctor_args();
+    assert!(!args.iter().any(|a| a == "--stage"), "{args:?}");
+    let mut cmd = doctor();
+    cmd.args(&args).args(["--output", "json"]);
+    for (k, v) in lab.aws_env() {
+        cmd.env(k, v);
+    }
+    let out = tokio::process::Command::from(cmd).output().await.unwrap();
+    lab.shutdown().await;
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Stage discovery: exactly one stage or exit 2 with one line naming `--stage` and why
+/// (the healthy one-stage case is the scenario `cp_stage_discovered`).
+#[test]
+fn without_stage_the_api_must_have_exactly_one() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (two, none, denied) = rt.block_on(async {
+        tokio::join!(
+            without_stage(|s| s.topology.deployed_stages = vec!["dev".into(), "test".into()]),
+            without_stage(|s| s.topology.deployed_stages.clear()),
+            without_stage(|s| s.faults.aws_denied = vec!["apigateway:GetStages".into()]),
+        )
+    });
+    for (code, stdout, stderr) in [&two, &none, &denied] {
+        assert_eq!(*code, 2, "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    assert_eq!(
+        two.2.trim_end(),
+        "pgw-doctor: --stage: required: API 3eqr0osoc3 has stages dev, test"
+    );
+    assert_eq!(
+        none.2.trim_end(),
+        "pgw-doctor: --stage: required: API 3eqr0osoc3 has no stage"
+    );
+    let want = "pgw-doctor: --stage: required: cannot discover it: apigateway:GetStages \
+                3eqr0osoc3 failed: AccessDeniedException: User: ";
+    assert!(denied.2.starts_with(want), "{}", denied.2);
 }
