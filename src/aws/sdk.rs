@@ -72,17 +72,17 @@ impl SdkInventory {
     }
 }
 
-/// Map an SDK error to our kinds by its error code (or the lack of a response).
+/// Map an SDK error to our kinds by its error code (or the lack of a response), with the short
+/// text of [`error_text`].
 fn err<E, R>(e: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    match &e {
+    let kind = match &e {
         SdkError::ServiceError(se) => {
-            let code = se.err().code().unwrap_or("Unknown").to_string();
-            let msg = se.err().message().unwrap_or_default().to_string();
-            let kind = if code.contains("NotFound") {
+            let code = se.err().code().unwrap_or("Unknown");
+            if code.contains("NotFound") {
                 ErrorKind::NotFound
             } else if code.contains("AccessDenied")
                 || code.contains("UnauthorizedOperation")
@@ -101,34 +101,57 @@ where
                 ErrorKind::Credentials
             } else {
                 ErrorKind::Other
-            };
-            AwsError {
-                kind,
-                message: format!("{code}: {msg}").trim_end_matches(": ").to_string(),
             }
         }
-        SdkError::DispatchFailure(d) => AwsError {
-            kind: if d.is_user() {
-                ErrorKind::Credentials
-            } else {
-                ErrorKind::Unreachable
-            },
-            message: format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ),
-        },
-        SdkError::TimeoutError(_) => AwsError {
-            kind: ErrorKind::Unreachable,
-            message: "timed out".into(),
-        },
-        _ => AwsError {
-            kind: ErrorKind::Other,
-            message: format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            ),
-        },
+        SdkError::DispatchFailure(d) if d.is_user() => ErrorKind::Credentials,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => ErrorKind::Unreachable,
+        _ => ErrorKind::Other,
+    };
+    AwsError {
+        kind,
+        message: error_text(&e),
+    }
+}
+
+/// The short text of a failed call, for one report line: `Code: message` for an error the
+/// service answered (`AccessDenied: User: … is not authorized …`), else the innermost cause
+/// (`Connection refused (os error 111)`, `no credentials found in chain`), never the Debug
+/// chain. Whitespace runs become one space.
+fn error_text<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    let text = match e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            match se.err().message().map(str::trim) {
+                Some(m) if !m.is_empty() => format!("{code}: {m}"),
+                _ => code.to_string(),
+            }
+        }
+        _ => {
+            let mut inner: &(dyn std::error::Error + 'static) = e;
+            while let Some(s) = inner.source() {
+                inner = s;
+            }
+            let text = inner.to_string();
+            // A first line that only introduces a list ("…. Attempted:") keeps its sentence.
+            let first = text.lines().next().unwrap_or_default().trim();
+            match first.strip_suffix(':') {
+                Some(intro) => intro
+                    .rsplit_once(". ")
+                    .map_or(intro, |(sentence, _)| sentence)
+                    .to_string(),
+                None => first.to_string(),
+            }
+        }
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        "failed without a reason".into()
+    } else {
+        text
     }
 }
 
@@ -576,5 +599,88 @@ impl Inventory for SdkInventory {
                 ))
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_apigateway::operation::get_stages::GetStagesError;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::error::metadata::ErrorMetadata;
+
+    type E = SdkError<GetStagesError, ()>;
+
+    /// An error with a cause, as hyper's connect errors are.
+    #[derive(Debug)]
+    struct Wrapped(&'static str, std::io::Error);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
+    }
+
+    fn service(code: &str, message: Option<&str>) -> E {
+        let mut m = ErrorMetadata::builder().code(code);
+        if let Some(message) = message {
+            m = m.message(message);
+        }
+        SdkError::service_error(GetStagesError::generic(m.build()), ())
+    }
+
+    #[test]
+    fn service_errors_are_code_and_message() {
+        let e = service(
+            "AccessDeniedException",
+            Some("User: arn:aws:iam::111122223333:user/x is not authorized\n to perform: apigateway:GET"),
+        );
+        assert_eq!(
+            error_text(&e),
+            "AccessDeniedException: User: arn:aws:iam::111122223333:user/x is not authorized to perform: apigateway:GET"
+        );
+        let e = err(e);
+        assert_eq!(e.kind, ErrorKind::AccessDenied);
+        assert_eq!(error_text(&service("Throttling", None)), "Throttling");
+        assert_eq!(
+            err(service("NotFoundException", Some("x"))).kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn dispatch_and_timeout_errors_are_their_innermost_cause() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        let e: E = SdkError::dispatch_failure(ConnectorError::io(Box::new(Wrapped(
+            "tcp connect error",
+            refused,
+        ))));
+        let text = error_text(&e);
+        assert_eq!(text, "Connection refused (os error 111)");
+        assert_eq!(err(e).kind, ErrorKind::Unreachable);
+
+        let e: E = SdkError::timeout_error(Box::new(Wrapped(
+            "operation timeout",
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out after 3s"),
+        )));
+        assert_eq!(error_text(&e), "timed out after 3s");
+    }
+
+    #[test]
+    fn a_list_introduced_by_its_first_line_is_left_out() {
+        let chain = std::io::Error::other(
+            "no credentials found in chain. Attempted:\n  Environment: not set\n  Profile: not set",
+        );
+        let e: E = SdkError::dispatch_failure(ConnectorError::other(Box::new(chain), None));
+        assert_eq!(error_text(&e), "no credentials found in chain");
     }
 }

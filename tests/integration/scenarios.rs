@@ -273,6 +273,15 @@ fn aws_endpoint_refusing_degrades_the_report() {
         .port();
     let (code, report, wall) = rt.block_on(with_aws_at(&format!("http://127.0.0.1:{port}"), "5s"));
     assert_degraded(code, &report);
+    // The reason is the innermost cause, not the SDK's Debug chain.
+    for c in report["checks"].as_array().unwrap() {
+        if c["layer"] == "control_plane" {
+            assert_eq!(
+                c["detail"]["reason"], "not checked: Connection refused (os error 111)",
+                "{c}"
+            );
+        }
+    }
     assert!(wall <= Duration::from_millis(5500), "{wall:?}");
 }
 
