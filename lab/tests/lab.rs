@@ -739,6 +739,7 @@ fn every_scenario_file_loads() {
         "cp_one_call_denied",
         "cp_ec2_call_denied",
         "cp_stage_discovered",
+        "cp_listeners_denied",
     ] {
         assert!(names.contains(&want), "missing scenario {want}");
     }

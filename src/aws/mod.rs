@@ -114,8 +114,23 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<(bool, bool), AwsError>>;
-    /// Load balancer, listeners, target groups and target health.
-    fn describe_nlb(&self, arn: &str) -> impl Future<Output = Result<Nlb, AwsError>>;
+    /// DescribeLoadBalancers: the load balancer alone (no listeners, no target groups).
+    fn describe_load_balancer(&self, arn: &str) -> impl Future<Output = Result<Nlb, AwsError>>;
+    /// DescribeListeners of a load balancer.
+    fn describe_listeners(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<Listener>, AwsError>>;
+    /// DescribeTargetGroups of a load balancer (targets empty).
+    fn describe_target_groups(
+        &self,
+        arn: &str,
+    ) -> impl Future<Output = Result<Vec<TargetGroup>, AwsError>>;
+    /// DescribeTargetHealth of one target group.
+    fn describe_target_health(
+        &self,
+        tg_arn: &str,
+    ) -> impl Future<Output = Result<Vec<Target>, AwsError>>;
     /// Accounts with an assumable role.
     fn role_accounts(&self) -> Vec<String>;
     /// Provider-side endpoint connection states in `account`, by consumer endpoint id.
@@ -162,6 +177,45 @@ impl Recorder {
         });
         value
     }
+}
+
+/// An NLB with its listeners, target groups and their targets' health: four ELBv2 operations,
+/// each recorded under its own name. `None` unless the load balancer, its target groups and the
+/// health of every target group were read: targets of unknown health must not count as none or
+/// as unhealthy. Listeners are informative (no rule needs them): without them the NLB still counts.
+async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nlb> {
+    let mut nlb = rec
+        .call(
+            "elasticloadbalancing:DescribeLoadBalancers",
+            inv.describe_load_balancer(arn),
+        )
+        .await?;
+    let (listeners, groups) = tokio::join!(
+        rec.call(
+            "elasticloadbalancing:DescribeListeners",
+            inv.describe_listeners(arn)
+        ),
+        rec.call(
+            "elasticloadbalancing:DescribeTargetGroups",
+            inv.describe_target_groups(arn)
+        ),
+    );
+    nlb.listeners = listeners.unwrap_or_default();
+    let mut complete = true;
+    for mut tg in groups? {
+        match rec
+            .call(
+                "elasticloadbalancing:DescribeTargetHealth",
+                inv.describe_target_health(&tg.arn),
+            )
+            .await
+        {
+            Some(targets) => tg.targets = targets,
+            None => complete = false,
+        }
+        nlb.target_groups.push(tg);
+    }
+    complete.then_some(nlb)
 }
 
 /// Read the whole chain of `api_id` / `stage` in `region`, finishing by `deadline`.
@@ -272,13 +326,7 @@ pub async fn gather<I: Inventory>(
         .filter(|a| a.contains(":loadbalancer/"))
         .collect();
     for arn in nlb_arns {
-        if let Some(n) = rec
-            .call(
-                "elasticloadbalancing:DescribeTargetHealth",
-                inv.describe_nlb(&arn),
-            )
-            .await
-        {
+        if let Some(n) = read_nlb(&rec, inv, &arn).await {
             cf.nlbs.push(n);
         }
     }
@@ -316,4 +364,238 @@ pub async fn gather<I: Inventory>(
     }
     cf.calls = rec.calls.into_inner().expect("poisoned");
     cf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NLB: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/nlb-a/0a1b";
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/orders/0c1d";
+
+    /// One REST API whose method goes through VPC link `a1b2c3` to one NLB with one target
+    /// group; the `denied` operations fail with AccessDenied.
+    struct Fake {
+        denied: Vec<&'static str>,
+    }
+
+    impl Fake {
+        fn allow(&self, op: &str) -> Result<(), AwsError> {
+            if self.denied.contains(&op) {
+                Err(AwsError {
+                    kind: ErrorKind::AccessDenied,
+                    message: format!("AccessDenied: not authorized to perform: {op}"),
+                })
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    impl Inventory for Fake {
+        async fn get_rest_api(&self, api_id: &str) -> Result<Option<RestApi>, AwsError> {
+            self.allow("apigateway:GetRestApi")?;
+            Ok(Some(RestApi {
+                id: api_id.into(),
+                name: "orders".into(),
+                endpoint_types: vec!["PRIVATE".into()],
+                vpc_endpoint_ids: vec![],
+                policy: None,
+            }))
+        }
+        async fn get_stages(&self, _: &str) -> Result<Vec<String>, AwsError> {
+            self.allow("apigateway:GetStages")?;
+            Ok(vec!["test".into()])
+        }
+        async fn get_stage(&self, _: &str, stage: &str) -> Result<Option<Stage>, AwsError> {
+            self.allow("apigateway:GetStage")?;
+            Ok(Some(Stage {
+                name: stage.into(),
+                deployment_id: Some("d1".into()),
+                variables: BTreeMap::new(),
+            }))
+        }
+        async fn get_deployment_summary(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+            self.allow("apigateway:GetDeployment")?;
+            Ok(BTreeMap::from([("/".to_string(), vec!["ANY".to_string()])]))
+        }
+        async fn get_resources(&self, _: &str) -> Result<Vec<Resource>, AwsError> {
+            self.allow("apigateway:GetResources")?;
+            Ok(vec![Resource {
+                path: "/".into(),
+                methods: vec![Method {
+                    http_method: "ANY".into(),
+                    authorization_type: Some("NONE".into()),
+                    integration: Some(Integration {
+                        kind: Some("HTTP_PROXY".into()),
+                        connection_type: Some("VPC_LINK".into()),
+                        connection_id: Some("a1b2c3".into()),
+                        uri: None,
+                        timeout_ms: Some(29000),
+                    }),
+                }],
+            }])
+        }
+        async fn get_vpc_link(&self, id: &str) -> Result<VpcLink, AwsError> {
+            self.allow("apigateway:GetVpcLink")?;
+            Ok(VpcLink {
+                id: id.into(),
+                status: "AVAILABLE".into(),
+                status_message: None,
+                target_arns: vec![NLB.into()],
+            })
+        }
+        async fn describe_endpoints(&self, _: &[(&str, &str)]) -> Result<Vec<Endpoint>, AwsError> {
+            self.allow("ec2:DescribeVpcEndpoints")?;
+            Ok(vec![])
+        }
+        async fn describe_sg_rules(
+            &self,
+            _: &[String],
+        ) -> Result<BTreeMap<String, Vec<SgRule>>, AwsError> {
+            self.allow("ec2:DescribeSecurityGroupRules")?;
+            Ok(BTreeMap::new())
+        }
+        async fn describe_vpc_dns(&self, _: &str) -> Result<(bool, bool), AwsError> {
+            self.allow("ec2:DescribeVpcAttribute")?;
+            Ok((true, true))
+        }
+        async fn describe_load_balancer(&self, arn: &str) -> Result<Nlb, AwsError> {
+            self.allow("elasticloadbalancing:DescribeLoadBalancers")?;
+            Ok(Nlb {
+                arn: arn.into(),
+                name: "nlb-a".into(),
+                vpc_id: Some("vpc-1".into()),
+                azs: vec!["us-east-1a".into()],
+                listeners: vec![],
+                target_groups: vec![],
+            })
+        }
+        async fn describe_listeners(&self, _: &str) -> Result<Vec<Listener>, AwsError> {
+            self.allow("elasticloadbalancing:DescribeListeners")?;
+            Ok(vec![Listener {
+                port: 443,
+                protocol: "TCP".into(),
+                target_group_arns: vec![TG.into()],
+            }])
+        }
+        async fn describe_target_groups(&self, _: &str) -> Result<Vec<TargetGroup>, AwsError> {
+            self.allow("elasticloadbalancing:DescribeTargetGroups")?;
+            Ok(vec![TargetGroup {
+                arn: TG.into(),
+                name: "orders".into(),
+                port: Some(443),
+                target_type: Some("ip".into()),
+                targets: vec![],
+            }])
+        }
+        async fn describe_target_health(&self, tg: &str) -> Result<Vec<Target>, AwsError> {
+            self.allow("elasticloadbalancing:DescribeTargetHealth")?;
+            assert_eq!(tg, TG);
+            Ok(vec![Target {
+                id: "10.0.1.5".into(),
+                port: Some(443),
+                az: Some("us-east-1a".into()),
+                state: "healthy".into(),
+                reason: None,
+                description: None,
+            }])
+        }
+        fn role_accounts(&self) -> Vec<String> {
+            vec![]
+        }
+        async fn describe_connections(
+            &self,
+            _: &str,
+            _: &[String],
+        ) -> Result<BTreeMap<String, String>, AwsError> {
+            self.allow("ec2:DescribeVpcEndpointConnections")?;
+            Ok(BTreeMap::new())
+        }
+    }
+
+    async fn read(denied: &[&'static str]) -> ControlFacts {
+        let fake = Fake {
+            denied: denied.to_vec(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        gather(&fake, "3eqr0osoc3", "test", "us-east-1", deadline).await
+    }
+
+    /// The ELBv2 calls made, in order, with whether each succeeded.
+    fn elb_calls(cf: &ControlFacts) -> Vec<(&str, bool)> {
+        cf.calls
+            .iter()
+            .filter_map(|c| {
+                let op = c.operation.strip_prefix("elasticloadbalancing:")?;
+                Some((op, c.ok))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn each_elbv2_call_is_recorded_under_its_own_operation() {
+        let cf = read(&[]).await;
+        assert_eq!(
+            elb_calls(&cf),
+            [
+                ("DescribeLoadBalancers", true),
+                ("DescribeListeners", true),
+                ("DescribeTargetGroups", true),
+                ("DescribeTargetHealth", true),
+            ]
+        );
+        assert_eq!(cf.nlbs.len(), 1);
+        assert_eq!(cf.nlbs[0].listeners.len(), 1);
+        assert_eq!(cf.nlbs[0].target_groups[0].targets[0].id, "10.0.1.5");
+    }
+
+    #[tokio::test]
+    async fn denied_target_health_is_named_and_leaves_no_nlb() {
+        let cf = read(&["elasticloadbalancing:DescribeTargetHealth"]).await;
+        assert_eq!(
+            elb_calls(&cf),
+            [
+                ("DescribeLoadBalancers", true),
+                ("DescribeListeners", true),
+                ("DescribeTargetGroups", true),
+                ("DescribeTargetHealth", false),
+            ]
+        );
+        assert_eq!(
+            cf.failures(),
+            ["elasticloadbalancing:DescribeTargetHealth: AccessDenied: not authorized to perform: elasticloadbalancing:DescribeTargetHealth"]
+        );
+        // Targets of unknown health are not "no target".
+        assert!(cf.nlbs.is_empty());
+    }
+
+    #[tokio::test]
+    async fn denied_listeners_keep_the_nlb_and_its_targets() {
+        let cf = read(&["elasticloadbalancing:DescribeListeners"]).await;
+        assert_eq!(
+            elb_calls(&cf),
+            [
+                ("DescribeLoadBalancers", true),
+                ("DescribeListeners", false),
+                ("DescribeTargetGroups", true),
+                ("DescribeTargetHealth", true),
+            ]
+        );
+        assert!(cf.nlbs[0].listeners.is_empty());
+        assert_eq!(cf.nlbs[0].target_groups[0].targets.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn denied_load_balancer_stops_the_nlb_reads() {
+        let cf = read(&["elasticloadbalancing:DescribeLoadBalancers"]).await;
+        assert_eq!(elb_calls(&cf), [("DescribeLoadBalancers", false)]);
+        assert!(cf.nlbs.is_empty());
+    }
 }

@@ -473,7 +473,7 @@ impl Inventory for SdkInventory {
         ))
     }
 
-    async fn describe_nlb(&self, arn: &str) -> Result<Nlb, AwsError> {
+    async fn describe_load_balancer(&self, arn: &str) -> Result<Nlb, AwsError> {
         let lbs = self
             .main
             .elb
@@ -486,60 +486,6 @@ impl Inventory for SdkInventory {
             kind: ErrorKind::NotFound,
             message: format!("load balancer {arn} not found"),
         })?;
-        let listeners = self
-            .main
-            .elb
-            .describe_listeners()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(err)?;
-        let tgs = self
-            .main
-            .elb
-            .describe_target_groups()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map_err(err)?;
-        let mut target_groups = Vec::new();
-        for tg in tgs.target_groups() {
-            let tg_arn = tg.target_group_arn().unwrap_or_default().to_string();
-            let th = self
-                .main
-                .elb
-                .describe_target_health()
-                .target_group_arn(&tg_arn)
-                .send()
-                .await
-                .map_err(err)?;
-            let targets = th
-                .target_health_descriptions()
-                .iter()
-                .map(|d| {
-                    let t = d.target();
-                    let h = d.target_health();
-                    Target {
-                        id: t.and_then(|t| t.id()).unwrap_or_default().to_string(),
-                        port: t.and_then(|t| t.port()),
-                        az: t.and_then(|t| t.availability_zone()).map(str::to_string),
-                        state: h
-                            .and_then(|h| h.state())
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default(),
-                        reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
-                        description: h.and_then(|h| h.description()).map(str::to_string),
-                    }
-                })
-                .collect();
-            target_groups.push(TargetGroup {
-                arn: tg_arn,
-                name: tg.target_group_name().unwrap_or_default().to_string(),
-                port: tg.port(),
-                target_type: tg.target_type().map(|t| t.as_str().to_string()),
-                targets,
-            });
-        }
         Ok(Nlb {
             arn: arn.to_string(),
             name: lb.load_balancer_name().unwrap_or_default().to_string(),
@@ -549,24 +495,86 @@ impl Inventory for SdkInventory {
                 .iter()
                 .filter_map(|z| z.zone_name().map(str::to_string))
                 .collect(),
-            listeners: listeners
-                .listeners()
-                .iter()
-                .map(|l| Listener {
-                    port: l.port().unwrap_or_default(),
-                    protocol: l
-                        .protocol()
-                        .map(|p| p.as_str().to_string())
-                        .unwrap_or_default(),
-                    target_group_arns: l
-                        .default_actions()
-                        .iter()
-                        .filter_map(|a| a.target_group_arn().map(str::to_string))
-                        .collect(),
-                })
-                .collect(),
-            target_groups,
+            listeners: Vec::new(),
+            target_groups: Vec::new(),
         })
+    }
+
+    async fn describe_listeners(&self, arn: &str) -> Result<Vec<Listener>, AwsError> {
+        let o = self
+            .main
+            .elb
+            .describe_listeners()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.listeners()
+            .iter()
+            .map(|l| Listener {
+                port: l.port().unwrap_or_default(),
+                protocol: l
+                    .protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                target_group_arns: l
+                    .default_actions()
+                    .iter()
+                    .filter_map(|a| a.target_group_arn().map(str::to_string))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn describe_target_groups(&self, arn: &str) -> Result<Vec<TargetGroup>, AwsError> {
+        let o = self
+            .main
+            .elb
+            .describe_target_groups()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.target_groups()
+            .iter()
+            .map(|tg| TargetGroup {
+                arn: tg.target_group_arn().unwrap_or_default().to_string(),
+                name: tg.target_group_name().unwrap_or_default().to_string(),
+                port: tg.port(),
+                target_type: tg.target_type().map(|t| t.as_str().to_string()),
+                targets: Vec::new(),
+            })
+            .collect())
+    }
+
+    async fn describe_target_health(&self, tg_arn: &str) -> Result<Vec<Target>, AwsError> {
+        let th = self
+            .main
+            .elb
+            .describe_target_health()
+            .target_group_arn(tg_arn)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(th
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let t = d.target();
+                let h = d.target_health();
+                Target {
+                    id: t.and_then(|t| t.id()).unwrap_or_default().to_string(),
+                    port: t.and_then(|t| t.port()),
+                    az: t.and_then(|t| t.availability_zone()).map(str::to_string),
+                    state: h
+                        .and_then(|h| h.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+                    description: h.and_then(|h| h.description()).map(str::to_string),
+                }
+            })
+            .collect())
     }
 
     fn role_accounts(&self) -> Vec<String> {
