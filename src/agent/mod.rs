@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::aws::gather;
 use crate::config::ConfigError;
+use crate::doctor;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 use crate::metrics::{Metrics, ProbeSnapshot};
@@ -93,29 +93,29 @@ pub struct Shared {
     tracker: TaskTracker,
 }
 
-/// The doctor's run, start to end (as `doctor::diagnose`): data-plane probes and control-plane
-/// reads side by side under the probe's timeout, then diagnosis. The control plane is read at
-/// most once per `control_plane_interval`; in between, the last read stands in. Returns whether
-/// the control plane was read in this run.
+/// The doctor's run, start to end ([`doctor::probe_and_diagnose`]): data-plane probes and
+/// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
+/// is read at most once per `control_plane_interval`; in between, the last read stands in.
+/// Returns whether the control plane was read in this run.
 pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>, bool) {
     let cfg = &probe.cfg;
     let start = Instant::now();
     let deadline = start + cfg.timeout;
+    let mut read = false;
     let control = async {
         if cfg.no_aws {
-            return (None, false);
+            return None;
         }
         if let Some(cf) = probe.control.fresh(start, cfg.control_plane_interval) {
-            return (Some(cf), false);
+            return Some(cf);
         }
         let inv = probe.control.inventory(cfg).await;
-        let cf = gather(inv, &cfg.api_id, &cfg.stage, &cfg.region, deadline).await;
+        let cf = doctor::read_control_plane(inv, cfg, deadline).await;
         probe.control.store(start, cf.clone());
-        (Some(cf), true)
+        read = true;
+        Some(cf)
     };
-    let (mut facts, (control, read)) = tokio::join!(probe.prober.run(cfg, deadline), control);
-    facts.control = control;
-    let findings = crate::diagnose::diagnose(&facts);
+    let (facts, findings) = doctor::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
     (facts, findings, read)
 }
 
