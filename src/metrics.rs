@@ -653,6 +653,17 @@ impl Metrics {
         }
     }
 
+    /// Export `pgw_aws_api_errors_total` at 0 for every operation a control-plane read records,
+    /// so that `rate()` and `increase()` see the first error (a counter that appears at 1 hides
+    /// it). Idempotent; the agent calls it once some probe reads AWS.
+    pub fn init_aws_api_errors(&self) {
+        for op in crate::aws::RECORDED_OPERATIONS {
+            drop(self.aws_api_errors.get_or_create(&AwsErrorLabels {
+                operation: op.to_string(),
+            }));
+        }
+    }
+
     pub fn count_aws_api_error(&self, operation: &str) {
         self.aws_api_errors
             .get_or_create(&AwsErrorLabels {
@@ -939,6 +950,25 @@ mod tests {
         ] {
             assert!(t.contains(want), "missing {want:?} in\n{t}");
         }
+    }
+
+    #[test]
+    fn aws_api_errors_start_at_zero_for_every_recorded_operation() {
+        let m = Metrics::new();
+        assert!(!text(&m).contains("pgw_aws_api_errors_total{"));
+        m.init_aws_api_errors();
+        m.count_aws_api_error("elasticloadbalancing:DescribeTargetHealth");
+        m.init_aws_api_errors();
+        let t = text(&m);
+        for op in crate::aws::RECORDED_OPERATIONS {
+            let n = u64::from(*op == "elasticloadbalancing:DescribeTargetHealth");
+            let want = format!("pgw_aws_api_errors_total{{operation=\"{op}\"}} {n}\n");
+            assert!(t.contains(&want), "missing {want:?} in\n{t}");
+        }
+        assert_eq!(
+            t.matches("pgw_aws_api_errors_total{").count(),
+            crate::aws::RECORDED_OPERATIONS.len()
+        );
     }
 
     #[test]

@@ -305,6 +305,9 @@ impl Agent {
             }
         }
         let n = new.len();
+        if new.probes.values().any(|p| !p.cfg.no_aws) {
+            metrics.init_aws_api_errors();
+        }
         scheduler.apply(new.probes.values().cloned());
         *current = Arc::new(new);
         drop(current);
@@ -418,6 +421,35 @@ mod tests {
         assert!(metrics.last_run("a").is_none());
         let t = crate::metrics::render(metrics.registry(), false).0;
         assert!(!t.contains("probe=\"a\""), "{t}");
+        agent.drain().await;
+    }
+
+    #[tokio::test]
+    async fn aws_error_counters_appear_at_zero_once_a_probe_reads_aws() {
+        let d = temp_dir();
+        std::fs::write(d.join("a.toml"), probe_toml("a")).unwrap();
+        let agent = Agent::start(&Options {
+            probes: d.clone(),
+            max_concurrent: 2,
+        })
+        .await
+        .unwrap();
+        let metrics = &agent.shared.metrics;
+        // Data plane only: no AWS error series at all.
+        let t = crate::metrics::render(metrics.registry(), false).0;
+        assert!(!t.contains("pgw_aws_api_errors_total{"), "{t}");
+        // A probe that reads AWS (at a closed port: nothing leaves loopback).
+        let b = probe_toml("b").replace(
+            "no_aws = true\n",
+            "aws_endpoint_url = \"http://127.0.0.1:1\"\ninterval = \"1h\"\n",
+        );
+        std::fs::write(d.join("b.toml"), b.replace("interval = \"30s\"\n", "")).unwrap();
+        assert_eq!(agent.reload().await.unwrap(), 2);
+        let t = crate::metrics::render(metrics.registry(), false).0;
+        for op in crate::aws::RECORDED_OPERATIONS {
+            let series = format!("pgw_aws_api_errors_total{{operation=\"{op}\"}} ");
+            assert!(t.contains(&series), "missing {series:?} in\n{t}");
+        }
         agent.drain().await;
     }
 }

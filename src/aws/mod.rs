@@ -55,6 +55,28 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("sts:AssumeRole", "sts:AssumeRole"),
 ];
 
+/// The operations a control-plane read ([`gather`]) records as calls, each a check and, when it
+/// fails, a count of `pgw_aws_api_errors_total{operation}`. The rest of [`OPERATIONS`] is never
+/// a call of its own: `apigateway:GetStages` is the doctor's stage discovery,
+/// `ec2:DescribeNetworkInterfaces` completes `ec2:DescribeVpcEndpoints` (a failure counts there)
+/// and `sts:AssumeRole` happens in the credentials of the cross-account calls (a failure counts on
+/// the call that needed the role).
+pub const RECORDED_OPERATIONS: &[&str] = &[
+    "apigateway:GetRestApi",
+    "apigateway:GetStage",
+    "apigateway:GetDeployment",
+    "apigateway:GetResources",
+    "apigateway:GetVpcLink",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeSecurityGroupRules",
+    "ec2:DescribeVpcAttribute",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "ec2:DescribeVpcEndpointConnections",
+];
+
 /// Why an AWS call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -154,8 +176,8 @@ impl Recorder {
         f: impl Future<Output = Result<T, AwsError>>,
     ) -> Option<T> {
         debug_assert!(
-            OPERATIONS.iter().any(|(o, _)| *o == op),
-            "{op} not in OPERATIONS"
+            RECORDED_OPERATIONS.contains(&op),
+            "{op} not in RECORDED_OPERATIONS"
         );
         let start = Instant::now();
         let r = match tokio::time::timeout_at(self.deadline, f).await {
@@ -537,6 +559,44 @@ mod tests {
                 Some((op, c.ok))
             })
             .collect()
+    }
+
+    #[test]
+    fn recorded_operations_are_operations() {
+        for op in RECORDED_OPERATIONS {
+            assert!(OPERATIONS.iter().any(|(o, _)| o == op), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_read_records_every_recorded_operation() {
+        let fake = Fake { denied: vec![] };
+        let cf = gather(
+            &fake,
+            "3eqr0osoc3",
+            "test",
+            "us-east-1",
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+        let mut seen: Vec<&str> = cf.calls.iter().map(|c| c.operation.as_str()).collect();
+        seen.sort();
+        seen.dedup();
+        // The fake has no endpoint, so no security group, VPC attribute or connection read.
+        let mut want: Vec<&str> = RECORDED_OPERATIONS
+            .iter()
+            .copied()
+            .filter(|o| {
+                ![
+                    "ec2:DescribeSecurityGroupRules",
+                    "ec2:DescribeVpcAttribute",
+                    "ec2:DescribeVpcEndpointConnections",
+                ]
+                .contains(o)
+            })
+            .collect();
+        want.sort();
+        assert_eq!(seen, want);
     }
 
     #[tokio::test]
