@@ -971,6 +971,144 @@ mod tests {
         );
     }
 
+    /// Exported family → its label names (`le` aside), from Prometheus text.
+    fn label_sets(text: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let histograms: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.strip_suffix(" histogram"))
+            .collect();
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            let (sample, rest) = line.split_at(end);
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .filter_map(|s| sample.strip_suffix(s))
+                .find(|base| histograms.contains(base))
+                .unwrap_or(sample);
+            let labels = out.entry(family.to_string()).or_default();
+            let Some(mut body) = rest.strip_prefix('{') else {
+                continue;
+            };
+            // key="value" pairs; values may hold escaped quotes.
+            while let Some((key, after)) = body.split_once("=\"") {
+                labels.insert(key.trim_start_matches(',').to_string());
+                let mut escaped = false;
+                let close = after
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let end = c == '"' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        end
+                    })
+                    .map(|(i, _)| i)
+                    .expect("closed label value");
+                body = &after[close + 1..];
+                if body.starts_with('}') {
+                    break;
+                }
+            }
+        }
+        for labels in out.values_mut() {
+            labels.remove("le");
+        }
+        out
+    }
+
+    /// Documented metric → label names, from the metrics table of docs/agent.md.
+    fn documented() -> BTreeMap<String, BTreeSet<String>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/agent.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let table = text
+            .split("| metric | type | labels |")
+            .nth(1)
+            .expect("metrics table");
+        let backticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        let mut out = BTreeMap::new();
+        for row in table.lines().skip(2).take_while(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').collect();
+            let labels: BTreeSet<String> = backticked(cells[3])
+                .first()
+                .map(|l| l.split(", ").map(str::to_string).collect())
+                .unwrap_or_default();
+            for name in backticked(cells[1]) {
+                out.insert(name, labels.clone());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn documented_label_sets_are_the_exported_ones() {
+        use crate::aws::model::{AwsCall, ControlFacts, Nlb, Target, TargetGroup};
+        // A run that exports every series: DNS, TCP, TLS and invokes, a finding, control-plane
+        // calls (one failed) and NLB targets; a skipped run; a reload.
+        let mut f = testutil::healthy();
+        testutil::set_path(
+            &mut f,
+            "/",
+            testutil::gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        f.control = Some(ControlFacts {
+            calls: vec![AwsCall {
+                operation: "ec2:DescribeVpcEndpoints".into(),
+                ok: false,
+                error: Some("UnauthorizedOperation".into()),
+                duration: std::time::Duration::from_millis(20),
+            }],
+            nlbs: vec![Nlb {
+                arn: "arn:nlb".into(),
+                name: "orders-nlb".into(),
+                vpc_id: None,
+                azs: vec![],
+                listeners: vec![],
+                target_groups: vec![TargetGroup {
+                    arn: "arn:tg".into(),
+                    name: "orders-tg".into(),
+                    port: Some(443),
+                    target_type: Some("ip".into()),
+                    targets: vec![Target {
+                        id: "10.1.0.5".into(),
+                        port: Some(443),
+                        az: None,
+                        state: "healthy".into(),
+                        reason: None,
+                        description: None,
+                    }],
+                }],
+            }],
+            ..Default::default()
+        });
+        let m = Metrics::new();
+        m.config_loaded(true, 1_700_000_000.0);
+        m.init_aws_api_errors();
+        let snap = run(&m, &f);
+        assert!(!snap.findings.is_empty());
+        m.count_aws_api_errors(&snap);
+        m.count_run("3eqr0osoc3-test", RunResult::Skipped);
+        let mut exported = label_sets(&text(&m));
+        exported.extend(label_sets(&render(&probe_registry(snap), false).0));
+        assert_eq!(
+            documented(),
+            exported,
+            "docs/agent.md's metrics table and the exported label sets differ"
+        );
+    }
+
     #[test]
     fn removed_probe_loses_all_series() {
         let m = Metrics::new();
