@@ -1,8 +1,13 @@
 //! TLS probe: a real rustls handshake with the invoke host as SNI, trusting the system roots plus
 //! any `--ca-file`; records the peer certificate's names and expiry even when verification fails,
 //! and names the failure (name mismatch, unknown CA, expired, protocol).
+//!
+//! The probe offers classic key exchange (X25519, P-256, P-384) and AES-128-GCM first. What it
+//! checks (reachability, trust, names, expiry) does not depend on the key exchange, and the
+//! post-quantum hybrid share rustls offers by default costs about a quarter more CPU per
+//! handshake (bench/README.md).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -30,9 +35,32 @@ impl std::fmt::Debug for TlsSetup {
     }
 }
 
+/// Verifiers built so far, by their extra roots. Probes with the same `ca_file` share one, so
+/// the system roots (~150 anchors, ~100 KiB parsed) are loaded once, not once per probe. A
+/// verifier lives while some probe uses it; one built after the last user is gone re-reads the
+/// system roots.
+type VerifierCache = Vec<(Vec<CertificateDer<'static>>, Weak<WebPkiServerVerifier>)>;
+static VERIFIERS: Mutex<VerifierCache> = Mutex::new(Vec::new());
+
 impl TlsSetup {
     /// System roots (best effort) plus `extra` roots.
     pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, String> {
+        let provider = Arc::new(probe_provider());
+        // aws-lc seeds its random generator on first use (CPU jitter entropy, tens of ms). Do it
+        // now, so it is never counted in a handshake's time.
+        static SEEDED: std::sync::Once = std::sync::Once::new();
+        SEEDED.call_once(|| {
+            let _ = provider.secure_random.fill(&mut [0u8; 32]);
+        });
+        let mut cache = VERIFIERS.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|(_, v)| v.strong_count() > 0);
+        if let Some(verifier) = cache
+            .iter()
+            .find(|(roots, _)| roots.as_slice() == extra)
+            .and_then(|(_, v)| v.upgrade())
+        {
+            return Ok(TlsSetup { verifier, provider });
+        }
         let mut roots = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for c in native.certs {
@@ -43,7 +71,6 @@ impl TlsSetup {
                 .add(c.clone())
                 .map_err(|e| format!("CA certificate rejected: {e}"))?;
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         if roots.is_empty() {
             // Verification then fails with UnknownIssuer, which is the truth.
             tracing::warn!("no trust roots found: every certificate will be untrusted");
@@ -52,6 +79,7 @@ impl TlsSetup {
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
                 .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        cache.push((extra.to_vec(), Arc::downgrade(&verifier)));
         Ok(TlsSetup { verifier, provider })
     }
 
@@ -119,6 +147,28 @@ impl TlsSetup {
             }
         }
     }
+}
+
+/// aws-lc-rs with classic key-exchange groups only and the AES-128-GCM suites first (SHA-256
+/// has hardware support where SHA-384 has none).
+fn probe_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::{CipherSuite, NamedGroup};
+    let mut p = rustls::crypto::aws_lc_rs::default_provider();
+    p.kx_groups.retain(|g| {
+        matches!(
+            g.name(),
+            NamedGroup::X25519 | NamedGroup::secp256r1 | NamedGroup::secp384r1
+        )
+    });
+    p.cipher_suites.sort_by_key(|s| {
+        !matches!(
+            s.suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    p
 }
 
 /// Map a handshake error to an outcome.
@@ -225,6 +275,57 @@ impl ServerCertVerifier for Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_with_the_same_roots_share_one_verifier() {
+        let a = TlsSetup::new(&[]).unwrap();
+        let b = TlsSetup::new(&[]).unwrap();
+        assert!(Arc::ptr_eq(&a.verifier, &b.verifier));
+        let extra = test_ca();
+        let c = TlsSetup::new(&[extra]).unwrap();
+        assert!(!Arc::ptr_eq(&a.verifier, &c.verifier));
+    }
+
+    /// A self-signed P-256 CA certificate (made with `openssl req -x509`).
+    fn test_ca() -> CertificateDer<'static> {
+        const PEM: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBhDCCASmgAwIBAgIUYbtQNstEZS7nt1qeFdbqSLKi3BswCgYIKoZIzj0EAwIw\n\
+FjEUMBIGA1UEAwwLcGd3IHRlc3QgQ0EwIBcNMjYxMTI2MDA0OTI0WhgPMjEyNjEx\n\
+MDIwMDQ5MjRaMBYxFDASBgNVBAMMC3BndyB0ZXN0IENBMFkwEwYHKoZIzj0CAQYI\n\
+KoZIzj0DAQcDQgAEXuTdT3XXW2/zhAPvvziFZGSHTGd74Drhy9hqdu8Q4XgNcrlJ\n\
+R2aQxebnNAvwJpYMyENlbgtM5En1qcT5bKAJN6NTMFEwHQYDVR0OBBYEFG723PIB\n\
+rog5m4KGi5gsJpiVO1UHMB8GA1UdIwQYMBaAFG723PIBrog5m4KGi5gsJpiVO1UH\n\
+MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhANyLAXk18iDjWckV\n\
+qDsKGdCLM0B1aLz4wQsPzFYKyhH9AiEA814n/8d64wNAGJB37k4nkU76GJc9x9TQ\n\
+1PW7fbhGwhs=\n\
+-----END CERTIFICATE-----";
+        use rustls::pki_types::pem::PemObject;
+        CertificateDer::from_pem_slice(PEM.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn provider_offers_classic_groups_and_aes_128_first() {
+        use rustls::{CipherSuite, NamedGroup};
+        let p = probe_provider();
+        let groups: Vec<NamedGroup> = p.kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(
+            groups,
+            [
+                NamedGroup::X25519,
+                NamedGroup::secp256r1,
+                NamedGroup::secp384r1
+            ]
+        );
+        assert_eq!(
+            p.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        // Nothing dropped: only the order changed.
+        let all = rustls::crypto::aws_lc_rs::default_provider()
+            .cipher_suites
+            .len();
+        assert_eq!(p.cipher_suites.len(), all);
+    }
 
     #[test]
     fn wildcard_covers_one_label() {
