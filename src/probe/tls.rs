@@ -102,7 +102,7 @@ impl TlsSetup {
             peer_names: Vec::new(),
             not_after: None,
         };
-        let config = match ClientConfig::builder_with_provider(self.provider.clone())
+        let mut config = match ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         {
             Ok(b) => b
@@ -114,6 +114,9 @@ impl TlsSetup {
                 return (facts, None);
             }
         };
+        // Every probe is a full handshake: no session cache (rustls allocates one for 256
+        // sessions per config otherwise).
+        config.resumption = rustls::client::Resumption::disabled();
         let name = match ServerName::try_from(server_name.to_string()) {
             Ok(n) => n,
             Err(e) => {
