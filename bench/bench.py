@@ -312,6 +312,7 @@ def bench_scale(opt, work):
                         "cpu_seconds": cpu, "cpu_percent": 100 * cpu / window,
                         "cpu_ms_per_target_probe": 1000 * cpu / (runs * 10) if runs else None,
                         "rss_mib": s1["rss_kib"] / 1024, "peak_rss_mib": s1["peak_rss_kib"] / 1024,
+                        "anon_rss_mib": s1["anon_rss_kib"] / 1024,
                         "scrape_seconds": median(scrapes), "scrape_bytes": len(body),
                         "series": sum(1 for ln in body.decode().splitlines() if ln and not ln.startswith("#")),
                         "success": metric_sum(m1, "pgw_probe_success"),
@@ -508,6 +509,7 @@ def bench_idle(opt, work):
                              "cpu_seconds": cpu, "cpu_percent": 100 * cpu / window,
                              "cpu_ms_per_run": 1000 * cpu / runs if runs else None,
                              "rss_mib": s1["rss_kib"] / 1024, "peak_rss_mib": s1["peak_rss_kib"] / 1024,
+                             "anon_rss_mib": s1["anon_rss_kib"] / 1024,
                              "success": metric_sum(m1, "pgw_probe_success")})
                 log(f"idle {scenario} run {run + 1}/{opt.runs}: {json.dumps(rows[-1])}")
     return rows
@@ -611,23 +613,25 @@ def table(res):
         L.append("### pgw-agent at scale (2 addresses x 5 paths per probe file, 30 s interval)")
         L.append("")
         L.append("| targets | probe files | CPU % of one core | CPU ms per target probe | RSS MiB "
-                 "| peak RSS MiB | /metrics scrape ms | /metrics size KiB | series |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                 "| of which private (RssAnon) MiB | peak RSS MiB | /metrics scrape ms | /metrics size KiB | series |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in scale:
             L.append(f"| {r['targets']} | {r['probe_files']} | {fmt(r['cpu_percent'], 2)} "
                      f"| {fmt(r['cpu_ms_per_target_probe'])} | {fmt(r['rss_mib'], 1)} "
-                     f"| {fmt(r['peak_rss_mib'], 1)} | {fmt(r['scrape_seconds'] * 1000, 1)} "
+                     f"| {fmt(r['anon_rss_mib'], 1)} | {fmt(r['peak_rss_mib'], 1)} | {fmt(r['scrape_seconds'] * 1000, 1)} "
                      f"| {fmt(r['scrape_bytes'] / 1024, 0)} | {int(r['series'])} |")
         L.append("")
     idle = res["summary"].get("idle", [])
     if idle:
         L.append("### pgw-agent idle: the lab's healthy chain probed every second")
         L.append("")
-        L.append("| scenario | runs in window | CPU % of one core | CPU ms per run | RSS MiB | peak RSS MiB |")
-        L.append("| --- | --- | --- | --- | --- | --- |")
+        L.append("| scenario | runs in window | CPU % of one core | CPU ms per run | RSS MiB "
+                 "| of which private (RssAnon) MiB | peak RSS MiB |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- |")
         for r in idle:
             L.append(f"| {r['scenario']} | {int(r['runs'])} in {int(r['window_s'])} s | {fmt(r['cpu_percent'], 2)} "
-                     f"| {fmt(r['cpu_ms_per_run'])} | {fmt(r['rss_mib'], 1)} | {fmt(r['peak_rss_mib'], 1)} |")
+                     f"| {fmt(r['cpu_ms_per_run'])} | {fmt(r['rss_mib'], 1)} | {fmt(r['anon_rss_mib'], 1)} "
+                     f"| {fmt(r['peak_rss_mib'], 1)} |")
         L.append("")
     acc = res["summary"].get("accuracy", [])
     if acc:

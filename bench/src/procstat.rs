@@ -11,6 +11,8 @@ pub struct ProcStat {
     pub rss_kib: u64,
     /// VmHWM (peak RSS), KiB.
     pub peak_rss_kib: u64,
+    /// RssAnon: the private part of RSS (heap, stacks), KiB; the rest is mostly program text.
+    pub anon_rss_kib: u64,
 }
 
 impl ProcStat {
@@ -37,6 +39,7 @@ impl ProcStat {
             cpu_seconds: ticks as f64 / hz,
             rss_kib: kib("VmRSS:"),
             peak_rss_kib: kib("VmHWM:"),
+            anon_rss_kib: kib("RssAnon:"),
         })
     }
 }
@@ -46,7 +49,8 @@ pub fn print(pid: u32) -> anyhow::Result<()> {
     let s = ProcStat::read(pid)?;
     println!(
         "{}",
-        serde_json::json!({"cpu_seconds": s.cpu_seconds, "rss_kib": s.rss_kib, "peak_rss_kib": s.peak_rss_kib})
+        serde_json::json!({"cpu_seconds": s.cpu_seconds, "rss_kib": s.rss_kib,
+            "peak_rss_kib": s.peak_rss_kib, "anon_rss_kib": s.anon_rss_kib})
     );
     Ok(())
 }
@@ -67,5 +71,6 @@ mod tests {
         let after = ProcStat::read(std::process::id()).unwrap();
         assert!(after.cpu_seconds > before.cpu_seconds);
         assert!(after.rss_kib > 0 && after.peak_rss_kib >= after.rss_kib);
+        assert!(after.anon_rss_kib > 0 && after.anon_rss_kib <= after.rss_kib);
     }
 }
