@@ -223,6 +223,7 @@ def bench_cpu(opt, work):
         for kind in ("https", "tcp", "dns"):
             for c in CONCURRENCY:
                 for run in range(opt.runs):
+                    first = len(rows)
                     common = ["--kind", kind, "--concurrency", str(c), "--count", str(counts[kind])]
                     r = load(common + ["--engine", "pgw", "--label", "pgw", "--target", target[kind],
                                        "--ca-file", ca])
@@ -242,9 +243,8 @@ def bench_cpu(opt, work):
                             rows.append(load(["--kind", "chain", "--concurrency", str(c), "--count",
                                               str(counts[kind]), "--engine", "url", "--label",
                                               "pgw-agent", "--pid", str(ag.pid)] + urls))
-                    mine = [x for x in rows if x["concurrency"] == c and x["kind"] in (kind, "chain")]
                     log(f"cpu {kind} c={c} run {run + 1}/{opt.runs}: " + ", ".join(
-                        f"{x['label']} {x['cpu_ms_per_probe']:.3f} ms" for x in mine[-3:]))
+                        f"{x['label']} {x['cpu_ms_per_probe']:.3f} ms" for x in rows[first:]))
     return rows
 
 
