@@ -13,6 +13,18 @@ use crate::finding::{Finding, Layer};
 use crate::probe::Prober;
 use crate::report::{Check, Report};
 
+/// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
+/// given (at most a third of the budget, like every phase), then [`diagnose`].
+pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, String> {
+    if cfg.stage_unknown() {
+        let stage = discover_stage(&cfg, start + cfg.timeout / 3)
+            .await
+            .map_err(|e| e.to_string())?;
+        cfg.set_stage(stage);
+    }
+    diagnose(&cfg, start).await
+}
+
 /// Find the stage of `cfg`'s API when none is configured: `apigateway:GetStages` by `deadline`.
 /// Exactly one stage is the answer; none, several, or a failed call are a `--stage` error that
 /// says why (exit code 2).

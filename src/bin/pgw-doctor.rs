@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         None => None,
     };
     let file_ref = file.as_ref().map(|(p, s, f)| (p.as_path(), s.as_str(), f));
-    let mut cfg = match config::build(file_ref, &args.overrides(), config::env_region()) {
+    let cfg = match config::build(file_ref, &args.overrides(), config::env_region()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -37,17 +37,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    let report = rt.block_on(async {
-        let start = tokio::time::Instant::now();
-        if cfg.stage_unknown() {
-            // Like every phase, at most a third of the budget.
-            let stage = pgw::doctor::discover_stage(&cfg, start + cfg.timeout / 3)
-                .await
-                .map_err(|e| e.to_string())?;
-            cfg.set_stage(stage);
-        }
-        pgw::doctor::diagnose(&cfg, start).await
-    });
+    let report = rt.block_on(pgw::doctor::run(cfg, tokio::time::Instant::now()));
     rt.shutdown_background();
     let report = match report {
         Ok(r) => r,
