@@ -256,7 +256,6 @@ def summarize_cpu(rows):
         out.append({
             "kind": kind, "prober": label, "concurrency": c, "runs": len(rs),
             "cpu_ms_per_probe": median(r["cpu_ms_per_probe"] for r in rs),
-            "cpu_s_per_1000": median(r["cpu_ms_per_probe"] for r in rs),
             "probes_per_second": median(r["probes_per_second"] for r in rs),
             "peak_rss_mib": median(r["peak_rss_kib"] / 1024 for r in rs),
             "failed": sum(r["failed"] for r in rs),
@@ -276,6 +275,20 @@ def metric_sum(text, name, skip=None):
     return total
 
 
+def agent_window(pid, warm, window):
+    """pgw-agent `pid` over `window` seconds, after `warm`: runs counted, CPU and memory."""
+    time.sleep(warm)
+    m0, s0 = http_get(f"http://{AGENT_LISTEN}/metrics").decode(), stat(pid)
+    time.sleep(window)
+    s1, m1 = stat(pid), http_get(f"http://{AGENT_LISTEN}/metrics").decode()
+    runs = (metric_sum(m1, "pgw_probe_runs_total", skip='result="skipped"')
+            - metric_sum(m0, "pgw_probe_runs_total", skip='result="skipped"'))
+    cpu = s1["cpu_seconds"] - s0["cpu_seconds"]
+    return {"window_s": window, "runs": runs, "cpu_seconds": cpu, "cpu_percent": 100 * cpu / window,
+            "rss_mib": s1["rss_kib"] / 1024, "peak_rss_mib": s1["peak_rss_kib"] / 1024,
+            "anon_rss_mib": s1["anon_rss_kib"] / 1024, "success": metric_sum(m1, "pgw_probe_success")}
+
+
 def bench_scale(opt, work):
     sizes = (1000, 10000)
     interval, window = (30, 30) if not opt.quick else (5, 5)
@@ -292,30 +305,18 @@ def bench_scale(opt, work):
             for run in range(opt.runs):
                 with Procs() as one:
                     ag = start_agent(one, probes)
-                    time.sleep(interval + 5)
-                    m0 = http_get(f"http://{AGENT_LISTEN}/metrics").decode()
-                    s0 = stat(ag.pid)
-                    time.sleep(window)
-                    s1 = stat(ag.pid)
-                    m1 = http_get(f"http://{AGENT_LISTEN}/metrics").decode()
+                    w = agent_window(ag.pid, interval + 5, window)
                     scrapes = []
                     for _ in range(5):
                         t = time.perf_counter()
                         body = http_get(f"http://{AGENT_LISTEN}/metrics")
                         scrapes.append(time.perf_counter() - t)
-                    runs = (metric_sum(m1, "pgw_probe_runs_total", skip='result="skipped"')
-                            - metric_sum(m0, "pgw_probe_runs_total", skip='result="skipped"'))
-                    cpu = s1["cpu_seconds"] - s0["cpu_seconds"]
+                    runs = w["runs"]
                     rows.append({
-                        "targets": targets, "probe_files": files, "interval_s": interval,
-                        "window_s": window, "runs": runs,
-                        "cpu_seconds": cpu, "cpu_percent": 100 * cpu / window,
-                        "cpu_ms_per_target_probe": 1000 * cpu / (runs * 10) if runs else None,
-                        "rss_mib": s1["rss_kib"] / 1024, "peak_rss_mib": s1["peak_rss_kib"] / 1024,
-                        "anon_rss_mib": s1["anon_rss_kib"] / 1024,
+                        "targets": targets, "probe_files": files, "interval_s": interval, **w,
+                        "cpu_ms_per_target_probe": 1000 * w["cpu_seconds"] / (runs * 10) if runs else None,
                         "scrape_seconds": median(scrapes), "scrape_bytes": len(body),
                         "series": sum(1 for ln in body.decode().splitlines() if ln and not ln.startswith("#")),
-                        "success": metric_sum(m1, "pgw_probe_success"),
                     })
                     log(f"scale {targets} run {run + 1}/{opt.runs}: {json.dumps(rows[-1])}")
     return rows
@@ -327,12 +328,13 @@ def stat(pid):
     return json.loads(out)
 
 
-def summarize_scale(rows):
+def median_by(rows, key):
+    """One row per value of `key` (in first-seen order): numbers are medians across the group."""
     out = []
-    for targets in sorted({r["targets"] for r in rows}):
-        rs = [r for r in rows if r["targets"] == targets]
-        out.append({k: (median(r[k] for r in rs) if isinstance(rs[0][k], (int, float)) else rs[0][k])
-                    for k in rs[0]} | {"repeats": len(rs)})
+    for k in dict.fromkeys(r[key] for r in rows):
+        rs = [r for r in rows if r[key] == k]
+        out.append({f: (median(r[f] for r in rs) if isinstance(rs[0][f], (int, float)) else rs[0][f])
+                    for f in rs[0]} | {"repeats": len(rs)})
     return out
 
 
@@ -498,30 +500,12 @@ def bench_idle(opt, work):
                 ag = ps.start([bench_bin("pgw-agent"), "--probes", d, "--listen", AGENT_LISTEN],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | env)
                 wait_http(f"http://{AGENT_LISTEN}/healthz", ag, "pgw-agent")
-                time.sleep(warm)
-                m0, s0 = http_get(f"http://{AGENT_LISTEN}/metrics").decode(), stat(ag.pid)
-                time.sleep(window)
-                s1, m1 = stat(ag.pid), http_get(f"http://{AGENT_LISTEN}/metrics").decode()
-                runs = (metric_sum(m1, "pgw_probe_runs_total", skip='result="skipped"')
-                        - metric_sum(m0, "pgw_probe_runs_total", skip='result="skipped"'))
-                cpu = s1["cpu_seconds"] - s0["cpu_seconds"]
-                rows.append({"scenario": scenario, "window_s": window, "runs": runs,
-                             "cpu_seconds": cpu, "cpu_percent": 100 * cpu / window,
-                             "cpu_ms_per_run": 1000 * cpu / runs if runs else None,
-                             "rss_mib": s1["rss_kib"] / 1024, "peak_rss_mib": s1["peak_rss_kib"] / 1024,
-                             "anon_rss_mib": s1["anon_rss_kib"] / 1024,
-                             "success": metric_sum(m1, "pgw_probe_success")})
+                w = agent_window(ag.pid, warm, window)
+                runs = w["runs"]
+                rows.append({"scenario": scenario, **w,
+                             "cpu_ms_per_run": 1000 * w["cpu_seconds"] / runs if runs else None})
                 log(f"idle {scenario} run {run + 1}/{opt.runs}: {json.dumps(rows[-1])}")
     return rows
-
-
-def summarize_idle(rows):
-    out = []
-    for sc in dict.fromkeys(r["scenario"] for r in rows):
-        rs = [r for r in rows if r["scenario"] == sc]
-        out.append({k: (median(r[k] for r in rs) if isinstance(rs[0][k], (int, float)) else rs[0][k])
-                    for k in rs[0]} | {"repeats": len(rs)})
-    return out
 
 
 # --- verdict -----------------------------------------------------------------------------------
@@ -677,8 +661,11 @@ def main():
     opt = ap.parse_args()
     if opt.quick:
         opt.runs = 1
-    fns = {"cpu": (bench_cpu, summarize_cpu), "scale": (bench_scale, summarize_scale),
-           "idle": (bench_idle, summarize_idle), "accuracy": (bench_accuracy, summarize_accuracy), "verdict": (bench_verdict, summarize_verdict)}
+    fns = {"cpu": (bench_cpu, summarize_cpu),
+           "scale": (bench_scale, lambda rows: median_by(rows, "targets")),
+           "idle": (bench_idle, lambda rows: median_by(rows, "scenario")),
+           "accuracy": (bench_accuracy, summarize_accuracy),
+           "verdict": (bench_verdict, summarize_verdict)}
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(), "runs": opt.runs, "quick": opt.quick, "raw": {}, "summary": {}}
     with tempfile.TemporaryDirectory(prefix="pgw-bench-") as work:
