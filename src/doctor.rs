@@ -15,33 +15,41 @@ use crate::report::{Check, Report};
 
 /// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
 /// given (at most a third of the budget, like every phase), then [`diagnose`].
+/// The AWS clients built for discovery serve the diagnosis too.
 pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, String> {
+    let mut inv = None;
     if cfg.stage_unknown() {
-        let stage = discover_stage(&cfg, start + cfg.timeout / 3)
+        let (stage, i) = discover_stage(&cfg, start + cfg.timeout / 3)
             .await
             .map_err(|e| e.to_string())?;
         cfg.set_stage(stage);
+        inv = Some(i);
     }
-    diagnose(&cfg, start).await
+    diagnose_with(&cfg, start, inv).await
 }
 
 /// Find the stage of `cfg`'s API when none is configured: `apigateway:GetStages` by `deadline`.
 /// Exactly one stage is the answer; none, several, or a failed call are a `--stage` error that
-/// says why (exit code 2).
-pub async fn discover_stage(cfg: &Config, deadline: Instant) -> Result<String, ConfigError> {
+/// says why (exit code 2). Returns the stage and the AWS clients that found it.
+pub async fn discover_stage(
+    cfg: &Config,
+    deadline: Instant,
+) -> Result<(String, SdkInventory), ConfigError> {
     let read = async {
         let inv = SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await;
-        inv.get_stages(&cfg.api_id).await
+        let stages = inv.get_stages(&cfg.api_id).await;
+        (inv, stages)
     };
-    let stages = tokio::time::timeout_at(deadline, read)
-        .await
-        .unwrap_or_else(|_| {
-            Err(AwsError {
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok((inv, stages)) => choose_stage(&cfg.api_id, stages).map(|s| (s, inv)),
+        Err(_) => {
+            let late = Err(AwsError {
                 kind: ErrorKind::Unreachable,
                 message: "no answer in time".into(),
-            })
-        });
-    choose_stage(&cfg.api_id, stages)
+            });
+            Err(choose_stage(&cfg.api_id, late).expect_err("a failed read never chooses"))
+        }
+    }
 }
 
 /// The stage to use given what GetStages answered for `api_id`.
@@ -94,6 +102,15 @@ pub async fn read_control_plane<I: Inventory>(
 
 /// Run one diagnosis of `cfg`, answering by `start + cfg.timeout`.
 pub async fn diagnose(cfg: &Config, start: Instant) -> Result<Report, String> {
+    diagnose_with(cfg, start, None).await
+}
+
+/// [`diagnose`] with AWS clients already built (`None`: build them, unless `--no-aws`).
+async fn diagnose_with(
+    cfg: &Config,
+    start: Instant,
+    inv: Option<SdkInventory>,
+) -> Result<Report, String> {
     // Leave 3% of the budget for building and printing the report.
     let deadline = start + cfg.timeout.mul_f64(0.97);
     let prober = Prober::new(cfg)?;
@@ -101,7 +118,12 @@ pub async fn diagnose(cfg: &Config, start: Instant) -> Result<Report, String> {
         if cfg.no_aws {
             return None;
         }
-        let inv = SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await;
+        let inv = match inv {
+            Some(inv) => inv,
+            None => {
+                SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await
+            }
+        };
         Some(read_control_plane(&inv, cfg, deadline).await)
     };
     let (facts, findings) = probe_and_diagnose(cfg, &prober, deadline, control).await;
