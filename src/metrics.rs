@@ -791,6 +791,35 @@ mod tests {
         snap
     }
 
+    /// The control plane's NLB `orders-nlb` with one IP target group `orders-tg` on port 443.
+    fn orders_nlb(targets: &[(&str, &str)]) -> crate::aws::model::Nlb {
+        use crate::aws::model::{Nlb, Target, TargetGroup};
+        Nlb {
+            arn: "arn:nlb".into(),
+            name: "orders-nlb".into(),
+            vpc_id: None,
+            azs: vec![],
+            listeners: vec![],
+            target_groups: vec![TargetGroup {
+                arn: "arn:tg".into(),
+                name: "orders-tg".into(),
+                port: Some(443),
+                target_type: Some("ip".into()),
+                targets: targets
+                    .iter()
+                    .map(|(id, state)| Target {
+                        id: (*id).into(),
+                        port: Some(443),
+                        az: None,
+                        state: (*state).into(),
+                        reason: None,
+                        description: None,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
     fn text(m: &Metrics) -> String {
         render(m.registry(), false).0
     }
@@ -896,20 +925,12 @@ mod tests {
 
     #[test]
     fn control_plane_calls_and_nlb_targets() {
-        use crate::aws::model::{AwsCall, ControlFacts, Nlb, Target, TargetGroup};
+        use crate::aws::model::{AwsCall, ControlFacts};
         let call = |operation: &str, ok: bool| AwsCall {
             operation: operation.into(),
             ok,
             error: (!ok).then(|| "AccessDenied".into()),
             duration: std::time::Duration::from_millis(20),
-        };
-        let target = |id: &str, state: &str| Target {
-            id: id.into(),
-            port: Some(443),
-            az: None,
-            state: state.into(),
-            reason: None,
-            description: None,
         };
         let mut f = testutil::healthy();
         f.control = Some(ControlFacts {
@@ -917,24 +938,11 @@ mod tests {
                 call("apigateway:GetRestApi", true),
                 call("ec2:DescribeVpcEndpoints", false),
             ],
-            nlbs: vec![Nlb {
-                arn: "arn:nlb".into(),
-                name: "orders-nlb".into(),
-                vpc_id: None,
-                azs: vec![],
-                listeners: vec![],
-                target_groups: vec![TargetGroup {
-                    arn: "arn:tg".into(),
-                    name: "orders-tg".into(),
-                    port: Some(443),
-                    target_type: Some("ip".into()),
-                    targets: vec![
-                        target("10.1.0.5", "healthy"),
-                        target("10.1.1.5", "unhealthy"),
-                        target("10.1.2.5", "unhealthy"),
-                    ],
-                }],
-            }],
+            nlbs: vec![orders_nlb(&[
+                ("10.1.0.5", "healthy"),
+                ("10.1.1.5", "unhealthy"),
+                ("10.1.2.5", "unhealthy"),
+            ])],
             ..Default::default()
         });
         let m = Metrics::new();
@@ -1050,7 +1058,7 @@ mod tests {
 
     #[test]
     fn documented_label_sets_are_the_exported_ones() {
-        use crate::aws::model::{AwsCall, ControlFacts, Nlb, Target, TargetGroup};
+        use crate::aws::model::{AwsCall, ControlFacts};
         // A run that exports every series: DNS, TCP, TLS and invokes, a finding, control-plane
         // calls (one failed) and NLB targets; a skipped run; a reload.
         let mut f = testutil::healthy();
@@ -1070,27 +1078,7 @@ mod tests {
                 error: Some("UnauthorizedOperation".into()),
                 duration: std::time::Duration::from_millis(20),
             }],
-            nlbs: vec![Nlb {
-                arn: "arn:nlb".into(),
-                name: "orders-nlb".into(),
-                vpc_id: None,
-                azs: vec![],
-                listeners: vec![],
-                target_groups: vec![TargetGroup {
-                    arn: "arn:tg".into(),
-                    name: "orders-tg".into(),
-                    port: Some(443),
-                    target_type: Some("ip".into()),
-                    targets: vec![Target {
-                        id: "10.1.0.5".into(),
-                        port: Some(443),
-                        az: None,
-                        state: "healthy".into(),
-                        reason: None,
-                        description: None,
-                    }],
-                }],
-            }],
+            nlbs: vec![orders_nlb(&[("10.1.0.5", "healthy")])],
             ..Default::default()
         });
         let m = Metrics::new();
