@@ -1,12 +1,11 @@
-//! Bench targets: an HTTPS server (TLS 1.2/1.3, a certificate for `*.execute-api.<region>` from a
-//! fresh CA written to a PEM file) answering every request `200 {}`, and a UDP DNS server
+//! Bench targets: an HTTPS server (TLS 1.2/1.3, the lab's certificate for `*.execute-api.<region>`
+//! from a fresh CA written to a PEM file) answering every request `200 {}`, and a UDP DNS server
 //! answering every A query with the given addresses. One process, so its CPU is never counted
 //! against the prober under test.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -16,12 +15,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::ServerConfig;
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use pgw_lab::{Pki, TlsFault};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 
@@ -52,42 +46,12 @@ fn parse_dns(s: &str) -> Result<(SocketAddr, Vec<Ipv4Addr>), String> {
     Ok((listen, ips))
 }
 
-/// A CA and a server configuration whose certificate it signed.
-fn pki(region: &str) -> anyhow::Result<(String, Arc<ServerConfig>)> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name
-        .push(DnType::CommonName, "pgw-bench CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let name = format!("*.execute-api.{region}.amazonaws.com");
-    let key = KeyPair::generate()?;
-    let mut leaf = CertificateParams::new(vec![name.clone()])?;
-    leaf.distinguished_name.push(DnType::CommonName, name);
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = leaf.signed_by(&key, &issuer)?;
-    let chain = vec![cert.der().clone(), ca_cert.der().clone()];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca_cert.pem(), Arc::new(config)))
-}
-
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let (ca_pem, config) = pki(&args.region)?;
-    std::fs::write(&args.ca_out, ca_pem).with_context(|| format!("{}", args.ca_out.display()))?;
-    let acceptor = TlsAcceptor::from(config);
+    // The lab's certificates: a fresh CA and its `*.execute-api.<region>` server certificate.
+    let pki = Pki::generate(&args.region)?;
+    std::fs::write(&args.ca_out, &pki.ca_pem)
+        .with_context(|| format!("{}", args.ca_out.display()))?;
+    let acceptor = TlsAcceptor::from(pki.server_config(TlsFault::Ok));
     for addr in &args.https {
         // A deep accept queue: the load driver opens tens of thousands of connections a second.
         let socket = if addr.is_ipv4() {

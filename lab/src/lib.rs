@@ -36,6 +36,7 @@ mod slot;
 pub use control::moto_venv;
 pub use error::LabError;
 pub use lab::Lab;
+pub use pki::Pki;
 pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
     DoctorSpec, Expect, Faults, HybridFault, IntegrationFault, IntegrationPath, PolicyFault,

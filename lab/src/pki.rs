@@ -14,7 +14,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use crate::{LabError, TlsFault};
 
 /// The front door's TLS configurations, one per `tls` fault.
-pub(crate) struct Pki {
+pub struct Pki {
     /// PEM of the lab CA (the trust root to give the doctor).
     pub ca_pem: String,
     ok: Arc<ServerConfig>,
@@ -95,7 +95,7 @@ fn server_config(ca: &Ca, region: &str, expired: bool) -> Result<Arc<ServerConfi
 
 impl Pki {
     /// Generates fresh keys and certificates for one lab.
-    pub(crate) fn generate(region: &str) -> Result<Pki, LabError> {
+    pub fn generate(region: &str) -> Result<Pki, LabError> {
         let lab_ca = make_ca("pgw-lab root CA")?;
         let foreign_ca = make_ca("pgw-lab TLS inspection CA")?;
         Ok(Pki {
@@ -107,7 +107,7 @@ impl Pki {
     }
 
     /// The server configuration the front door uses under `fault`.
-    pub(crate) fn server_config(&self, fault: TlsFault) -> Arc<ServerConfig> {
+    pub fn server_config(&self, fault: TlsFault) -> Arc<ServerConfig> {
         match fault {
             TlsFault::Ok => self.ok.clone(),
             TlsFault::Expired => self.expired.clone(),
