@@ -95,7 +95,7 @@ catalog! {
         "TCP 443 to every endpoint ENI times out (dropped, as a security group does)",
         "Allow inbound TCP 443 on the execute-api endpoint's security group from the client's CIDR or security group (and check the client's egress rules and NACLs).";
     "vpce_eni_unreachable", Tcp, Warning, false,
-        "Some endpoint ENIs (AZs) do not accept connections while others do",
+        "Endpoint ENIs do not accept connections while the endpoint itself is up (some AZs, or all with the endpoint available)",
         "Check the failing ENI's subnet: NACLs, routes from the client subnet, and that the endpoint's subnet in that AZ is healthy; clients resolving to that ENI fail intermittently.";
     "client_tls_name_mismatch", Tls, Critical, false,
         "The endpoint's certificate does not cover the name the client dials",
@@ -196,6 +196,9 @@ catalog! {
     "integration_tls_hostname_mismatch", ControlPlane, Critical, true,
         "The integration uri host does not match the backend's certificate",
         "Set the integration uri host to a name in the backend certificate (the VPC link still routes to the NLB), or terminate TLS on the NLB with a matching certificate.";
+    "planes_disagree", ControlPlane, Info, true,
+        "The control plane predicts a failure that the probes did not see",
+        "Nothing failed on the data plane. Check the likely reasons in the evidence: the address the endpoint sees (source NAT, a proxy, a container network), a rule pgw cannot evaluate, a change not deployed yet, or a change in flight. Run again to see whether it persists.";
 }
 
 /// The data-plane ids interfaces.md lists (each needs a lab scenario).

@@ -288,6 +288,8 @@ def rekey_nlb(elbv2, lb, new_arn):
 
 def build_network(ec2, net):
     vpc = ec2.create_vpc(net["vpc"]["cidr"])
+    for cidr in net["vpc"].get("secondary_cidrs", []):
+        ec2.associate_vpc_cidr_block(vpc.id, cidr, False)
     ec2.modify_vpc_attribute(vpc.id, "enable_dns_support", net["vpc"]["enable_dns_support"])
     ec2.modify_vpc_attribute(vpc.id, "enable_dns_hostnames", net["vpc"]["enable_dns_hostnames"])
     subnets = {}
@@ -296,13 +298,29 @@ def build_network(ec2, net):
     return vpc, subnets
 
 
-def build_security_group(ec2, vpc, spec):
+def build_security_group(ec2, vpc, spec, refs=None):
+    """A security group; a rule's `source_group` names a group of `refs` instead of a `cidr`."""
     sg = ec2.create_security_group(spec["name"], spec["description"], vpc_id=vpc.id)
     for rule in spec["ingress"]:
+        if "source_group" in rule:
+            ranges = []
+            sources = [{"GroupId": refs[rule["source_group"]].id,
+                        "Description": rule["description"]}]
+        else:
+            ranges = [{"CidrIp": rule["cidr"], "Description": rule["description"]}]
+            sources = None
         ec2.authorize_security_group_ingress(
             sg.id, rule["protocol"], str(rule["from_port"]), str(rule["to_port"]),
-            [{"CidrIp": rule["cidr"], "Description": rule["description"]}], vpc_id=vpc.id)
+            ranges, source_groups=sources, vpc_id=vpc.id)
     return sg
+
+
+def build_client(ec2, vpc, spec, sg):
+    """The diagnosing host's own interface: a subnet of the VPC's second CIDR, one ENI."""
+    subnet = ec2.create_subnet(vpc.id, spec["cidr"], availability_zone=spec["az"])
+    eni = ec2.create_network_interface(subnet, spec["ip"], group_ids=[sg.id],
+                                       description="pgw diagnosing host")
+    eni.status = "in-use"
 
 
 def build_endpoint(ec2, region, vpc, subnets, spec, groups):
@@ -443,7 +461,11 @@ def seed(doc):
     elb = elbv2_backends[con["account"]][region]
     apigw = apigateway_backends[con["account"]][region]
     vpc, subnets = build_network(ec2, con["network"])
-    sg = build_security_group(ec2, vpc, con["security_group"])
+    refs = {"other": build_security_group(ec2, vpc, con["other_security_group"])}
+    if con.get("client"):
+        refs["client"] = build_security_group(ec2, vpc, con["client"]["security_group"])
+        build_client(ec2, vpc, con["client"], refs["client"])
+    sg = build_security_group(ec2, vpc, con["security_group"], refs)
     build_endpoint(ec2, region, vpc, subnets, con["execute_api_endpoint"], [sg])
     psg = build_security_group(ec2, vpc, con["service_endpoint_security_group"])
     build_endpoint(ec2, region, vpc, subnets, con["service_endpoint"], [psg])

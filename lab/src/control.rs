@@ -26,6 +26,9 @@ pub(crate) const SERVICE_ID: &str = "vpce-svc-0a1b2c3d4e5f60021";
 /// VPC link ids of path A and path B.
 pub(crate) const VPC_LINK_A: &str = "a1b2c3";
 pub(crate) const VPC_LINK_B: &str = "d4e5f6";
+/// The consumer VPC's second CIDR: the subnet of the diagnosing host, which reaches the lab's
+/// ENIs from `127.0.0.1` (absent under `faults.source_nat`).
+pub(crate) const CLIENT_SUBNET: &str = "127.0.0.0/28";
 /// `statusMessage` of a FAILED VPC link when the scenario gives none (a real AWS message).
 const FAILED_MESSAGE: &str = "NLB is already associated with another VPC Endpoint Service";
 
@@ -153,19 +156,35 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
         .collect();
     let az = |i: usize| azs[i % azs.len()].clone();
 
-    // Security group of the execute-api endpoint: 443 from the lab block and from the host the
-    // doctor runs on (it reaches the ENIs from 127.0.0.1), unless every AZ drops.
+    // The diagnosing host (pgw reaches the ENIs from 127.0.0.1) sits in a second CIDR of the VPC,
+    // `127.0.0.0/28`, unless `source_nat`: then it is outside the VPC and the endpoint sees a
+    // translated address. The endpoint's security group admits 443 from every VPC CIDR (none
+    // when every AZ drops).
+    let mut vpc_cidrs = vec![vpc_cidr.clone()];
+    if !faults.source_nat {
+        vpc_cidrs.push(CLIENT_SUBNET.to_string());
+    }
     let all_dropped = azs.iter().all(|z| faults.sg_drop.contains(z));
-    let ingress: Vec<Value> = if all_dropped {
-        Vec::new()
-    } else {
-        vec![
-            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": block_cidr,
-                   "description": "HTTPS from the VPC"}),
-            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr": "127.0.0.1/32",
-                   "description": "HTTPS from the diagnosing host"}),
-        ]
+    let rule = |source: Value| {
+        let mut r = json!({"protocol": "tcp", "from_port": 443, "to_port": 443,
+                           "description": "HTTPS from the VPC"});
+        r.as_object_mut()
+            .expect("object")
+            .extend(source.as_object().cloned().unwrap_or_default());
+        r
     };
+    let ingress: Vec<Value> = match faults.sg_source {
+        _ if all_dropped => Vec::new(),
+        crate::SgSource::VpcCidr => vpc_cidrs.iter().map(|c| rule(json!({"cidr": c}))).collect(),
+        crate::SgSource::ClientGroup => vec![rule(json!({"source_group": "client"}))],
+        crate::SgSource::OtherGroup => vec![rule(json!({"source_group": "other"}))],
+    };
+    // The diagnosing host's own interface in its subnet, with its security group.
+    let client = (!faults.source_nat).then(|| {
+        json!({"az": azs[0], "cidr": CLIENT_SUBNET, "ip": "127.0.0.1",
+               "security_group": {"name": "pgw-lab-diagnosing-host",
+                                  "description": "the host pgw runs on", "ingress": []}})
+    });
 
     // Path A targets.
     let connection = faults.endpoint_connection;
@@ -263,10 +282,14 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
         "consumer": {
             "account": topo.account,
             "network": {
-                "vpc": {"cidr": vpc_cidr, "enable_dns_support": faults.vpc_dns_support,
+                "vpc": {"cidr": vpc_cidr, "secondary_cidrs": &vpc_cidrs[1..],
+                        "enable_dns_support": faults.vpc_dns_support,
                         "enable_dns_hostnames": faults.vpc_dns_hostnames},
                 "subnets": subnets,
             },
+            "client": client,
+            "other_security_group": {"name": "pgw-lab-other-clients",
+                                     "description": "clients pgw is not", "ingress": []},
             "security_group": {"name": "pgw-lab-execute-api-endpoint",
                                "description": "execute-api interface endpoint", "ingress": ingress},
             "execute_api_endpoint": {
@@ -557,6 +580,32 @@ mod tests {
         assert_eq!(s["consumer"]["network"]["vpc"]["cidr"], "127.99.7.0/25");
         assert_eq!(s["consumer"]["vpc_links"][0]["status"], "AVAILABLE");
         assert_eq!(s["denied"], json!([]));
+    }
+
+    #[test]
+    fn source_nat_takes_the_diagnosing_host_out_of_the_vpc() {
+        let topo = Topology::default();
+        let cidrs = |f: &Faults| {
+            let s = seed(&topo, f, &addrs());
+            let vpc = s["consumer"]["network"]["vpc"].clone();
+            let rules: Vec<Value> = s["consumer"]["security_group"]["ingress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["cidr"].clone())
+                .collect();
+            (vpc["secondary_cidrs"].clone(), rules)
+        };
+        let (secondary, rules) = cidrs(&Faults::default());
+        assert_eq!(secondary, json!([CLIENT_SUBNET]));
+        assert_eq!(rules, [json!("127.99.7.0/25"), json!(CLIENT_SUBNET)]);
+        let nat = Faults {
+            source_nat: true,
+            ..Faults::default()
+        };
+        let (secondary, rules) = cidrs(&nat);
+        assert_eq!(secondary, json!([]));
+        assert_eq!(rules, [json!("127.99.7.0/25")]);
     }
 
     #[test]

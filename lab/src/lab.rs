@@ -18,9 +18,9 @@ use crate::proxy::Proxy;
 use crate::runtime::{FaultCell, Tasks};
 use crate::slot::{Reach, Slot};
 use crate::{
-    ConnectionState, DoctorSpec, Faults, HybridFault, IntegrationFault, LabError, Scenario,
-    TargetsFault, Topology, LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY, PROVIDER_ACCOUNT,
-    PROVIDER_ROLE_ARN,
+    ConnectionState, DoctorSpec, Faults, HybridFault, IntegrationFault, LabError,
+    PublicEndpointFault, Scenario, TargetsFault, Topology, LAB_ACCESS_KEY_ID,
+    LAB_SECRET_ACCESS_KEY, PROVIDER_ACCOUNT, PROVIDER_ROLE_ARN,
 };
 
 /// Credentials the doctor uses against the lab's moto server (any value works there).
@@ -36,6 +36,8 @@ enum Role {
     Hybrid,
     /// A stale address NLB A targets under `targets = "ip_drift"`: nothing there.
     Stale,
+    /// API Gateway's public front end, as the client's network reaches it (`public_endpoint`).
+    Public,
 }
 
 impl Role {
@@ -48,6 +50,7 @@ impl Role {
         };
         match self {
             Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
+            Role::Eni(_) if faults.sg_source == crate::SgSource::OtherGroup => Reach::Drop,
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
             Role::PrivateLink if faults.endpoint_connection != ConnectionState::Available => {
@@ -60,6 +63,11 @@ impl Role {
                 HybridFault::Ok => target,
             },
             Role::Stale => Reach::Drop,
+            Role::Public => match faults.public_endpoint {
+                PublicEndpointFault::Forbidden => Reach::Open,
+                PublicEndpointFault::Refused => Reach::Refuse,
+                PublicEndpointFault::Timeout => Reach::Drop,
+            },
         }
     }
 }
@@ -216,6 +224,7 @@ impl Lab {
             faults: faults.clone(),
         };
         front(Door::Public).serve(public.clone(), &tasks);
+        controlled.push((Role::Public, public.clone()));
         let mut enis = Vec::new();
         for (az, slot) in azs.iter().zip(&doors) {
             front(Door::Endpoint).serve(slot.clone(), &tasks);
@@ -386,6 +395,13 @@ impl Lab {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !d.vpce_dns {
+            let at = args
+                .iter()
+                .position(|a| a == "--vpce-dns")
+                .expect("in argv");
+            args.drain(at..at + 2);
+        }
         if !d.discover_stage {
             args.splice(4..4, ["--stage".to_string(), t.stage.clone()]);
         }

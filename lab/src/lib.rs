@@ -40,7 +40,7 @@ pub use pki::Pki;
 pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
     DoctorSpec, Expect, Faults, HybridFault, IntegrationFault, IntegrationPath, PolicyFault,
-    Scenario, TargetsFault, TlsFault, Topology, VpcLinkStatus,
+    PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

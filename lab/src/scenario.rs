@@ -193,6 +193,33 @@ pub enum DnsFault {
     Public,
 }
 
+/// What a client reaching API Gateway's public front end gets (with private DNS off, the API's
+/// name resolves there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicEndpointFault {
+    /// Reached through a NAT gateway: 403 `ForbiddenException` for a private API.
+    #[default]
+    Forbidden,
+    /// A firewall on the way resets the connection (RST).
+    Refused,
+    /// No route out of the VPC (no NAT): SYNs go unanswered, the connect times out.
+    Timeout,
+}
+
+/// What the execute-api endpoint's security group admits TCP 443 from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SgSource {
+    /// Every CIDR of the VPC.
+    #[default]
+    VpcCidr,
+    /// The diagnosing host's own security group (a rule referencing it).
+    ClientGroup,
+    /// Another security group, which the diagnosing host does not have: SYNs dropped on every ENI.
+    OtherGroup,
+}
+
 /// Which certificate the execute-api front door presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -365,6 +392,14 @@ pub struct ControlPlaneSpec {
 #[serde(deny_unknown_fields, default)]
 pub struct Faults {
     pub dns: DnsFault,
+    /// What the public front end does with the client's connection.
+    pub public_endpoint: PublicEndpointFault,
+    /// pgw reaches the endpoint through source NAT (a container bridge, a proxy, a NAT
+    /// appliance): its address 127.0.0.1 is in no CIDR of the VPC, and the endpoint's security
+    /// group admits only the VPC. The data plane is unaffected (the NAT translates).
+    pub source_nat: bool,
+    /// What the endpoint's security group admits 443 from (control plane and data plane).
+    pub sg_source: SgSource,
     /// Whether the endpoint is associated with the API (`{api}-{vpce}` alias resolves).
     pub alias_associated: bool,
     /// AZs whose endpoint ENI security group drops SYNs.
@@ -423,6 +458,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcs",
     "ec2:DescribeVpcEndpointConnections",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
@@ -435,6 +471,9 @@ impl Default for Faults {
     fn default() -> Self {
         Faults {
             dns: DnsFault::Ok,
+            public_endpoint: PublicEndpointFault::Forbidden,
+            source_nat: false,
+            sg_source: SgSource::VpcCidr,
             alias_associated: true,
             sg_drop: Vec::new(),
             tls: TlsFault::Ok,
@@ -480,6 +519,13 @@ impl Faults {
                 "faults.aws_denied: unknown operation {op:?} (one of {})",
                 DENIABLE_OPERATIONS.join(", ")
             ));
+        }
+        if self.source_nat && self.sg_source != SgSource::VpcCidr {
+            return Err(
+                "faults.sg_source: a security group reference needs the diagnosing host in the \
+                 VPC (source_nat = false)"
+                    .into(),
+            );
         }
         if self.integration_timeout_ms == Some(0) {
             return Err("faults.integration_timeout_ms must be > 0".into());
@@ -549,6 +595,9 @@ pub struct DoctorSpec {
     pub sigv4: bool,
     /// Passed as `--vpce-dns` instead of the endpoint's regional name.
     pub vpce_dns_override: Option<String>,
+    /// Pass `--vpce-dns` (false: the doctor learns the endpoint's ENIs only from the control
+    /// plane, or not at all; private-dns route only).
+    pub vpce_dns: bool,
     /// `--timeout`.
     #[serde(deserialize_with = "duration_text")]
     pub timeout: String,
@@ -567,6 +616,7 @@ impl Default for DoctorSpec {
             credentials: false,
             sigv4: false,
             vpce_dns_override: None,
+            vpce_dns: true,
             timeout: "5s".into(),
             extra_args: Vec::new(),
             discover_stage: false,
@@ -627,7 +677,10 @@ impl TryFrom<RawExpect> for Expect {
         if raw.verdict == "healthy" && raw.first_finding.is_some() {
             return Err("a healthy verdict has no first_finding".into());
         }
-        if let (Some(all), first) = (&raw.findings, &raw.first_finding) {
+        // A healthy verdict may still list info notes (`planes_disagree`), with no first_finding.
+        if let (Some(all), first, "unhealthy") =
+            (&raw.findings, &raw.first_finding, raw.verdict.as_str())
+        {
             if all.first() != first.as_ref() {
                 return Err(format!(
                     "findings {all:?} does not start with first_finding {first:?}"
@@ -715,6 +768,8 @@ impl Scenario {
         if let Err(m) = scenario.check_control_plane() {
             let key = if m.starts_with("faults") {
                 "aws_denied"
+            } else if m.starts_with("doctor.vpce_dns") {
+                "vpce_dns"
             } else if m.starts_with("doctor") {
                 "discover_stage"
             } else {
@@ -792,6 +847,13 @@ impl Scenario {
         if !self.control_plane.enabled && self.doctor.discover_stage {
             return Err(
                 "doctor.discover_stage needs the control plane ([control_plane] enabled = true)"
+                    .into(),
+            );
+        }
+        if !self.doctor.vpce_dns && self.doctor.invoke_via != "private-dns" {
+            return Err(
+                "doctor.vpce_dns = false needs doctor.invoke_via = \"private-dns\" (the other \
+                 routes dial the endpoint's name)"
                     .into(),
             );
         }

@@ -65,6 +65,8 @@ rules = ec2.describe_security_group_rules(
     Filters=[{"Name": "group-id", "Values": [g["GroupId"] for g in e["Groups"]]}])["SecurityGroupRules"]
 out["sg_ingress"] = [(r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIpv4"))
                      for r in rules if not r["IsEgress"]]
+out["vpc_cidrs"] = [a["CidrBlock"] for a in ec2.describe_vpcs(VpcIds=[e["VpcId"]])["Vpcs"][0]
+                    ["CidrBlockAssociationSet"] if a["CidrBlockState"]["State"] == "associated"]
 out["vpc_dns"] = [ec2.describe_vpc_attribute(VpcId=e["VpcId"], Attribute=a)[k]["Value"]
                   for a, k in (("enableDnsSupport", "EnableDnsSupport"),
                                ("enableDnsHostnames", "EnableDnsHostnames"))]

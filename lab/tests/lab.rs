@@ -936,10 +936,15 @@ async fn healthy_control_plane() {
         .collect();
     assert_eq!(enis, lab_enis);
     assert_eq!(ep["enis"][0][2], "vpc_endpoint");
+    // The diagnosing host's subnet is a CIDR of the VPC, and the security group admits it.
     assert!(cp["sg_ingress"]
         .as_array()
         .unwrap()
-        .contains(&serde_json::json!(["tcp", 443, 443, "127.0.0.1/32"])));
+        .contains(&serde_json::json!(["tcp", 443, 443, "127.0.0.0/28"])));
+    assert!(cp["vpc_cidrs"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("127.0.0.0/28")));
     assert_eq!(cp["vpc_dns"], serde_json::json!([true, true]));
     let svc = &cp["service_endpoints"][0];
     assert_eq!(svc["vpc"], ep["vpc"]);

@@ -32,6 +32,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
         "ec2:DescribeSecurityGroupRules",
     ),
     ("ec2:DescribeVpcAttribute", "ec2:DescribeVpcAttribute"),
+    ("ec2:DescribeVpcs", "ec2:DescribeVpcs"),
     (
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeLoadBalancers",
@@ -56,10 +57,10 @@ pub const OPERATIONS: &[(&str, &str)] = &[
 ];
 
 /// The operations a control-plane read ([`gather`]) records as calls, each a check and, when it
-/// fails, a count of `pgw_aws_api_errors_total{operation}`. The rest of [`OPERATIONS`] is never
-/// a call of its own: `apigateway:GetStages` is the doctor's stage discovery,
-/// `ec2:DescribeNetworkInterfaces` completes `ec2:DescribeVpcEndpoints` (a failure counts there)
-/// and `sts:AssumeRole` happens in the credentials of the cross-account calls (a failure counts on
+/// fails, a count of `pgw_aws_api_errors_total{operation}`. `ec2:DescribeNetworkInterfaces` is
+/// recorded when it finds this host's own interface; when it completes `ec2:DescribeVpcEndpoints`
+/// (the endpoints' ENIs) a failure counts there. The rest of [`OPERATIONS`] is never a call of its
+/// own: `apigateway:GetStages` is the doctor's stage discovery, and `sts:AssumeRole` happens in the credentials of the cross-account calls (a failure counts on
 /// the call that needed the role).
 pub const RECORDED_OPERATIONS: &[&str] = &[
     "apigateway:GetRestApi",
@@ -68,8 +69,10 @@ pub const RECORDED_OPERATIONS: &[&str] = &[
     "apigateway:GetResources",
     "apigateway:GetVpcLink",
     "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroupRules",
     "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcs",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -136,6 +139,18 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<(bool, bool), AwsError>>;
+    /// DescribeNetworkInterfaces in `vpc_id` at private address `ip`: this host's own interface
+    /// (`None` when there is none: pgw does not run on EC2 in that VPC).
+    fn describe_client_eni(
+        &self,
+        vpc_id: &str,
+        ip: std::net::IpAddr,
+    ) -> impl Future<Output = Result<Option<ClientEni>, AwsError>>;
+    /// DescribeVpcs: the VPC's associated IPv4 and IPv6 CIDR blocks.
+    fn describe_vpc_cidrs(
+        &self,
+        vpc_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>>;
     /// DescribeLoadBalancers: the load balancer alone (no listeners, no target groups).
     fn describe_load_balancer(&self, arn: &str) -> impl Future<Output = Result<Nlb, AwsError>>;
     /// DescribeListeners of a load balancer.
@@ -240,6 +255,18 @@ async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nl
     complete.then_some(nlb)
 }
 
+/// The local address the kernel would send from to reach `ip` (a connected UDP socket: no packet
+/// is sent), i.e. the address an ENI of the endpoint sees when nothing translates it.
+fn local_addr_towards(ip: std::net::IpAddr) -> Option<std::net::IpAddr> {
+    let any: std::net::IpAddr = match ip {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let s = std::net::UdpSocket::bind((any, 0)).ok()?;
+    s.connect((ip, 443)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}
+
 /// Read the whole chain of `api_id` / `stage` in `region`, finishing by `deadline`.
 pub async fn gather<I: Inventory>(
     inv: &I,
@@ -325,11 +352,38 @@ pub async fn gather<I: Inventory>(
         v
     };
     for vpc in vpcs {
-        if let Some(d) = rec
-            .call("ec2:DescribeVpcAttribute", inv.describe_vpc_dns(&vpc))
-            .await
-        {
-            cf.vpc_dns.insert(vpc, d);
+        // The address this host reaches the VPC's endpoint ENIs from: its interface there, if any.
+        let source = cf
+            .execute_api_endpoints
+            .iter()
+            .filter(|e| e.vpc_id.as_deref() == Some(vpc.as_str()))
+            .flat_map(|e| e.ips())
+            .find_map(local_addr_towards);
+        let client = async {
+            match source {
+                Some(ip) => {
+                    rec.call(
+                        "ec2:DescribeNetworkInterfaces",
+                        inv.describe_client_eni(&vpc, ip),
+                    )
+                    .await
+                }
+                None => None,
+            }
+        };
+        let (dns, cidrs, client) = tokio::join!(
+            rec.call("ec2:DescribeVpcAttribute", inv.describe_vpc_dns(&vpc)),
+            rec.call("ec2:DescribeVpcs", inv.describe_vpc_cidrs(&vpc)),
+            client,
+        );
+        if let Some(d) = dns {
+            cf.vpc_dns.insert(vpc.clone(), d);
+        }
+        if let Some(c) = cidrs {
+            cf.vpc_cidrs.insert(vpc.clone(), c);
+        }
+        if let Some(Some(c)) = client {
+            cf.client_enis.insert(vpc, c);
         }
     }
 
@@ -488,6 +542,18 @@ mod tests {
             self.allow("ec2:DescribeVpcAttribute")?;
             Ok((true, true))
         }
+        async fn describe_client_eni(
+            &self,
+            _: &str,
+            _: std::net::IpAddr,
+        ) -> Result<Option<ClientEni>, AwsError> {
+            self.allow("ec2:DescribeNetworkInterfaces")?;
+            Ok(None)
+        }
+        async fn describe_vpc_cidrs(&self, _: &str) -> Result<Vec<String>, AwsError> {
+            self.allow("ec2:DescribeVpcs")?;
+            Ok(vec!["10.0.0.0/16".into()])
+        }
         async fn describe_load_balancer(&self, arn: &str) -> Result<Nlb, AwsError> {
             self.allow("elasticloadbalancing:DescribeLoadBalancers")?;
             Ok(Nlb {
@@ -582,7 +648,7 @@ mod tests {
         let mut seen: Vec<&str> = cf.calls.iter().map(|c| c.operation.as_str()).collect();
         seen.sort();
         seen.dedup();
-        // The fake has no endpoint, so no security group, VPC attribute or connection read.
+        // The fake has no endpoint, so no security group, VPC or connection read.
         let mut want: Vec<&str> = RECORDED_OPERATIONS
             .iter()
             .copied()
@@ -590,6 +656,8 @@ mod tests {
                 ![
                     "ec2:DescribeSecurityGroupRules",
                     "ec2:DescribeVpcAttribute",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeNetworkInterfaces",
                     "ec2:DescribeVpcEndpointConnections",
                 ]
                 .contains(o)

@@ -38,6 +38,13 @@ pub struct ControlFacts {
     pub sg_rules: BTreeMap<String, Vec<SgRule>>,
     /// VPC `enableDnsSupport`, `enableDnsHostnames`, by VPC id.
     pub vpc_dns: BTreeMap<String, (bool, bool)>,
+    /// The IPv4 and IPv6 CIDR blocks of the endpoints' VPCs, by VPC id (`ec2:DescribeVpcs`): a
+    /// local address inside them is the address the endpoint sees.
+    pub vpc_cidrs: BTreeMap<String, Vec<String>>,
+    /// This host's own network interface in each endpoint VPC, by VPC id: found by the address
+    /// this host reaches the endpoint's ENIs from (`ec2:DescribeNetworkInterfaces`), when pgw runs
+    /// on EC2 in that VPC. Its security groups decide rules that reference a security group.
+    pub client_enis: BTreeMap<String, ClientEni>,
     /// NLBs behind the VPC links.
     pub nlbs: Vec<Nlb>,
     /// Interface endpoints (to customer endpoint services) in the NLBs' VPCs: what IP targets of
@@ -120,6 +127,14 @@ impl Endpoint {
     }
 }
 
+/// This host's network interface, as EC2 knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientEni {
+    pub id: String,
+    pub ip: IpAddr,
+    pub security_groups: Vec<String>,
+}
+
 /// One ingress rule of a security group.
 #[derive(Debug, Clone, Serialize)]
 pub struct SgRule {
@@ -130,11 +145,15 @@ pub struct SgRule {
     pub cidr: Option<String>,
     /// A referenced security group (cannot be judged from an address).
     pub group_ref: Option<String>,
+    /// A referenced managed prefix list (its entries are not read: cannot be judged).
+    pub prefix_list: Option<String>,
 }
 
 impl SgRule {
-    /// Whether this rule admits TCP `port` from `ip` (`None` = depends on a group reference).
-    pub fn admits(&self, ip: IpAddr, port: i32) -> Option<bool> {
+    /// Whether this rule admits TCP `port` from `ip`, a host whose network interface has the
+    /// security groups `groups` (`None`: not known). `None` = cannot be decided: a referenced
+    /// security group without the host's groups, or a prefix list (its entries are not read).
+    pub fn admits(&self, ip: IpAddr, groups: Option<&[String]>, port: i32) -> Option<bool> {
         let proto = self.protocol == "-1"
             || self.protocol.eq_ignore_ascii_case("tcp")
             || self.protocol == "6";
@@ -142,8 +161,11 @@ impl SgRule {
         if !(proto && ports) {
             return Some(false);
         }
-        if self.group_ref.is_some() {
+        if self.prefix_list.is_some() {
             return None;
+        }
+        if let Some(g) = &self.group_ref {
+            return groups.map(|mine| mine.contains(g));
         }
         Some(self.cidr.as_deref().is_some_and(|c| cidr_contains(c, ip)))
     }
@@ -221,29 +243,45 @@ impl Target {
 }
 
 impl ControlFacts {
+    /// Every ENI address of every execute-api endpoint read (`None` when no ENI is known).
+    pub fn execute_api_addrs(&self) -> Option<Vec<IpAddr>> {
+        let v: Vec<IpAddr> = self
+            .execute_api_endpoints
+            .iter()
+            .flat_map(|e| e.ips())
+            .collect();
+        (!v.is_empty()).then_some(v)
+    }
+
     /// The VPC link ids the deployed integrations use (stage variables resolved).
     pub fn integration_links(&self) -> Vec<String> {
         let mut out = Vec::new();
         for r in self.resources.iter().flatten() {
-            for m in &r.methods {
-                let Some(i) = &m.integration else { continue };
-                let Some(c) = &i.connection_id else { continue };
-                let id = match c
-                    .strip_prefix("${stageVariables.")
-                    .and_then(|s| s.strip_suffix('}'))
-                {
-                    Some(var) => match self.stage.as_ref().and_then(|s| s.variables.get(var)) {
-                        Some(v) => v.clone(),
-                        None => continue,
-                    },
-                    None => c.clone(),
-                };
+            for id in self.links_of(r) {
                 if !out.contains(&id) {
                     out.push(id);
                 }
             }
         }
         out
+    }
+
+    /// The VPC link ids the methods of resource `r` integrate through (stage variables resolved;
+    /// an undefined one is left out).
+    pub fn links_of(&self, r: &Resource) -> Vec<String> {
+        r.methods
+            .iter()
+            .filter_map(|m| m.integration.as_ref()?.connection_id.as_ref())
+            .filter_map(|c| {
+                match c
+                    .strip_prefix("${stageVariables.")
+                    .and_then(|s| s.strip_suffix('}'))
+                {
+                    Some(var) => self.stage.as_ref()?.variables.get(var).cloned(),
+                    None => Some(c.clone()),
+                }
+            })
+            .collect()
     }
 
     /// Failed calls, as `operation: error`.

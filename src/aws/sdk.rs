@@ -437,8 +437,64 @@ impl Inventory for SdkInventory {
                     .referenced_group_info()
                     .and_then(|x| x.group_id())
                     .map(str::to_string),
+                prefix_list: r.prefix_list_id().map(str::to_string),
             });
         }
+        Ok(out)
+    }
+
+    async fn describe_client_eni(
+        &self,
+        vpc_id: &str,
+        ip: std::net::IpAddr,
+    ) -> Result<Option<ClientEni>, AwsError> {
+        let ip_text = ip.to_string();
+        let o = self
+            .main
+            .ec2
+            .describe_network_interfaces()
+            .filters(filter("vpc-id", &[vpc_id]))
+            .filters(filter("addresses.private-ip-address", &[ip_text.as_str()]))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.network_interfaces().first().map(|n| ClientEni {
+            id: n.network_interface_id().unwrap_or_default().to_string(),
+            ip,
+            security_groups: n
+                .groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_string)
+                .collect(),
+        }))
+    }
+
+    async fn describe_vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {
+        let o = self
+            .main
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(vpc_id)
+            .send()
+            .await
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for v in o.vpcs() {
+            out.extend(v.cidr_block().map(str::to_string));
+            for a in v.cidr_block_association_set() {
+                let live = a.cidr_block_state().and_then(|s| s.state())
+                    == Some(&aws_sdk_ec2::types::VpcCidrBlockStateCode::Associated);
+                if let (Some(c), true) = (a.cidr_block(), live) {
+                    out.push(c.to_string());
+                }
+            }
+            for a in v.ipv6_cidr_block_association_set() {
+                out.extend(a.ipv6_cidr_block().map(str::to_string));
+            }
+        }
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 

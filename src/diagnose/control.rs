@@ -1,20 +1,32 @@
 //! Control-plane rules: what API Gateway, EC2 and ELBv2 say, turned into confirmed findings that
-//! name which data-plane symptoms they explain (so correlation can put them first).
+//! name which data-plane symptoms they explain (so correlation can put them first) and which
+//! symptom they predict (so the probes can contradict them: [`super::reconcile`]).
 
 use std::net::IpAddr;
 
-use crate::aws::model::{ControlFacts, Endpoint, Nlb, Target};
+use crate::aws::model::{cidr_contains, ControlFacts, Endpoint, Nlb, Target};
 use crate::config::InvokeVia;
-use crate::facts::Facts;
+use crate::facts::{ConnectOutcome, Facts};
 use crate::finding::{Confidence, Finding};
 
 use super::policy::{self, Decision};
+use super::reconcile::{Prediction, Symptom};
 
-/// A confirmed finding and the data-plane ids it explains.
+/// A confirmed finding, the data-plane ids it explains and the symptom it predicts.
 #[derive(Debug, Clone)]
 pub(super) struct Confirmed {
     pub finding: Finding,
     pub explains: &'static [&'static str],
+    pub predicts: Option<Prediction>,
+}
+
+impl Confirmed {
+    /// The data-plane symptom this finding predicts, and the likely reasons when the probes see
+    /// the opposite.
+    fn predicts(mut self, symptom: Symptom, reasons: &'static [&'static str]) -> Confirmed {
+        self.predicts = Some(Prediction { symptom, reasons });
+        self
+    }
 }
 
 fn confirmed(
@@ -24,8 +36,18 @@ fn confirmed(
 ) -> Confirmed {
     let mut finding = Finding::new(id, evidence);
     finding.confidence = Confidence::Confirmed;
-    Confirmed { finding, explains }
+    Confirmed {
+        finding,
+        explains,
+        predicts: None,
+    }
 }
+
+const IN_FLIGHT: &str = "a change in flight: the configuration changed while pgw read or probed it";
+const NOT_DEPLOYED: &str =
+    "the stage still runs an older deployment: API changes apply only after the next deployment, which will bring this failure";
+const HEALTH_CHECK: &str =
+    "health checks fail while traffic works: check the target group's health-check port, protocol and path";
 
 const INTEGRATION_SYMPTOMS: &[&str] = &[
     "integration_timeout",
@@ -72,20 +94,23 @@ pub(super) fn rules(f: &Facts, cf: &ControlFacts) -> Vec<Confirmed> {
 
 fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
     if !e.state_is("available") {
-        out.push(confirmed(
-            "vpce_not_available",
-            vec![format!(
-                "ec2:DescribeVpcEndpoints {}: State={}",
-                e.id, e.state
-            )],
-            &[
-                "vpce_sg_blocks_443",
-                "vpce_eni_unreachable",
+        out.push(
+            confirmed(
                 "vpce_not_available",
-                "dns_nxdomain",
-                "dns_private_dns_disabled",
-            ],
-        ));
+                vec![format!(
+                    "ec2:DescribeVpcEndpoints {}: State={}",
+                    e.id, e.state
+                )],
+                &[
+                    "vpce_sg_blocks_443",
+                    "vpce_eni_unreachable",
+                    "vpce_not_available",
+                    "dns_nxdomain",
+                    "dns_private_dns_disabled",
+                ],
+            )
+            .predicts(Symptom::ConnectsFail(e.ips()), &[IN_FLIGHT]),
+        );
     }
     let private_dns_route = f.target.invoke_via == InvokeVia::PrivateDns;
     if let Some(vpc) = &e.vpc_id {
@@ -97,54 +122,136 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
                         "ec2:DescribeVpcAttribute {vpc}: enableDnsSupport={support}, enableDnsHostnames={hostnames}"
                     )],
                     &["dns_private_dns_disabled", "dns_nxdomain", "dns_resolver_failure", "stage_not_found"],
+                )
+                .predicts(
+                    Symptom::NameNotOn(cf.execute_api_addrs().unwrap_or_default()),
+                    &["the resolver pgw asked is not the VPC resolver, or forwards to one that answers for the endpoint", IN_FLIGHT],
                 ));
                 return;
             }
         }
     }
     if private_dns_route && !e.private_dns_enabled {
-        out.push(confirmed(
-            "dns_private_dns_disabled",
-            vec![format!(
-                "ec2:DescribeVpcEndpoints {}: PrivateDnsEnabled=false",
-                e.id
-            )],
-            &[
+        out.push(
+            confirmed(
                 "dns_private_dns_disabled",
-                "dns_nxdomain",
-                "stage_not_found",
-            ],
-        ));
+                vec![format!(
+                    "ec2:DescribeVpcEndpoints {}: PrivateDnsEnabled=false",
+                    e.id
+                )],
+                &[
+                    "dns_private_dns_disabled",
+                    "dns_nxdomain",
+                    "stage_not_found",
+                ],
+            )
+            .predicts(
+                Symptom::NameNotOn(e.ips()),
+                &[
+                    "a private hosted zone for the API's name points at the endpoint's ENIs",
+                    IN_FLIGHT,
+                ],
+            ),
+        );
     }
-    // Security groups: judged from the address this host uses to reach the ENIs.
-    let client = f.enis.iter().find_map(|x| x.source);
-    if let Some(ip) = client {
-        let rules: Vec<_> = e
+    sg_rule(f, cf, e, out);
+}
+
+/// What the endpoint's security groups say about TCP 443 from this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SgVerdict {
+    /// A rule admits the address the endpoint sees.
+    Admits(IpAddr),
+    /// No rule admits it, and the endpoint sees this host's own address (inside the VPC).
+    Blocks(IpAddr),
+    /// No rule admits this host's local address, but the endpoint may see another one (the local
+    /// address lies in none of the VPC's CIDRs: source NAT, a proxy, a container network).
+    BlocksLocalAddress(IpAddr),
+    /// The rules, the source or the VPC's CIDRs are not all known, or a rule references a prefix
+    /// list, or a security group while this host's own groups are unknown: cannot be decided.
+    Unknown,
+}
+
+/// Judge the endpoint's security groups against the address this host reaches the ENIs from.
+pub(super) fn sg_verdict(f: &Facts, cf: &ControlFacts, e: &Endpoint) -> SgVerdict {
+    let Some(ip) = f.enis.iter().find_map(|x| x.source) else {
+        return SgVerdict::Unknown;
+    };
+    if e.security_groups.is_empty()
+        || !e
             .security_groups
             .iter()
-            .filter_map(|g| cf.sg_rules.get(g))
-            .flatten()
-            .collect();
-        if !e.security_groups.is_empty()
-            && e.security_groups
-                .iter()
-                .all(|g| cf.sg_rules.contains_key(g))
-        {
-            let verdicts: Vec<Option<bool>> = rules.iter().map(|r| r.admits(ip, 443)).collect();
-            let allowed = verdicts.contains(&Some(true));
-            let unknown = verdicts.iter().any(|v| v.is_none());
-            if !allowed && !unknown {
-                out.push(confirmed(
-                    "vpce_sg_blocks_443",
-                    vec![format!(
-                        "no inbound rule of {} admits TCP 443 from {ip}",
-                        e.security_groups.join(", ")
-                    )],
-                    &["vpce_sg_blocks_443", "vpce_eni_unreachable"],
-                ));
-            }
-        }
+            .all(|g| cf.sg_rules.contains_key(g))
+    {
+        return SgVerdict::Unknown;
     }
+    // This host's own security groups, when EC2 knows its interface at that address.
+    let groups = e
+        .vpc_id
+        .as_ref()
+        .and_then(|v| cf.client_enis.get(v))
+        .filter(|c| c.ip == ip)
+        .map(|c| c.security_groups.as_slice());
+    let verdicts: Vec<Option<bool>> = e
+        .security_groups
+        .iter()
+        .filter_map(|g| cf.sg_rules.get(g))
+        .flatten()
+        .map(|r| r.admits(ip, groups, 443))
+        .collect();
+    if verdicts.contains(&Some(true)) {
+        return SgVerdict::Admits(ip);
+    }
+    if verdicts.contains(&None) {
+        return SgVerdict::Unknown;
+    }
+    let in_vpc = e
+        .vpc_id
+        .as_ref()
+        .and_then(|v| cf.vpc_cidrs.get(v))
+        .map(|cidrs| cidrs.iter().any(|c| cidr_contains(c, ip)));
+    match in_vpc {
+        Some(true) => SgVerdict::Blocks(ip),
+        Some(false) => SgVerdict::BlocksLocalAddress(ip),
+        None => SgVerdict::Unknown,
+    }
+}
+
+/// `vpce_sg_blocks_443`, from the rules: when no rule admits the address the endpoint sees. A
+/// connection to one of its ENIs that worked contradicts it (an info note, by reconciliation);
+/// when the endpoint may see another address and nothing worked, it is no finding at all.
+fn sg_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    let groups = e.security_groups.join(", ");
+    let (ip, why) = match sg_verdict(f, cf, e) {
+        SgVerdict::Blocks(ip) => (ip, format!("{ip} is inside the VPC: the endpoint sees it")),
+        SgVerdict::BlocksLocalAddress(ip) => {
+            let connected = f
+                .invokes()
+                .any(|p| e.ips().contains(&p.addr.ip()) && p.conn.connect == ConnectOutcome::Ok);
+            if !connected {
+                return;
+            }
+            (ip, format!("{ip} is in no CIDR of the endpoint's VPC"))
+        }
+        _ => return,
+    };
+    out.push(
+        confirmed(
+            "vpce_sg_blocks_443",
+            vec![
+                format!("no inbound rule of {groups} admits TCP 443 from {ip}"),
+                format!("this host's address {why}"),
+            ],
+            &["vpce_sg_blocks_443", "vpce_eni_unreachable"],
+        )
+        .predicts(
+            Symptom::ConnectsFail(e.ips()),
+            &[
+                "source NAT, a proxy or a container network between pgw and the endpoint: the endpoint sees another address than this host's",
+                IN_FLIGHT,
+            ],
+        ),
+    );
 }
 
 fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<Confirmed>) {
@@ -156,6 +263,10 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
                 f.target.api_id
             )],
             &["stage_not_found", "missing_host_or_apigw_api_id_header"],
+        )
+        .predicts(
+            Symptom::StoppedAtGateway(None),
+            &["pgw read another account or region than the one serving the API (credentials, --region)", IN_FLIGHT],
         ));
         return;
     }
@@ -165,31 +276,36 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
             "apigateway:GetRestApi {}: endpointConfiguration.types={:?}",
             api.id, api.endpoint_types
         )];
-        if ep.is_some_and(|e| e.private_dns_enabled) {
-            out.push(confirmed(
-                "public_api_blocked_by_private_dns",
-                ev,
-                &["stage_not_found", "dns_private_dns_disabled"],
-            ));
+        let id = if ep.is_some_and(|e| e.private_dns_enabled) {
+            "public_api_blocked_by_private_dns"
         } else {
-            out.push(confirmed(
-                "api_not_private_or_wrong_api",
-                ev,
-                &["stage_not_found", "dns_private_dns_disabled"],
-            ));
-        }
+            "api_not_private_or_wrong_api"
+        };
+        out.push(
+            confirmed(id, ev, &["stage_not_found", "dns_private_dns_disabled"])
+                .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+        );
         return;
     }
     if let Some(e) = ep {
         if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
-            out.push(confirmed(
-                "dns_vpce_alias_not_associated",
-                vec![format!(
-                    "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
-                    api.id, api.vpc_endpoint_ids, e.id
-                )],
-                &["dns_vpce_alias_not_associated", "dns_nxdomain"],
-            ));
+            out.push(
+                confirmed(
+                    "dns_vpce_alias_not_associated",
+                    vec![format!(
+                        "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
+                        api.id, api.vpc_endpoint_ids, e.id
+                    )],
+                    &["dns_vpce_alias_not_associated", "dns_nxdomain"],
+                )
+                .predicts(
+                    Symptom::NameMissing,
+                    &[
+                        "the association changed minutes ago: DNS follows it with a delay",
+                        IN_FLIGHT,
+                    ],
+                ),
+            );
         }
     }
     if cf.stage.is_none()
@@ -198,14 +314,17 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
                 && c.error.as_deref().is_some_and(|e| e.contains("NotFound"))
         })
     {
-        out.push(confirmed(
-            "stage_not_found",
-            vec![format!(
-                "apigateway:GetStage {}: NotFoundException",
-                f.target.stage
-            )],
-            &["stage_not_found"],
-        ));
+        out.push(
+            confirmed(
+                "stage_not_found",
+                vec![format!(
+                    "apigateway:GetStage {}: NotFoundException",
+                    f.target.stage
+                )],
+                &["stage_not_found"],
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+        );
     }
     // Resource policy, evaluated for the client's endpoint.
     let denied_on_data_plane: Vec<&str> = super::diagnose_data(f)
@@ -218,14 +337,16 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
         })
         .map(|d| d.id)
         .collect();
+    let denies =
+        |c: Confirmed| c.predicts(Symptom::StoppedAtGateway(None), &[NOT_DEPLOYED, IN_FLIGHT]);
     match (&api.policy, ep) {
-        (None, _) => out.push(confirmed(
+        (None, _) => out.push(denies(confirmed(
             "resource_policy_missing",
             vec![format!("apigateway:GetRestApi {}: no resource policy", api.id)],
             &["resource_policy_missing", "resource_policy_denies_vpce"],
-        )),
+        ))),
         (Some(p), Some(e)) => match policy::parse(p).map(|v| (policy::evaluate(&v, &e.id), v)) {
-            Some((Decision::ExplicitDeny, v)) => out.push(confirmed(
+            Some((Decision::ExplicitDeny, v)) => out.push(denies(confirmed(
                 "resource_policy_denies_vpce",
                 vec![format!(
                     "resource policy denies {}: its aws:SourceVpce names {:?}",
@@ -233,12 +354,12 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
                     policy::named_endpoints(&v)
                 )],
                 &["resource_policy_denies_vpce", "resource_policy_missing"],
-            )),
-            Some((Decision::ImplicitDeny, _)) => out.push(confirmed(
+            ))),
+            Some((Decision::ImplicitDeny, _)) => out.push(denies(confirmed(
                 "resource_policy_missing",
                 vec![format!("resource policy has no Allow that applies to {}", e.id)],
                 &["resource_policy_missing", "resource_policy_denies_vpce"],
-            )),
+            ))),
             Some((Decision::Allow, _)) if !denied_on_data_plane.is_empty() => out.push(confirmed(
                 "policy_changed_not_redeployed",
                 vec![format!(
@@ -251,10 +372,23 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
         },
         _ => {}
     }
-    method_rules(cf, out);
+    method_rules(f, cf, out);
 }
 
-fn method_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+/// The configured paths served by stage resource `resource` (`/` serves `/`, `/{proxy+}` every
+/// other path).
+fn paths_of(f: &Facts, resource: &str) -> Vec<String> {
+    let mut v: Vec<String> = f
+        .invokes()
+        .map(|p| p.path.clone())
+        .filter(|p| (p == "/") == (resource == "/"))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     let Some(resources) = &cf.resources else {
         return;
     };
@@ -265,15 +399,21 @@ fn method_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
         let current = resources.iter().find(|r| r.path == path);
         let has_method = current.is_some_and(|r| !r.methods.is_empty());
         if !has_method {
-            out.push(confirmed(
-                id,
-                vec![format!("apigateway:GetResources: {path} has no method")],
-                if id == "missing_root_any_method" {
-                    &["missing_root_any_method"]
-                } else {
-                    &["missing_proxy_method"]
-                },
-            ));
+            out.push(
+                confirmed(
+                    id,
+                    vec![format!("apigateway:GetResources: {path} has no method")],
+                    if id == "missing_root_any_method" {
+                        &["missing_root_any_method"]
+                    } else {
+                        &["missing_proxy_method"]
+                    },
+                )
+                .predicts(
+                    Symptom::StoppedAtGateway(Some(paths_of(f, path))),
+                    &[NOT_DEPLOYED, IN_FLIGHT],
+                ),
+            );
             continue;
         }
         if let Some(deployed) = &cf.deployed {
@@ -285,7 +425,8 @@ fn method_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                         "{path} has a method in the API but not in the stage's deployment (apigateway:GetDeployment embed=apisummary)"
                     )],
                     if id == "missing_root_any_method" { &["missing_root_any_method"] } else { &["missing_proxy_method"] },
-                ));
+                )
+                .predicts(Symptom::StoppedAtGateway(Some(paths_of(f, path))), &[IN_FLIGHT]));
             }
         }
     }
@@ -295,9 +436,26 @@ fn method_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
         .filter(|(_, m)| m.authorization_type.as_deref() == Some("AWS_IAM"))
         .map(|(r, m)| format!("{} {}: authorizationType=AWS_IAM", m.http_method, r.path))
         .collect();
-    if !iam.is_empty() {
-        out.push(confirmed("iam_auth_required", iam, &["iam_auth_required"]));
+    // Signed calls are what AWS_IAM wants: only unsigned ones can fail for it.
+    if !iam.is_empty() && !f.target.signed {
+        out.push(
+            confirmed("iam_auth_required", iam, &["iam_auth_required"])
+                .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
+        );
     }
+}
+
+/// The configured paths whose stage resource integrates through one of `links` (`None` when the
+/// resources do not say: then every path).
+fn paths_through(f: &Facts, cf: &ControlFacts, links: &[String]) -> Option<Vec<String>> {
+    let v: Vec<String> = cf
+        .resources
+        .as_ref()?
+        .iter()
+        .filter(|r| cf.links_of(r).iter().any(|l| links.contains(l)))
+        .flat_map(|r| paths_of(f, &r.path))
+        .collect();
+    (!v.is_empty()).then_some(v)
 }
 
 fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
@@ -315,16 +473,36 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 .map(|m| format!(", statusMessage={m:?}"))
                 .unwrap_or_default()
         )];
-        match l.status.as_str() {
-            "FAILED" | "DELETING" => {
-                out.push(confirmed("vpc_link_failed", ev, INTEGRATION_SYMPTOMS))
-            }
-            "PENDING" => out.push(confirmed("vpc_link_pending", ev, INTEGRATION_SYMPTOMS)),
-            _ => {}
-        }
+        let id = match l.status.as_str() {
+            "FAILED" | "DELETING" => "vpc_link_failed",
+            "PENDING" => "vpc_link_pending",
+            _ => continue,
+        };
+        let paths = paths_through(f, cf, std::slice::from_ref(&l.id));
+        out.push(
+            confirmed(id, ev, INTEGRATION_SYMPTOMS)
+                .predicts(Symptom::IntegrationFails(paths), &[IN_FLIGHT]),
+        );
     }
     for nlb in &cf.nlbs {
-        nlb_rules(f, cf, nlb, out);
+        let mut found = Vec::new();
+        nlb_rules(f, cf, nlb, &mut found);
+        let through: Vec<String> = cf
+            .vpc_links
+            .iter()
+            .filter(|l| l.target_arns.contains(&nlb.arn))
+            .map(|l| l.id.clone())
+            .collect();
+        let paths = paths_through(f, cf, &through);
+        for c in found {
+            let reasons: &'static [&'static str] = match c.finding.id {
+                "nlb_no_healthy_targets" | "hybrid_target_unreachable" | "nlb_target_ip_drift" => {
+                    &[HEALTH_CHECK, IN_FLIGHT]
+                }
+                _ => &[IN_FLIGHT],
+            };
+            out.push(c.predicts(Symptom::IntegrationFails(paths.clone()), reasons));
+        }
     }
 }
 
@@ -709,8 +887,21 @@ mod tests {
     #[test]
     fn endpoint_not_available() {
         let mut f = healthy_cp();
+        for e in &mut f.enis {
+            for p in &mut e.paths {
+                p.conn.connect = crate::facts::ConnectOutcome::Refused;
+                p.conn.tls = None;
+                p.http = HttpOutcome::NotSent;
+            }
+        }
         cp(&mut f).execute_api_endpoints[0].state = "failed".into();
-        assert_eq!(first(&f).0, "vpce_not_available");
+        assert_eq!(
+            first(&f).0,
+            "vpce_not_available",
+            "{:?}",
+            super::super::diagnose(&f)
+        );
+        assert_eq!(first(&f).1, Confidence::Confirmed);
     }
 
     #[test]

@@ -69,8 +69,8 @@ fn is_private(ip: &IpAddr) -> bool {
     }
 }
 
-/// The private DNS name resolves, but not to the endpoint's ENIs (as the endpoint's own name
-/// does), or, with no endpoint name to compare with, to public addresses only.
+/// The private DNS name resolves, but to none of the endpoint's ENIs (as pgw knows them from the
+/// endpoint's own name or the control plane), or, knowing no ENI, to public addresses only.
 fn private_dns_disabled(f: &Facts) -> Option<Finding> {
     if f.target.invoke_via != InvokeVia::PrivateDns {
         return None;
@@ -79,11 +79,10 @@ fn private_dns_disabled(f: &Facts) -> Option<Finding> {
     if answer.is_empty() {
         return None;
     }
-    let reference = f.reference_addrs();
-    let elsewhere = if reference.is_empty() {
-        answer.iter().all(|a| !is_private(a))
-    } else {
-        answer.iter().all(|a| !reference.contains(a))
+    let enis = super::endpoint_addrs(f);
+    let elsewhere = match &enis {
+        None => answer.iter().all(|a| !is_private(a)),
+        Some(enis) => answer.iter().all(|a| !enis.contains(a)),
     };
     if !elsewhere {
         return None;
@@ -94,23 +93,37 @@ fn private_dns_disabled(f: &Facts) -> Option<Finding> {
         .filter(|d| d.outcome.is_answer())
         .map(line)
         .collect();
-    if reference.is_empty() {
+    if enis.is_none() {
         ev.push("every address is public, none inside the VPC".into());
-    } else {
-        ev.extend(
-            f.reference_dns
-                .iter()
-                .filter(|d| d.outcome.is_answer())
-                .map(|d| format!("endpoint ENIs: {}", line(d))),
-        );
     }
-    if let Some(r) = f.invokes().find_map(|p| p.response().map(|r| (p, r))) {
-        ev.push(super::invoke_line(&f.target.method, r.0));
+    ev.extend(
+        f.reference_dns
+            .iter()
+            .filter(|d| d.outcome.is_answer())
+            .map(|d| format!("endpoint ENIs: {}", line(d))),
+    );
+    if let Some(cp) = f.control.as_ref().and_then(|c| c.execute_api_addrs()) {
+        ev.push(format!(
+            "endpoint ENIs (ec2:DescribeNetworkInterfaces): {}",
+            join(&cp)
+        ));
+    }
+    if let Some(p) = f.invokes().find(|p| p.response().is_some()) {
+        ev.push(super::invoke_line(&f.target.method, p));
+    } else if let Some(e) = f.enis.first() {
+        ev.push(super::tcp::line(e, ""));
     }
     Some(
         Finding::new("dns_private_dns_disabled", ev)
             .alternatives(&["dns_vpc_dns_attributes_disabled", "dns_nxdomain"]),
     )
+}
+
+fn join(ips: &[IpAddr]) -> String {
+    ips.iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every resolver says the invoke name does not exist (not for the alias route).

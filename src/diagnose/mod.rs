@@ -7,69 +7,56 @@ mod api;
 mod control;
 mod dns;
 pub mod policy;
+mod reconcile;
 mod tcp;
 mod tls;
 
 #[cfg(test)]
+mod matrix;
+#[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::facts::{Facts, HttpOutcome, PathFacts, ResponseSource};
+use std::net::IpAddr;
+
+use crate::facts::{EniFacts, Facts, HttpOutcome, PathFacts, ResponseSource};
 use crate::finding::{Finding, CATALOG};
 
-/// All findings for `facts`, ranked: root cause first; empty when healthy. Control-plane
-/// findings that explain a data-plane symptom take its place, confirmed, with its evidence.
+/// All findings for `facts`, ranked: root cause first; empty when healthy. With control-plane
+/// facts, the two planes are reconciled ([`reconcile`]): a cause one plane refutes is never a
+/// failure finding, and control-plane findings that explain a data-plane symptom take its place,
+/// confirmed, with its evidence.
 pub fn diagnose(facts: &Facts) -> Vec<Finding> {
     let data = diagnose_data(facts);
     match &facts.control {
-        Some(cf) => correlate(data, control::rules(facts, cf)),
+        Some(cf) => reconcile::reconcile(facts, cf, data, control::rules(facts, cf)),
         None => data,
     }
 }
 
-/// Merge confirmed control-plane findings into the ranked data-plane findings.
-fn correlate(data: Vec<Finding>, control: Vec<control::Confirmed>) -> Vec<Finding> {
-    // (rank, finding): a control finding inherits the best rank of the symptoms it explains.
-    let mut slots: Vec<(usize, Option<Finding>)> = data
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| (i, Some(f)))
-        .collect();
-    let mut extra: Vec<(usize, Finding)> = Vec::new();
-    let tail = slots.len();
-    for (n, c) in control.into_iter().enumerate() {
-        let mut finding = c.finding;
-        let mut rank = None;
-        for (i, slot) in slots.iter_mut() {
-            let Some(d) = slot else { continue };
-            if d.id == finding.id || c.explains.contains(&d.id) {
-                rank = Some(rank.map_or(*i, |r: usize| r.min(*i)));
-                let explained = slot.take().expect("present");
-                for e in explained.evidence {
-                    if !finding.evidence.contains(&e) {
-                        finding.evidence.push(e);
-                    }
-                }
-            }
-        }
-        // Two control findings may explain the same symptom: the first keeps it, others follow.
-        let rank = rank.or_else(|| {
-            extra
-                .iter()
-                .find(|(_, f)| c.explains.contains(&f.id) || f.id == finding.id)
-                .map(|(r, _)| *r)
-        });
-        if extra.iter().any(|(_, f)| f.id == finding.id) {
-            continue;
-        }
-        extra.push((rank.unwrap_or(tail + n), finding));
+/// The execute-api endpoint ENI addresses pgw knows: the answer for the endpoint's own DNS name
+/// (`--vpce-dns`) and, with the control plane, the ENIs of every execute-api endpoint it read.
+/// `None` when it knows none.
+pub(crate) fn endpoint_addrs(f: &Facts) -> Option<Vec<IpAddr>> {
+    let mut v = f.reference_addrs();
+    if let Some(cp) = f.control.as_ref().and_then(|c| c.execute_api_addrs()) {
+        v.extend(cp);
     }
-    let mut all: Vec<(usize, usize, Finding)> = slots
-        .into_iter()
-        .filter_map(|(i, f)| f.map(|f| (i, 1, f)))
-        .chain(extra.into_iter().map(|(r, f)| (r, 0, f)))
-        .collect();
-    all.sort_by_key(|(r, tie, _)| (*r, *tie));
-    all.into_iter().map(|(_, _, f)| f).collect()
+    v.sort();
+    v.dedup();
+    (!v.is_empty()).then_some(v)
+}
+
+/// The connections the TCP and TLS rules judge: those to the endpoint's ENIs when pgw knows them,
+/// else every resolved address.
+fn endpoint_enis(f: &Facts) -> Vec<&EniFacts> {
+    match endpoint_addrs(f) {
+        Some(known) => f
+            .enis
+            .iter()
+            .filter(|e| known.contains(&e.addr.ip()))
+            .collect(),
+        None => f.enis.iter().collect(),
+    }
 }
 
 /// Findings from the data plane alone, ranked.
@@ -78,16 +65,15 @@ pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
     let dns_blocks =
         facts.resolved().is_empty() || out.iter().any(|f| f.id == "dns_private_dns_disabled");
     if !dns_blocks {
-        let tcp = tcp::rules(facts);
-        out.extend(tcp);
-        let connected = facts.enis.iter().any(|e| {
+        let enis = endpoint_enis(facts);
+        out.extend(tcp::rules(&enis));
+        let connected = enis.iter().any(|e| {
             e.first()
                 .is_some_and(|c| c.connect == crate::facts::ConnectOutcome::Ok)
         });
         if connected {
-            out.extend(tls::rules(facts));
-            let established = facts
-                .enis
+            out.extend(tls::rules(&enis));
+            let established = enis
                 .iter()
                 .any(|e| e.first().is_some_and(|c| c.established()));
             if established {

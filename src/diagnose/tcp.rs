@@ -1,14 +1,20 @@
 //! TCP rules: every endpoint ENI dropping SYNs (a security group), some ENIs failing while
-//! others work (one AZ), or every ENI refusing (nothing there).
+//! others work (one AZ), or every ENI refusing (nothing there). They judge only the addresses
+//! that are the endpoint's ENIs (see [`super::endpoint_enis`]): a connection to anything else
+//! says nothing about the endpoint.
 
-use crate::facts::{ConnectOutcome, EniFacts, Facts};
+use crate::facts::{ConnectOutcome, EniFacts};
 use crate::finding::{Finding, Severity};
 
-pub(super) fn rules(f: &Facts) -> Vec<Finding> {
-    [sg_blocks_443(f), eni_unreachable(f), none_listening(f)]
-        .into_iter()
-        .flatten()
-        .collect()
+pub(super) fn rules(enis: &[&EniFacts]) -> Vec<Finding> {
+    [
+        sg_blocks_443(enis),
+        eni_unreachable(enis),
+        none_listening(enis),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn outcome(e: &EniFacts) -> ConnectOutcome {
@@ -16,7 +22,7 @@ fn outcome(e: &EniFacts) -> ConnectOutcome {
         .map_or(ConnectOutcome::NotTried, |c| c.connect.clone())
 }
 
-fn line(e: &EniFacts, port_phrase: &str) -> String {
+pub(super) fn line(e: &EniFacts, port_phrase: &str) -> String {
     let o = outcome(e);
     let what = match &o {
         ConnectOutcome::Ok => "connected".to_string(),
@@ -30,38 +36,36 @@ fn line(e: &EniFacts, port_phrase: &str) -> String {
 }
 
 /// Every ENI's connect timed out.
-fn sg_blocks_443(f: &Facts) -> Option<Finding> {
-    if f.enis.is_empty() || !f.enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout) {
+fn sg_blocks_443(enis: &[&EniFacts]) -> Option<Finding> {
+    if enis.is_empty() || !enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout) {
         return None;
     }
     Some(
         Finding::new(
             "vpce_sg_blocks_443",
-            f.enis.iter().map(|e| line(e, "")).collect(),
+            enis.iter().map(|e| line(e, "")).collect(),
         )
         .alternatives(&["vpce_not_available"]),
     )
 }
 
 /// Some ENIs connect, others do not.
-fn eni_unreachable(f: &Facts) -> Option<Finding> {
-    let ok = f
-        .enis
+fn eni_unreachable(enis: &[&EniFacts]) -> Option<Finding> {
+    let ok = enis
         .iter()
         .filter(|e| outcome(e) == ConnectOutcome::Ok)
         .count();
-    let failing = f
-        .enis
+    let failing = enis
         .iter()
         .filter(|e| !matches!(outcome(e), ConnectOutcome::Ok | ConnectOutcome::NotTried))
         .count();
     if ok == 0 || failing == 0 {
         return None;
     }
-    let mut ev: Vec<String> = f.enis.iter().map(|e| line(e, "")).collect();
+    let mut ev: Vec<String> = enis.iter().map(|e| line(e, "")).collect();
     ev.push(format!(
         "{failing} of {} endpoint addresses fail: clients resolving to them fail",
-        f.enis.len()
+        enis.len()
     ));
     Some(
         Finding::new("vpce_eni_unreachable", ev)
@@ -71,9 +75,9 @@ fn eni_unreachable(f: &Facts) -> Option<Finding> {
 }
 
 /// No ENI connects and not all timed out: refusals or unreachable means nothing serves there.
-fn none_listening(f: &Facts) -> Option<Finding> {
-    let all_failed = !f.enis.is_empty()
-        && f.enis.iter().all(|e| {
+fn none_listening(enis: &[&EniFacts]) -> Option<Finding> {
+    let all_failed = !enis.is_empty()
+        && enis.iter().all(|e| {
             matches!(
                 outcome(e),
                 ConnectOutcome::Refused
@@ -82,14 +86,14 @@ fn none_listening(f: &Facts) -> Option<Finding> {
                     | ConnectOutcome::Error(_)
             )
         });
-    let all_timeout = f.enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout);
+    let all_timeout = enis.iter().all(|e| outcome(e) == ConnectOutcome::Timeout);
     if !all_failed || all_timeout {
         return None;
     }
     Some(
         Finding::new(
             "vpce_not_available",
-            f.enis.iter().map(|e| line(e, "")).collect(),
+            enis.iter().map(|e| line(e, "")).collect(),
         )
         .alternatives(&["vpce_sg_blocks_443", "dns_private_dns_disabled"]),
     )

@@ -223,11 +223,15 @@ pub fn healthy_control() -> crate::aws::model::ControlFacts {
                 to_port: 443,
                 cidr: Some("10.0.0.0/16".into()),
                 group_ref: None,
+                prefix_list: None,
             }],
         )]
         .into_iter()
         .collect(),
         vpc_dns: [("vpc-1".to_string(), (true, true))].into_iter().collect(),
+        vpc_cidrs: [("vpc-1".to_string(), vec!["10.0.0.0/16".to_string()])]
+            .into_iter()
+            .collect(),
         nlbs: vec![Nlb {
             arn: "arn:aws:elasticloadbalancing:us-east-1:111122223333:loadbalancer/net/nlb-a/1"
                 .into(),

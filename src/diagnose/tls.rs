@@ -1,10 +1,10 @@
 //! TLS rules: the certificate not covering the dialled name, an untrusted chain, an expired
 //! certificate, or a failed handshake — on every connected ENI (critical) or some (warning).
 
-use crate::facts::{ConnectOutcome, EniFacts, Facts, TlsFacts, TlsOutcome};
+use crate::facts::{ConnectOutcome, EniFacts, TlsFacts, TlsOutcome};
 use crate::finding::{Finding, Severity};
 
-pub(super) fn rules(f: &Facts) -> Vec<Finding> {
+pub(super) fn rules(f: &[&EniFacts]) -> Vec<Finding> {
     [
         rule(f, "client_tls_name_mismatch", |o| {
             *o == TlsOutcome::NameMismatch
@@ -48,11 +48,14 @@ fn line(addr: std::net::SocketAddr, t: &TlsFacts) -> String {
     )
 }
 
-fn rule(f: &Facts, id: &'static str, matches: impl Fn(&TlsOutcome) -> bool) -> Option<Finding> {
+fn rule(
+    f: &[&EniFacts],
+    id: &'static str,
+    matches: impl Fn(&TlsOutcome) -> bool,
+) -> Option<Finding> {
     let connected: Vec<(&EniFacts, &TlsFacts)> = f
-        .enis
         .iter()
-        .filter_map(|e| tls_of(e).map(|t| (e, t)))
+        .filter_map(|e| tls_of(e).map(|t| (*e, t)))
         .collect();
     let hit: Vec<_> = connected
         .iter()

@@ -79,10 +79,15 @@ pub fn render(r: &Report, color: bool) -> String {
         );
         return out;
     }
+    // Healthy with findings: only info notes (the planes disagree), no failure.
+    let (mark, what) = if r.verdict == "healthy" {
+        (paint("32;1", "✔"), "note")
+    } else {
+        (paint("31;1", "✘"), "finding")
+    };
     let _ = writeln!(
         out,
-        "{} {} ({} finding{}, {:.2} s)",
-        paint("31;1", "✘"),
+        "{mark} {} ({} {what}{}, {:.2} s)",
         r.verdict,
         r.findings.len(),
         if r.findings.len() == 1 { "" } else { "s" },
@@ -94,7 +99,11 @@ pub fn render(r: &Report, color: bool) -> String {
             Severity::Warning => paint("33;1", "WARNING"),
             Severity::Info => paint("36", "INFO"),
         };
-        let head = if i == 0 { "root cause" } else { "also" };
+        let head = match (f.severity, i) {
+            (Severity::Info, _) => "note",
+            (_, 0) => "root cause",
+            _ => "also",
+        };
         let _ = writeln!(
             out,
             "\n{}. [{sev}] {} ({head}, {}, {})",

@@ -55,8 +55,10 @@ async fn run_one(s: Scenario) -> Result<String, String> {
         ));
     }
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
+    // The root cause: the first finding that is a failure (info notes never are).
     let first = findings
-        .first()
+        .iter()
+        .find(|f| f["severity"] != "info")
         .and_then(|f| f["id"].as_str())
         .map(str::to_string);
     if first != s.expect.first_finding {

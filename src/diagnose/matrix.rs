@@ -1,0 +1,505 @@
+//! The consistency matrix: every control-plane cause next to a data plane that contradicts it, and
+//! every data-plane guess next to a control plane that refutes it. Facts only, no network.
+
+use std::net::SocketAddr;
+
+use super::testutil::*;
+use crate::aws::model::ControlFacts;
+use crate::config::InvokeVia;
+use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
+use crate::finding::{Confidence, Finding, CATALOG};
+
+fn cp(f: &mut Facts) -> &mut ControlFacts {
+    f.control.as_mut().expect("control facts")
+}
+
+fn api(f: &mut Facts) -> &mut crate::aws::model::RestApi {
+    cp(f).api.as_mut().expect("api")
+}
+
+fn targets(f: &mut Facts, state: &str, reason: &str) {
+    for t in &mut cp(f).nlbs[0].target_groups[0].targets {
+        t.state = state.into();
+        t.reason = Some(reason.into());
+    }
+}
+
+/// (control-plane id, what makes the control plane say it) — over a data plane where every DNS
+/// answer, connect, handshake and invoke worked.
+type Case = (&'static str, fn(&mut Facts));
+
+const CONTROL_CASES: &[Case] = &[
+    ("vpce_not_available", |f| {
+        cp(f).execute_api_endpoints[0].state = "failed".into()
+    }),
+    ("dns_vpc_dns_attributes_disabled", |f| {
+        cp(f).vpc_dns.insert("vpc-1".into(), (false, true));
+    }),
+    ("dns_private_dns_disabled", |f| {
+        cp(f).execute_api_endpoints[0].private_dns_enabled = false
+    }),
+    ("vpce_sg_blocks_443", |f| {
+        cp(f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("10.0.9.0/24".into())
+    }),
+    ("vpce_sg_blocks_443", |f| {
+        // pgw in a container: its local address is in no CIDR of the VPC.
+        for e in &mut f.enis {
+            e.source = Some("172.17.0.2".parse().unwrap());
+        }
+    }),
+    ("api_not_private_or_wrong_api", |f| {
+        cp(f).api = None;
+        cp(f).api_not_found = true;
+    }),
+    ("api_not_private_or_wrong_api", |f| {
+        api(f).endpoint_types = vec!["REGIONAL".into()];
+        f.target.invoke_via = InvokeVia::VpceHost;
+        cp(f).execute_api_endpoints[0].private_dns_enabled = false;
+    }),
+    ("public_api_blocked_by_private_dns", |f| {
+        api(f).endpoint_types = vec!["REGIONAL".into()]
+    }),
+    ("dns_vpce_alias_not_associated", |f| {
+        f.target.invoke_via = InvokeVia::Alias;
+        api(f).vpc_endpoint_ids.clear();
+    }),
+    ("stage_not_found", |f| {
+        cp(f).stage = None;
+        cp(f).calls.push(crate::aws::model::AwsCall {
+            operation: "apigateway:GetStage".into(),
+            ok: false,
+            error: Some("NotFoundException: stage not found".into()),
+            duration: Default::default(),
+        });
+    }),
+    ("resource_policy_denies_vpce", |f| {
+        let p = api(f).policy.clone().unwrap();
+        api(f).policy = Some(p.replace("vpce-0a1b2c3d4e5f60001", "vpce-0999999999999999f"));
+    }),
+    ("resource_policy_missing", |f| api(f).policy = None),
+    ("missing_root_any_method", |f| {
+        cp(f).resources.as_mut().unwrap()[0].methods.clear()
+    }),
+    ("missing_proxy_method", |f| {
+        cp(f).resources.as_mut().unwrap()[1].methods.clear()
+    }),
+    ("method_not_deployed", |f| {
+        cp(f).deployed.as_mut().unwrap().remove("/{proxy+}");
+    }),
+    ("iam_auth_required", |f| {
+        for r in cp(f).resources.as_mut().unwrap() {
+            r.methods[0].authorization_type = Some("AWS_IAM".into());
+        }
+    }),
+    ("vpc_link_failed", |f| {
+        cp(f).vpc_links[0].status = "FAILED".into()
+    }),
+    ("vpc_link_pending", |f| {
+        cp(f).vpc_links[0].status = "PENDING".into()
+    }),
+    ("nlb_no_healthy_targets", |f| {
+        targets(f, "unhealthy", "Target.FailedHealthChecks")
+    }),
+    ("nlb_target_ip_drift", |f| {
+        targets(f, "unhealthy", "Target.Timeout");
+        cp(f).service_endpoints[0].enis[0].1 = "10.0.1.61".parse().unwrap();
+    }),
+    ("nlb_target_az_not_enabled", |f| {
+        targets(f, "unused", "Target.NotInUse")
+    }),
+    ("endpoint_connection_pending_acceptance", |f| {
+        cp(f).service_endpoints[0].state = "pendingAcceptance".into()
+    }),
+    ("endpoint_connection_rejected_or_expired", |f| {
+        cp(f)
+            .provider_connections
+            .insert("vpce-0ffff0000aaaa1111".into(), "rejected".into());
+    }),
+    ("hybrid_target_unreachable", |f| {
+        cp(f).service_endpoints.clear();
+        for t in &mut cp(f).nlbs[0].target_groups[0].targets {
+            t.id = "172.31.12.59".into();
+            t.az = Some("all".into());
+            t.state = "unhealthy".into();
+            t.reason = Some("Target.Timeout".into());
+        }
+    }),
+];
+
+/// Ids no control-plane state can raise over a healthy data plane: `policy_changed_not_redeployed`
+/// needs the data plane to deny, `integration_tls_hostname_mismatch` has no rule yet (it needs the
+/// backend's certificate), `planes_disagree` is the note itself.
+const NOT_IN_MATRIX: &[&str] = &[
+    "policy_changed_not_redeployed",
+    "integration_tls_hostname_mismatch",
+    "planes_disagree",
+];
+
+fn problems(d: &[Finding]) -> Vec<&'static str> {
+    d.iter().filter(|x| x.is_problem()).map(|x| x.id).collect()
+}
+
+/// The same control-plane facts over a data plane that shows the failure: the id is reported.
+fn with_symptom(id: &str, f: &mut Facts) {
+    let gw = |s, t, m| gateway(s, t, m);
+    match id {
+        "vpce_not_available" | "vpce_sg_blocks_443" => {
+            for e in &mut f.enis {
+                for p in &mut e.paths {
+                    p.conn.connect = ConnectOutcome::Timeout;
+                    p.conn.tls = None;
+                    p.http = HttpOutcome::NotSent;
+                }
+            }
+        }
+        "dns_vpc_dns_attributes_disabled" | "dns_private_dns_disabled" => {
+            f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
+            set_all(f, gw(403, "ForbiddenException", "Forbidden"));
+        }
+        "dns_vpce_alias_not_associated" => {
+            for d in &mut f.dns {
+                d.outcome = crate::facts::DnsOutcome::NxDomain;
+                d.addrs.clear();
+            }
+            f.enis.clear();
+        }
+        "api_not_private_or_wrong_api"
+        | "public_api_blocked_by_private_dns"
+        | "stage_not_found" => set_all(f, gw(403, "ForbiddenException", "Forbidden")),
+        "resource_policy_denies_vpce" | "resource_policy_missing" => set_all(
+            f,
+            gw(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized ... with an explicit deny",
+            ),
+        ),
+        "missing_root_any_method" => set_path(
+            f,
+            "/",
+            gw(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        ),
+        "missing_proxy_method" | "method_not_deployed" => set_path(
+            f,
+            "/pgw-probe",
+            gw(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        ),
+        "iam_auth_required" => {
+            set_all(
+                f,
+                gw(
+                    403,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                ),
+            );
+            f.signed_retry_unavailable = Some("no credentials".into());
+        }
+        _ => set_all(
+            f,
+            gw(
+                504,
+                "InternalServerErrorException",
+                "Network error communicating with endpoint",
+            ),
+        ),
+    }
+}
+
+#[test]
+fn a_control_plane_cause_the_healthy_data_plane_contradicts_is_only_a_note() {
+    for (id, make) in CONTROL_CASES {
+        let mut f = healthy_cp();
+        make(&mut f);
+        let d = super::diagnose(&f);
+        assert!(problems(&d).is_empty(), "{id}: failure findings {d:#?}");
+        let note = d
+            .iter()
+            .find(|x| x.id == "planes_disagree" && x.alternatives.contains(id))
+            .unwrap_or_else(|| panic!("{id}: no planes_disagree note naming it: {d:#?}"));
+        assert!(
+            note.evidence.iter().any(|e| e.starts_with("data plane: ")),
+            "{id}: {note:?}"
+        );
+        assert!(
+            note.evidence.iter().any(|e| e.starts_with("likely: ")),
+            "{id}: {note:?}"
+        );
+    }
+}
+
+#[test]
+fn the_same_control_plane_cause_with_its_symptom_is_reported() {
+    for (id, make) in CONTROL_CASES {
+        // The container case is the one where the endpoint may see another address: no
+        // confirmed finding then, only the data plane's own.
+        let mut f = healthy_cp();
+        make(&mut f);
+        if f.enis[0].source == Some("172.17.0.2".parse().unwrap()) {
+            continue;
+        }
+        with_symptom(id, &mut f);
+        let d = super::diagnose(&f);
+        let found = d.iter().find(|x| x.id == *id);
+        assert!(
+            found.is_some_and(|x| x.is_problem() && x.confidence == Confidence::Confirmed),
+            "{id}: {:?}",
+            d.iter().map(|x| x.id).collect::<Vec<_>>()
+        );
+        assert!(!d.iter().any(|x| x.id == "planes_disagree"), "{id}: {d:#?}");
+    }
+}
+
+#[test]
+fn the_matrix_covers_every_control_plane_id() {
+    for e in CATALOG.iter().filter(|e| e.control_plane) {
+        if NOT_IN_MATRIX.contains(&e.id) {
+            continue;
+        }
+        assert!(
+            CONTROL_CASES.iter().any(|(id, _)| *id == e.id),
+            "{} has no matrix case",
+            e.id
+        );
+    }
+    // And the data-plane ids the control rules can also raise.
+    for id in [
+        "dns_private_dns_disabled",
+        "dns_vpce_alias_not_associated",
+        "vpce_sg_blocks_443",
+        "stage_not_found",
+        "resource_policy_denies_vpce",
+        "resource_policy_missing",
+        "missing_root_any_method",
+        "missing_proxy_method",
+        "iam_auth_required",
+    ] {
+        assert!(CONTROL_CASES.iter().any(|(c, _)| *c == id), "{id}");
+    }
+}
+
+/// Where the API's name resolves with private DNS off, and what happens there.
+#[derive(Clone, Copy, Debug)]
+enum Public {
+    /// Through a NAT gateway to API Gateway's public front end: 403 Forbidden.
+    Forbidden,
+    /// A firewall resets.
+    Refused,
+    /// No way out: SYNs dropped.
+    Timeout,
+}
+
+/// Private DNS off: the name resolves to `addr`, which is not an ENI.
+fn private_dns_off(shape: Public, addr: &str, vpce_dns: bool, control: bool) -> Facts {
+    let mut f = if control { healthy_cp() } else { healthy() };
+    if control {
+        cp(&mut f).execute_api_endpoints[0].private_dns_enabled = false;
+    }
+    if !vpce_dns {
+        f.reference_dns.clear();
+        f.target.vpce_dns = None;
+    }
+    f.dns[0].addrs = vec![addr.parse().unwrap()];
+    let eni = f.enis[0].clone();
+    let mut e = eni;
+    e.addr = SocketAddr::new(addr.parse().unwrap(), 443);
+    for p in &mut e.paths {
+        p.addr = e.addr;
+        match shape {
+            Public::Forbidden => p.http = gateway(403, "ForbiddenException", "Forbidden"),
+            Public::Refused | Public::Timeout => {
+                p.conn.connect = if matches!(shape, Public::Refused) {
+                    ConnectOutcome::Refused
+                } else {
+                    ConnectOutcome::Timeout
+                };
+                p.conn.tls = None;
+                p.http = HttpOutcome::NotSent;
+            }
+        }
+    }
+    // Local address as seen in a container: the security group cannot be judged from it.
+    e.source = Some("127.0.0.1".parse().unwrap());
+    f.enis = vec![e];
+    f
+}
+
+#[test]
+fn private_dns_off_is_the_first_cause_in_every_shape() {
+    for shape in [Public::Forbidden, Public::Refused, Public::Timeout] {
+        for addr in ["54.239.1.1", "10.99.0.200"] {
+            // The control plane alone (no --vpce-dns): confirmed, nothing else.
+            let f = private_dns_off(shape, addr, false, true);
+            let d = super::diagnose(&f);
+            let ids: Vec<_> = d.iter().map(|x| x.id).collect();
+            assert_eq!(
+                ids,
+                ["dns_private_dns_disabled"],
+                "{shape:?} {addr}: {d:#?}"
+            );
+            assert_eq!(d[0].confidence, Confidence::Confirmed);
+            // --vpce-dns alone: likely.
+            let f = private_dns_off(shape, addr, true, false);
+            let d = super::diagnose(&f);
+            assert_eq!(
+                d[0].id, "dns_private_dns_disabled",
+                "{shape:?} {addr}: {d:#?}"
+            );
+            assert_eq!(d[0].confidence, Confidence::Likely);
+            assert_eq!(problems(&d), ["dns_private_dns_disabled"], "{shape:?}");
+        }
+    }
+}
+
+#[test]
+fn refused_connects_to_an_available_endpoint_are_not_vpce_not_available() {
+    let mut f = healthy_cp();
+    for e in &mut f.enis {
+        for p in &mut e.paths {
+            p.conn.connect = ConnectOutcome::Refused;
+            p.conn.tls = None;
+            p.http = HttpOutcome::NotSent;
+        }
+    }
+    // The data plane alone guesses the endpoint is down.
+    assert_eq!(ids(&healthy_data(&f)), ["vpce_not_available"]);
+    let d = super::diagnose(&f);
+    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    assert_eq!(d[0].severity, crate::finding::Severity::Critical);
+    assert!(d[0].evidence.iter().any(|e| e.contains("State=available")));
+    assert!(d[0]
+        .evidence
+        .iter()
+        .any(|e| e.contains("connection refused")));
+}
+
+fn healthy_data(f: &Facts) -> Facts {
+    let mut g = f.clone();
+    g.control = None;
+    g
+}
+
+fn all_connects(f: &mut Facts, o: ConnectOutcome) {
+    for e in &mut f.enis {
+        for p in &mut e.paths {
+            p.conn.connect = o.clone();
+            p.conn.tls = None;
+            p.http = HttpOutcome::NotSent;
+        }
+    }
+}
+
+#[test]
+fn timeouts_with_a_security_group_that_admits_are_dropped_elsewhere() {
+    let mut f = healthy_cp();
+    all_connects(&mut f, ConnectOutcome::Timeout);
+    assert_eq!(ids(&healthy_data(&f)), ["vpce_sg_blocks_443"]);
+    let d = super::diagnose(&f);
+    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    assert!(d[0]
+        .evidence
+        .iter()
+        .any(|e| e.contains("admits TCP 443 from 10.0.3.7")));
+}
+
+#[test]
+fn timeouts_from_a_translated_address_stay_a_data_plane_guess() {
+    let mut f = healthy_cp();
+    all_connects(&mut f, ConnectOutcome::Timeout);
+    for e in &mut f.enis {
+        e.source = Some("172.17.0.2".parse().unwrap());
+    }
+    let d = super::diagnose(&f);
+    assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+    assert_eq!(d[0].confidence, Confidence::Likely);
+}
+
+#[test]
+fn unevaluable_rules_are_unknown_not_blocks() {
+    for (group, prefix) in [(Some("sg-0client"), None), (None, Some("pl-0123"))] {
+        let mut f = healthy_cp();
+        all_connects(&mut f, ConnectOutcome::Timeout);
+        let rule = &mut cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0];
+        rule.cidr = None;
+        rule.group_ref = group.map(str::to_string);
+        rule.prefix_list = prefix.map(str::to_string);
+        let d = super::diagnose(&f);
+        assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+        assert_eq!(d[0].confidence, Confidence::Likely, "{group:?} {prefix:?}");
+    }
+    // An IPv6 rule does not admit an IPv4 source: evaluable, and it blocks.
+    let mut f = healthy_cp();
+    all_connects(&mut f, ConnectOutcome::Timeout);
+    cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("2600:1f18::/56".into());
+    let d = super::diagnose(&f);
+    assert_eq!(d[0].id, "vpce_sg_blocks_443");
+    assert_eq!(d[0].confidence, Confidence::Confirmed);
+}
+
+#[test]
+fn name_elsewhere_with_private_dns_on_names_the_other_reasons() {
+    let mut f = healthy_cp();
+    f.dns[0].addrs = vec!["10.99.0.200".parse().unwrap()];
+    f.reference_dns.clear();
+    set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+    let d = super::diagnose(&f);
+    assert_eq!(problems(&d), ["dns_private_dns_disabled"], "{d:#?}");
+    assert_eq!(d[0].confidence, Confidence::Likely);
+    assert!(d[0]
+        .evidence
+        .iter()
+        .any(|e| e.contains("PrivateDnsEnabled=true") && e.contains("private hosted zone")));
+}
+
+#[test]
+fn a_healthy_chain_seen_from_a_container_is_healthy() {
+    // The first report: every probe worked, the local address is not what the endpoint
+    // sees, and the security group admits only the VPC.
+    let mut f = healthy_cp();
+    for e in &mut f.enis {
+        e.source = Some("127.0.0.1".parse().unwrap());
+    }
+    let d = super::diagnose(&f);
+    assert!(problems(&d).is_empty(), "{d:#?}");
+    assert_eq!(
+        d.iter().map(|x| x.id).collect::<Vec<_>>(),
+        ["planes_disagree"]
+    );
+    assert_eq!(d[0].severity, crate::finding::Severity::Info);
+    assert!(d[0].evidence.iter().any(|e| e.contains("source NAT")));
+}
+
+#[test]
+fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
+    let with = |mine: &str| {
+        let mut f = healthy_cp();
+        all_connects(&mut f, ConnectOutcome::Timeout);
+        let rule = &mut cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0];
+        rule.cidr = None;
+        rule.group_ref = Some("sg-0client".into());
+        cp(&mut f).client_enis.insert(
+            "vpc-1".into(),
+            crate::aws::model::ClientEni {
+                id: "eni-0pgw".into(),
+                ip: "10.0.3.7".parse().unwrap(),
+                security_groups: vec![mine.into()],
+            },
+        );
+        super::diagnose(&f)
+    };
+    // This host has the referenced group: the rule admits it, the drop is elsewhere.
+    let d = with("sg-0client");
+    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    // It has another group: the rule does not admit it.
+    let d = with("sg-0other");
+    assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+    assert_eq!(d[0].confidence, Confidence::Confirmed);
+}
