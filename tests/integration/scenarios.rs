@@ -1,15 +1,11 @@
 //! The scenario runner: every `lab/scenarios/*.toml` is started in the lab, the doctor is run
 //! against it, and its JSON report must validate and match the scenario's expectations.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use pgw_lab::{Lab, Scenario};
 
 use crate::support::{doctor, repo, schema_errors};
-
-/// Scenarios run at once (each is a handful of loopback sockets).
-const PARALLEL: usize = 4;
 
 fn scenarios() -> Vec<(std::path::PathBuf, Scenario)> {
     Scenario::load_dir(&repo().join("lab/scenarios")).expect("scenarios load")
@@ -152,40 +148,111 @@ fn control_plane_problems(s: &Scenario, report: &serde_json::Value) -> Vec<Strin
     problems
 }
 
-#[test]
-fn every_scenario_gives_the_expected_diagnosis() {
+/// Run the scenario file `lab/scenarios/<name>.toml`; panics naming it on any mismatch.
+fn run_file(name: &str) {
+    let s = Scenario::load(&repo().join(format!("lab/scenarios/{name}.toml")))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let list = scenarios();
-    assert!(!list.is_empty(), "no scenarios found");
-    let results = rt.block_on(async {
-        let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
-        let mut set = tokio::task::JoinSet::new();
-        for (_, s) in list {
-            let sem = sem.clone();
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await.unwrap();
-                tokio::time::timeout(Duration::from_secs(120), run_one(s.clone()))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("{}: runner timed out", s.name)))
-            });
-        }
-        set.join_all().await
+    let result = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), run_one(s))
+            .await
+            .unwrap_or_else(|_| Err(format!("{name}: runner timed out")))
     });
-    let mut failures = Vec::new();
-    for r in results {
-        match r {
-            Ok(line) => println!("{line}"),
-            Err(e) => failures.push(e),
-        }
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => panic!("{e}"),
     }
-    assert!(
-        failures.is_empty(),
-        "{} scenario(s) failed:\n{}",
-        failures.len(),
-        failures.join("\n")
+}
+
+/// One test per scenario file, named after it: `cargo test --test integration --
+/// scenario::missing_root_method` runs just that one. [`every_scenario_file_has_a_test`] keeps
+/// the list equal to `lab/scenarios/`.
+macro_rules! scenario_tests {
+    ($($name:ident,)*) => {
+        mod scenario {
+            $(
+                #[test]
+                fn $name() {
+                    super::run_file(stringify!($name));
+                }
+            )*
+        }
+        const LISTED: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+scenario_tests! {
+    alias_not_associated,
+    backend_5xx,
+    cp_connection_pending,
+    cp_connection_rejected,
+    cp_ec2_call_denied,
+    cp_hybrid_timeout,
+    cp_ip_drift,
+    cp_listeners_denied,
+    cp_one_call_denied,
+    cp_policy_not_redeployed,
+    cp_policy_other_vpce,
+    cp_private_dns_off,
+    cp_private_dns_off_refused,
+    cp_private_dns_off_timeout,
+    cp_public_api,
+    cp_root_not_deployed,
+    cp_sg_drop_all,
+    cp_sg_other_group,
+    cp_source_nat,
+    cp_stage_discovered,
+    cp_targets_unhealthy,
+    cp_vpc_dns_off,
+    cp_vpc_link_failed,
+    cp_vpc_link_pending,
+    deadline_everything_blackholed,
+    deadline_one_eni_and_backend_blackholed,
+    dns_nxdomain,
+    dns_private_dns_disabled,
+    dns_private_dns_off_refused,
+    dns_private_dns_off_timeout,
+    dns_servfail,
+    dns_timeout,
+    healthy_alias,
+    healthy_cp_path_a,
+    healthy_cp_path_b,
+    healthy_cp_sg_client_group,
+    healthy_path_a,
+    healthy_path_b,
+    healthy_vpce_host,
+    host_header_stripped,
+    iam_auth,
+    integration_blackhole_path_b,
+    integration_network_error,
+    integration_timeout,
+    missing_proxy_method,
+    missing_root_method,
+    policy_missing,
+    policy_other_vpce,
+    sg_drop_all,
+    sg_drop_one_az,
+    stage_not_found,
+    throttled,
+    tls_ca_not_given,
+    tls_name_mismatch,
+    tls_untrusted_ca,
+    vpc_link_failed,
+}
+
+#[test]
+fn every_scenario_file_has_a_test() {
+    let mut files: Vec<String> = scenarios().into_iter().map(|(_, s)| s.name).collect();
+    files.sort();
+    let mut listed: Vec<String> = LISTED.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "lab/scenarios/*.toml and scenario_tests! in tests/integration/scenarios.rs differ"
     );
 }
 
