@@ -1,4 +1,4 @@
-//! Command lines: the doctor's flags (interfaces.md), each also settable by environment, turned
+//! Command lines: the doctor's flags (README, pgw-doctor), each also settable by environment, turned
 //! into config [`Overrides`].
 
 use std::path::PathBuf;

@@ -3,14 +3,13 @@
 //! Every error names where it came from: `file:line:column` for probe files, the flag otherwise.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
 /// The stage-relative paths invoked when none are configured: the stage root and one proxy path.
@@ -19,36 +18,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONTROL_PLANE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// Which of the three invoke routes of a private API to use (architecture.md).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, Hash,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum InvokeVia {
-    /// `{api}.execute-api.{region}.amazonaws.com` through the endpoint's private DNS.
-    #[default]
-    PrivateDns,
-    /// The endpoint's own DNS name, with the API named by `Host` (or `x-apigw-api-id`).
-    VpceHost,
-    /// The Route 53 alias `{api}-{vpce}.execute-api.{region}.amazonaws.com`.
-    Alias,
-}
-
-impl InvokeVia {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvokeVia::PrivateDns => "private-dns",
-            InvokeVia::VpceHost => "vpce-host",
-            InvokeVia::Alias => "alias",
-        }
-    }
-}
-
-impl fmt::Display for InvokeVia {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::facts::InvokeVia;
 
 /// A configuration error: one line, naming the file position or the flag.
 #[derive(Debug, thiserror::Error)]

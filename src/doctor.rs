@@ -1,20 +1,17 @@
 //! The doctor's job, start to end: validated config → (stage discovery) → probes → diagnosis →
 //! report.
 
-use std::future::Future;
-
 use tokio::time::Instant;
 
-use crate::aws::model::ControlFacts;
-use crate::aws::{gather, sdk::SdkInventory, AwsError, ErrorKind, Inventory};
+use crate::aws::{sdk::SdkInventory, AwsError, ErrorKind, Inventory};
 use crate::config::{valid_stage, Config, ConfigError};
-use crate::facts::Facts;
-use crate::finding::{Finding, Layer};
+use crate::finding::Layer;
 use crate::probe::Prober;
 use crate::report::{Check, Report};
+use crate::run;
 
 /// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
-/// given (at most a third of the budget, like every phase), then [`diagnose`].
+/// given (at most a third of the budget, like every phase), then one [`run`](crate::run).
 /// The AWS clients built for discovery serve the diagnosis too.
 pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, String> {
     let mut inv = None;
@@ -75,37 +72,8 @@ pub fn choose_stage(
     })
 }
 
-/// One run, as the doctor and every agent run make it: the data-plane probes of `cfg` and
-/// `control` — the control-plane read (`None` without AWS) — side by side, both bounded by
-/// `deadline`, then the diagnosis. The doctor reads AWS in `control`; the agent reads it or
-/// passes its cached read.
-pub async fn probe_and_diagnose(
-    cfg: &Config,
-    prober: &Prober,
-    deadline: Instant,
-    control: impl Future<Output = Option<ControlFacts>>,
-) -> (Facts, Vec<Finding>) {
-    let (mut facts, control) = tokio::join!(prober.run(cfg, deadline), control);
-    facts.control = control;
-    let findings = crate::diagnose::diagnose(&facts);
-    (facts, findings)
-}
-
-/// Read `cfg`'s chain from AWS with `inv`, by `deadline`.
-pub async fn read_control_plane<I: Inventory>(
-    inv: &I,
-    cfg: &Config,
-    deadline: Instant,
-) -> ControlFacts {
-    gather(inv, &cfg.api_id, &cfg.stage, &cfg.region, deadline).await
-}
-
-/// Run one diagnosis of `cfg`, answering by `start + cfg.timeout`.
-pub async fn diagnose(cfg: &Config, start: Instant) -> Result<Report, String> {
-    diagnose_with(cfg, start, None).await
-}
-
-/// [`diagnose`] with AWS clients already built (`None`: build them, unless `--no-aws`).
+/// One diagnosis of `cfg`, answering by `start + cfg.timeout`, with AWS clients already built
+/// (`None`: build them, unless `--no-aws`).
 async fn diagnose_with(
     cfg: &Config,
     start: Instant,
@@ -124,9 +92,9 @@ async fn diagnose_with(
                 SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await
             }
         };
-        Some(read_control_plane(&inv, cfg, deadline).await)
+        Some(run::read_control_plane(&inv, cfg, deadline).await)
     };
-    let (facts, findings) = probe_and_diagnose(cfg, &prober, deadline, control).await;
+    let (facts, findings) = run::probe_and_diagnose(cfg, &prober, deadline, control).await;
     let mut extra = Vec::new();
     if let Some(cf) = &facts.control {
         for c in &cf.calls {
@@ -151,47 +119,6 @@ async fn diagnose_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{build, Overrides};
-    use std::time::Duration;
-
-    /// The control read starts with the probes, not after them, and its facts are diagnosed.
-    #[tokio::test]
-    async fn probes_and_the_control_read_run_side_by_side() {
-        // A resolver that never answers: the DNS phase takes its whole timeout.
-        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let o = Overrides {
-            api_id: Some("3eqr0osoc3".into()),
-            region: Some("us-east-1".into()),
-            stage: Some("test".into()),
-            resolvers: vec![silent.local_addr().unwrap().to_string()],
-            timeout: Some("1500ms".into()),
-            ..Default::default()
-        };
-        let cfg = build(None, &o, None).unwrap();
-        let prober = Prober::new(&cfg).unwrap();
-        let start = Instant::now();
-        let mut control_started = None;
-        let control = async {
-            control_started = Some(start.elapsed());
-            Some(ControlFacts {
-                api_not_found: true,
-                ..Default::default()
-            })
-        };
-        let (facts, findings) =
-            probe_and_diagnose(&cfg, &prober, start + cfg.timeout, control).await;
-        let probed = start.elapsed();
-        assert!(probed >= Duration::from_millis(300), "{probed:?}");
-        let control_started = control_started.unwrap();
-        assert!(
-            control_started < Duration::from_millis(100),
-            "{control_started:?}"
-        );
-        assert!(facts.control.as_ref().is_some_and(|c| c.api_not_found));
-        let ids: Vec<&str> = findings.iter().map(|f| f.id).collect();
-        assert!(ids.contains(&"dns_resolver_failure"), "{ids:?}");
-        assert!(ids.contains(&"api_not_private_or_wrong_api"), "{ids:?}");
-    }
 
     fn names(v: &[&str]) -> Result<Vec<String>, AwsError> {
         Ok(v.iter().map(|s| s.to_string()).collect())

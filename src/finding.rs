@@ -1,6 +1,6 @@
 //! Findings and the catalog of finding ids: each id's layer, severity, title and fix.
 //!
-//! Ids are a contract (interfaces.md): never renamed once released; every id has a runbook at
+//! Ids are a contract (docs/runbooks/README.md): never renamed once released; every id has a runbook at
 //! `docs/runbooks/<id>.md`.
 
 use serde::Serialize;
@@ -201,7 +201,7 @@ catalog! {
         "Nothing failed on the data plane. Check the likely reasons in the evidence: the address the endpoint sees (source NAT, a proxy, a container network), a rule pgw cannot evaluate, a change not deployed yet, or a change in flight. Run again to see whether it persists.";
 }
 
-/// The data-plane ids interfaces.md lists (each needs a lab scenario).
+/// The data-plane ids of the first release's interface contract (each needs a lab scenario).
 pub const INTERFACE_DATA_PLANE_IDS: &[&str] = &[
     "dns_private_dns_disabled",
     "dns_nxdomain",
@@ -225,7 +225,7 @@ pub const INTERFACE_DATA_PLANE_IDS: &[&str] = &[
     "throttled",
 ];
 
-/// The control-plane ids interfaces.md lists.
+/// The control-plane ids of the first release's interface contract.
 pub const INTERFACE_CONTROL_PLANE_IDS: &[&str] = &[
     "vpce_not_available",
     "dns_vpc_dns_attributes_disabled",
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn interface_ids_are_all_in_the_catalog() {
-        // The ids listed in interfaces.md.
+        // The ids of the interface contract.
         let listed = INTERFACE_DATA_PLANE_IDS
             .iter()
             .chain(INTERFACE_CONTROL_PLANE_IDS);

@@ -1,7 +1,8 @@
 //! pgw: tells why a call to an API Gateway private REST API fails, layer by layer.
 //!
-//! Data flows one way: [`config`] → [`probe`] produces [`facts`] → [`diagnose`] produces
-//! [`finding`]s → [`report`].
+//! Data flows one way: [`config`] → [`probe`] and [`aws`] produce [`facts`] → [`diagnose`]
+//! produces [`finding`]s → [`report`] or [`metrics`]. [`run`] is one pass of that line, which the
+//! [`doctor`] and the [`agent`] share. See docs/architecture.md.
 
 pub mod agent;
 pub mod aws;
@@ -14,3 +15,4 @@ pub mod finding;
 pub mod metrics;
 pub mod probe;
 pub mod report;
+pub mod run;

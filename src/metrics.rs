@@ -1,4 +1,4 @@
-//! Metrics: the only place pgw's metric names, help texts and label sets live (interfaces.md).
+//! Metrics: the only place pgw's metric names, help texts and label sets live (docs/agent.md).
 //!
 //! Per-probe series (`pgw_probe_success`, `pgw_check_*`, `pgw_finding`, …) are held as one
 //! [`ProbeSnapshot`] per probe and encoded at scrape time, so each run replaces its probe's whole
@@ -792,8 +792,8 @@ mod tests {
     }
 
     /// The control plane's NLB `orders-nlb` with one IP target group `orders-tg` on port 443.
-    fn orders_nlb(targets: &[(&str, &str)]) -> crate::aws::model::Nlb {
-        use crate::aws::model::{Nlb, Target, TargetGroup};
+    fn orders_nlb(targets: &[(&str, &str)]) -> crate::facts::control::Nlb {
+        use crate::facts::control::{Nlb, Target, TargetGroup};
         Nlb {
             arn: "arn:nlb".into(),
             name: "orders-nlb".into(),
@@ -925,7 +925,7 @@ mod tests {
 
     #[test]
     fn control_plane_calls_and_nlb_targets() {
-        use crate::aws::model::{AwsCall, ControlFacts};
+        use crate::facts::control::{AwsCall, ControlFacts};
         let call = |operation: &str, ok: bool| AwsCall {
             operation: operation.into(),
             ok,
@@ -1058,7 +1058,7 @@ mod tests {
 
     #[test]
     fn documented_label_sets_are_the_exported_ones() {
-        use crate::aws::model::{AwsCall, ControlFacts};
+        use crate::facts::control::{AwsCall, ControlFacts};
         // A run that exports every series: DNS, TCP, TLS and invokes, a finding, control-plane
         // calls (one failed) and NLB targets; a skipped run; a reload.
         let mut f = testutil::healthy();

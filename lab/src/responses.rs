@@ -1,4 +1,4 @@
-//! API Gateway's own responses, byte for byte as AWS sends them (root-causes.md §3):
+//! API Gateway's own responses, byte for byte as AWS sends them (lab/README.md: how the faults are made real):
 //! status, `x-amzn-ErrorType`, JSON body, and the id headers every gateway response carries.
 
 use bytes::Bytes;

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::aws::model::ControlFacts;
 use crate::aws::sdk::SdkInventory;
 use crate::config::{self, Config, ConfigError, Overrides};
+use crate::facts::control::ControlFacts;
 use crate::probe::Prober;
 
 /// One configured probe: its validated config and the prober built from it.

@@ -22,10 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ConfigError;
-use crate::doctor;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 use crate::metrics::{Metrics, ProbeSnapshot};
+use crate::run;
 use load::{Probe, ProbeSet};
 use scheduler::{RunFn, Scheduler};
 
@@ -93,7 +93,7 @@ pub struct Shared {
     tracker: TaskTracker,
 }
 
-/// The doctor's run, start to end ([`doctor::probe_and_diagnose`]): data-plane probes and
+/// The doctor's run, start to end ([`run::probe_and_diagnose`]): data-plane probes and
 /// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
 /// is read at most once per `control_plane_interval`; in between, the last read stands in.
 /// Returns whether the control plane was read in this run.
@@ -110,12 +110,12 @@ pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>, bool) {
             return Some(cf);
         }
         let inv = probe.control.inventory(cfg).await;
-        let cf = doctor::read_control_plane(inv, cfg, deadline).await;
+        let cf = run::read_control_plane(inv, cfg, deadline).await;
         probe.control.store(start, cf.clone());
         read = true;
         Some(cf)
     };
-    let (facts, findings) = doctor::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
+    let (facts, findings) = run::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
     (facts, findings, read)
 }
 

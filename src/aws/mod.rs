@@ -1,9 +1,8 @@
 //! AWS control plane: read the chain (API Gateway, EC2, ELBv2, cross-account connections) into
-//! [`model::ControlFacts`], in the order of root-causes.md §5, every call bounded by the deadline.
+//! [`ControlFacts`](crate::facts::control::ControlFacts), in the order of docs/architecture.md, every call bounded by the deadline.
 //! Reads go through the [`Inventory`] trait; [`sdk`] implements it with the AWS SDK. A failed call
 //! is recorded, never fatal: the rest of the diagnosis still comes out.
 
-pub mod model;
 pub mod sdk;
 
 use std::collections::BTreeMap;
@@ -11,7 +10,7 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
-use model::*;
+use crate::facts::control::*;
 
 /// Every AWS operation pgw calls, with the IAM action it needs (`docs/iam-policy.json` lists
 /// exactly these actions; a test keeps them in step).

@@ -8,8 +8,8 @@ use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::model::*;
 use super::{AwsError, ErrorKind, Inventory};
+use crate::facts::control::*;
 
 /// Clients for one account.
 #[derive(Debug, Clone)]
@@ -163,10 +163,6 @@ fn filter(name: &str, values: &[&str]) -> Filter {
     b.build()
 }
 
-fn epoch_str(s: &str) -> String {
-    s.to_string()
-}
-
 impl Inventory for SdkInventory {
     async fn get_rest_api(&self, api_id: &str) -> Result<Option<RestApi>, AwsError> {
         match self
@@ -188,7 +184,10 @@ impl Inventory for SdkInventory {
                     .endpoint_configuration()
                     .map(|e| e.vpc_endpoint_ids().to_vec())
                     .unwrap_or_default(),
-                policy: o.policy().filter(|p| !p.trim().is_empty()).map(epoch_str),
+                policy: o
+                    .policy()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(str::to_string),
             })),
             Err(e) => {
                 let e = err(e);

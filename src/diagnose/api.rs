@@ -1,7 +1,7 @@
 //! API Gateway and integration rules: read the responses of every invoke (per path, across
 //! ENIs) and name what API Gateway or the integration behind it refused.
 
-use crate::config::InvokeVia;
+use crate::facts::InvokeVia;
 use crate::facts::{Facts, PathFacts};
 use crate::finding::{Finding, Severity};
 
@@ -266,7 +266,7 @@ fn by_class(f: &Facts, id: &'static str, c: Class) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::config::InvokeVia;
+    use crate::facts::InvokeVia;
 
     const MAT: (u16, &str, &str) = (
         403,

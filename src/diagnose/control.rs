@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
-use crate::aws::model::{cidr_contains, ControlFacts, Endpoint, Nlb, Target};
-use crate::config::InvokeVia;
+use crate::facts::control::{cidr_contains, ControlFacts, Endpoint, Nlb, Target};
+use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
 use crate::finding::{Confidence, Finding};
 
@@ -81,13 +81,14 @@ pub(super) fn client_endpoint<'a>(f: &Facts, cf: &'a ControlFacts) -> Option<&'a
     None
 }
 
-pub(super) fn rules(f: &Facts, cf: &ControlFacts) -> Vec<Confirmed> {
+/// The control-plane findings for `f`, given the data plane's own findings `data`.
+pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confirmed> {
     let mut out = Vec::new();
     let ep = client_endpoint(f, cf);
     if let Some(e) = ep {
         endpoint_rules(f, cf, e, &mut out);
     }
-    api_rules(f, cf, ep, &mut out);
+    api_rules(f, cf, ep, data, &mut out);
     integration_rules(f, cf, &mut out);
     out
 }
@@ -254,7 +255,13 @@ fn sg_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>)
     );
 }
 
-fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<Confirmed>) {
+fn api_rules(
+    f: &Facts,
+    cf: &ControlFacts,
+    ep: Option<&Endpoint>,
+    data: &[Finding],
+    out: &mut Vec<Confirmed>,
+) {
     if cf.api_not_found {
         out.push(confirmed(
             "api_not_private_or_wrong_api",
@@ -327,7 +334,7 @@ fn api_rules(f: &Facts, cf: &ControlFacts, ep: Option<&Endpoint>, out: &mut Vec<
         );
     }
     // Resource policy, evaluated for the client's endpoint.
-    let denied_on_data_plane: Vec<&str> = super::diagnose_data(f)
+    let denied_on_data_plane: Vec<&str> = data
         .iter()
         .filter(|d| {
             matches!(
@@ -652,7 +659,7 @@ mod tests {
     use crate::facts::HttpOutcome;
     use crate::finding::Confidence;
 
-    fn cp(f: &mut crate::facts::Facts) -> &mut crate::aws::model::ControlFacts {
+    fn cp(f: &mut crate::facts::Facts) -> &mut crate::facts::control::ControlFacts {
         f.control.as_mut().unwrap()
     }
 

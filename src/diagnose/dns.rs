@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::InvokeVia;
+use crate::facts::InvokeVia;
 use crate::facts::{DnsFacts, DnsOutcome, Facts};
 use crate::finding::{Finding, Severity};
 
@@ -175,8 +175,8 @@ fn resolver_failure(f: &Facts) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::config::InvokeVia;
     use crate::facts::DnsOutcome;
+    use crate::facts::InvokeVia;
 
     fn set_dns(f: &mut crate::facts::Facts, o: DnsOutcome) {
         for d in &mut f.dns {

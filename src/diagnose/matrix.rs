@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use super::testutil::*;
-use crate::aws::model::ControlFacts;
-use crate::config::InvokeVia;
+use crate::facts::control::ControlFacts;
+use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
 use crate::finding::{Confidence, Finding, CATALOG};
 
@@ -13,7 +13,7 @@ fn cp(f: &mut Facts) -> &mut ControlFacts {
     f.control.as_mut().expect("control facts")
 }
 
-fn api(f: &mut Facts) -> &mut crate::aws::model::RestApi {
+fn api(f: &mut Facts) -> &mut crate::facts::control::RestApi {
     cp(f).api.as_mut().expect("api")
 }
 
@@ -65,7 +65,7 @@ const CONTROL_CASES: &[Case] = &[
     }),
     ("stage_not_found", |f| {
         cp(f).stage = None;
-        cp(f).calls.push(crate::aws::model::AwsCall {
+        cp(f).calls.push(crate::facts::control::AwsCall {
             operation: "apigateway:GetStage".into(),
             ok: false,
             error: Some("NotFoundException: stage not found".into()),
@@ -487,7 +487,7 @@ fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
         rule.group_ref = Some("sg-0client".into());
         cp(&mut f).client_enis.insert(
             "vpc-1".into(),
-            crate::aws::model::ClientEni {
+            crate::facts::control::ClientEni {
                 id: "eni-0pgw".into(),
                 ip: "10.0.3.7".parse().unwrap(),
                 security_groups: vec![mine.into()],

@@ -28,7 +28,10 @@ use crate::finding::{Finding, CATALOG};
 pub fn diagnose(facts: &Facts) -> Vec<Finding> {
     let data = diagnose_data(facts);
     match &facts.control {
-        Some(cf) => reconcile::reconcile(facts, cf, data, control::rules(facts, cf)),
+        Some(cf) => {
+            let control = control::rules(facts, cf, &data);
+            reconcile::reconcile(facts, cf, data, control)
+        }
         None => data,
     }
 }

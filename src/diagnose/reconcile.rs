@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use crate::aws::model::ControlFacts;
+use crate::facts::control::ControlFacts;
 use crate::facts::{ConnectOutcome, Facts, PathFacts};
 use crate::finding::{Finding, Severity};
 

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::InvokeVia;
+use crate::facts::InvokeVia;
 use crate::facts::*;
 
 pub const ENI_A: &str = "10.0.1.25";
@@ -137,8 +137,8 @@ pub fn ids(f: &Facts) -> Vec<&'static str> {
 
 /// A control plane that agrees with [`healthy`]: private API, seed policy, both methods deployed,
 /// VPC link AVAILABLE, NLB targets = the PrivateLink endpoint's ENIs, all healthy.
-pub fn healthy_control() -> crate::aws::model::ControlFacts {
-    use crate::aws::model::*;
+pub fn healthy_control() -> crate::facts::control::ControlFacts {
+    use crate::facts::control::*;
     let vpce = "vpce-0a1b2c3d4e5f60001";
     let integration = || Integration {
         kind: Some("HTTP_PROXY".into()),

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::facts::{Facts, HttpOutcome, PathFacts};
 use crate::finding::{Finding, Layer};
 
-/// The report contract of interfaces.md.
+/// The report contract (docs/doctor-report.schema.json).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub pgw_version: &'static str,

@@ -1,14 +1,46 @@
-//! Facts: what the probes observed, layer by layer, per ENI and per path, with timings.
+//! Facts: what the probes observed, layer by layer, per ENI and per path, with timings, and what
+//! the control plane said ([`control`]).
 //!
-//! Facts are plain data. Probes produce them, diagnosis reads them; nothing here decides
-//! whether something is a problem.
+//! Facts are plain data at the bottom of the crate: probes and AWS reads produce them, diagnosis
+//! reads them; nothing here imports anything above it or decides whether something is a problem.
+
+pub mod control;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::InvokeVia;
+/// Which of the three invoke routes of a private API to use (docs/architecture.md).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum, Hash,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvokeVia {
+    /// `{api}.execute-api.{region}.amazonaws.com` through the endpoint's private DNS.
+    #[default]
+    PrivateDns,
+    /// The endpoint's own DNS name, with the API named by `Host` (or `x-apigw-api-id`).
+    VpceHost,
+    /// The Route 53 alias `{api}-{vpce}.execute-api.{region}.amazonaws.com`.
+    Alias,
+}
+
+impl InvokeVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokeVia::PrivateDns => "private-dns",
+            InvokeVia::VpceHost => "vpce-host",
+            InvokeVia::Alias => "alias",
+        }
+    }
+}
+
+impl std::fmt::Display for InvokeVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Everything one diagnosis run observed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -29,7 +61,7 @@ pub struct Facts {
     /// In `vpce-host` mode: the same invoke identified by `x-apigw-api-id` instead of `Host`.
     pub header_control: Vec<PathFacts>,
     /// What the AWS control plane says (`None` with `--no-aws`).
-    pub control: Option<crate::aws::model::ControlFacts>,
+    pub control: Option<control::ControlFacts>,
     /// True when the overall deadline cut a probe short.
     pub deadline_hit: bool,
     /// Wall time of the whole run.

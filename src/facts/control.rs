@@ -15,7 +15,7 @@ pub struct AwsCall {
     pub ok: bool,
     /// Why it failed (AccessDenied, throttled, unreachable, …).
     pub error: Option<String>,
-    #[serde(with = "crate::facts::secs")]
+    #[serde(with = "super::secs")]
     pub duration: Duration,
 }
 
