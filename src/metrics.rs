@@ -350,7 +350,7 @@ impl ProbeSnapshot {
             .iter()
             .map(|f| FindingLabels {
                 probe: name.clone(),
-                id: f.id,
+                id: f.id.as_str(),
                 layer: f.layer,
                 severity: f.severity,
             })

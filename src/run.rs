@@ -41,6 +41,7 @@ pub async fn read_control_plane<I: Inventory>(
 mod tests {
     use super::*;
     use crate::config::{build, Overrides};
+    use crate::finding::FindingId;
     use std::time::Duration;
 
     /// The control read starts with the probes, not after them, and its facts are diagnosed.
@@ -77,8 +78,8 @@ mod tests {
             "{control_started:?}"
         );
         assert!(facts.control.as_ref().is_some_and(|c| c.api_not_found));
-        let ids: Vec<&str> = findings.iter().map(|f| f.id).collect();
-        assert!(ids.contains(&"dns_resolver_failure"), "{ids:?}");
-        assert!(ids.contains(&"api_not_private_or_wrong_api"), "{ids:?}");
+        let ids: Vec<FindingId> = findings.iter().map(|f| f.id).collect();
+        assert!(ids.contains(&FindingId::DnsResolverFailure), "{ids:?}");
+        assert!(ids.contains(&FindingId::ApiNotPrivateOrWrongApi), "{ids:?}");
     }
 }

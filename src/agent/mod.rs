@@ -172,7 +172,7 @@ impl Shared {
             findings: findings
                 .iter()
                 .map(|f| ActiveFinding {
-                    id: f.id,
+                    id: f.id.as_str(),
                     severity: f.severity,
                     layer: f.layer,
                     title: f.title.clone(),
@@ -200,10 +200,10 @@ impl Shared {
 /// One info line per finding raised or cleared.
 fn log_changes(probe: &str, before: &[ActiveFinding], now: &[Finding]) {
     for f in now {
-        if !before.iter().any(|b| b.id == f.id) {
+        if !before.iter().any(|b| b.id == f.id.as_str()) {
             tracing::info!(
                 probe,
-                id = f.id,
+                id = f.id.as_str(),
                 severity = f.severity.as_str(),
                 layer = f.layer.as_str(),
                 runbook = %f.runbook,
@@ -213,7 +213,7 @@ fn log_changes(probe: &str, before: &[ActiveFinding], now: &[Finding]) {
         }
     }
     for b in before {
-        if !now.iter().any(|f| f.id == b.id) {
+        if !now.iter().any(|f| f.id.as_str() == b.id) {
             tracing::info!(probe, id = b.id, "finding cleared: {}", b.title);
         }
     }

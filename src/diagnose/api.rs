@@ -3,7 +3,7 @@
 
 use crate::facts::InvokeVia;
 use crate::facts::{Facts, PathFacts};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 
 use super::{classify, invoke_line, Class};
 
@@ -14,15 +14,27 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         iam_auth_required(f),
         missing_root_any_method(f),
         missing_proxy_method(f),
-        by_class(f, "resource_policy_denies_vpce", Class::DeniedExplicit),
-        by_class(f, "resource_policy_missing", Class::DeniedImplicit),
-        by_class(f, "throttled", Class::Throttled),
+        by_class(
+            f,
+            FindingId::ResourcePolicyDeniesVpce,
+            Class::DeniedExplicit,
+        ),
+        by_class(f, FindingId::ResourcePolicyMissing, Class::DeniedImplicit),
+        by_class(f, FindingId::Throttled, Class::Throttled),
         integration_timeout(f),
-        by_class(f, "integration_network_error", Class::IntegrationNetwork),
-        by_class(f, "integration_internal_error", Class::IntegrationInternal),
-        by_class(f, "backend_http_error", Class::Backend5xx),
-        by_class(f, "invoke_connection_error", Class::ConnError),
-        by_class(f, "unexpected_gateway_response", Class::GatewayOther),
+        by_class(
+            f,
+            FindingId::IntegrationNetworkError,
+            Class::IntegrationNetwork,
+        ),
+        by_class(
+            f,
+            FindingId::IntegrationInternalError,
+            Class::IntegrationInternal,
+        ),
+        by_class(f, FindingId::BackendHttpError, Class::Backend5xx),
+        by_class(f, FindingId::InvokeConnectionError, Class::ConnError),
+        by_class(f, FindingId::UnexpectedGatewayResponse, Class::GatewayOther),
     ]
     .into_iter()
     .flatten()
@@ -90,7 +102,7 @@ fn host_header_missing(f: &Facts) -> Option<Finding> {
             .into_iter()
             .map(|l| format!("with x-apigw-api-id: {l}")),
     );
-    Some(Finding::new("missing_host_or_apigw_api_id_header", ev))
+    Some(Finding::new(FindingId::MissingHostOrApigwApiIdHeader, ev))
 }
 
 /// Every call Forbidden (and not explained by the Host header): the stage or API is not found.
@@ -104,10 +116,10 @@ fn stage_not_found(f: &Facts) -> Option<Finding> {
         "stage {:?} of API {} via {}",
         f.target.stage, f.target.api_id, f.target.invoke_via
     ));
-    Some(Finding::new("stage_not_found", ev).alternatives(&[
-        "api_not_private_or_wrong_api",
-        "public_api_blocked_by_private_dns",
-        "missing_host_or_apigw_api_id_header",
+    Some(Finding::new(FindingId::StageNotFound, ev).alternatives(&[
+        FindingId::ApiNotPrivateOrWrongApi,
+        FindingId::PublicApiBlockedByPrivateDns,
+        FindingId::MissingHostOrApigwApiIdHeader,
     ]))
 }
 
@@ -124,15 +136,15 @@ fn iam_auth_required(f: &Facts) -> Option<Finding> {
     let mut ev = evidence(&f.target.method, &main);
     if signed_passes {
         ev.extend(evidence(&f.target.method, &retry));
-        return Some(Finding::new("iam_auth_required", ev));
+        return Some(Finding::new(FindingId::IamAuthRequired, ev));
     }
     if let Some(why) = &f.signed_retry_unavailable {
         // Cannot tell IAM from "no method anywhere" without signing.
         ev.push(format!("signed retry not possible: {why}"));
-        return Some(Finding::new("iam_auth_required", ev).alternatives(&[
-            "missing_root_any_method",
-            "missing_proxy_method",
-            "method_not_deployed",
+        return Some(Finding::new(FindingId::IamAuthRequired, ev).alternatives(&[
+            FindingId::MissingRootAnyMethod,
+            FindingId::MissingProxyMethod,
+            FindingId::MethodNotDeployed,
         ]));
     }
     None
@@ -167,7 +179,10 @@ fn missing_root_any_method(f: &Facts) -> Option<Finding> {
     }
     let mut ev = evidence(&f.target.method, &root);
     ev.extend(evidence(&f.target.method, &rest));
-    Some(Finding::new("missing_root_any_method", ev).alternatives(&["method_not_deployed"]))
+    Some(
+        Finding::new(FindingId::MissingRootAnyMethod, ev)
+            .alternatives(&[FindingId::MethodNotDeployed]),
+    )
 }
 
 /// A path below the root lacks a method while the root gets further.
@@ -190,7 +205,10 @@ fn missing_proxy_method(f: &Facts) -> Option<Finding> {
     }
     let mut ev = evidence(&f.target.method, &rest_missing);
     ev.extend(evidence(&f.target.method, &root));
-    Some(Finding::new("missing_proxy_method", ev).alternatives(&["method_not_deployed"]))
+    Some(
+        Finding::new(FindingId::MissingProxyMethod, ev)
+            .alternatives(&[FindingId::MethodNotDeployed]),
+    )
 }
 
 /// 504 "Endpoint request timed out", or no response at all before the deadline.
@@ -211,14 +229,17 @@ fn integration_timeout(f: &Facts) -> Option<Finding> {
                 .to_string(),
         );
     }
-    let finding = Finding::new("integration_timeout", ev);
+    let finding = Finding::new(FindingId::IntegrationTimeout, ev);
     Some(if only_silence {
-        finding.alternatives(&["hybrid_target_unreachable", "nlb_no_healthy_targets"])
+        finding.alternatives(&[
+            FindingId::HybridTargetUnreachable,
+            FindingId::NlbNoHealthyTargets,
+        ])
     } else {
         finding.alternatives(&[
-            "nlb_no_healthy_targets",
-            "nlb_target_ip_drift",
-            "hybrid_target_unreachable",
+            FindingId::NlbNoHealthyTargets,
+            FindingId::NlbTargetIpDrift,
+            FindingId::HybridTargetUnreachable,
         ])
     })
 }
@@ -234,7 +255,7 @@ fn all_invokes(f: &Facts) -> Vec<&PathFacts> {
 }
 
 /// Any invoke of class `c` raises `id`; a warning when other invokes of the same kind work.
-fn by_class(f: &Facts, id: &'static str, c: Class) -> Option<Finding> {
+fn by_class(f: &Facts, id: FindingId, c: Class) -> Option<Finding> {
     let v = all_invokes(f);
     let hit: Vec<&PathFacts> = v.iter().copied().filter(|p| classify(p) == c).collect();
     if hit.is_empty() {
@@ -242,21 +263,25 @@ fn by_class(f: &Facts, id: &'static str, c: Class) -> Option<Finding> {
     }
     let finding = Finding::new(id, evidence(&f.target.method, &hit));
     let finding = match id {
-        "resource_policy_denies_vpce" => finding.alternatives(&["policy_changed_not_redeployed"]),
-        "resource_policy_missing" => finding.alternatives(&["policy_changed_not_redeployed"]),
-        "integration_network_error" => finding.alternatives(&[
-            "nlb_no_healthy_targets",
-            "nlb_target_ip_drift",
-            "endpoint_connection_pending_acceptance",
+        FindingId::ResourcePolicyDeniesVpce => {
+            finding.alternatives(&[FindingId::PolicyChangedNotRedeployed])
+        }
+        FindingId::ResourcePolicyMissing => {
+            finding.alternatives(&[FindingId::PolicyChangedNotRedeployed])
+        }
+        FindingId::IntegrationNetworkError => finding.alternatives(&[
+            FindingId::NlbNoHealthyTargets,
+            FindingId::NlbTargetIpDrift,
+            FindingId::EndpointConnectionPendingAcceptance,
         ]),
-        "integration_internal_error" => finding.alternatives(&[
-            "vpc_link_failed",
-            "vpc_link_pending",
-            "integration_tls_hostname_mismatch",
+        FindingId::IntegrationInternalError => finding.alternatives(&[
+            FindingId::VpcLinkFailed,
+            FindingId::VpcLinkPending,
+            FindingId::IntegrationTlsHostnameMismatch,
         ]),
         _ => finding,
     };
-    Some(if id == "throttled" && hit.len() < v.len() {
+    Some(if id == FindingId::Throttled && hit.len() < v.len() {
         finding.severity(Severity::Warning)
     } else {
         finding
@@ -267,6 +292,7 @@ fn by_class(f: &Facts, id: &'static str, c: Class) -> Option<Finding> {
 mod tests {
     use super::super::testutil::*;
     use crate::facts::InvokeVia;
+    use crate::finding::FindingId;
 
     const MAT: (u16, &str, &str) = (
         403,
@@ -284,7 +310,7 @@ mod tests {
         set_path(&mut f, "/", mat());
         let d = super::super::diagnose(&f);
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].id, "missing_root_any_method");
+        assert_eq!(d[0].id, FindingId::MissingRootAnyMethod);
         assert!(d[0].evidence[0].contains("GET /test/ -> 403 MissingAuthenticationTokenException"));
     }
 
@@ -292,14 +318,14 @@ mod tests {
     fn proxy_missing_while_root_works() {
         let mut f = healthy();
         set_path(&mut f, "/pgw-probe", mat());
-        assert_eq!(ids(&f), vec!["missing_proxy_method"]);
+        assert_eq!(ids(&f), vec![FindingId::MissingProxyMethod]);
     }
 
     #[test]
     fn all_forbidden_is_stage_not_found() {
         let mut f = healthy();
         set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
-        assert_eq!(ids(&f), vec!["stage_not_found"]);
+        assert_eq!(ids(&f), vec![FindingId::StageNotFound]);
     }
 
     #[test]
@@ -310,7 +336,7 @@ mod tests {
         let mut c = path(ENI_A, "/", backend(200));
         c.identified_by = "x-apigw-api-id";
         f.header_control = vec![c];
-        assert_eq!(ids(&f), vec!["missing_host_or_apigw_api_id_header"]);
+        assert_eq!(ids(&f), vec![FindingId::MissingHostOrApigwApiIdHeader]);
     }
 
     #[test]
@@ -322,7 +348,7 @@ mod tests {
         let mut r2 = path(ENI_A, "/pgw-probe", backend(200));
         r2.signed = true;
         f.signed_retry = vec![r, r2];
-        assert_eq!(ids(&f), vec!["iam_auth_required"]);
+        assert_eq!(ids(&f), vec![FindingId::IamAuthRequired]);
     }
 
     #[test]
@@ -336,7 +362,7 @@ mod tests {
         f.signed_retry = vec![r, r2];
         assert_eq!(
             ids(&f),
-            vec!["iam_auth_required", "missing_root_any_method"]
+            vec![FindingId::IamAuthRequired, FindingId::MissingRootAnyMethod]
         );
     }
 
@@ -346,22 +372,22 @@ mod tests {
         set_all(&mut f, mat());
         f.signed_retry_unavailable = Some("no credentials".into());
         let d = super::super::diagnose(&f);
-        assert_eq!(d[0].id, "iam_auth_required");
-        assert!(d[0].alternatives.contains(&"missing_root_any_method"));
+        assert_eq!(d[0].id, FindingId::IamAuthRequired);
+        assert!(d[0].alternatives.contains(&FindingId::MissingRootAnyMethod));
     }
 
     #[test]
     fn explicit_deny_is_policy_denies_vpce() {
         let mut f = healthy();
         set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/ with an explicit deny"));
-        assert_eq!(ids(&f), vec!["resource_policy_denies_vpce"]);
+        assert_eq!(ids(&f), vec![FindingId::ResourcePolicyDeniesVpce]);
     }
 
     #[test]
     fn implicit_deny_is_policy_missing() {
         let mut f = healthy();
         set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/"));
-        assert_eq!(ids(&f), vec!["resource_policy_missing"]);
+        assert_eq!(ids(&f), vec![FindingId::ResourcePolicyMissing]);
     }
 
     #[test]
@@ -371,7 +397,7 @@ mod tests {
             &mut f,
             gateway(429, "TooManyRequestsException", "Too Many Requests"),
         );
-        assert_eq!(ids(&f), vec!["throttled"]);
+        assert_eq!(ids(&f), vec![FindingId::Throttled]);
     }
 
     #[test]
@@ -385,14 +411,14 @@ mod tests {
                 "Endpoint request timed out",
             ),
         );
-        assert_eq!(ids(&f), vec!["integration_timeout"]);
+        assert_eq!(ids(&f), vec![FindingId::IntegrationTimeout]);
     }
 
     #[test]
     fn no_response_is_integration_timeout() {
         let mut f = healthy();
         set_all(&mut f, crate::facts::HttpOutcome::Timeout);
-        assert_eq!(ids(&f), vec!["integration_timeout"]);
+        assert_eq!(ids(&f), vec![FindingId::IntegrationTimeout]);
     }
 
     #[test]
@@ -406,7 +432,7 @@ mod tests {
                 "Network error communicating with endpoint",
             ),
         );
-        assert_eq!(ids(&f), vec!["integration_network_error"]);
+        assert_eq!(ids(&f), vec![FindingId::IntegrationNetworkError]);
     }
 
     #[test]
@@ -416,14 +442,14 @@ mod tests {
             &mut f,
             gateway(500, "InternalServerErrorException", "Internal server error"),
         );
-        assert_eq!(ids(&f), vec!["integration_internal_error"]);
+        assert_eq!(ids(&f), vec![FindingId::IntegrationInternalError]);
     }
 
     #[test]
     fn backend_5xx() {
         let mut f = healthy();
         set_all(&mut f, backend(502));
-        assert_eq!(ids(&f), vec!["backend_http_error"]);
+        assert_eq!(ids(&f), vec![FindingId::BackendHttpError]);
     }
 
     #[test]
@@ -437,7 +463,7 @@ mod tests {
     fn connection_error() {
         let mut f = healthy();
         set_all(&mut f, crate::facts::HttpOutcome::Error("reset".into()));
-        assert_eq!(ids(&f), vec!["invoke_connection_error"]);
+        assert_eq!(ids(&f), vec![FindingId::InvokeConnectionError]);
     }
 
     #[test]
@@ -447,6 +473,6 @@ mod tests {
             &mut f,
             gateway(413, "RequestTooLargeException", "Request Too Long"),
         );
-        assert_eq!(ids(&f), vec!["unexpected_gateway_response"]);
+        assert_eq!(ids(&f), vec![FindingId::UnexpectedGatewayResponse]);
     }
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::facts::control::{cidr_contains, ControlFacts, Endpoint, Nlb, Target};
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
-use crate::finding::{Confidence, Finding};
+use crate::finding::{Confidence, Finding, FindingId};
 
 use super::policy::{self, Decision};
 use super::reconcile::{Prediction, Symptom};
@@ -16,7 +16,7 @@ use super::reconcile::{Prediction, Symptom};
 #[derive(Debug, Clone)]
 pub(super) struct Confirmed {
     pub finding: Finding,
-    pub explains: &'static [&'static str],
+    pub explains: &'static [FindingId],
     pub predicts: Option<Prediction>,
 }
 
@@ -29,11 +29,7 @@ impl Confirmed {
     }
 }
 
-fn confirmed(
-    id: &'static str,
-    evidence: Vec<String>,
-    explains: &'static [&'static str],
-) -> Confirmed {
+fn confirmed(id: FindingId, evidence: Vec<String>, explains: &'static [FindingId]) -> Confirmed {
     let mut finding = Finding::new(id, evidence);
     finding.confidence = Confidence::Confirmed;
     Confirmed {
@@ -49,10 +45,10 @@ const NOT_DEPLOYED: &str =
 const HEALTH_CHECK: &str =
     "health checks fail while traffic works: check the target group's health-check port, protocol and path";
 
-const INTEGRATION_SYMPTOMS: &[&str] = &[
-    "integration_timeout",
-    "integration_network_error",
-    "integration_internal_error",
+const INTEGRATION_SYMPTOMS: &[FindingId] = &[
+    FindingId::IntegrationTimeout,
+    FindingId::IntegrationNetworkError,
+    FindingId::IntegrationInternalError,
 ];
 
 /// The client's execute-api endpoint: named in the config, else the one whose ENIs the data plane
@@ -97,17 +93,17 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
     if !e.state_is("available") {
         out.push(
             confirmed(
-                "vpce_not_available",
+                FindingId::VpceNotAvailable,
                 vec![format!(
                     "ec2:DescribeVpcEndpoints {}: State={}",
                     e.id, e.state
                 )],
                 &[
-                    "vpce_sg_blocks_443",
-                    "vpce_eni_unreachable",
-                    "vpce_not_available",
-                    "dns_nxdomain",
-                    "dns_private_dns_disabled",
+                    FindingId::VpceSgBlocks443,
+                    FindingId::VpceEniUnreachable,
+                    FindingId::VpceNotAvailable,
+                    FindingId::DnsNxdomain,
+                    FindingId::DnsPrivateDnsDisabled,
                 ],
             )
             .predicts(Symptom::ConnectsFail(e.ips()), &[IN_FLIGHT]),
@@ -118,11 +114,11 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
         if let Some((support, hostnames)) = cf.vpc_dns.get(vpc) {
             if private_dns_route && !(*support && *hostnames) {
                 out.push(confirmed(
-                    "dns_vpc_dns_attributes_disabled",
+                    FindingId::DnsVpcDnsAttributesDisabled,
                     vec![format!(
                         "ec2:DescribeVpcAttribute {vpc}: enableDnsSupport={support}, enableDnsHostnames={hostnames}"
                     )],
-                    &["dns_private_dns_disabled", "dns_nxdomain", "dns_resolver_failure", "stage_not_found"],
+                    &[FindingId::DnsPrivateDnsDisabled, FindingId::DnsNxdomain, FindingId::DnsResolverFailure, FindingId::StageNotFound],
                 )
                 .predicts(
                     Symptom::NameNotOn(cf.execute_api_addrs().unwrap_or_default()),
@@ -135,15 +131,15 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
     if private_dns_route && !e.private_dns_enabled {
         out.push(
             confirmed(
-                "dns_private_dns_disabled",
+                FindingId::DnsPrivateDnsDisabled,
                 vec![format!(
                     "ec2:DescribeVpcEndpoints {}: PrivateDnsEnabled=false",
                     e.id
                 )],
                 &[
-                    "dns_private_dns_disabled",
-                    "dns_nxdomain",
-                    "stage_not_found",
+                    FindingId::DnsPrivateDnsDisabled,
+                    FindingId::DnsNxdomain,
+                    FindingId::StageNotFound,
                 ],
             )
             .predicts(
@@ -238,12 +234,12 @@ fn sg_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>)
     };
     out.push(
         confirmed(
-            "vpce_sg_blocks_443",
+            FindingId::VpceSgBlocks443,
             vec![
                 format!("no inbound rule of {groups} admits TCP 443 from {ip}"),
                 format!("this host's address {why}"),
             ],
-            &["vpce_sg_blocks_443", "vpce_eni_unreachable"],
+            &[FindingId::VpceSgBlocks443, FindingId::VpceEniUnreachable],
         )
         .predicts(
             Symptom::ConnectsFail(e.ips()),
@@ -264,12 +260,12 @@ fn api_rules(
 ) {
     if cf.api_not_found {
         out.push(confirmed(
-            "api_not_private_or_wrong_api",
+            FindingId::ApiNotPrivateOrWrongApi,
             vec![format!(
                 "apigateway:GetRestApi {}: NotFoundException",
                 f.target.api_id
             )],
-            &["stage_not_found", "missing_host_or_apigw_api_id_header"],
+            &[FindingId::StageNotFound, FindingId::MissingHostOrApigwApiIdHeader],
         )
         .predicts(
             Symptom::StoppedAtGateway(None),
@@ -284,13 +280,17 @@ fn api_rules(
             api.id, api.endpoint_types
         )];
         let id = if ep.is_some_and(|e| e.private_dns_enabled) {
-            "public_api_blocked_by_private_dns"
+            FindingId::PublicApiBlockedByPrivateDns
         } else {
-            "api_not_private_or_wrong_api"
+            FindingId::ApiNotPrivateOrWrongApi
         };
         out.push(
-            confirmed(id, ev, &["stage_not_found", "dns_private_dns_disabled"])
-                .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+            confirmed(
+                id,
+                ev,
+                &[FindingId::StageNotFound, FindingId::DnsPrivateDnsDisabled],
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
         );
         return;
     }
@@ -298,12 +298,12 @@ fn api_rules(
         if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
             out.push(
                 confirmed(
-                    "dns_vpce_alias_not_associated",
+                    FindingId::DnsVpceAliasNotAssociated,
                     vec![format!(
                         "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
                         api.id, api.vpc_endpoint_ids, e.id
                     )],
-                    &["dns_vpce_alias_not_associated", "dns_nxdomain"],
+                    &[FindingId::DnsVpceAliasNotAssociated, FindingId::DnsNxdomain],
                 )
                 .predicts(
                     Symptom::NameMissing,
@@ -323,23 +323,23 @@ fn api_rules(
     {
         out.push(
             confirmed(
-                "stage_not_found",
+                FindingId::StageNotFound,
                 vec![format!(
                     "apigateway:GetStage {}: NotFoundException",
                     f.target.stage
                 )],
-                &["stage_not_found"],
+                &[FindingId::StageNotFound],
             )
             .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
         );
     }
     // Resource policy, evaluated for the client's endpoint.
-    let denied_on_data_plane: Vec<&str> = data
+    let denied_on_data_plane: Vec<FindingId> = data
         .iter()
         .filter(|d| {
             matches!(
                 d.id,
-                "resource_policy_denies_vpce" | "resource_policy_missing"
+                FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing
             )
         })
         .map(|d| d.id)
@@ -348,32 +348,32 @@ fn api_rules(
         |c: Confirmed| c.predicts(Symptom::StoppedAtGateway(None), &[NOT_DEPLOYED, IN_FLIGHT]);
     match (&api.policy, ep) {
         (None, _) => out.push(denies(confirmed(
-            "resource_policy_missing",
+            FindingId::ResourcePolicyMissing,
             vec![format!("apigateway:GetRestApi {}: no resource policy", api.id)],
-            &["resource_policy_missing", "resource_policy_denies_vpce"],
+            &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
         ))),
         (Some(p), Some(e)) => match policy::parse(p).map(|v| (policy::evaluate(&v, &e.id), v)) {
             Some((Decision::ExplicitDeny, v)) => out.push(denies(confirmed(
-                "resource_policy_denies_vpce",
+                FindingId::ResourcePolicyDeniesVpce,
                 vec![format!(
                     "resource policy denies {}: its aws:SourceVpce names {:?}",
                     e.id,
                     policy::named_endpoints(&v)
                 )],
-                &["resource_policy_denies_vpce", "resource_policy_missing"],
+                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
             ))),
             Some((Decision::ImplicitDeny, _)) => out.push(denies(confirmed(
-                "resource_policy_missing",
+                FindingId::ResourcePolicyMissing,
                 vec![format!("resource policy has no Allow that applies to {}", e.id)],
-                &["resource_policy_missing", "resource_policy_denies_vpce"],
+                &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
             ))),
             Some((Decision::Allow, _)) if !denied_on_data_plane.is_empty() => out.push(confirmed(
-                "policy_changed_not_redeployed",
+                FindingId::PolicyChangedNotRedeployed,
                 vec![format!(
                     "the current resource policy allows {}, yet API Gateway denies: the stage runs an older policy",
                     e.id
                 )],
-                &["resource_policy_denies_vpce", "resource_policy_missing"],
+                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
             )),
             _ => {}
         },
@@ -400,8 +400,8 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
         return;
     };
     for (path, id) in [
-        ("/", "missing_root_any_method"),
-        ("/{proxy+}", "missing_proxy_method"),
+        ("/", FindingId::MissingRootAnyMethod),
+        ("/{proxy+}", FindingId::MissingProxyMethod),
     ] {
         let current = resources.iter().find(|r| r.path == path);
         let has_method = current.is_some_and(|r| !r.methods.is_empty());
@@ -410,10 +410,10 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 confirmed(
                     id,
                     vec![format!("apigateway:GetResources: {path} has no method")],
-                    if id == "missing_root_any_method" {
-                        &["missing_root_any_method"]
+                    if id == FindingId::MissingRootAnyMethod {
+                        &[FindingId::MissingRootAnyMethod]
                     } else {
-                        &["missing_proxy_method"]
+                        &[FindingId::MissingProxyMethod]
                     },
                 )
                 .predicts(
@@ -427,11 +427,11 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
             let in_snapshot = deployed.get(path).is_some_and(|m| !m.is_empty());
             if !in_snapshot {
                 out.push(confirmed(
-                    "method_not_deployed",
+                    FindingId::MethodNotDeployed,
                     vec![format!(
                         "{path} has a method in the API but not in the stage's deployment (apigateway:GetDeployment embed=apisummary)"
                     )],
-                    if id == "missing_root_any_method" { &["missing_root_any_method"] } else { &["missing_proxy_method"] },
+                    if id == FindingId::MissingRootAnyMethod { &[FindingId::MissingRootAnyMethod] } else { &[FindingId::MissingProxyMethod] },
                 )
                 .predicts(Symptom::StoppedAtGateway(Some(paths_of(f, path))), &[IN_FLIGHT]));
             }
@@ -446,8 +446,12 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     // Signed calls are what AWS_IAM wants: only unsigned ones can fail for it.
     if !iam.is_empty() && !f.target.signed {
         out.push(
-            confirmed("iam_auth_required", iam, &["iam_auth_required"])
-                .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
+            confirmed(
+                FindingId::IamAuthRequired,
+                iam,
+                &[FindingId::IamAuthRequired],
+            )
+            .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
         );
     }
 }
@@ -481,8 +485,8 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 .unwrap_or_default()
         )];
         let id = match l.status.as_str() {
-            "FAILED" | "DELETING" => "vpc_link_failed",
-            "PENDING" => "vpc_link_pending",
+            "FAILED" | "DELETING" => FindingId::VpcLinkFailed,
+            "PENDING" => FindingId::VpcLinkPending,
             _ => continue,
         };
         let paths = paths_through(f, cf, std::slice::from_ref(&l.id));
@@ -503,9 +507,9 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
         let paths = paths_through(f, cf, &through);
         for c in found {
             let reasons: &'static [&'static str] = match c.finding.id {
-                "nlb_no_healthy_targets" | "hybrid_target_unreachable" | "nlb_target_ip_drift" => {
-                    &[HEALTH_CHECK, IN_FLIGHT]
-                }
+                FindingId::NlbNoHealthyTargets
+                | FindingId::HybridTargetUnreachable
+                | FindingId::NlbTargetIpDrift => &[HEALTH_CHECK, IN_FLIGHT],
                 _ => &[IN_FLIGHT],
             };
             out.push(c.predicts(Symptom::IntegrationFails(paths.clone()), reasons));
@@ -521,7 +525,7 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         .collect();
     if targets.is_empty() {
         out.push(confirmed(
-            "nlb_no_healthy_targets",
+            FindingId::NlbNoHealthyTargets,
             vec![format!(
                 "elasticloadbalancing:DescribeTargetHealth: {} has no registered target",
                 nlb.name
@@ -581,7 +585,7 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         {
             ev2.extend(ev.clone());
             out.push(confirmed(
-                "endpoint_connection_pending_acceptance",
+                FindingId::EndpointConnectionPendingAcceptance,
                 ev2,
                 INTEGRATION_SYMPTOMS,
             ));
@@ -593,7 +597,7 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         {
             ev2.extend(ev.clone());
             out.push(confirmed(
-                "endpoint_connection_rejected_or_expired",
+                FindingId::EndpointConnectionRejectedOrExpired,
                 ev2,
                 INTEGRATION_SYMPTOMS,
             ));
@@ -610,7 +614,11 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
                 target_ips, e.id, expected
             )];
             ev3.extend(ev.clone());
-            out.push(confirmed("nlb_target_ip_drift", ev3, INTEGRATION_SYMPTOMS));
+            out.push(confirmed(
+                FindingId::NlbTargetIpDrift,
+                ev3,
+                INTEGRATION_SYMPTOMS,
+            ));
             return;
         }
     }
@@ -618,7 +626,7 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         t.state.eq_ignore_ascii_case("unused") && t.reason.as_deref() == Some("Target.NotInUse")
     }) {
         out.push(confirmed(
-            "nlb_target_az_not_enabled",
+            FindingId::NlbTargetAzNotEnabled,
             ev,
             INTEGRATION_SYMPTOMS,
         ));
@@ -639,13 +647,13 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
             })
         {
             out.push(confirmed(
-                "hybrid_target_unreachable",
+                FindingId::HybridTargetUnreachable,
                 ev,
                 INTEGRATION_SYMPTOMS,
             ));
         } else {
             out.push(confirmed(
-                "nlb_no_healthy_targets",
+                FindingId::NlbNoHealthyTargets,
                 ev,
                 INTEGRATION_SYMPTOMS,
             ));
@@ -657,13 +665,13 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
 mod tests {
     use super::super::testutil::*;
     use crate::facts::HttpOutcome;
-    use crate::finding::Confidence;
+    use crate::finding::{Confidence, FindingId};
 
     fn cp(f: &mut crate::facts::Facts) -> &mut crate::facts::control::ControlFacts {
         f.control.as_mut().unwrap()
     }
 
-    fn first(f: &crate::facts::Facts) -> (&'static str, Confidence, Vec<String>) {
+    fn first(f: &crate::facts::Facts) -> (FindingId, Confidence, Vec<String>) {
         let d = super::super::diagnose(f);
         assert!(!d.is_empty(), "no finding");
         (d[0].id, d[0].confidence, d[0].evidence.clone())
@@ -697,13 +705,13 @@ mod tests {
         cp(&mut f).service_endpoints[0].enis[0].1 = "10.0.1.61".parse().unwrap();
         cp(&mut f).service_endpoints[0].enis[1].1 = "10.0.2.61".parse().unwrap();
         let (id, conf, ev) = first(&f);
-        assert_eq!(id, "nlb_target_ip_drift");
+        assert_eq!(id, FindingId::NlbTargetIpDrift);
         assert_eq!(conf, Confidence::Confirmed);
         assert!(
             ev.iter().any(|e| e.contains("504")),
             "data-plane symptom kept as evidence: {ev:?}"
         );
-        assert_eq!(ids(&f), vec!["nlb_target_ip_drift"]);
+        assert_eq!(ids(&f), vec![FindingId::NlbTargetIpDrift]);
     }
 
     #[test]
@@ -711,7 +719,7 @@ mod tests {
         let mut f = healthy_cp();
         set_all(&mut f, network_504());
         set_targets(&mut f, "unhealthy", Some("Target.FailedHealthChecks"));
-        assert_eq!(first(&f).0, "nlb_no_healthy_targets");
+        assert_eq!(first(&f).0, FindingId::NlbNoHealthyTargets);
     }
 
     #[test]
@@ -720,7 +728,7 @@ mod tests {
         set_all(&mut f, network_504());
         set_targets(&mut f, "unhealthy", Some("Target.Timeout"));
         cp(&mut f).service_endpoints[0].state = "pendingAcceptance".into();
-        assert_eq!(first(&f).0, "endpoint_connection_pending_acceptance");
+        assert_eq!(first(&f).0, FindingId::EndpointConnectionPendingAcceptance);
     }
 
     #[test]
@@ -730,7 +738,7 @@ mod tests {
         cp(&mut f)
             .provider_connections
             .insert("vpce-0ffff0000aaaa1111".into(), "rejected".into());
-        assert_eq!(first(&f).0, "endpoint_connection_rejected_or_expired");
+        assert_eq!(first(&f).0, FindingId::EndpointConnectionRejectedOrExpired);
     }
 
     #[test]
@@ -738,7 +746,7 @@ mod tests {
         let mut f = healthy_cp();
         set_all(&mut f, network_504());
         set_targets(&mut f, "unused", Some("Target.NotInUse"));
-        assert_eq!(first(&f).0, "nlb_target_az_not_enabled");
+        assert_eq!(first(&f).0, FindingId::NlbTargetAzNotEnabled);
     }
 
     #[test]
@@ -759,7 +767,7 @@ mod tests {
             t.state = "unhealthy".into();
             t.reason = Some("Target.Timeout".into());
         }
-        assert_eq!(first(&f).0, "hybrid_target_unreachable");
+        assert_eq!(first(&f).0, FindingId::HybridTargetUnreachable);
     }
 
     #[test]
@@ -772,10 +780,10 @@ mod tests {
         cp(&mut f).vpc_links[0].status = "FAILED".into();
         cp(&mut f).vpc_links[0].status_message = Some("NLB ARN is malformed".into());
         let (id, _, ev) = first(&f);
-        assert_eq!(id, "vpc_link_failed");
+        assert_eq!(id, FindingId::VpcLinkFailed);
         assert!(ev[0].contains("NLB ARN is malformed"));
         cp(&mut f).vpc_links[0].status = "PENDING".into();
-        assert_eq!(first(&f).0, "vpc_link_pending");
+        assert_eq!(first(&f).0, FindingId::VpcLinkPending);
     }
 
     #[test]
@@ -801,7 +809,7 @@ mod tests {
         let (id, conf, _) = first(&f);
         assert_eq!(
             (id, conf),
-            ("resource_policy_denies_vpce", Confidence::Confirmed)
+            (FindingId::ResourcePolicyDeniesVpce, Confidence::Confirmed)
         );
     }
 
@@ -816,7 +824,7 @@ mod tests {
                 "User: anonymous is not authorized ... with an explicit deny",
             ),
         );
-        assert_eq!(first(&f).0, "policy_changed_not_redeployed");
+        assert_eq!(first(&f).0, FindingId::PolicyChangedNotRedeployed);
     }
 
     #[test]
@@ -832,7 +840,7 @@ mod tests {
             ),
         );
         cp(&mut f).deployed.as_mut().unwrap().remove("/");
-        assert_eq!(first(&f).0, "method_not_deployed");
+        assert_eq!(first(&f).0, FindingId::MethodNotDeployed);
     }
 
     #[test]
@@ -851,7 +859,7 @@ mod tests {
         let (id, conf, _) = first(&f);
         assert_eq!(
             (id, conf),
-            ("missing_root_any_method", Confidence::Confirmed)
+            (FindingId::MissingRootAnyMethod, Confidence::Confirmed)
         );
     }
 
@@ -861,10 +869,10 @@ mod tests {
         f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
         set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
         cp(&mut f).execute_api_endpoints[0].private_dns_enabled = false;
-        assert_eq!(first(&f).0, "dns_private_dns_disabled");
+        assert_eq!(first(&f).0, FindingId::DnsPrivateDnsDisabled);
         assert_eq!(first(&f).1, Confidence::Confirmed);
         cp(&mut f).vpc_dns.insert("vpc-1".into(), (false, true));
-        assert_eq!(first(&f).0, "dns_vpc_dns_attributes_disabled");
+        assert_eq!(first(&f).0, FindingId::DnsVpcDnsAttributesDisabled);
     }
 
     #[test]
@@ -872,7 +880,7 @@ mod tests {
         let mut f = healthy_cp();
         set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
         cp(&mut f).api.as_mut().unwrap().endpoint_types = vec!["REGIONAL".into()];
-        assert_eq!(first(&f).0, "public_api_blocked_by_private_dns");
+        assert_eq!(first(&f).0, FindingId::PublicApiBlockedByPrivateDns);
     }
 
     #[test]
@@ -887,7 +895,10 @@ mod tests {
         }
         cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("192.168.0.0/16".into());
         let (id, conf, ev) = first(&f);
-        assert_eq!((id, conf), ("vpce_sg_blocks_443", Confidence::Confirmed));
+        assert_eq!(
+            (id, conf),
+            (FindingId::VpceSgBlocks443, Confidence::Confirmed)
+        );
         assert!(ev.iter().any(|e| e.contains("10.0.3.7")), "{ev:?}");
     }
 
@@ -904,7 +915,7 @@ mod tests {
         cp(&mut f).execute_api_endpoints[0].state = "failed".into();
         assert_eq!(
             first(&f).0,
-            "vpce_not_available",
+            FindingId::VpceNotAvailable,
             "{:?}",
             super::super::diagnose(&f)
         );
@@ -927,7 +938,10 @@ mod tests {
             r.methods[0].authorization_type = Some("AWS_IAM".into());
         }
         let (id, conf, _) = first(&f);
-        assert_eq!((id, conf), ("iam_auth_required", Confidence::Confirmed));
+        assert_eq!(
+            (id, conf),
+            (FindingId::IamAuthRequired, Confidence::Confirmed)
+        );
     }
 
     #[test]
@@ -936,6 +950,6 @@ mod tests {
         set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
         cp(&mut f).api = None;
         cp(&mut f).api_not_found = true;
-        assert_eq!(first(&f).0, "api_not_private_or_wrong_api");
+        assert_eq!(first(&f).0, FindingId::ApiNotPrivateOrWrongApi);
     }
 }

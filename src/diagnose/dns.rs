@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::facts::InvokeVia;
 use crate::facts::{DnsFacts, DnsOutcome, Facts};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 
 pub(super) fn rules(f: &Facts) -> Vec<Finding> {
     [
@@ -114,8 +114,10 @@ fn private_dns_disabled(f: &Facts) -> Option<Finding> {
         ev.push(super::tcp::line(e, ""));
     }
     Some(
-        Finding::new("dns_private_dns_disabled", ev)
-            .alternatives(&["dns_vpc_dns_attributes_disabled", "dns_nxdomain"]),
+        Finding::new(FindingId::DnsPrivateDnsDisabled, ev).alternatives(&[
+            FindingId::DnsVpcDnsAttributesDisabled,
+            FindingId::DnsNxdomain,
+        ]),
     )
 }
 
@@ -131,14 +133,17 @@ fn nxdomain(f: &Facts) -> Option<Finding> {
     if f.target.invoke_via == InvokeVia::Alias || f.dns.is_empty() || !f.dns.iter().all(no_name) {
         return None;
     }
-    let alternatives: &[&str] = match f.target.invoke_via {
+    let alternatives: &[FindingId] = match f.target.invoke_via {
         InvokeVia::PrivateDns => &[
-            "dns_private_dns_disabled",
-            "dns_vpc_dns_attributes_disabled",
+            FindingId::DnsPrivateDnsDisabled,
+            FindingId::DnsVpcDnsAttributesDisabled,
         ],
-        _ => &["vpce_not_available"],
+        _ => &[FindingId::VpceNotAvailable],
     };
-    Some(Finding::new("dns_nxdomain", f.dns.iter().map(line).collect()).alternatives(alternatives))
+    Some(
+        Finding::new(FindingId::DnsNxdomain, f.dns.iter().map(line).collect())
+            .alternatives(alternatives),
+    )
 }
 
 /// The `{api}-{vpce}` alias does not exist: the endpoint is not associated with the API.
@@ -148,10 +153,10 @@ fn alias_not_associated(f: &Facts) -> Option<Finding> {
     }
     Some(
         Finding::new(
-            "dns_vpce_alias_not_associated",
+            FindingId::DnsVpceAliasNotAssociated,
             f.dns.iter().map(line).collect(),
         )
-        .alternatives(&["dns_nxdomain"]),
+        .alternatives(&[FindingId::DnsNxdomain]),
     )
 }
 
@@ -165,11 +170,11 @@ fn resolver_failure(f: &Facts) -> Option<Finding> {
     let mut ev: Vec<String> = bad.iter().map(|d| line(d)).collect();
     let finding = if any_answer {
         ev.extend(f.dns.iter().filter(|d| d.outcome.is_answer()).map(line));
-        Finding::new("dns_resolver_failure", ev).severity(Severity::Warning)
+        Finding::new(FindingId::DnsResolverFailure, ev).severity(Severity::Warning)
     } else {
-        Finding::new("dns_resolver_failure", ev)
+        Finding::new(FindingId::DnsResolverFailure, ev)
     };
-    Some(finding.alternatives(&["dns_vpc_dns_attributes_disabled"]))
+    Some(finding.alternatives(&[FindingId::DnsVpcDnsAttributesDisabled]))
 }
 
 #[cfg(test)]
@@ -177,6 +182,7 @@ mod tests {
     use super::super::testutil::*;
     use crate::facts::DnsOutcome;
     use crate::facts::InvokeVia;
+    use crate::finding::FindingId;
 
     fn set_dns(f: &mut crate::facts::Facts, o: DnsOutcome) {
         for d in &mut f.dns {
@@ -194,7 +200,7 @@ mod tests {
     fn nxdomain_hides_everything_above() {
         let mut f = healthy();
         set_dns(&mut f, DnsOutcome::NxDomain);
-        assert_eq!(ids(&f), vec!["dns_nxdomain"]);
+        assert_eq!(ids(&f), vec![FindingId::DnsNxdomain]);
     }
 
     #[test]
@@ -202,7 +208,7 @@ mod tests {
         let mut f = healthy();
         set_dns(&mut f, DnsOutcome::ServFail);
         let d = super::super::diagnose(&f);
-        assert_eq!(d[0].id, "dns_resolver_failure");
+        assert_eq!(d[0].id, FindingId::DnsResolverFailure);
         assert_eq!(d[0].severity, crate::finding::Severity::Critical);
         assert!(d[0].evidence[0].contains("SERVFAIL"), "{:?}", d[0].evidence);
     }
@@ -217,7 +223,7 @@ mod tests {
         f.dns.push(bad);
         let d = super::super::diagnose(&f);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].id, "dns_resolver_failure");
+        assert_eq!(d[0].id, FindingId::DnsResolverFailure);
         assert_eq!(d[0].severity, crate::finding::Severity::Warning);
     }
 
@@ -226,7 +232,7 @@ mod tests {
         let mut f = healthy();
         f.target.invoke_via = InvokeVia::Alias;
         set_dns(&mut f, DnsOutcome::NxDomain);
-        assert_eq!(ids(&f), vec!["dns_vpce_alias_not_associated"]);
+        assert_eq!(ids(&f), vec![FindingId::DnsVpceAliasNotAssociated]);
     }
 
     #[test]
@@ -234,7 +240,7 @@ mod tests {
         let mut f = healthy();
         f.dns[0].addrs = vec!["127.9.9.200".parse().unwrap()];
         set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
-        assert_eq!(ids(&f), vec!["dns_private_dns_disabled"]);
+        assert_eq!(ids(&f), vec![FindingId::DnsPrivateDnsDisabled]);
     }
 
     #[test]
@@ -242,7 +248,7 @@ mod tests {
         let mut f = healthy();
         f.reference_dns.clear();
         f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
-        assert_eq!(ids(&f), vec!["dns_private_dns_disabled"]);
+        assert_eq!(ids(&f), vec![FindingId::DnsPrivateDnsDisabled]);
         let mut g = healthy();
         g.reference_dns.clear();
         assert!(ids(&g).is_empty());

@@ -7,7 +7,7 @@ use super::testutil::*;
 use crate::facts::control::ControlFacts;
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
-use crate::finding::{Confidence, Finding, CATALOG};
+use crate::finding::{Confidence, Finding, FindingId, CATALOG};
 
 fn cp(f: &mut Facts) -> &mut ControlFacts {
     f.control.as_mut().expect("control facts")
@@ -26,44 +26,44 @@ fn targets(f: &mut Facts, state: &str, reason: &str) {
 
 /// (control-plane id, what makes the control plane say it) — over a data plane where every DNS
 /// answer, connect, handshake and invoke worked.
-type Case = (&'static str, fn(&mut Facts));
+type Case = (FindingId, fn(&mut Facts));
 
 const CONTROL_CASES: &[Case] = &[
-    ("vpce_not_available", |f| {
+    (FindingId::VpceNotAvailable, |f| {
         cp(f).execute_api_endpoints[0].state = "failed".into()
     }),
-    ("dns_vpc_dns_attributes_disabled", |f| {
+    (FindingId::DnsVpcDnsAttributesDisabled, |f| {
         cp(f).vpc_dns.insert("vpc-1".into(), (false, true));
     }),
-    ("dns_private_dns_disabled", |f| {
+    (FindingId::DnsPrivateDnsDisabled, |f| {
         cp(f).execute_api_endpoints[0].private_dns_enabled = false
     }),
-    ("vpce_sg_blocks_443", |f| {
+    (FindingId::VpceSgBlocks443, |f| {
         cp(f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("10.0.9.0/24".into())
     }),
-    ("vpce_sg_blocks_443", |f| {
+    (FindingId::VpceSgBlocks443, |f| {
         // pgw in a container: its local address is in no CIDR of the VPC.
         for e in &mut f.enis {
             e.source = Some("172.17.0.2".parse().unwrap());
         }
     }),
-    ("api_not_private_or_wrong_api", |f| {
+    (FindingId::ApiNotPrivateOrWrongApi, |f| {
         cp(f).api = None;
         cp(f).api_not_found = true;
     }),
-    ("api_not_private_or_wrong_api", |f| {
+    (FindingId::ApiNotPrivateOrWrongApi, |f| {
         api(f).endpoint_types = vec!["REGIONAL".into()];
         f.target.invoke_via = InvokeVia::VpceHost;
         cp(f).execute_api_endpoints[0].private_dns_enabled = false;
     }),
-    ("public_api_blocked_by_private_dns", |f| {
+    (FindingId::PublicApiBlockedByPrivateDns, |f| {
         api(f).endpoint_types = vec!["REGIONAL".into()]
     }),
-    ("dns_vpce_alias_not_associated", |f| {
+    (FindingId::DnsVpceAliasNotAssociated, |f| {
         f.target.invoke_via = InvokeVia::Alias;
         api(f).vpc_endpoint_ids.clear();
     }),
-    ("stage_not_found", |f| {
+    (FindingId::StageNotFound, |f| {
         cp(f).stage = None;
         cp(f).calls.push(crate::facts::control::AwsCall {
             operation: "apigateway:GetStage".into(),
@@ -72,50 +72,50 @@ const CONTROL_CASES: &[Case] = &[
             duration: Default::default(),
         });
     }),
-    ("resource_policy_denies_vpce", |f| {
+    (FindingId::ResourcePolicyDeniesVpce, |f| {
         let p = api(f).policy.clone().unwrap();
         api(f).policy = Some(p.replace("vpce-0a1b2c3d4e5f60001", "vpce-0999999999999999f"));
     }),
-    ("resource_policy_missing", |f| api(f).policy = None),
-    ("missing_root_any_method", |f| {
+    (FindingId::ResourcePolicyMissing, |f| api(f).policy = None),
+    (FindingId::MissingRootAnyMethod, |f| {
         cp(f).resources.as_mut().unwrap()[0].methods.clear()
     }),
-    ("missing_proxy_method", |f| {
+    (FindingId::MissingProxyMethod, |f| {
         cp(f).resources.as_mut().unwrap()[1].methods.clear()
     }),
-    ("method_not_deployed", |f| {
+    (FindingId::MethodNotDeployed, |f| {
         cp(f).deployed.as_mut().unwrap().remove("/{proxy+}");
     }),
-    ("iam_auth_required", |f| {
+    (FindingId::IamAuthRequired, |f| {
         for r in cp(f).resources.as_mut().unwrap() {
             r.methods[0].authorization_type = Some("AWS_IAM".into());
         }
     }),
-    ("vpc_link_failed", |f| {
+    (FindingId::VpcLinkFailed, |f| {
         cp(f).vpc_links[0].status = "FAILED".into()
     }),
-    ("vpc_link_pending", |f| {
+    (FindingId::VpcLinkPending, |f| {
         cp(f).vpc_links[0].status = "PENDING".into()
     }),
-    ("nlb_no_healthy_targets", |f| {
+    (FindingId::NlbNoHealthyTargets, |f| {
         targets(f, "unhealthy", "Target.FailedHealthChecks")
     }),
-    ("nlb_target_ip_drift", |f| {
+    (FindingId::NlbTargetIpDrift, |f| {
         targets(f, "unhealthy", "Target.Timeout");
         cp(f).service_endpoints[0].enis[0].1 = "10.0.1.61".parse().unwrap();
     }),
-    ("nlb_target_az_not_enabled", |f| {
+    (FindingId::NlbTargetAzNotEnabled, |f| {
         targets(f, "unused", "Target.NotInUse")
     }),
-    ("endpoint_connection_pending_acceptance", |f| {
+    (FindingId::EndpointConnectionPendingAcceptance, |f| {
         cp(f).service_endpoints[0].state = "pendingAcceptance".into()
     }),
-    ("endpoint_connection_rejected_or_expired", |f| {
+    (FindingId::EndpointConnectionRejectedOrExpired, |f| {
         cp(f)
             .provider_connections
             .insert("vpce-0ffff0000aaaa1111".into(), "rejected".into());
     }),
-    ("hybrid_target_unreachable", |f| {
+    (FindingId::HybridTargetUnreachable, |f| {
         cp(f).service_endpoints.clear();
         for t in &mut cp(f).nlbs[0].target_groups[0].targets {
             t.id = "172.31.12.59".into();
@@ -129,21 +129,21 @@ const CONTROL_CASES: &[Case] = &[
 /// Ids no control-plane state can raise over a healthy data plane: `policy_changed_not_redeployed`
 /// needs the data plane to deny, `integration_tls_hostname_mismatch` has no rule yet (it needs the
 /// backend's certificate), `planes_disagree` is the note itself.
-const NOT_IN_MATRIX: &[&str] = &[
-    "policy_changed_not_redeployed",
-    "integration_tls_hostname_mismatch",
-    "planes_disagree",
+const NOT_IN_MATRIX: &[FindingId] = &[
+    FindingId::PolicyChangedNotRedeployed,
+    FindingId::IntegrationTlsHostnameMismatch,
+    FindingId::PlanesDisagree,
 ];
 
-fn problems(d: &[Finding]) -> Vec<&'static str> {
+fn problems(d: &[Finding]) -> Vec<FindingId> {
     d.iter().filter(|x| x.is_problem()).map(|x| x.id).collect()
 }
 
 /// The same control-plane facts over a data plane that shows the failure: the id is reported.
-fn with_symptom(id: &str, f: &mut Facts) {
+fn with_symptom(id: FindingId, f: &mut Facts) {
     let gw = |s, t, m| gateway(s, t, m);
     match id {
-        "vpce_not_available" | "vpce_sg_blocks_443" => {
+        FindingId::VpceNotAvailable | FindingId::VpceSgBlocks443 => {
             for e in &mut f.enis {
                 for p in &mut e.paths {
                     p.conn.connect = ConnectOutcome::Timeout;
@@ -152,21 +152,21 @@ fn with_symptom(id: &str, f: &mut Facts) {
                 }
             }
         }
-        "dns_vpc_dns_attributes_disabled" | "dns_private_dns_disabled" => {
+        FindingId::DnsVpcDnsAttributesDisabled | FindingId::DnsPrivateDnsDisabled => {
             f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
             set_all(f, gw(403, "ForbiddenException", "Forbidden"));
         }
-        "dns_vpce_alias_not_associated" => {
+        FindingId::DnsVpceAliasNotAssociated => {
             for d in &mut f.dns {
                 d.outcome = crate::facts::DnsOutcome::NxDomain;
                 d.addrs.clear();
             }
             f.enis.clear();
         }
-        "api_not_private_or_wrong_api"
-        | "public_api_blocked_by_private_dns"
-        | "stage_not_found" => set_all(f, gw(403, "ForbiddenException", "Forbidden")),
-        "resource_policy_denies_vpce" | "resource_policy_missing" => set_all(
+        FindingId::ApiNotPrivateOrWrongApi
+        | FindingId::PublicApiBlockedByPrivateDns
+        | FindingId::StageNotFound => set_all(f, gw(403, "ForbiddenException", "Forbidden")),
+        FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing => set_all(
             f,
             gw(
                 403,
@@ -174,7 +174,7 @@ fn with_symptom(id: &str, f: &mut Facts) {
                 "User: anonymous is not authorized ... with an explicit deny",
             ),
         ),
-        "missing_root_any_method" => set_path(
+        FindingId::MissingRootAnyMethod => set_path(
             f,
             "/",
             gw(
@@ -183,7 +183,7 @@ fn with_symptom(id: &str, f: &mut Facts) {
                 "Missing Authentication Token",
             ),
         ),
-        "missing_proxy_method" | "method_not_deployed" => set_path(
+        FindingId::MissingProxyMethod | FindingId::MethodNotDeployed => set_path(
             f,
             "/pgw-probe",
             gw(
@@ -192,7 +192,7 @@ fn with_symptom(id: &str, f: &mut Facts) {
                 "Missing Authentication Token",
             ),
         ),
-        "iam_auth_required" => {
+        FindingId::IamAuthRequired => {
             set_all(
                 f,
                 gw(
@@ -223,7 +223,7 @@ fn a_control_plane_cause_the_healthy_data_plane_contradicts_is_only_a_note() {
         assert!(problems(&d).is_empty(), "{id}: failure findings {d:#?}");
         let note = d
             .iter()
-            .find(|x| x.id == "planes_disagree" && x.alternatives.contains(id))
+            .find(|x| x.id == FindingId::PlanesDisagree && x.alternatives.contains(id))
             .unwrap_or_else(|| panic!("{id}: no planes_disagree note naming it: {d:#?}"));
         assert!(
             note.evidence.iter().any(|e| e.starts_with("data plane: ")),
@@ -246,7 +246,7 @@ fn the_same_control_plane_cause_with_its_symptom_is_reported() {
         if f.enis[0].source == Some("172.17.0.2".parse().unwrap()) {
             continue;
         }
-        with_symptom(id, &mut f);
+        with_symptom(*id, &mut f);
         let d = super::diagnose(&f);
         let found = d.iter().find(|x| x.id == *id);
         assert!(
@@ -254,7 +254,10 @@ fn the_same_control_plane_cause_with_its_symptom_is_reported() {
             "{id}: {:?}",
             d.iter().map(|x| x.id).collect::<Vec<_>>()
         );
-        assert!(!d.iter().any(|x| x.id == "planes_disagree"), "{id}: {d:#?}");
+        assert!(
+            !d.iter().any(|x| x.id == FindingId::PlanesDisagree),
+            "{id}: {d:#?}"
+        );
     }
 }
 
@@ -272,15 +275,15 @@ fn the_matrix_covers_every_control_plane_id() {
     }
     // And the data-plane ids the control rules can also raise.
     for id in [
-        "dns_private_dns_disabled",
-        "dns_vpce_alias_not_associated",
-        "vpce_sg_blocks_443",
-        "stage_not_found",
-        "resource_policy_denies_vpce",
-        "resource_policy_missing",
-        "missing_root_any_method",
-        "missing_proxy_method",
-        "iam_auth_required",
+        FindingId::DnsPrivateDnsDisabled,
+        FindingId::DnsVpceAliasNotAssociated,
+        FindingId::VpceSgBlocks443,
+        FindingId::StageNotFound,
+        FindingId::ResourcePolicyDeniesVpce,
+        FindingId::ResourcePolicyMissing,
+        FindingId::MissingRootAnyMethod,
+        FindingId::MissingProxyMethod,
+        FindingId::IamAuthRequired,
     ] {
         assert!(CONTROL_CASES.iter().any(|(c, _)| *c == id), "{id}");
     }
@@ -342,7 +345,7 @@ fn private_dns_off_is_the_first_cause_in_every_shape() {
             let ids: Vec<_> = d.iter().map(|x| x.id).collect();
             assert_eq!(
                 ids,
-                ["dns_private_dns_disabled"],
+                [FindingId::DnsPrivateDnsDisabled],
                 "{shape:?} {addr}: {d:#?}"
             );
             assert_eq!(d[0].confidence, Confidence::Confirmed);
@@ -350,11 +353,16 @@ fn private_dns_off_is_the_first_cause_in_every_shape() {
             let f = private_dns_off(shape, addr, true, false);
             let d = super::diagnose(&f);
             assert_eq!(
-                d[0].id, "dns_private_dns_disabled",
+                d[0].id,
+                FindingId::DnsPrivateDnsDisabled,
                 "{shape:?} {addr}: {d:#?}"
             );
             assert_eq!(d[0].confidence, Confidence::Likely);
-            assert_eq!(problems(&d), ["dns_private_dns_disabled"], "{shape:?}");
+            assert_eq!(
+                problems(&d),
+                [FindingId::DnsPrivateDnsDisabled],
+                "{shape:?}"
+            );
         }
     }
 }
@@ -370,9 +378,9 @@ fn refused_connects_to_an_available_endpoint_are_not_vpce_not_available() {
         }
     }
     // The data plane alone guesses the endpoint is down.
-    assert_eq!(ids(&healthy_data(&f)), ["vpce_not_available"]);
+    assert_eq!(ids(&healthy_data(&f)), [FindingId::VpceNotAvailable]);
     let d = super::diagnose(&f);
-    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::VpceEniUnreachable], "{d:#?}");
     assert_eq!(d[0].severity, crate::finding::Severity::Critical);
     assert!(d[0].evidence.iter().any(|e| e.contains("State=available")));
     assert!(d[0]
@@ -401,9 +409,9 @@ fn all_connects(f: &mut Facts, o: ConnectOutcome) {
 fn timeouts_with_a_security_group_that_admits_are_dropped_elsewhere() {
     let mut f = healthy_cp();
     all_connects(&mut f, ConnectOutcome::Timeout);
-    assert_eq!(ids(&healthy_data(&f)), ["vpce_sg_blocks_443"]);
+    assert_eq!(ids(&healthy_data(&f)), [FindingId::VpceSgBlocks443]);
     let d = super::diagnose(&f);
-    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::VpceEniUnreachable], "{d:#?}");
     assert!(d[0]
         .evidence
         .iter()
@@ -418,7 +426,7 @@ fn timeouts_from_a_translated_address_stay_a_data_plane_guess() {
         e.source = Some("172.17.0.2".parse().unwrap());
     }
     let d = super::diagnose(&f);
-    assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::VpceSgBlocks443], "{d:#?}");
     assert_eq!(d[0].confidence, Confidence::Likely);
 }
 
@@ -432,7 +440,7 @@ fn unevaluable_rules_are_unknown_not_blocks() {
         rule.group_ref = group.map(str::to_string);
         rule.prefix_list = prefix.map(str::to_string);
         let d = super::diagnose(&f);
-        assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+        assert_eq!(problems(&d), [FindingId::VpceSgBlocks443], "{d:#?}");
         assert_eq!(d[0].confidence, Confidence::Likely, "{group:?} {prefix:?}");
     }
     // An IPv6 rule does not admit an IPv4 source: evaluable, and it blocks.
@@ -440,7 +448,7 @@ fn unevaluable_rules_are_unknown_not_blocks() {
     all_connects(&mut f, ConnectOutcome::Timeout);
     cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("2600:1f18::/56".into());
     let d = super::diagnose(&f);
-    assert_eq!(d[0].id, "vpce_sg_blocks_443");
+    assert_eq!(d[0].id, FindingId::VpceSgBlocks443);
     assert_eq!(d[0].confidence, Confidence::Confirmed);
 }
 
@@ -451,7 +459,7 @@ fn name_elsewhere_with_private_dns_on_names_the_other_reasons() {
     f.reference_dns.clear();
     set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
     let d = super::diagnose(&f);
-    assert_eq!(problems(&d), ["dns_private_dns_disabled"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::DnsPrivateDnsDisabled], "{d:#?}");
     assert_eq!(d[0].confidence, Confidence::Likely);
     assert!(d[0]
         .evidence
@@ -471,7 +479,7 @@ fn a_healthy_chain_seen_from_a_container_is_healthy() {
     assert!(problems(&d).is_empty(), "{d:#?}");
     assert_eq!(
         d.iter().map(|x| x.id).collect::<Vec<_>>(),
-        ["planes_disagree"]
+        [FindingId::PlanesDisagree]
     );
     assert_eq!(d[0].severity, crate::finding::Severity::Info);
     assert!(d[0].evidence.iter().any(|e| e.contains("source NAT")));
@@ -497,9 +505,9 @@ fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
     };
     // This host has the referenced group: the rule admits it, the drop is elsewhere.
     let d = with("sg-0client");
-    assert_eq!(problems(&d), ["vpce_eni_unreachable"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::VpceEniUnreachable], "{d:#?}");
     // It has another group: the rule does not admit it.
     let d = with("sg-0other");
-    assert_eq!(problems(&d), ["vpce_sg_blocks_443"], "{d:#?}");
+    assert_eq!(problems(&d), [FindingId::VpceSgBlocks443], "{d:#?}");
     assert_eq!(d[0].confidence, Confidence::Confirmed);
 }

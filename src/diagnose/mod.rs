@@ -19,7 +19,7 @@ pub(crate) mod testutil;
 use std::net::IpAddr;
 
 use crate::facts::{EniFacts, Facts, HttpOutcome, PathFacts, ResponseSource};
-use crate::finding::{Finding, CATALOG};
+use crate::finding::{Finding, FindingId};
 
 /// All findings for `facts`, ranked: root cause first; empty when healthy. With control-plane
 /// facts, the two planes are reconciled ([`reconcile`]): a cause one plane refutes is never a
@@ -66,7 +66,7 @@ fn endpoint_enis(f: &Facts) -> Vec<&EniFacts> {
 pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
     let mut out = dns::rules(facts);
     let dns_blocks =
-        facts.resolved().is_empty() || out.iter().any(|f| f.id == "dns_private_dns_disabled");
+        facts.resolved().is_empty() || out.iter().any(|f| f.id == FindingId::DnsPrivateDnsDisabled);
     if !dns_blocks {
         let enis = endpoint_enis(facts);
         out.extend(tcp::rules(&enis));
@@ -89,13 +89,7 @@ pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
 
 /// Sort by severity, then layer, then catalog order (which follows request evaluation order).
 fn rank(mut v: Vec<Finding>) -> Vec<Finding> {
-    let order = |id: &str| {
-        CATALOG
-            .iter()
-            .position(|e| e.id == id)
-            .unwrap_or(usize::MAX)
-    };
-    v.sort_by_key(|f| (f.severity, f.layer, order(f.id)));
+    v.sort_by_key(|f| (f.severity, f.layer, f.id));
     v
 }
 

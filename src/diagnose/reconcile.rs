@@ -14,7 +14,7 @@ use std::net::IpAddr;
 
 use crate::facts::control::ControlFacts;
 use crate::facts::{ConnectOutcome, Facts, PathFacts};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 
 use super::control::{self, Confirmed, SgVerdict};
 use super::{classify, invoke_line, Class};
@@ -116,7 +116,7 @@ fn disagreement(c: &Confirmed, seen: String, reasons: &[&str]) -> Finding {
     ev.extend(c.finding.evidence.iter().cloned());
     ev.push(format!("data plane: {seen}"));
     ev.extend(reasons.iter().map(|r| format!("likely: {r}")));
-    Finding::new("planes_disagree", ev).alternatives(&[c.finding.id])
+    Finding::new(FindingId::PlanesDisagree, ev).alternatives(&[c.finding.id])
 }
 
 /// Reconcile the ranked data-plane findings `data` with the control-plane findings `control`.
@@ -150,29 +150,29 @@ fn refute(f: &Facts, cf: &ControlFacts, mut d: Finding) -> Finding {
     match (d.id, ep) {
         // Every connect failed, yet the endpoint is available: something between this host and
         // the ENIs refuses or drops.
-        ("vpce_not_available", Some(e)) if e.state_is("available") => {
+        (FindingId::VpceNotAvailable, Some(e)) if e.state_is("available") => {
             let mut ev = d.evidence;
             ev.push(format!(
                 "ec2:DescribeVpcEndpoints {}: State={}: the endpoint is up",
                 e.id, e.state
             ));
-            Finding::new("vpce_eni_unreachable", ev).severity(Severity::Critical)
+            Finding::new(FindingId::VpceEniUnreachable, ev).severity(Severity::Critical)
         }
         // Every connect timed out, yet a rule admits the address the endpoint sees: the drop is
         // elsewhere.
-        ("vpce_sg_blocks_443", Some(e)) => match control::sg_verdict(f, cf, e) {
+        (FindingId::VpceSgBlocks443, Some(e)) => match control::sg_verdict(f, cf, e) {
             SgVerdict::Admits(ip) => {
                 let mut ev = d.evidence;
                 ev.push(format!(
                     "a rule of {} admits TCP 443 from {ip}: the SYNs are dropped elsewhere (the subnets' network ACLs, this host's egress rules, routes)",
                     e.security_groups.join(", ")
                 ));
-                Finding::new("vpce_eni_unreachable", ev).severity(Severity::Critical)
+                Finding::new(FindingId::VpceEniUnreachable, ev).severity(Severity::Critical)
             }
             _ => d,
         },
         // The name resolves elsewhere though private DNS is on: not the endpoint's setting.
-        ("dns_private_dns_disabled", Some(e)) if e.private_dns_enabled => {
+        (FindingId::DnsPrivateDnsDisabled, Some(e)) if e.private_dns_enabled => {
             let vpc_dns_on = e
                 .vpc_id
                 .as_ref()

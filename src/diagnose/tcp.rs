@@ -4,7 +4,7 @@
 //! says nothing about the endpoint.
 
 use crate::facts::{ConnectOutcome, EniFacts};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 
 pub(super) fn rules(enis: &[&EniFacts]) -> Vec<Finding> {
     [
@@ -42,10 +42,10 @@ fn sg_blocks_443(enis: &[&EniFacts]) -> Option<Finding> {
     }
     Some(
         Finding::new(
-            "vpce_sg_blocks_443",
+            FindingId::VpceSgBlocks443,
             enis.iter().map(|e| line(e, "")).collect(),
         )
-        .alternatives(&["vpce_not_available"]),
+        .alternatives(&[FindingId::VpceNotAvailable]),
     )
 }
 
@@ -68,9 +68,9 @@ fn eni_unreachable(enis: &[&EniFacts]) -> Option<Finding> {
         enis.len()
     ));
     Some(
-        Finding::new("vpce_eni_unreachable", ev)
+        Finding::new(FindingId::VpceEniUnreachable, ev)
             .severity(Severity::Warning)
-            .alternatives(&["vpce_sg_blocks_443", "vpce_not_available"]),
+            .alternatives(&[FindingId::VpceSgBlocks443, FindingId::VpceNotAvailable]),
     )
 }
 
@@ -92,10 +92,10 @@ fn none_listening(enis: &[&EniFacts]) -> Option<Finding> {
     }
     Some(
         Finding::new(
-            "vpce_not_available",
+            FindingId::VpceNotAvailable,
             enis.iter().map(|e| line(e, "")).collect(),
         )
-        .alternatives(&["vpce_sg_blocks_443", "dns_private_dns_disabled"]),
+        .alternatives(&[FindingId::VpceSgBlocks443, FindingId::DnsPrivateDnsDisabled]),
     )
 }
 
@@ -103,6 +103,7 @@ fn none_listening(enis: &[&EniFacts]) -> Option<Finding> {
 mod tests {
     use super::super::testutil::*;
     use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
+    use crate::finding::FindingId;
 
     fn fail_eni(f: &mut Facts, i: usize, o: ConnectOutcome) {
         for p in &mut f.enis[i].paths {
@@ -117,7 +118,7 @@ mod tests {
         let mut f = healthy();
         fail_eni(&mut f, 0, ConnectOutcome::Timeout);
         fail_eni(&mut f, 1, ConnectOutcome::Timeout);
-        assert_eq!(ids(&f), vec!["vpce_sg_blocks_443"]);
+        assert_eq!(ids(&f), vec![FindingId::VpceSgBlocks443]);
     }
 
     #[test]
@@ -126,7 +127,7 @@ mod tests {
         fail_eni(&mut f, 1, ConnectOutcome::Timeout);
         let d = super::super::diagnose(&f);
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].id, "vpce_eni_unreachable");
+        assert_eq!(d[0].id, FindingId::VpceEniUnreachable);
         assert!(d[0]
             .evidence
             .iter()
@@ -138,6 +139,6 @@ mod tests {
         let mut f = healthy();
         fail_eni(&mut f, 0, ConnectOutcome::Refused);
         fail_eni(&mut f, 1, ConnectOutcome::Refused);
-        assert_eq!(ids(&f), vec!["vpce_not_available"]);
+        assert_eq!(ids(&f), vec![FindingId::VpceNotAvailable]);
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::facts::InvokeVia;
 use crate::facts::*;
+use crate::finding::FindingId;
 
 pub const ENI_A: &str = "10.0.1.25";
 pub const ENI_B: &str = "10.0.2.25";
@@ -131,7 +132,7 @@ pub fn set_all(f: &mut Facts, http: HttpOutcome) {
 }
 
 /// Ids of the diagnosis, in rank order.
-pub fn ids(f: &Facts) -> Vec<&'static str> {
+pub fn ids(f: &Facts) -> Vec<FindingId> {
     super::diagnose(f).iter().map(|x| x.id).collect()
 }
 

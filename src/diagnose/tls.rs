@@ -2,18 +2,20 @@
 //! certificate, or a failed handshake — on every connected ENI (critical) or some (warning).
 
 use crate::facts::{ConnectOutcome, EniFacts, TlsFacts, TlsOutcome};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingId, Severity};
 
 pub(super) fn rules(f: &[&EniFacts]) -> Vec<Finding> {
     [
-        rule(f, "client_tls_name_mismatch", |o| {
+        rule(f, FindingId::ClientTlsNameMismatch, |o| {
             *o == TlsOutcome::NameMismatch
         }),
-        rule(f, "tls_untrusted_ca", |o| *o == TlsOutcome::UnknownCa),
-        rule(f, "tls_certificate_expired", |o| {
+        rule(f, FindingId::TlsUntrustedCa, |o| {
+            *o == TlsOutcome::UnknownCa
+        }),
+        rule(f, FindingId::TlsCertificateExpired, |o| {
             matches!(o, TlsOutcome::Expired | TlsOutcome::NotYetValid)
         }),
-        rule(f, "tls_handshake_failed", |o| {
+        rule(f, FindingId::TlsHandshakeFailed, |o| {
             matches!(
                 o,
                 TlsOutcome::Protocol(_) | TlsOutcome::Timeout | TlsOutcome::BadCertificate(_)
@@ -48,11 +50,7 @@ fn line(addr: std::net::SocketAddr, t: &TlsFacts) -> String {
     )
 }
 
-fn rule(
-    f: &[&EniFacts],
-    id: &'static str,
-    matches: impl Fn(&TlsOutcome) -> bool,
-) -> Option<Finding> {
+fn rule(f: &[&EniFacts], id: FindingId, matches: impl Fn(&TlsOutcome) -> bool) -> Option<Finding> {
     let connected: Vec<(&EniFacts, &TlsFacts)> = f
         .iter()
         .filter_map(|e| tls_of(e).map(|t| (*e, t)))
@@ -66,7 +64,7 @@ fn rule(
     }
     let mut ev: Vec<String> = hit.iter().map(|(e, t)| line(e.addr, t)).collect();
     if let Some((_, t)) = hit.first() {
-        if id == "tls_certificate_expired" {
+        if id == FindingId::TlsCertificateExpired {
             if let Some(na) = t.not_after {
                 ev.push(format!("certificate notAfter: {na} (unix seconds)"));
             }
@@ -84,6 +82,7 @@ fn rule(
 mod tests {
     use super::super::testutil::*;
     use crate::facts::{Facts, HttpOutcome, TlsOutcome};
+    use crate::finding::FindingId;
 
     fn set_tls(f: &mut Facts, o: TlsOutcome) {
         for e in &mut f.enis {
@@ -100,7 +99,7 @@ mod tests {
         set_tls(&mut f, TlsOutcome::NameMismatch);
         let d = super::super::diagnose(&f);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].id, "client_tls_name_mismatch");
+        assert_eq!(d[0].id, FindingId::ClientTlsNameMismatch);
         assert!(d[0].evidence[0].contains("*.execute-api.us-east-1.amazonaws.com"));
     }
 
@@ -108,20 +107,20 @@ mod tests {
     fn unknown_ca() {
         let mut f = healthy();
         set_tls(&mut f, TlsOutcome::UnknownCa);
-        assert_eq!(ids(&f), vec!["tls_untrusted_ca"]);
+        assert_eq!(ids(&f), vec![FindingId::TlsUntrustedCa]);
     }
 
     #[test]
     fn expired() {
         let mut f = healthy();
         set_tls(&mut f, TlsOutcome::Expired);
-        assert_eq!(ids(&f), vec!["tls_certificate_expired"]);
+        assert_eq!(ids(&f), vec![FindingId::TlsCertificateExpired]);
     }
 
     #[test]
     fn handshake_timeout() {
         let mut f = healthy();
         set_tls(&mut f, TlsOutcome::Timeout);
-        assert_eq!(ids(&f), vec!["tls_handshake_failed"]);
+        assert_eq!(ids(&f), vec![FindingId::TlsHandshakeFailed]);
     }
 }

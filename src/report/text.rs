@@ -119,7 +119,8 @@ pub fn render(r: &Report, color: bool) -> String {
         let _ = writeln!(out, "   fix: {}", f.fix);
         let _ = writeln!(out, "   runbook: {}", f.runbook);
         if !f.alternatives.is_empty() {
-            let _ = writeln!(out, "   could also be: {}", f.alternatives.join(", "));
+            let alts: Vec<&str> = f.alternatives.iter().map(|a| a.as_str()).collect();
+            let _ = writeln!(out, "   could also be: {}", alts.join(", "));
         }
     }
     out

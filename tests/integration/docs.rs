@@ -13,7 +13,7 @@ fn every_id_has_a_runbook_and_every_runbook_an_id() {
             std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("no runbook for {}", e.id));
         let first = text.lines().next().unwrap_or_default();
         assert!(
-            first.contains(e.id),
+            first.contains(e.id.as_str()),
             "{}: first line does not name the id",
             p.display()
         );
@@ -25,7 +25,7 @@ fn every_id_has_a_runbook_and_every_runbook_an_id() {
             continue;
         }
         assert!(
-            CATALOG.iter().any(|e| e.id == stem),
+            CATALOG.iter().any(|e| e.id.as_str() == stem),
             "runbook {} names no catalog id",
             p.display()
         );

@@ -262,7 +262,7 @@ fn scenarios_cover_every_data_plane_id_and_both_healthy_paths() {
     for id in pgw::finding::INTERFACE_DATA_PLANE_IDS {
         assert!(
             list.iter()
-                .any(|(_, s)| s.expect.first_finding.as_deref() == Some(*id)),
+                .any(|(_, s)| s.expect.first_finding.as_deref() == Some(id.as_str())),
             "no scenario expects {id} first"
         );
     }
