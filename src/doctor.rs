@@ -5,9 +5,8 @@ use tokio::time::Instant;
 
 use crate::aws::{sdk::SdkInventory, AwsError, ErrorKind, Inventory};
 use crate::config::{valid_stage, Config, ConfigError};
-use crate::finding::Layer;
 use crate::probe::Prober;
-use crate::report::{Check, Report};
+use crate::report::Report;
 use crate::run;
 
 /// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
@@ -95,23 +94,7 @@ async fn diagnose_with(
         Some(run::read_control_plane(&inv, cfg, deadline).await)
     };
     let (facts, findings) = run::probe_and_diagnose(cfg, &prober, deadline, control).await;
-    let mut extra = Vec::new();
-    if let Some(cf) = &facts.control {
-        for c in &cf.calls {
-            extra.push(Check {
-                layer: Layer::ControlPlane,
-                name: c.operation.clone(),
-                endpoint: cfg.aws_endpoint_url.clone(),
-                ok: c.ok,
-                duration_seconds: Some(c.duration.as_secs_f64()),
-                detail: match &c.error {
-                    Some(e) => serde_json::json!({"reason": format!("not checked: {e}")}),
-                    None => serde_json::json!({}),
-                },
-            });
-        }
-    }
-    let mut report = Report::new(&facts, findings, extra);
+    let mut report = Report::new(&facts, findings);
     report.duration_seconds = start.elapsed().as_secs_f64();
     Ok(report)
 }

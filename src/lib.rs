@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod diagnose;

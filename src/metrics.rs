@@ -23,8 +23,9 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
+use crate::checks::CheckKind;
 use crate::config::Config;
-use crate::facts::{ConnectOutcome, Facts, HttpOutcome, PathFacts, TlsOutcome};
+use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 
 /// `Content-Type` of OpenMetrics text 1.0.0.
@@ -38,27 +39,7 @@ const PHASE_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// A timed phase of a check (`phase` label), as blackbox_exporter's `probe_http_duration_seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Phase {
-    Resolve,
-    Connect,
-    Tls,
-    Ttfb,
-    Total,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Resolve => "resolve",
-            Phase::Connect => "connect",
-            Phase::Tls => "tls",
-            Phase::Ttfb => "ttfb",
-            Phase::Total => "total",
-        }
-    }
-}
+pub use crate::checks::Phase;
 
 /// How one scheduled run ended (`result` label of `pgw_probe_runs_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,20 +60,6 @@ impl RunResult {
             RunResult::Skipped => "skipped",
         }
     }
-}
-
-/// A check's name (`check` label): a fixed word, never free text.
-pub mod check {
-    pub const RESOLVE: &str = "resolve";
-    /// The lookup of the endpoint's own regional DNS name (the reference addresses).
-    pub const RESOLVE_VPCE_DNS: &str = "resolve_vpce_dns";
-    pub const CONNECT: &str = "connect";
-    pub const HANDSHAKE: &str = "handshake";
-    pub const INVOKE: &str = "invoke";
-    /// The SigV4-signed retry after `MissingAuthenticationToken` everywhere.
-    pub const INVOKE_SIGNED_RETRY: &str = "invoke_signed_retry";
-    /// `vpce-host` only: the call identified by `x-apigw-api-id` instead of `Host`.
-    pub const INVOKE_API_ID_HEADER: &str = "invoke_api_id_header";
 }
 
 macro_rules! lowercase_label_value {
@@ -120,7 +87,7 @@ pub struct ProbeLabels {
 pub struct CheckLabels {
     pub probe: String,
     pub layer: Layer,
-    /// A [`check`] word, or an AWS operation for control-plane calls.
+    /// A [`CheckKind`](crate::checks::CheckKind) word, or an AWS operation for control-plane calls.
     pub check: Cow<'static, str>,
     pub endpoint: String,
     pub path: String,
@@ -204,14 +171,6 @@ pub struct ProbeSnapshot {
     pub aws_errors: Vec<String>,
 }
 
-/// Whether an invoke's answer counts as a passed check (the report's definition).
-fn invoke_ok(p: &PathFacts) -> bool {
-    match &p.http {
-        HttpOutcome::Response(r) => r.status < 500 && r.error_type.is_none(),
-        _ => false,
-    }
-}
-
 impl ProbeSnapshot {
     /// The series of one run of `cfg` that observed `facts` and diagnosed `findings`.
     /// `success` is the doctor's verdict: no finding of severity warning or critical.
@@ -224,120 +183,39 @@ impl ProbeSnapshot {
         let name = &cfg.name;
         let mut checks: Vec<CheckSeries> = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut push =
-            |layer: Layer, check: Cow<'static, str>, endpoint: String, path: &str, ok, phases| {
-                // Only configured paths become label values.
-                let path = if path.is_empty() || cfg.paths.iter().any(|p| p == path) {
-                    path.to_string()
-                } else {
-                    "other".to_string()
-                };
-                let labels = CheckLabels {
-                    probe: name.clone(),
-                    layer,
-                    check,
-                    endpoint,
-                    path,
-                };
-                if seen.insert(labels.clone()) {
-                    checks.push(CheckSeries { labels, ok, phases });
-                }
+        for c in crate::checks::of(facts) {
+            // Only configured paths become label values.
+            let path = match c.path.as_deref() {
+                None => String::new(),
+                Some(p) if cfg.paths.iter().any(|x| x == p) => p.to_string(),
+                Some(_) => "other".to_string(),
             };
-        let dns = facts.dns.iter().map(|d| (check::RESOLVE, d));
-        let reference = facts
-            .reference_dns
-            .iter()
-            .map(|d| (check::RESOLVE_VPCE_DNS, d));
-        for (c, d) in dns.chain(reference) {
-            let phases = vec![(Phase::Resolve, d.duration.as_secs_f64())];
-            push(
-                Layer::Dns,
-                c.into(),
-                d.resolver.clone(),
-                "",
-                d.outcome.is_answer(),
-                phases,
-            );
-        }
-        for e in &facts.enis {
-            let Some(first) = e.paths.first() else {
-                continue;
+            let endpoint = c.endpoint.unwrap_or_default();
+            let labels = CheckLabels {
+                probe: name.clone(),
+                layer: c.layer,
+                check: c.kind.label(),
+                endpoint,
+                path,
             };
-            let endpoint = e.addr.to_string();
-            let connect: Vec<_> = first
-                .timings
-                .connect
-                .map(|d| (Phase::Connect, d.as_secs_f64()))
-                .into_iter()
-                .collect();
-            let ok = first.conn.connect == ConnectOutcome::Ok;
-            push(
-                Layer::Tcp,
-                check::CONNECT.into(),
-                endpoint.clone(),
-                "",
-                ok,
-                connect,
-            );
-            if let Some(t) = &first.conn.tls {
-                let tls: Vec<_> = first
-                    .timings
-                    .tls
-                    .map(|d| (Phase::Tls, d.as_secs_f64()))
-                    .into_iter()
+            if seen.insert(labels.clone()) {
+                let phases = c
+                    .phases
+                    .iter()
+                    .map(|(p, d)| (*p, d.as_secs_f64()))
                     .collect();
-                let ok = t.outcome == TlsOutcome::Ok;
-                push(Layer::Tls, check::HANDSHAKE.into(), endpoint, "", ok, tls);
+                checks.push(CheckSeries {
+                    labels,
+                    ok: c.ok,
+                    phases,
+                });
             }
-        }
-        let invokes = facts.invokes().map(|p| (check::INVOKE, p));
-        let signed = facts
-            .signed_retry
-            .iter()
-            .map(|p| (check::INVOKE_SIGNED_RETRY, p));
-        let header = facts
-            .header_control
-            .iter()
-            .map(|p| (check::INVOKE_API_ID_HEADER, p));
-        for (c, p) in invokes.chain(signed).chain(header) {
-            let t = &p.timings;
-            let phases = [
-                (Phase::Connect, t.connect),
-                (Phase::Tls, t.tls),
-                (Phase::Ttfb, t.ttfb),
-                (Phase::Total, t.total),
-            ]
-            .into_iter()
-            .filter_map(|(ph, d)| d.map(|d| (ph, d.as_secs_f64())))
-            .collect();
-            push(
-                Layer::Api,
-                c.into(),
-                p.addr.to_string(),
-                &p.path,
-                invoke_ok(p),
-                phases,
-            );
         }
         let mut nlb_targets: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut aws_errors = Vec::new();
         if let Some(control) = &facts.control {
-            for call in &control.calls {
-                let phases = vec![(Phase::Total, call.duration.as_secs_f64())];
-                // The operation (`apigateway:GetRestApi`) is a fixed word of the reader's code.
-                let endpoint = cfg.aws_endpoint_url.clone().unwrap_or_default();
-                let op = call.operation.clone();
-                push(
-                    Layer::ControlPlane,
-                    op.into(),
-                    endpoint,
-                    "",
-                    call.ok,
-                    phases,
-                );
-                if !call.ok {
-                    aws_errors.push(call.operation.clone());
-                }
+            for call in control.calls.iter().filter(|c| !c.ok) {
+                aws_errors.push(call.operation.clone());
             }
             for tg in control.nlbs.iter().flat_map(|n| &n.target_groups) {
                 for t in &tg.targets {
@@ -387,7 +265,10 @@ impl ProbeSnapshot {
     fn phase_observations(&self) -> impl Iterator<Item = (Phase, f64)> + '_ {
         self.checks
             .iter()
-            .filter(|c| c.labels.check == check::RESOLVE || c.labels.check == check::INVOKE)
+            .filter(|c| {
+                c.labels.check == CheckKind::Resolve.as_str()
+                    || c.labels.check == CheckKind::Invoke.as_str()
+            })
             .flat_map(|c| c.phases.iter().copied())
     }
 }
@@ -899,28 +780,6 @@ mod tests {
         one.enis.truncate(1);
         run(&m, &one);
         assert!(!text(&m).contains("endpoint=\"10.0.2.25:443\""));
-    }
-
-    #[test]
-    fn check_success_agrees_with_the_report() {
-        let mut f = testutil::healthy();
-        testutil::set_path(
-            &mut f,
-            "/pgw-probe",
-            testutil::gateway(
-                504,
-                "IntegrationFailure",
-                "Network error communicating with endpoint",
-            ),
-        );
-        let snap = ProbeSnapshot::from_run(&cfg(), &f, &[], 0.0);
-        let report = crate::report::checks(&f);
-        let ok = |v: &mut dyn Iterator<Item = bool>| v.filter(|b| *b).count();
-        assert_eq!(
-            ok(&mut snap.checks.iter().map(|c| c.ok)),
-            ok(&mut report.iter().map(|c| c.ok))
-        );
-        assert_eq!(snap.checks.len(), report.len());
     }
 
     #[test]

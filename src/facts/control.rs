@@ -22,6 +22,8 @@ pub struct AwsCall {
 /// Everything read from the control plane; `None` = not read (call failed or not applicable).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ControlFacts {
+    /// Where the calls went (`--aws-endpoint-url`); `None`: AWS's own endpoints.
+    pub endpoint: Option<String>,
     pub calls: Vec<AwsCall>,
     pub api: Option<RestApi>,
     /// The API does not exist in this account/region (GetRestApi NotFound).

@@ -5,10 +5,9 @@ pub mod json;
 pub mod text;
 
 use serde::Serialize;
-use serde_json::json;
 
-use crate::facts::{Facts, HttpOutcome, PathFacts};
-use crate::finding::{Finding, Layer};
+use crate::facts::Facts;
+use crate::finding::Finding;
 
 /// The report contract (docs/doctor-report.schema.json).
 #[derive(Debug, Clone, Serialize)]
@@ -30,27 +29,17 @@ pub struct Target {
     pub invoke_via: &'static str,
 }
 
-/// One probe that ran.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub layer: Layer,
-    pub name: String,
-    pub endpoint: Option<String>,
-    pub ok: bool,
-    pub duration_seconds: Option<f64>,
-    pub detail: serde_json::Value,
-}
+pub use crate::checks::Check;
 
 impl Report {
-    /// Assemble the report; `extra` are checks from outside the data plane (e.g. skipped AWS).
-    pub fn new(facts: &Facts, findings: Vec<Finding>, extra: Vec<Check>) -> Report {
+    /// Assemble the report of one run: its checks ([`crate::checks::of`]) and findings.
+    pub fn new(facts: &Facts, findings: Vec<Finding>) -> Report {
         let verdict = if findings.iter().any(|f| f.is_problem()) {
             "unhealthy"
         } else {
             "healthy"
         };
-        let mut checks = checks(facts);
-        checks.extend(extra);
+        let checks = crate::checks::of(facts);
         Report {
             pgw_version: env!("CARGO_PKG_VERSION"),
             target: Target {
@@ -74,81 +63,5 @@ impl Report {
         } else {
             1
         }
-    }
-}
-
-/// Every probe of `facts` as a check, in layer order.
-pub fn checks(f: &Facts) -> Vec<Check> {
-    let mut out = Vec::new();
-    for d in f.dns.iter().chain(f.reference_dns.iter()) {
-        out.push(Check {
-            layer: Layer::Dns,
-            name: format!("resolve {}", d.name),
-            endpoint: Some(d.resolver.clone()),
-            ok: d.outcome.is_answer(),
-            duration_seconds: Some(d.duration.as_secs_f64()),
-            detail: json!({"outcome": d.outcome.as_str(), "addresses": d.addrs}),
-        });
-    }
-    for e in &f.enis {
-        let Some(first) = e.paths.first() else {
-            continue;
-        };
-        out.push(Check {
-            layer: Layer::Tcp,
-            name: "connect".into(),
-            endpoint: Some(e.addr.to_string()),
-            ok: first.conn.connect == crate::facts::ConnectOutcome::Ok,
-            duration_seconds: first.timings.connect.map(|d| d.as_secs_f64()),
-            detail: json!({"outcome": first.conn.connect.as_str()}),
-        });
-        if let Some(t) = &first.conn.tls {
-            out.push(Check {
-                layer: Layer::Tls,
-                name: "handshake".into(),
-                endpoint: Some(e.addr.to_string()),
-                ok: t.outcome == crate::facts::TlsOutcome::Ok,
-                duration_seconds: first.timings.tls.map(|d| d.as_secs_f64()),
-                detail: json!({
-                    "outcome": t.outcome.as_str(), "server_name": t.server_name,
-                    "version": t.version, "peer_names": t.peer_names, "not_after": t.not_after,
-                }),
-            });
-        }
-    }
-    let method = &f.target.method;
-    for p in f.invokes() {
-        out.push(invoke_check(method, p, "invoke"));
-    }
-    for p in &f.signed_retry {
-        out.push(invoke_check(method, p, "invoke signed retry"));
-    }
-    for p in &f.header_control {
-        out.push(invoke_check(method, p, "invoke with x-apigw-api-id"));
-    }
-    out
-}
-
-fn invoke_check(method: &str, p: &PathFacts, what: &str) -> Check {
-    let (ok, detail) = match &p.http {
-        HttpOutcome::Response(r) => (
-            r.status < 500 && r.error_type.is_none(),
-            json!({
-                "status": r.status, "error_type": r.error_type, "message": r.message,
-                "source": r.source, "ttfb_seconds": p.timings.ttfb.map(|d| d.as_secs_f64()),
-                "identified_by": p.identified_by, "signed": p.signed,
-            }),
-        ),
-        HttpOutcome::Timeout => (false, json!({"outcome": "timeout"})),
-        HttpOutcome::Error(e) => (false, json!({"outcome": "error", "error": e})),
-        HttpOutcome::NotSent => (false, json!({"outcome": "not_sent"})),
-    };
-    Check {
-        layer: Layer::Api,
-        name: format!("{what} {method} {}", p.request_path),
-        endpoint: Some(p.addr.to_string()),
-        ok,
-        duration_seconds: p.timings.total.map(|d| d.as_secs_f64()),
-        detail,
     }
 }
