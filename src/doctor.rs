@@ -5,19 +5,28 @@ use tokio::time::Instant;
 
 use crate::aws::{sdk::SdkInventory, AwsError, ErrorKind, Inventory};
 use crate::config::{valid_stage, Config, ConfigError};
-use crate::probe::Prober;
+use crate::probe::{ProbeError, Prober};
 use crate::report::Report;
 use crate::run;
+
+/// Why the doctor could not run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    /// A flag, the probe file, or stage discovery.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Trust roots or resolvers could not be set up.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
 
 /// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
 /// given (at most a third of the budget, like every phase), then one [`run`](crate::run).
 /// The AWS clients built for discovery serve the diagnosis too.
-pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, String> {
+pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, DoctorError> {
     let mut inv = None;
     if cfg.stage_unknown() {
-        let (stage, i) = discover_stage(&cfg, start + cfg.timeout / 3)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (stage, i) = discover_stage(&cfg, start + cfg.timeout / 3).await?;
         cfg.set_stage(stage);
         inv = Some(i);
     }
@@ -77,7 +86,7 @@ async fn diagnose_with(
     cfg: &Config,
     start: Instant,
     inv: Option<SdkInventory>,
-) -> Result<Report, String> {
+) -> Result<Report, DoctorError> {
     // Leave 3% of the budget for building and printing the report.
     let deadline = start + cfg.timeout.mul_f64(0.97);
     let prober = Prober::new(cfg)?;

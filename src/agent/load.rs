@@ -60,9 +60,9 @@ impl ControlCache {
 impl Probe {
     /// Validate `cfg` into a probe, building its prober (trust roots, resolvers).
     pub fn new(cfg: Config, source: PathBuf) -> Result<Probe, ConfigError> {
-        let prober = Prober::new(&cfg).map_err(|message| ConfigError {
+        let prober = Prober::new(&cfg).map_err(|e| ConfigError {
             location: source.display().to_string(),
-            message,
+            message: e.to_string(),
         })?;
         let fingerprint = format!("{cfg:?}");
         Ok(Probe {

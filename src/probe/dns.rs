@@ -15,16 +15,16 @@ use tokio::time::Instant;
 use crate::facts::{DnsFacts, DnsOutcome};
 
 /// The system's resolvers (`/etc/resolv.conf`), as `ip:port`.
-pub fn system_resolvers() -> Result<Vec<SocketAddr>, String> {
+pub fn system_resolvers() -> Result<Vec<SocketAddr>, super::ProbeError> {
     let (cfg, _) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
+        .map_err(|e| super::ProbeError::ResolvConf(e.to_string()))?;
     let v: Vec<SocketAddr> = cfg
         .name_servers()
         .iter()
         .map(|ns| SocketAddr::new(ns.ip, ns.connections.first().map_or(53, |c| c.port)))
         .collect();
     if v.is_empty() {
-        return Err("no nameserver in /etc/resolv.conf".into());
+        return Err(super::ProbeError::NoNameserver);
     }
     Ok(v)
 }

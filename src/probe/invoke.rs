@@ -5,7 +5,6 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -211,9 +210,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 }
 
 /// Remaining time until `deadline`, capped by `cap`.
-pub fn budget(deadline: Instant, cap: Duration) -> Duration {
-    deadline.saturating_duration_since(Instant::now()).min(cap)
-}
 
 #[cfg(test)]
 mod tests {

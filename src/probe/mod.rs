@@ -22,8 +22,34 @@ use crate::config::{alias_host, Config, InvokeVia};
 use crate::facts::{
     ConnFacts, ConnectOutcome, EniFacts, Facts, HttpOutcome, PathFacts, TargetFacts, Timings,
 };
-use invoke::{budget, Request};
+use invoke::Request;
 use tls::TlsSetup;
+
+/// Why probes could not be set up, or a request not signed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot read the system resolver configuration: {0}")]
+    ResolvConf(String),
+    #[error("no nameserver in /etc/resolv.conf")]
+    NoNameserver,
+    #[error("CA certificate rejected: {0}")]
+    CaRejected(String),
+    #[error("cannot build the certificate verifier: {0}")]
+    Verifier(String),
+    #[error("timed out loading AWS credentials")]
+    CredentialsTimeout,
+    #[error("no AWS credentials: {0}")]
+    NoCredentials(String),
+    #[error("no AWS credentials in the environment (--no-aws reads only AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)")]
+    NoEnvironmentCredentials,
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// What is left of the run's time for one phase: at most `cap`, never past `deadline`.
+pub fn budget(deadline: Instant, cap: Duration) -> Duration {
+    deadline.saturating_duration_since(Instant::now()).min(cap)
+}
 
 /// Everything a run needs besides the config: trust roots and resolvers, built once.
 #[derive(Debug, Clone)]
@@ -43,7 +69,7 @@ enum Identify {
 
 impl Prober {
     /// Build trust roots and pick resolvers (the system's when none are configured).
-    pub fn new(cfg: &Config) -> Result<Self, String> {
+    pub fn new(cfg: &Config) -> Result<Self, ProbeError> {
         let tls = TlsSetup::new(&cfg.extra_roots)?;
         let resolvers = if cfg.resolvers.is_empty() {
             dns::system_resolvers()?
@@ -89,18 +115,28 @@ impl Prober {
             return facts;
         }
 
-        facts.enis = self
-            .invoke_all(
-                cfg,
-                &target,
-                &addrs,
-                Identify::Host,
-                cfg.sigv4,
-                None,
-                deadline,
-                phase_cap,
-            )
-            .await;
+        // Credentials for --sigv4 are loaded once, for every invoke of the run.
+        let creds = if cfg.sigv4 {
+            match credentials(cfg, budget(deadline, phase_cap)).await {
+                Ok(c) => Some(Arc::new(c)),
+                Err(e) => {
+                    tracing::warn!("cannot sign invokes: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let pass = Pass {
+            tls: self.tls.clone(),
+            sni: target.connect_name.clone(),
+            region: cfg.region.clone(),
+            identify: Identify::Host,
+            creds,
+            deadline,
+            phase_cap,
+        };
+        facts.enis = pass.invoke_all(cfg, &target, &addrs).await;
 
         let all_main = |status: u16, t: &str| {
             let n = facts.invokes().count();
@@ -123,38 +159,24 @@ impl Prober {
             let creds = credentials(cfg, budget(deadline, phase_cap)).await;
             match (creds, working_addr) {
                 (Ok(c), Some(ip)) => {
-                    let retry = self
-                        .invoke_all(
-                            cfg,
-                            &target,
-                            &[ip],
-                            Identify::Host,
-                            true,
-                            Some(Arc::new(c)),
-                            deadline,
-                            phase_cap,
-                        )
-                        .await;
+                    let signed = Pass {
+                        creds: Some(Arc::new(c)),
+                        ..pass.clone()
+                    };
+                    let retry = signed.invoke_all(cfg, &target, &[ip]).await;
                     facts.signed_retry = retry.into_iter().flat_map(|e| e.paths).collect();
                 }
-                (Err(e), _) => facts.signed_retry_unavailable = Some(e),
+                (Err(e), _) => facts.signed_retry_unavailable = Some(e.to_string()),
                 (Ok(_), None) => {}
             }
         }
         if cfg.invoke_via == InvokeVia::VpceHost && all_forbidden {
             if let Some(ip) = working_addr {
-                let control = self
-                    .invoke_all(
-                        cfg,
-                        &target,
-                        &[ip],
-                        Identify::ApiIdHeader,
-                        cfg.sigv4,
-                        None,
-                        deadline,
-                        phase_cap,
-                    )
-                    .await;
+                let by_header = Pass {
+                    identify: Identify::ApiIdHeader,
+                    ..pass.clone()
+                };
+                let control = by_header.invoke_all(cfg, &target, &[ip]).await;
                 facts.header_control = control.into_iter().flat_map(|e| e.paths).collect();
             }
         }
@@ -163,56 +185,40 @@ impl Prober {
         facts.duration = start.elapsed();
         facts
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
+/// The run-wide settings of one pass of invokes: every attempt of the pass shares them.
+#[derive(Debug, Clone)]
+struct Pass {
+    tls: TlsSetup,
+    /// The dialled name (TLS SNI).
+    sni: String,
+    region: String,
+    identify: Identify,
+    /// Sign every invoke of the pass with these.
+    creds: Option<Arc<Credentials>>,
+    deadline: Instant,
+    /// No phase longer than this.
+    phase_cap: Duration,
+}
+
+impl Pass {
+    /// Every configured path on every address in `addrs`, concurrently; one [`EniFacts`] per
+    /// address, in order.
     async fn invoke_all(
         &self,
         cfg: &Config,
         target: &TargetFacts,
         addrs: &[IpAddr],
-        identify: Identify,
-        signed: bool,
-        creds: Option<Arc<Credentials>>,
-        deadline: Instant,
-        phase_cap: Duration,
     ) -> Vec<EniFacts> {
-        // Credentials for --sigv4 are loaded once, here, if not given.
-        let creds = match (signed, creds) {
-            (true, None) => match credentials(cfg, budget(deadline, phase_cap)).await {
-                Ok(c) => Some(Arc::new(c)),
-                Err(e) => {
-                    tracing::warn!("cannot sign invokes: {e}");
-                    None
-                }
-            },
-            (_, c) => c,
-        };
         let mut set = tokio::task::JoinSet::new();
         for (ai, ip) in addrs.iter().enumerate() {
             for (pi, path) in cfg.paths.iter().enumerate() {
                 let addr = SocketAddr::new(*ip, cfg.port);
-                let req = build_request(cfg, target, path, identify);
-                let tls = self.tls.clone();
-                let sni = target.connect_name.clone();
-                let region = cfg.region.clone();
-                let creds = creds.clone();
+                let req = build_request(cfg, target, path, self.identify);
+                let pass = self.clone();
                 let path = path.clone();
-                set.spawn(async move {
-                    let f = attempt(
-                        &tls,
-                        addr,
-                        &sni,
-                        path,
-                        req,
-                        identify,
-                        &region,
-                        creds.as_deref(),
-                        deadline,
-                        phase_cap,
-                    )
-                    .await;
-                    (ai, pi, f)
-                });
+                set.spawn(async move { (ai, pi, pass.attempt(addr, path, req).await) });
             }
         }
         let mut results = set.join_all().await;
@@ -230,6 +236,69 @@ impl Prober {
         }
         enis
     }
+
+    /// One invoke of `path` at `addr` over its own connection: TCP, TLS, (signing,) HTTP.
+    async fn attempt(&self, addr: SocketAddr, path: String, mut req: Request) -> PathFacts {
+        let (deadline, cap) = (self.deadline, self.phase_cap);
+        let t0 = Instant::now();
+        let mut timings = Timings::default();
+        let identified_by = match self.identify {
+            Identify::Host => "host",
+            Identify::ApiIdHeader => "x-apigw-api-id",
+        };
+        let mut facts = PathFacts {
+            path,
+            request_path: req.path.clone(),
+            addr,
+            signed: self.creds.is_some(),
+            identified_by,
+            conn: ConnFacts {
+                connect: ConnectOutcome::NotTried,
+                tls: None,
+            },
+            http: HttpOutcome::NotSent,
+            timings: Timings::default(),
+        };
+        let (outcome, tcp) = tcp::connect(addr, budget(deadline, cap)).await;
+        facts.conn.connect = outcome;
+        let Some(tcp) = tcp else {
+            return facts;
+        };
+        let t_conn = Instant::now();
+        timings.connect = Some(t_conn - t0);
+        let (tls_facts, stream) = self
+            .tls
+            .handshake(tcp, &self.sni, budget(deadline, cap))
+            .await;
+        facts.conn.tls = Some(tls_facts);
+        let Some(stream) = stream else {
+            facts.timings = timings;
+            return facts;
+        };
+        timings.tls = Some(Instant::now() - t_conn);
+        if let Some(c) = &self.creds {
+            let host = req
+                .headers
+                .iter()
+                .find(|(k, _)| k == "host")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            if let Err(e) = sigv4::sign_request(&mut req, &host, &self.region, c, SystemTime::now())
+            {
+                facts.http = HttpOutcome::Error(e.to_string());
+                facts.timings = timings;
+                return facts;
+            }
+        }
+        let ex = invoke::exchange(stream, &req, deadline).await;
+        timings.ttfb = ex.first_byte.map(|t| t - t0);
+        if matches!(ex.outcome, HttpOutcome::Response(_)) {
+            timings.total = Some(ex.done - t0);
+        }
+        facts.http = ex.outcome;
+        facts.timings = timings;
+        facts
+    }
 }
 
 /// The local address the kernel would use to reach `to` (a UDP "connect" sends nothing).
@@ -245,7 +314,7 @@ fn source_ip(to: SocketAddr) -> Option<IpAddr> {
 }
 
 /// Credentials for signing: the standard chain, or only the environment with `--no-aws`.
-async fn credentials(cfg: &Config, timeout: Duration) -> Result<Credentials, String> {
+async fn credentials(cfg: &Config, timeout: Duration) -> Result<Credentials, ProbeError> {
     if cfg.no_aws {
         env_credentials()
     } else {
@@ -254,7 +323,7 @@ async fn credentials(cfg: &Config, timeout: Duration) -> Result<Credentials, Str
 }
 
 /// Credentials from the environment only (`--no-aws` never asks IMDS or STS).
-fn env_credentials() -> Result<Credentials, String> {
+fn env_credentials() -> Result<Credentials, ProbeError> {
     let id = std::env::var("AWS_ACCESS_KEY_ID")
         .ok()
         .filter(|s| !s.is_empty());
@@ -265,11 +334,13 @@ fn env_credentials() -> Result<Credentials, String> {
         (Some(id), Some(secret)) => Ok(Credentials::new(
             id,
             secret,
-            std::env::var("AWS_SESSION_TOKEN").ok().filter(|s| !s.is_empty()),
+            std::env::var("AWS_SESSION_TOKEN")
+                .ok()
+                .filter(|s| !s.is_empty()),
             None,
             "environment",
         )),
-        _ => Err("no AWS credentials in the environment (--no-aws reads only AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)".into()),
+        _ => Err(ProbeError::NoEnvironmentCredentials),
     }
 }
 
@@ -330,75 +401,4 @@ fn build_request(cfg: &Config, target: &TargetFacts, path: &str, identify: Ident
 /// `/{stage}` + the stage-relative path (`/` stays `/{stage}/`).
 pub fn stage_path(stage: &str, path: &str) -> String {
     format!("/{stage}{path}")
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
-    tls: &TlsSetup,
-    addr: SocketAddr,
-    sni: &str,
-    path: String,
-    mut req: Request,
-    identify: Identify,
-    region: &str,
-    creds: Option<&Credentials>,
-    deadline: Instant,
-    phase_cap: Duration,
-) -> PathFacts {
-    let t0 = Instant::now();
-    let mut timings = Timings::default();
-    let signed = creds.is_some();
-    let identified_by = match identify {
-        Identify::Host => "host",
-        Identify::ApiIdHeader => "x-apigw-api-id",
-    };
-    let mut facts = PathFacts {
-        path,
-        request_path: req.path.clone(),
-        addr,
-        signed,
-        identified_by,
-        conn: ConnFacts {
-            connect: ConnectOutcome::NotTried,
-            tls: None,
-        },
-        http: HttpOutcome::NotSent,
-        timings: Timings::default(),
-    };
-    let (outcome, tcp) = tcp::connect(addr, budget(deadline, phase_cap)).await;
-    facts.conn.connect = outcome;
-    let Some(tcp) = tcp else {
-        facts.timings = timings;
-        return facts;
-    };
-    let t_conn = Instant::now();
-    timings.connect = Some(t_conn - t0);
-    let (tls_facts, stream) = tls.handshake(tcp, sni, budget(deadline, phase_cap)).await;
-    facts.conn.tls = Some(tls_facts);
-    let Some(stream) = stream else {
-        facts.timings = timings;
-        return facts;
-    };
-    timings.tls = Some(Instant::now() - t_conn);
-    if let Some(c) = creds {
-        let host = req
-            .headers
-            .iter()
-            .find(|(k, _)| k == "host")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        if let Err(e) = sigv4::sign_request(&mut req, &host, region, c, SystemTime::now()) {
-            facts.http = HttpOutcome::Error(e);
-            facts.timings = timings;
-            return facts;
-        }
-    }
-    let ex = invoke::exchange(stream, &req, deadline).await;
-    timings.ttfb = ex.first_byte.map(|t| t - t0);
-    if matches!(ex.outcome, HttpOutcome::Response(_)) {
-        timings.total = Some(ex.done - t0);
-    }
-    facts.http = ex.outcome;
-    facts.timings = timings;
-    facts
 }

@@ -10,9 +10,10 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::invoke::Request;
+use super::ProbeError;
 
 /// Load credentials from the standard chain, bounded by `timeout`.
-pub async fn load_credentials(region: &str, timeout: Duration) -> Result<Credentials, String> {
+pub async fn load_credentials(region: &str, timeout: Duration) -> Result<Credentials, ProbeError> {
     let region = aws_config::Region::new(region.to_string());
     let fut = async move {
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
@@ -22,8 +23,8 @@ pub async fn load_credentials(region: &str, timeout: Duration) -> Result<Credent
         chain.provide_credentials().await
     };
     match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err("timed out loading AWS credentials".into()),
-        Ok(Err(e)) => Err(format!("no AWS credentials: {e}")),
+        Err(_) => Err(ProbeError::CredentialsTimeout),
+        Ok(Err(e)) => Err(ProbeError::NoCredentials(e.to_string())),
         Ok(Ok(c)) => Ok(c),
     }
 }
@@ -36,7 +37,7 @@ pub fn sign_request(
     region: &str,
     creds: &Credentials,
     now: SystemTime,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     let identity: Identity = creds.clone().into();
     let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
         .identity(&identity)
@@ -45,7 +46,7 @@ pub fn sign_request(
         .time(now)
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| format!("signing parameters: {e}"))?
+        .map_err(|e| ProbeError::Sign(format!("signing parameters: {e}")))?
         .into();
     let url = format!("https://{host}{}", req.path);
     let headers: Vec<(&str, &str)> = req
@@ -59,9 +60,9 @@ pub fn sign_request(
         headers.into_iter(),
         SignableBody::Bytes(&[]),
     )
-    .map_err(|e| format!("cannot sign: {e}"))?;
+    .map_err(|e| ProbeError::Sign(e.to_string()))?;
     let (instructions, _sig) = sign(signable, &params)
-        .map_err(|e| format!("cannot sign: {e}"))?
+        .map_err(|e| ProbeError::Sign(e.to_string()))?
         .into_parts();
     let (new_headers, _) = instructions.into_parts();
     for h in new_headers {

@@ -44,7 +44,7 @@ static VERIFIERS: Mutex<VerifierCache> = Mutex::new(Vec::new());
 
 impl TlsSetup {
     /// System roots (best effort) plus `extra` roots.
-    pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, String> {
+    pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, super::ProbeError> {
         let provider = Arc::new(probe_provider());
         // aws-lc seeds its random generator on first use (CPU jitter entropy, tens of ms). Do it
         // now, so it is never counted in a handshake's time.
@@ -69,7 +69,7 @@ impl TlsSetup {
         for c in extra {
             roots
                 .add(c.clone())
-                .map_err(|e| format!("CA certificate rejected: {e}"))?;
+                .map_err(|e| super::ProbeError::CaRejected(e.to_string()))?;
         }
         if roots.is_empty() {
             // Verification then fails with UnknownIssuer, which is the truth.
@@ -78,7 +78,7 @@ impl TlsSetup {
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+                .map_err(|e| super::ProbeError::Verifier(e.to_string()))?;
         cache.push((extra.to_vec(), Arc::downgrade(&verifier)));
         Ok(TlsSetup { verifier, provider })
     }
