@@ -209,8 +209,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
     }
 }
 
-/// Remaining time until `deadline`, capped by `cap`.
-
 #[cfg(test)]
 mod tests {
     use super::*;
