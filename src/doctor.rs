@@ -25,7 +25,7 @@ pub enum DoctorError {
 /// The AWS clients built for discovery serve the diagnosis too.
 pub async fn run(mut cfg: Config, start: Instant) -> Result<Report, DoctorError> {
     let mut inv = None;
-    if cfg.stage_unknown() {
+    if cfg.stage.is_none() {
         let (stage, i) = discover_stage(&cfg, start + cfg.timeout / 3).await?;
         cfg.set_stage(stage);
         inv = Some(i);

@@ -237,7 +237,7 @@ impl ProbeSnapshot {
             probe: ProbeLabels {
                 probe: name.clone(),
                 api_id: cfg.api_id.clone(),
-                stage: cfg.stage.clone(),
+                stage: cfg.stage_name().to_string(),
             },
             success: !findings
                 .iter()

@@ -34,7 +34,7 @@ pub async fn read_control_plane<I: Inventory>(
     cfg: &Config,
     deadline: Instant,
 ) -> ControlFacts {
-    let mut cf = gather(inv, &cfg.api_id, &cfg.stage, &cfg.region, deadline).await;
+    let mut cf = gather(inv, &cfg.api_id, cfg.stage_name(), &cfg.region, deadline).await;
     cf.endpoint = cfg.aws_endpoint_url.clone();
     cf
 }

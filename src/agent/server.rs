@@ -243,7 +243,7 @@ fn status_page(agent: &Agent) -> String {
             "<tr><td><a href=\"/probe?target={n}\">{n}</a></td><td>{} / {}</td><td>{}</td>{result}\
              <td>{duration}</td><td>{findings}</td></tr>",
             esc(&c.api_id),
-            esc(&c.stage),
+            esc(c.stage_name()),
             humantime::format_duration(c.interval),
             n = esc(name),
         );

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         None => None,
     };
     let file_ref = file.as_ref().map(|(p, s, f)| (p.as_path(), s.as_str(), f));
-    let cfg = match config::build(file_ref, &args.overrides(), config::env_region()) {
+    let cfg = match config::build(file_ref, &args.overrides, config::env_region()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

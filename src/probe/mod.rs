@@ -362,7 +362,7 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
     TargetFacts {
         api_id: cfg.api_id.clone(),
         region: cfg.region.clone(),
-        stage: cfg.stage.clone(),
+        stage: cfg.stage_name().to_string(),
         api_host,
         connect_name,
         host_header,
@@ -377,7 +377,7 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
 }
 
 fn build_request(cfg: &Config, target: &TargetFacts, path: &str, identify: Identify) -> Request {
-    let request_path = stage_path(&cfg.stage, path);
+    let request_path = stage_path(cfg.stage_name(), path);
     let mut headers = Vec::new();
     match identify {
         Identify::Host => headers.push(("host".to_string(), target.host_header.clone())),
