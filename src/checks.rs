@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::facts::control::Operation;
 use crate::facts::{ConnectOutcome, Facts, HttpOutcome, PathFacts, TlsOutcome};
 use crate::finding::Layer;
 
@@ -26,11 +27,11 @@ pub enum CheckKind {
     /// `vpce-host` only: the call identified by `x-apigw-api-id` instead of `Host`.
     InvokeApiIdHeader,
     /// One AWS API call of the control-plane read, e.g. `apigateway:GetRestApi`.
-    Aws(String),
+    Aws(Operation),
 }
 
 impl CheckKind {
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             CheckKind::Resolve => "resolve",
             CheckKind::ResolveVpceDns => "resolve_vpce_dns",
@@ -39,21 +40,7 @@ impl CheckKind {
             CheckKind::Invoke => "invoke",
             CheckKind::InvokeSignedRetry => "invoke_signed_retry",
             CheckKind::InvokeApiIdHeader => "invoke_api_id_header",
-            CheckKind::Aws(op) => op,
-        }
-    }
-
-    /// [`as_str`](CheckKind::as_str) as a label value, borrowed for the fixed words.
-    pub fn label(&self) -> std::borrow::Cow<'static, str> {
-        match self {
-            CheckKind::Resolve => "resolve".into(),
-            CheckKind::ResolveVpceDns => "resolve_vpce_dns".into(),
-            CheckKind::Connect => "connect".into(),
-            CheckKind::Handshake => "handshake".into(),
-            CheckKind::Invoke => "invoke".into(),
-            CheckKind::InvokeSignedRetry => "invoke_signed_retry".into(),
-            CheckKind::InvokeApiIdHeader => "invoke_api_id_header".into(),
-            CheckKind::Aws(op) => op.clone().into(),
+            CheckKind::Aws(op) => op.as_str(),
         }
     }
 }
@@ -175,8 +162,8 @@ pub fn of(f: &Facts) -> Vec<Check> {
         for c in &cf.calls {
             out.push(Check {
                 layer: Layer::ControlPlane,
-                kind: CheckKind::Aws(c.operation.clone()),
-                name: c.operation.clone(),
+                kind: CheckKind::Aws(c.operation),
+                name: c.operation.as_str().to_string(),
                 endpoint: cf.endpoint.clone(),
                 path: None,
                 ok: c.ok,

@@ -5,7 +5,6 @@
 //! series set atomically: a cleared finding or a vanished ENI simply stops being exported.
 //! Cumulative series (histograms, counters) are ordinary prometheus-client families.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
@@ -25,6 +24,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::checks::CheckKind;
 use crate::config::Config;
+use crate::facts::control::Operation;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 
@@ -71,7 +71,7 @@ macro_rules! lowercase_label_value {
         }
     )*};
 }
-lowercase_label_value!(Phase, RunResult, Layer, Severity);
+lowercase_label_value!(Phase, RunResult, Layer, Severity, Operation);
 
 /// `{probe,api_id,stage}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -88,7 +88,7 @@ pub struct CheckLabels {
     pub probe: String,
     pub layer: Layer,
     /// A [`CheckKind`](crate::checks::CheckKind) word, or an AWS operation for control-plane calls.
-    pub check: Cow<'static, str>,
+    pub check: &'static str,
     pub endpoint: String,
     pub path: String,
 }
@@ -98,7 +98,7 @@ pub struct CheckLabels {
 struct CheckPhaseLabels {
     probe: String,
     layer: Layer,
-    check: Cow<'static, str>,
+    check: &'static str,
     endpoint: String,
     path: String,
     phase: Phase,
@@ -144,7 +144,7 @@ pub struct RunLabels {
 /// `{operation}` of the AWS API error counter, e.g. `DescribeVpcEndpoints`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct AwsErrorLabels {
-    pub operation: String,
+    pub operation: Operation,
 }
 
 /// One check's last result.
@@ -168,7 +168,7 @@ pub struct ProbeSnapshot {
     pub findings: Vec<FindingLabels>,
     pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
     /// Operations of the AWS API calls of this run that failed (see [`Metrics::count_aws_api_errors`]).
-    pub aws_errors: Vec<String>,
+    pub aws_errors: Vec<Operation>,
 }
 
 impl ProbeSnapshot {
@@ -194,7 +194,7 @@ impl ProbeSnapshot {
             let labels = CheckLabels {
                 probe: name.clone(),
                 layer: c.layer,
-                check: c.kind.label(),
+                check: c.kind.as_str(),
                 endpoint,
                 path,
             };
@@ -215,7 +215,7 @@ impl ProbeSnapshot {
         let mut aws_errors = Vec::new();
         if let Some(control) = &facts.control {
             for call in control.calls.iter().filter(|c| !c.ok) {
-                aws_errors.push(call.operation.clone());
+                aws_errors.push(call.operation);
             }
             for tg in control.nlbs.iter().flat_map(|n| &n.target_groups) {
                 for t in &tg.targets {
@@ -371,7 +371,7 @@ impl Collector for SnapshotCollector {
                 let l = CheckPhaseLabels {
                     probe: c.labels.probe.clone(),
                     layer: c.labels.layer,
-                    check: c.labels.check.clone(),
+                    check: c.labels.check,
                     endpoint: c.labels.endpoint.clone(),
                     path: c.labels.path.clone(),
                     phase: *phase,
@@ -530,7 +530,7 @@ impl Metrics {
     /// Count the failed AWS calls of `snap` (once per control-plane read, not per reuse).
     pub fn count_aws_api_errors(&self, snap: &ProbeSnapshot) {
         for op in &snap.aws_errors {
-            self.count_aws_api_error(op);
+            self.count_aws_api_error(*op);
         }
     }
 
@@ -538,18 +538,17 @@ impl Metrics {
     /// so that `rate()` and `increase()` see the first error (a counter that appears at 1 hides
     /// it). Idempotent; the agent calls it once some probe reads AWS.
     pub fn init_aws_api_errors(&self) {
-        for op in crate::aws::RECORDED_OPERATIONS {
-            drop(self.aws_api_errors.get_or_create(&AwsErrorLabels {
-                operation: op.to_string(),
-            }));
+        for op in Operation::ALL.iter().filter(|o| o.recorded()) {
+            drop(
+                self.aws_api_errors
+                    .get_or_create(&AwsErrorLabels { operation: *op }),
+            );
         }
     }
 
-    pub fn count_aws_api_error(&self, operation: &str) {
+    pub fn count_aws_api_error(&self, operation: Operation) {
         self.aws_api_errors
-            .get_or_create(&AwsErrorLabels {
-                operation: operation.to_string(),
-            })
+            .get_or_create(&AwsErrorLabels { operation })
             .inc();
     }
 
@@ -709,7 +708,7 @@ mod tests {
     fn healthy_run_encodes_contract_names() {
         let m = Metrics::new();
         m.config_loaded(true, 1_700_000_000.0);
-        m.count_aws_api_error("DescribeVpcEndpoints");
+        m.count_aws_api_error(Operation::DescribeVpcEndpoints);
         run(&m, &testutil::healthy());
         let t = text(&m);
         for want in [
@@ -721,7 +720,7 @@ mod tests {
             "# TYPE pgw_phase_duration_seconds histogram",
             "pgw_phase_duration_seconds_count{probe=\"3eqr0osoc3-test\",phase=\"resolve\"} 1",
             "pgw_probe_runs_total{probe=\"3eqr0osoc3-test\",result=\"ok\"} 1",
-            "pgw_aws_api_errors_total{operation=\"DescribeVpcEndpoints\"} 1",
+            "pgw_aws_api_errors_total{operation=\"ec2:DescribeVpcEndpoints\"} 1",
             "# TYPE pgw_nlb_targets gauge",
             "pgw_config_last_reload_successful 1",
             "pgw_config_last_reload_success_timestamp_seconds 1700000000",
@@ -785,8 +784,8 @@ mod tests {
     #[test]
     fn control_plane_calls_and_nlb_targets() {
         use crate::facts::control::{AwsCall, ControlFacts};
-        let call = |operation: &str, ok: bool| AwsCall {
-            operation: operation.into(),
+        let call = |operation: Operation, ok: bool| AwsCall {
+            operation,
             ok,
             error: (!ok).then(|| "AccessDenied".into()),
             duration: std::time::Duration::from_millis(20),
@@ -794,8 +793,8 @@ mod tests {
         let mut f = testutil::healthy();
         f.control = Some(ControlFacts {
             calls: vec![
-                call("apigateway:GetRestApi", true),
-                call("ec2:DescribeVpcEndpoints", false),
+                call(Operation::GetRestApi, true),
+                call(Operation::DescribeVpcEndpoints, false),
             ],
             nlbs: vec![orders_nlb(&[
                 ("10.1.0.5", "healthy"),
@@ -824,17 +823,18 @@ mod tests {
         let m = Metrics::new();
         assert!(!text(&m).contains("pgw_aws_api_errors_total{"));
         m.init_aws_api_errors();
-        m.count_aws_api_error("elasticloadbalancing:DescribeTargetHealth");
+        m.count_aws_api_error(Operation::DescribeTargetHealth);
         m.init_aws_api_errors();
         let t = text(&m);
-        for op in crate::aws::RECORDED_OPERATIONS {
-            let n = u64::from(*op == "elasticloadbalancing:DescribeTargetHealth");
+        let recorded: Vec<&Operation> = Operation::ALL.iter().filter(|o| o.recorded()).collect();
+        for op in &recorded {
+            let n = u64::from(**op == Operation::DescribeTargetHealth);
             let want = format!("pgw_aws_api_errors_total{{operation=\"{op}\"}} {n}\n");
             assert!(t.contains(&want), "missing {want:?} in\n{t}");
         }
         assert_eq!(
             t.matches("pgw_aws_api_errors_total{").count(),
-            crate::aws::RECORDED_OPERATIONS.len()
+            recorded.len()
         );
     }
 
@@ -932,7 +932,7 @@ mod tests {
         );
         f.control = Some(ControlFacts {
             calls: vec![AwsCall {
-                operation: "ec2:DescribeVpcEndpoints".into(),
+                operation: Operation::DescribeVpcEndpoints,
                 ok: false,
                 error: Some("UnauthorizedOperation".into()),
                 duration: std::time::Duration::from_millis(20),

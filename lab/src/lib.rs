@@ -41,6 +41,7 @@ pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
     DoctorSpec, Expect, Faults, HybridFault, IntegrationFault, IntegrationPath, PolicyFault,
     PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
+    DENIABLE_OPERATIONS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

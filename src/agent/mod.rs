@@ -381,6 +381,7 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
 mod tests {
     use super::load::tests::{probe_toml, temp_dir};
     use super::*;
+    use crate::facts::control::Operation;
 
     #[tokio::test]
     async fn bad_reload_keeps_the_last_good_config() {
@@ -448,7 +449,7 @@ mod tests {
         std::fs::write(d.join("b.toml"), b.replace("interval = \"30s\"\n", "")).unwrap();
         assert_eq!(agent.reload().await.unwrap(), 2);
         let t = crate::metrics::render(metrics.registry(), false).0;
-        for op in crate::aws::RECORDED_OPERATIONS {
+        for op in Operation::ALL.iter().filter(|o| o.recorded()) {
             let series = format!("pgw_aws_api_errors_total{{operation=\"{op}\"}} ");
             assert!(t.contains(&series), "missing {series:?} in\n{t}");
         }

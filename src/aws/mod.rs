@@ -12,73 +12,6 @@ use tokio::time::Instant;
 
 use crate::facts::control::*;
 
-/// Every AWS operation pgw calls, with the IAM action it needs (`docs/iam-policy.json` lists
-/// exactly these actions; a test keeps them in step).
-pub const OPERATIONS: &[(&str, &str)] = &[
-    ("apigateway:GetRestApi", "apigateway:GET"),
-    ("apigateway:GetStages", "apigateway:GET"),
-    ("apigateway:GetStage", "apigateway:GET"),
-    ("apigateway:GetDeployment", "apigateway:GET"),
-    ("apigateway:GetResources", "apigateway:GET"),
-    ("apigateway:GetVpcLink", "apigateway:GET"),
-    ("ec2:DescribeVpcEndpoints", "ec2:DescribeVpcEndpoints"),
-    (
-        "ec2:DescribeNetworkInterfaces",
-        "ec2:DescribeNetworkInterfaces",
-    ),
-    (
-        "ec2:DescribeSecurityGroupRules",
-        "ec2:DescribeSecurityGroupRules",
-    ),
-    ("ec2:DescribeVpcAttribute", "ec2:DescribeVpcAttribute"),
-    ("ec2:DescribeVpcs", "ec2:DescribeVpcs"),
-    (
-        "elasticloadbalancing:DescribeLoadBalancers",
-        "elasticloadbalancing:DescribeLoadBalancers",
-    ),
-    (
-        "elasticloadbalancing:DescribeListeners",
-        "elasticloadbalancing:DescribeListeners",
-    ),
-    (
-        "elasticloadbalancing:DescribeTargetGroups",
-        "elasticloadbalancing:DescribeTargetGroups",
-    ),
-    (
-        "elasticloadbalancing:DescribeTargetHealth",
-        "elasticloadbalancing:DescribeTargetHealth",
-    ),
-    (
-        "ec2:DescribeVpcEndpointConnections",
-        "ec2:DescribeVpcEndpointConnections",
-    ),
-    ("sts:AssumeRole", "sts:AssumeRole"),
-];
-
-/// The operations a control-plane read ([`gather`]) records as calls, each a check and, when it
-/// fails, a count of `pgw_aws_api_errors_total{operation}`. `ec2:DescribeNetworkInterfaces` is
-/// recorded when it finds this host's own interface; when it completes `ec2:DescribeVpcEndpoints`
-/// (the endpoints' ENIs) a failure counts there. The rest of [`OPERATIONS`] is never a call of its
-/// own: `apigateway:GetStages` is the doctor's stage discovery, and `sts:AssumeRole` happens in the credentials of the cross-account calls (a failure counts on
-/// the call that needed the role).
-pub const RECORDED_OPERATIONS: &[&str] = &[
-    "apigateway:GetRestApi",
-    "apigateway:GetStage",
-    "apigateway:GetDeployment",
-    "apigateway:GetResources",
-    "apigateway:GetVpcLink",
-    "ec2:DescribeVpcEndpoints",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSecurityGroupRules",
-    "ec2:DescribeVpcAttribute",
-    "ec2:DescribeVpcs",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "ec2:DescribeVpcEndpointConnections",
-];
-
 /// Why an AWS call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -186,13 +119,10 @@ struct Recorder {
 impl Recorder {
     async fn call<T>(
         &self,
-        op: &'static str,
+        op: Operation,
         f: impl Future<Output = Result<T, AwsError>>,
     ) -> Option<T> {
-        debug_assert!(
-            RECORDED_OPERATIONS.contains(&op),
-            "{op} not in RECORDED_OPERATIONS"
-        );
+        debug_assert!(op.recorded(), "{op} is not recorded");
         let start = Instant::now();
         let r = match tokio::time::timeout_at(self.deadline, f).await {
             Ok(r) => r,
@@ -206,7 +136,7 @@ impl Recorder {
             Err(e) => (false, Some(e.message), None),
         };
         self.calls.lock().expect("poisoned").push(AwsCall {
-            operation: op.to_string(),
+            operation: op,
             ok,
             error,
             duration: start.elapsed(),
@@ -222,17 +152,14 @@ impl Recorder {
 async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nlb> {
     let mut nlb = rec
         .call(
-            "elasticloadbalancing:DescribeLoadBalancers",
+            Operation::DescribeLoadBalancers,
             inv.describe_load_balancer(arn),
         )
         .await?;
     let (listeners, groups) = tokio::join!(
+        rec.call(Operation::DescribeListeners, inv.describe_listeners(arn)),
         rec.call(
-            "elasticloadbalancing:DescribeListeners",
-            inv.describe_listeners(arn)
-        ),
-        rec.call(
-            "elasticloadbalancing:DescribeTargetGroups",
+            Operation::DescribeTargetGroups,
             inv.describe_target_groups(arn)
         ),
     );
@@ -241,7 +168,7 @@ async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nl
     for mut tg in groups? {
         match rec
             .call(
-                "elasticloadbalancing:DescribeTargetHealth",
+                Operation::DescribeTargetHealth,
                 inv.describe_target_health(&tg.arn),
             )
             .await
@@ -282,11 +209,11 @@ pub async fn gather<I: Inventory>(
     let service = format!("com.amazonaws.{region}.execute-api");
     let by_service = [("service-name", service.as_str())];
     let (api, stage_r, resources, endpoints) = tokio::join!(
-        rec.call("apigateway:GetRestApi", inv.get_rest_api(api_id)),
-        rec.call("apigateway:GetStage", inv.get_stage(api_id, stage)),
-        rec.call("apigateway:GetResources", inv.get_resources(api_id)),
+        rec.call(Operation::GetRestApi, inv.get_rest_api(api_id)),
+        rec.call(Operation::GetStage, inv.get_stage(api_id, stage)),
+        rec.call(Operation::GetResources, inv.get_resources(api_id)),
         rec.call(
-            "ec2:DescribeVpcEndpoints",
+            Operation::DescribeVpcEndpoints,
             inv.describe_endpoints(&by_service)
         ),
     );
@@ -305,7 +232,7 @@ pub async fn gather<I: Inventory>(
             .expect("poisoned")
             .iter_mut()
             .for_each(|c| {
-                if c.operation == "apigateway:GetStage" {
+                if c.operation == Operation::GetStage {
                     c.error = Some("NotFoundException: stage not found".into());
                 }
             });
@@ -314,7 +241,7 @@ pub async fn gather<I: Inventory>(
     if let Some(dep) = cf.stage.as_ref().and_then(|s| s.deployment_id.clone()) {
         cf.deployed = rec
             .call(
-                "apigateway:GetDeployment",
+                Operation::GetDeployment,
                 inv.get_deployment_summary(api_id, &dep),
             )
             .await;
@@ -332,7 +259,7 @@ pub async fn gather<I: Inventory>(
     if !groups.is_empty() {
         if let Some(r) = rec
             .call(
-                "ec2:DescribeSecurityGroupRules",
+                Operation::DescribeSecurityGroupRules,
                 inv.describe_sg_rules(&groups),
             )
             .await
@@ -362,7 +289,7 @@ pub async fn gather<I: Inventory>(
             match source {
                 Some(ip) => {
                     rec.call(
-                        "ec2:DescribeNetworkInterfaces",
+                        Operation::DescribeNetworkInterfaces,
                         inv.describe_client_eni(&vpc, ip),
                     )
                     .await
@@ -371,8 +298,8 @@ pub async fn gather<I: Inventory>(
             }
         };
         let (dns, cidrs, client) = tokio::join!(
-            rec.call("ec2:DescribeVpcAttribute", inv.describe_vpc_dns(&vpc)),
-            rec.call("ec2:DescribeVpcs", inv.describe_vpc_cidrs(&vpc)),
+            rec.call(Operation::DescribeVpcAttribute, inv.describe_vpc_dns(&vpc)),
+            rec.call(Operation::DescribeVpcs, inv.describe_vpc_cidrs(&vpc)),
             client,
         );
         if let Some(d) = dns {
@@ -387,10 +314,7 @@ pub async fn gather<I: Inventory>(
     }
 
     for id in cf.integration_links() {
-        if let Some(l) = rec
-            .call("apigateway:GetVpcLink", inv.get_vpc_link(&id))
-            .await
-        {
+        if let Some(l) = rec.call(Operation::GetVpcLink, inv.get_vpc_link(&id)).await {
             cf.vpc_links.push(l);
         }
     }
@@ -414,7 +338,10 @@ pub async fn gather<I: Inventory>(
     for vpc in nlb_vpcs {
         let in_vpc = [("vpc-id", vpc.as_str()), ("vpc-endpoint-type", "Interface")];
         let found = rec
-            .call("ec2:DescribeVpcEndpoints", inv.describe_endpoints(&in_vpc))
+            .call(
+                Operation::DescribeVpcEndpoints,
+                inv.describe_endpoints(&in_vpc),
+            )
             .await
             .unwrap_or_default();
         cf.service_endpoints.extend(found.into_iter().filter(|e| {
@@ -428,7 +355,7 @@ pub async fn gather<I: Inventory>(
         for account in inv.role_accounts() {
             if let Some(m) = rec
                 .call(
-                    "ec2:DescribeVpcEndpointConnections",
+                    Operation::DescribeVpcEndpointConnections,
                     inv.describe_connections(&account, &ids),
                 )
                 .await
@@ -453,11 +380,11 @@ mod tests {
     /// One REST API whose method goes through VPC link `a1b2c3` to one NLB with one target
     /// group; the `denied` operations fail with AccessDenied.
     struct Fake {
-        denied: Vec<&'static str>,
+        denied: Vec<Operation>,
     }
 
     impl Fake {
-        fn allow(&self, op: &str) -> Result<(), AwsError> {
+        fn allow(&self, op: Operation) -> Result<(), AwsError> {
             if self.denied.contains(&op) {
                 Err(AwsError {
                     kind: ErrorKind::AccessDenied,
@@ -471,7 +398,7 @@ mod tests {
 
     impl Inventory for Fake {
         async fn get_rest_api(&self, api_id: &str) -> Result<Option<RestApi>, AwsError> {
-            self.allow("apigateway:GetRestApi")?;
+            self.allow(Operation::GetRestApi)?;
             Ok(Some(RestApi {
                 id: api_id.into(),
                 name: "orders".into(),
@@ -481,11 +408,11 @@ mod tests {
             }))
         }
         async fn get_stages(&self, _: &str) -> Result<Vec<String>, AwsError> {
-            self.allow("apigateway:GetStages")?;
+            self.allow(Operation::GetStages)?;
             Ok(vec!["test".into()])
         }
         async fn get_stage(&self, _: &str, stage: &str) -> Result<Option<Stage>, AwsError> {
-            self.allow("apigateway:GetStage")?;
+            self.allow(Operation::GetStage)?;
             Ok(Some(Stage {
                 name: stage.into(),
                 deployment_id: Some("d1".into()),
@@ -497,11 +424,11 @@ mod tests {
             _: &str,
             _: &str,
         ) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
-            self.allow("apigateway:GetDeployment")?;
+            self.allow(Operation::GetDeployment)?;
             Ok(BTreeMap::from([("/".to_string(), vec!["ANY".to_string()])]))
         }
         async fn get_resources(&self, _: &str) -> Result<Vec<Resource>, AwsError> {
-            self.allow("apigateway:GetResources")?;
+            self.allow(Operation::GetResources)?;
             Ok(vec![Resource {
                 path: "/".into(),
                 methods: vec![Method {
@@ -518,7 +445,7 @@ mod tests {
             }])
         }
         async fn get_vpc_link(&self, id: &str) -> Result<VpcLink, AwsError> {
-            self.allow("apigateway:GetVpcLink")?;
+            self.allow(Operation::GetVpcLink)?;
             Ok(VpcLink {
                 id: id.into(),
                 status: "AVAILABLE".into(),
@@ -527,18 +454,18 @@ mod tests {
             })
         }
         async fn describe_endpoints(&self, _: &[(&str, &str)]) -> Result<Vec<Endpoint>, AwsError> {
-            self.allow("ec2:DescribeVpcEndpoints")?;
+            self.allow(Operation::DescribeVpcEndpoints)?;
             Ok(vec![])
         }
         async fn describe_sg_rules(
             &self,
             _: &[String],
         ) -> Result<BTreeMap<String, Vec<SgRule>>, AwsError> {
-            self.allow("ec2:DescribeSecurityGroupRules")?;
+            self.allow(Operation::DescribeSecurityGroupRules)?;
             Ok(BTreeMap::new())
         }
         async fn describe_vpc_dns(&self, _: &str) -> Result<(bool, bool), AwsError> {
-            self.allow("ec2:DescribeVpcAttribute")?;
+            self.allow(Operation::DescribeVpcAttribute)?;
             Ok((true, true))
         }
         async fn describe_client_eni(
@@ -546,15 +473,15 @@ mod tests {
             _: &str,
             _: std::net::IpAddr,
         ) -> Result<Option<ClientEni>, AwsError> {
-            self.allow("ec2:DescribeNetworkInterfaces")?;
+            self.allow(Operation::DescribeNetworkInterfaces)?;
             Ok(None)
         }
         async fn describe_vpc_cidrs(&self, _: &str) -> Result<Vec<String>, AwsError> {
-            self.allow("ec2:DescribeVpcs")?;
+            self.allow(Operation::DescribeVpcs)?;
             Ok(vec!["10.0.0.0/16".into()])
         }
         async fn describe_load_balancer(&self, arn: &str) -> Result<Nlb, AwsError> {
-            self.allow("elasticloadbalancing:DescribeLoadBalancers")?;
+            self.allow(Operation::DescribeLoadBalancers)?;
             Ok(Nlb {
                 arn: arn.into(),
                 name: "nlb-a".into(),
@@ -565,7 +492,7 @@ mod tests {
             })
         }
         async fn describe_listeners(&self, _: &str) -> Result<Vec<Listener>, AwsError> {
-            self.allow("elasticloadbalancing:DescribeListeners")?;
+            self.allow(Operation::DescribeListeners)?;
             Ok(vec![Listener {
                 port: 443,
                 protocol: "TCP".into(),
@@ -573,7 +500,7 @@ mod tests {
             }])
         }
         async fn describe_target_groups(&self, _: &str) -> Result<Vec<TargetGroup>, AwsError> {
-            self.allow("elasticloadbalancing:DescribeTargetGroups")?;
+            self.allow(Operation::DescribeTargetGroups)?;
             Ok(vec![TargetGroup {
                 arn: TG.into(),
                 name: "orders".into(),
@@ -583,7 +510,7 @@ mod tests {
             }])
         }
         async fn describe_target_health(&self, tg: &str) -> Result<Vec<Target>, AwsError> {
-            self.allow("elasticloadbalancing:DescribeTargetHealth")?;
+            self.allow(Operation::DescribeTargetHealth)?;
             assert_eq!(tg, TG);
             Ok(vec![Target {
                 id: "10.0.1.5".into(),
@@ -602,12 +529,12 @@ mod tests {
             _: &str,
             _: &[String],
         ) -> Result<BTreeMap<String, String>, AwsError> {
-            self.allow("ec2:DescribeVpcEndpointConnections")?;
+            self.allow(Operation::DescribeVpcEndpointConnections)?;
             Ok(BTreeMap::new())
         }
     }
 
-    async fn read(denied: &[&'static str]) -> ControlFacts {
+    async fn read(denied: &[Operation]) -> ControlFacts {
         let fake = Fake {
             denied: denied.to_vec(),
         };
@@ -620,17 +547,20 @@ mod tests {
         cf.calls
             .iter()
             .filter_map(|c| {
-                let op = c.operation.strip_prefix("elasticloadbalancing:")?;
+                let op = c.operation.as_str().strip_prefix("elasticloadbalancing:")?;
                 Some((op, c.ok))
             })
             .collect()
     }
 
     #[test]
-    fn recorded_operations_are_operations() {
-        for op in RECORDED_OPERATIONS {
-            assert!(OPERATIONS.iter().any(|(o, _)| o == op), "{op}");
+    fn operations_parse_back_and_name_their_service() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::parse(op.as_str()), Some(*op));
+            let service = op.as_str().split(':').next().unwrap();
+            assert!(op.iam_action().starts_with(service), "{op}");
         }
+        assert_eq!(Operation::parse("ec2:RunInstances"), None);
     }
 
     #[tokio::test]
@@ -644,20 +574,21 @@ mod tests {
             Instant::now() + Duration::from_secs(5),
         )
         .await;
-        let mut seen: Vec<&str> = cf.calls.iter().map(|c| c.operation.as_str()).collect();
+        let mut seen: Vec<Operation> = cf.calls.iter().map(|c| c.operation).collect();
         seen.sort();
         seen.dedup();
         // The fake has no endpoint, so no security group, VPC or connection read.
-        let mut want: Vec<&str> = RECORDED_OPERATIONS
+        let mut want: Vec<Operation> = Operation::ALL
             .iter()
             .copied()
+            .filter(|o| o.recorded())
             .filter(|o| {
                 ![
-                    "ec2:DescribeSecurityGroupRules",
-                    "ec2:DescribeVpcAttribute",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcEndpointConnections",
+                    Operation::DescribeSecurityGroupRules,
+                    Operation::DescribeVpcAttribute,
+                    Operation::DescribeVpcs,
+                    Operation::DescribeNetworkInterfaces,
+                    Operation::DescribeVpcEndpointConnections,
                 ]
                 .contains(o)
             })
@@ -685,7 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn denied_target_health_is_named_and_leaves_no_nlb() {
-        let cf = read(&["elasticloadbalancing:DescribeTargetHealth"]).await;
+        let cf = read(&[Operation::DescribeTargetHealth]).await;
         assert_eq!(
             elb_calls(&cf),
             [
@@ -705,7 +636,7 @@ mod tests {
 
     #[tokio::test]
     async fn denied_listeners_keep_the_nlb_and_its_targets() {
-        let cf = read(&["elasticloadbalancing:DescribeListeners"]).await;
+        let cf = read(&[Operation::DescribeListeners]).await;
         assert_eq!(
             elb_calls(&cf),
             [
@@ -721,7 +652,7 @@ mod tests {
 
     #[tokio::test]
     async fn denied_load_balancer_stops_the_nlb_reads() {
-        let cf = read(&["elasticloadbalancing:DescribeLoadBalancers"]).await;
+        let cf = read(&[Operation::DescribeLoadBalancers]).await;
         assert_eq!(elb_calls(&cf), [("DescribeLoadBalancers", false)]);
         assert!(cf.nlbs.is_empty());
     }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::facts::control::{cidr_contains, ControlFacts, Endpoint, Nlb, Target};
+use crate::facts::control::{cidr_contains, ControlFacts, Endpoint, Nlb, Operation, Target};
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
 use crate::finding::{Confidence, Finding, FindingId};
@@ -317,7 +317,7 @@ fn api_rules(
     }
     if cf.stage.is_none()
         && cf.calls.iter().any(|c| {
-            c.operation == "apigateway:GetStage"
+            c.operation == Operation::GetStage
                 && c.error.as_deref().is_some_and(|e| e.contains("NotFound"))
         })
     {

@@ -66,7 +66,7 @@ const CONTROL_CASES: &[Case] = &[
     (FindingId::StageNotFound, |f| {
         cp(f).stage = None;
         cp(f).calls.push(crate::facts::control::AwsCall {
-            operation: "apigateway:GetStage".into(),
+            operation: crate::facts::control::Operation::GetStage,
             ok: false,
             error: Some("NotFoundException: stage not found".into()),
             duration: Default::default(),

@@ -7,11 +7,129 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// One AWS API call: its operation name and outcome.
+/// Every AWS operation pgw calls (the IAM policy in docs/iam-policy.json allows exactly their
+/// [`iam_action`](Operation::iam_action)s; a test keeps them in step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    GetRestApi,
+    GetStages,
+    GetStage,
+    GetDeployment,
+    GetResources,
+    GetVpcLink,
+    DescribeVpcEndpoints,
+    DescribeNetworkInterfaces,
+    DescribeSecurityGroupRules,
+    DescribeVpcAttribute,
+    DescribeVpcs,
+    DescribeLoadBalancers,
+    DescribeListeners,
+    DescribeTargetGroups,
+    DescribeTargetHealth,
+    DescribeVpcEndpointConnections,
+    AssumeRole,
+}
+
+impl Operation {
+    /// Every operation, in the order of a read.
+    pub const ALL: &[Operation] = &[
+        Operation::GetRestApi,
+        Operation::GetStages,
+        Operation::GetStage,
+        Operation::GetDeployment,
+        Operation::GetResources,
+        Operation::GetVpcLink,
+        Operation::DescribeVpcEndpoints,
+        Operation::DescribeNetworkInterfaces,
+        Operation::DescribeSecurityGroupRules,
+        Operation::DescribeVpcAttribute,
+        Operation::DescribeVpcs,
+        Operation::DescribeLoadBalancers,
+        Operation::DescribeListeners,
+        Operation::DescribeTargetGroups,
+        Operation::DescribeTargetHealth,
+        Operation::DescribeVpcEndpointConnections,
+        Operation::AssumeRole,
+    ];
+
+    /// `service:Action`, e.g. `apigateway:GetRestApi`: the check name and the metric label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::GetRestApi => "apigateway:GetRestApi",
+            Operation::GetStages => "apigateway:GetStages",
+            Operation::GetStage => "apigateway:GetStage",
+            Operation::GetDeployment => "apigateway:GetDeployment",
+            Operation::GetResources => "apigateway:GetResources",
+            Operation::GetVpcLink => "apigateway:GetVpcLink",
+            Operation::DescribeVpcEndpoints => "ec2:DescribeVpcEndpoints",
+            Operation::DescribeNetworkInterfaces => "ec2:DescribeNetworkInterfaces",
+            Operation::DescribeSecurityGroupRules => "ec2:DescribeSecurityGroupRules",
+            Operation::DescribeVpcAttribute => "ec2:DescribeVpcAttribute",
+            Operation::DescribeVpcs => "ec2:DescribeVpcs",
+            Operation::DescribeLoadBalancers => "elasticloadbalancing:DescribeLoadBalancers",
+            Operation::DescribeListeners => "elasticloadbalancing:DescribeListeners",
+            Operation::DescribeTargetGroups => "elasticloadbalancing:DescribeTargetGroups",
+            Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
+            Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
+            Operation::AssumeRole => "sts:AssumeRole",
+        }
+    }
+
+    /// The IAM action the call needs.
+    pub const fn iam_action(self) -> &'static str {
+        match self {
+            Operation::GetRestApi => "apigateway:GET",
+            Operation::GetStages => "apigateway:GET",
+            Operation::GetStage => "apigateway:GET",
+            Operation::GetDeployment => "apigateway:GET",
+            Operation::GetResources => "apigateway:GET",
+            Operation::GetVpcLink => "apigateway:GET",
+            Operation::DescribeVpcEndpoints => "ec2:DescribeVpcEndpoints",
+            Operation::DescribeNetworkInterfaces => "ec2:DescribeNetworkInterfaces",
+            Operation::DescribeSecurityGroupRules => "ec2:DescribeSecurityGroupRules",
+            Operation::DescribeVpcAttribute => "ec2:DescribeVpcAttribute",
+            Operation::DescribeVpcs => "ec2:DescribeVpcs",
+            Operation::DescribeLoadBalancers => "elasticloadbalancing:DescribeLoadBalancers",
+            Operation::DescribeListeners => "elasticloadbalancing:DescribeListeners",
+            Operation::DescribeTargetGroups => "elasticloadbalancing:DescribeTargetGroups",
+            Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
+            Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
+            Operation::AssumeRole => "sts:AssumeRole",
+        }
+    }
+
+    /// Whether a control-plane read records it as a call of its own (a check, and a count of
+    /// `pgw_aws_api_errors_total{operation}` when it fails). `apigateway:GetStages` is the doctor's
+    /// stage discovery; `sts:AssumeRole` happens in the credentials of the cross-account calls (a
+    /// failure counts on the call that needed the role). `ec2:DescribeNetworkInterfaces` is
+    /// recorded when it looks up this host's own interface; when it completes
+    /// `ec2:DescribeVpcEndpoints` (the endpoints' ENIs) a failure counts there.
+    pub const fn recorded(self) -> bool {
+        !matches!(self, Operation::GetStages | Operation::AssumeRole)
+    }
+
+    /// The operation spelled `s` (`service:Action`).
+    pub fn parse(s: &str) -> Option<Operation> {
+        Operation::ALL.iter().copied().find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Operation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One AWS API call: its operation and outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct AwsCall {
-    /// e.g. `apigateway:GetRestApi`.
-    pub operation: String,
+    pub operation: Operation,
     pub ok: bool,
     /// Why it failed (AccessDenied, throttled, unreachable, …).
     pub error: Option<String>,

@@ -57,15 +57,15 @@ fn iam_policy_lists_exactly_the_actions_pgw_calls() {
         .collect();
     in_policy.sort();
     in_policy.dedup();
-    let mut in_code: Vec<String> = pgw::aws::OPERATIONS
+    let mut in_code: Vec<String> = pgw::facts::control::Operation::ALL
         .iter()
-        .map(|(_, a)| a.to_string())
+        .map(|o| o.iam_action().to_string())
         .collect();
     in_code.sort();
     in_code.dedup();
     assert_eq!(
         in_policy, in_code,
-        "docs/iam-policy.json and pgw::aws::OPERATIONS differ"
+        "docs/iam-policy.json and pgw::facts::control::Operation differ"
     );
     for s in v["Statement"].as_array().unwrap() {
         assert_eq!(s["Effect"], "Allow");
@@ -77,4 +77,19 @@ fn iam_policy_lists_exactly_the_actions_pgw_calls() {
             );
         }
     }
+}
+
+#[test]
+fn the_lab_can_deny_exactly_the_operations_pgw_calls() {
+    let mut lab: Vec<&str> = pgw_lab::DENIABLE_OPERATIONS.to_vec();
+    lab.sort();
+    let mut pgw: Vec<&str> = pgw::facts::control::Operation::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+    pgw.sort();
+    assert_eq!(
+        lab, pgw,
+        "lab DENIABLE_OPERATIONS and pgw's Operation differ"
+    );
 }
