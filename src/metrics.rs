@@ -6,12 +6,14 @@
 //! Cumulative series (histograms, counters) are ordinary prometheus-client families.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::{Arc, RwLock};
+
+use std::fmt::Write as _;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+    MetricEncoder,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,11 +30,43 @@ use crate::facts::control::Operation;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 
-/// `Content-Type` of OpenMetrics text 1.0.0.
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// `Content-Type` of the Prometheus text format 0.0.4.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Every metric name pgw exports, as registered (the exposition adds the unit and `_total` /
+/// `_info` suffixes: `pgw_probe_duration` is exported as `pgw_probe_duration_seconds`). The
+/// only place they are spelled; docs/agent.md documents each (a test keeps the table equal to
+/// what is exported).
+pub mod names {
+    /// `pgw_build_info{version}`: the running version.
+    pub const BUILD: &str = "pgw_build";
+    /// `pgw_probe_success{probe,api_id,stage}`: 1 when the last run found no warning or critical finding.
+    pub const PROBE_SUCCESS: &str = "pgw_probe_success";
+    /// `pgw_probe_duration_seconds{probe}`: wall time of the last run.
+    pub const PROBE_DURATION: &str = "pgw_probe_duration";
+    /// `pgw_probe_last_run_timestamp_seconds{probe}`: when the last run finished.
+    pub const PROBE_LAST_RUN_TIMESTAMP: &str = "pgw_probe_last_run_timestamp";
+    /// `pgw_check_success{probe,layer,check,endpoint,path}`: one check of the last run.
+    pub const CHECK_SUCCESS: &str = "pgw_check_success";
+    /// `pgw_check_duration_seconds{probe,layer,check,endpoint,path,phase}`: one phase of one check.
+    pub const CHECK_DURATION: &str = "pgw_check_duration";
+    /// `pgw_finding{probe,id,layer,severity}`: an active finding (always 1).
+    pub const FINDING: &str = "pgw_finding";
+    /// `pgw_nlb_targets{probe,target_group,state}`: NLB targets by health state.
+    pub const NLB_TARGETS: &str = "pgw_nlb_targets";
+    /// `pgw_phase_duration_seconds{probe,phase}`: histogram of DNS and invoke phases.
+    pub const PHASE_DURATION: &str = "pgw_phase_duration";
+    /// `pgw_probe_runs_total{probe,result}`: scheduled runs by result.
+    pub const PROBE_RUNS: &str = "pgw_probe_runs";
+    /// `pgw_aws_api_errors_total{operation}`: failed AWS calls of scheduled runs.
+    pub const AWS_API_ERRORS: &str = "pgw_aws_api_errors";
+    /// `pgw_config_last_reload_successful`: whether the last (re)load succeeded.
+    pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "pgw_config_last_reload_successful";
+    /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
+    pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
+        "pgw_config_last_reload_success_timestamp";
+    /// blackbox_exporter's `probe_success` (on `/probe` only).
+    pub const BLACKBOX_PROBE_SUCCESS: &str = "probe_success";
+    /// blackbox_exporter's `probe_duration_seconds` (on `/probe` only).
+    pub const BLACKBOX_PROBE_DURATION_SECONDS: &str = "probe_duration_seconds";
+}
 
 /// Histogram buckets of phase durations, seconds (1 ms … 30 s).
 const PHASE_BUCKETS: [f64; 14] = [
@@ -289,116 +323,140 @@ fn gauge<
     ConstGauge::new(v)
 }
 
+type Snapshots = BTreeMap<String, ProbeSnapshot>;
+
+/// One per-probe family: its name, help text, unit, and how its series come from the snapshots.
+struct SnapshotFamily {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    series: fn(&Snapshots, &mut MetricEncoder<'_>) -> std::fmt::Result,
+}
+
+/// Every per-probe family of `/metrics`, in exposition order (all gauges). Help texts end with a
+/// full stop, as the registry's do.
+const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
+    SnapshotFamily {
+        name: names::PROBE_SUCCESS,
+        help: "Whether the last run found the whole chain working end to end (no warning or critical finding).",
+        unit: None,
+        series: |p, m| {
+            for s in p.values() {
+                gauge(i64::from(s.success)).encode(m.encode_family(&s.probe)?)?;
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::PROBE_DURATION,
+        help: "Wall time of the last run of the probe.",
+        unit: Some(Unit::Seconds),
+        series: |p, m| {
+            for s in p.values() {
+                let l = NameLabel {
+                    probe: s.probe.probe.clone(),
+                };
+                gauge(s.duration_seconds).encode(m.encode_family(&l)?)?;
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::PROBE_LAST_RUN_TIMESTAMP,
+        help: "Unix time the last run of the probe finished.",
+        unit: Some(Unit::Seconds),
+        series: |p, m| {
+            for s in p.values() {
+                let l = NameLabel {
+                    probe: s.probe.probe.clone(),
+                };
+                gauge(s.finished_unix).encode(m.encode_family(&l)?)?;
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::CHECK_SUCCESS,
+        help: "Whether one check of the last run passed, per layer, endpoint (resolver or ENI address) and path.",
+        unit: None,
+        series: |p, m| {
+            for c in p.values().flat_map(|s| &s.checks) {
+                gauge(i64::from(c.ok)).encode(m.encode_family(&c.labels)?)?;
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::CHECK_DURATION,
+        help: "Duration of one phase of one check of the last run.",
+        unit: Some(Unit::Seconds),
+        series: |p, m| {
+            for c in p.values().flat_map(|s| &s.checks) {
+                for (phase, secs) in &c.phases {
+                    let l = CheckPhaseLabels {
+                        probe: c.labels.probe.clone(),
+                        layer: c.labels.layer,
+                        check: c.labels.check,
+                        endpoint: c.labels.endpoint.clone(),
+                        path: c.labels.path.clone(),
+                        phase: *phase,
+                    };
+                    gauge(*secs).encode(m.encode_family(&l)?)?;
+                }
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::FINDING,
+        help: "An active finding of the last run (always 1): the root-cause hint; ids are in docs/runbooks/.",
+        unit: None,
+        series: |p, m| {
+            for f in p.values().flat_map(|s| &s.findings) {
+                gauge(1i64).encode(m.encode_family(f)?)?;
+            }
+            Ok(())
+        },
+    },
+    SnapshotFamily {
+        name: names::NLB_TARGETS,
+        help: "Targets of the integration's NLB target groups by health state (control plane).",
+        unit: None,
+        series: |p, m| {
+            for (l, n) in p.values().flat_map(|s| &s.nlb_targets) {
+                gauge(*n as i64).encode(m.encode_family(l)?)?;
+            }
+            Ok(())
+        },
+    },
+];
+
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
-        let gauge_type = MetricType::Gauge;
-
         if self.blackbox {
             // blackbox_exporter's names and meaning; one probe per registry.
             for s in probes.values() {
                 let m = enc.encode_descriptor(
-                    "probe_success",
+                    names::BLACKBOX_PROBE_SUCCESS,
                     "Displays whether or not the probe was a success.",
                     None,
-                    gauge_type,
+                    MetricType::Gauge,
                 )?;
                 gauge(i64::from(s.success)).encode(m)?;
                 let m = enc.encode_descriptor(
-                    "probe_duration_seconds",
+                    names::BLACKBOX_PROBE_DURATION_SECONDS,
                     "Returns how long the probe took to complete in seconds.",
                     None,
-                    gauge_type,
+                    MetricType::Gauge,
                 )?;
                 gauge(s.duration_seconds).encode(m)?;
             }
         }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_probe_success",
-            "Whether the last run found the whole chain working end to end (no warning or critical finding).",
-            None,
-            gauge_type,
-        )?;
-        for s in probes.values() {
-            gauge(i64::from(s.success)).encode(m.encode_family(&s.probe)?)?;
-        }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_probe_duration",
-            "Wall time of the last run of the probe.",
-            Some(&Unit::Seconds),
-            gauge_type,
-        )?;
-        for s in probes.values() {
-            let l = NameLabel {
-                probe: s.probe.probe.clone(),
-            };
-            gauge(s.duration_seconds).encode(m.encode_family(&l)?)?;
-        }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_probe_last_run_timestamp",
-            "Unix time the last run of the probe finished.",
-            Some(&Unit::Seconds),
-            gauge_type,
-        )?;
-        for s in probes.values() {
-            let l = NameLabel {
-                probe: s.probe.probe.clone(),
-            };
-            gauge(s.finished_unix).encode(m.encode_family(&l)?)?;
-        }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_check_success",
-            "Whether one check of the last run passed, per layer, endpoint (resolver or ENI address) and path.",
-            None,
-            gauge_type,
-        )?;
-        for c in probes.values().flat_map(|s| &s.checks) {
-            gauge(i64::from(c.ok)).encode(m.encode_family(&c.labels)?)?;
-        }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_check_duration",
-            "Duration of one phase of one check of the last run.",
-            Some(&Unit::Seconds),
-            gauge_type,
-        )?;
-        for c in probes.values().flat_map(|s| &s.checks) {
-            for (phase, secs) in &c.phases {
-                let l = CheckPhaseLabels {
-                    probe: c.labels.probe.clone(),
-                    layer: c.labels.layer,
-                    check: c.labels.check,
-                    endpoint: c.labels.endpoint.clone(),
-                    path: c.labels.path.clone(),
-                    phase: *phase,
-                };
-                gauge(*secs).encode(m.encode_family(&l)?)?;
-            }
-        }
-
-        let mut m = enc.encode_descriptor(
-            "pgw_finding",
-            "An active finding of the last run (always 1): the root-cause hint; ids are in docs/runbooks/.",
-            None,
-            gauge_type,
-        )?;
-        for f in probes.values().flat_map(|s| &s.findings) {
-            gauge(1i64).encode(m.encode_family(f)?)?;
-        }
-
-        // Help texts end with a full stop, as the registry's do.
-        let mut m = enc.encode_descriptor(
-            "pgw_nlb_targets",
-            "Targets of the integration's NLB target groups by health state (control plane).",
-            None,
-            gauge_type,
-        )?;
-        for (l, n) in probes.values().flat_map(|s| &s.nlb_targets) {
-            gauge(*n as i64).encode(m.encode_family(l)?)?;
+        for f in SNAPSHOT_FAMILIES {
+            let mut m =
+                enc.encode_descriptor(f.name, f.help, f.unit.as_ref(), MetricType::Gauge)?;
+            (f.series)(&probes, &mut m)?;
         }
         Ok(())
     }
@@ -433,7 +491,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         registry.register(
-            "pgw_build",
+            names::BUILD,
             "pgw build information",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
         );
@@ -444,32 +502,32 @@ impl Metrics {
         }));
         let phases = PhaseHistograms::new_with_constructor(phase_histogram);
         registry.register_with_unit(
-            "pgw_phase_duration",
+            names::PHASE_DURATION,
             "Distribution of phase durations of the probes' DNS lookups and invokes",
             Unit::Seconds,
             phases.clone(),
         );
         let runs = Family::<RunLabels, Counter>::default();
         registry.register(
-            "pgw_probe_runs",
+            names::PROBE_RUNS,
             "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight)",
             runs.clone(),
         );
         let aws_api_errors = Family::<AwsErrorLabels, Counter>::default();
         registry.register(
-            "pgw_aws_api_errors",
+            names::AWS_API_ERRORS,
             "AWS API calls that failed (denied, throttled, unreachable), by operation",
             aws_api_errors.clone(),
         );
         let reload_ok = Gauge::default();
         registry.register(
-            "pgw_config_last_reload_successful",
+            names::CONFIG_LAST_RELOAD_SUCCESSFUL,
             "Whether the last probe configuration (re)load succeeded",
             reload_ok.clone(),
         );
         let reload_ts = Gauge::<f64, AtomicU64>::default();
         registry.register_with_unit(
-            "pgw_config_last_reload_success_timestamp",
+            names::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
             "Unix time of the last successful probe configuration (re)load",
             Unit::Seconds,
             reload_ts.clone(),
@@ -609,44 +667,6 @@ pub fn probe_registry(snap: ProbeSnapshot) -> Registry {
     registry
 }
 
-/// Whether an `Accept` header asks for OpenMetrics.
-pub fn wants_openmetrics(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| {
-        a.split(',').any(|part| {
-            let mut it = part.split(';');
-            let media = it.next().unwrap_or("").trim();
-            let q_zero = it.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f64>().ok())
-                    == Some(0.0)
-            });
-            media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
-        })
-    })
-}
-
-/// Encode `registry` as OpenMetrics text 1.0.0 or Prometheus text 0.0.4; returns the body and
-/// its `Content-Type`.
-pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
-    let mut out = String::new();
-    // Writing to a String cannot fail; an encoder error would be a bug in a label value.
-    let result = if openmetrics {
-        prometheus_client::encoding::text::encode(&mut out, registry)
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
-    };
-    if let Err(e) = result {
-        let _ = writeln!(out, "# encoding error: {e}");
-    }
-    let ct = if openmetrics {
-        OPENMETRICS_CONTENT_TYPE
-    } else {
-        TEXT_CONTENT_TYPE
-    };
-    (out, ct)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -701,7 +721,13 @@ mod tests {
     }
 
     fn text(m: &Metrics) -> String {
-        render(m.registry(), false).0
+        encode(m.registry())
+    }
+
+    fn encode(r: &Registry) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, r).unwrap();
+        out
     }
 
     #[test]
@@ -728,8 +754,8 @@ mod tests {
             assert!(t.contains(want), "missing {want:?} in\n{t}");
         }
         assert!(!t.contains("pgw_finding{"), "{t}");
-        let (om, ct) = render(m.registry(), true);
-        assert_eq!(ct, OPENMETRICS_CONTENT_TYPE);
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, m.registry()).unwrap();
         assert!(om.ends_with("# EOF\n"), "{om}");
         assert!(
             om.contains("# UNIT pgw_check_duration_seconds seconds"),
@@ -948,7 +974,7 @@ mod tests {
         m.count_aws_api_errors(&snap);
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
         let mut exported = label_sets(&text(&m));
-        exported.extend(label_sets(&render(&probe_registry(snap), false).0));
+        exported.extend(label_sets(&encode(&probe_registry(snap))));
         assert_eq!(
             documented(),
             exported,
@@ -968,20 +994,10 @@ mod tests {
     #[test]
     fn probe_registry_has_blackbox_names() {
         let snap = ProbeSnapshot::from_run(&cfg(), &testutil::healthy(), &[], 0.0);
-        let t = render(&probe_registry(snap), false).0;
+        let t = encode(&probe_registry(snap));
         assert!(t.contains("\nprobe_success 1\n"), "{t}");
         assert!(t.contains("\nprobe_duration_seconds "), "{t}");
         assert!(t.contains("pgw_probe_success{"), "{t}");
         assert!(!t.contains("pgw_build_info"), "{t}");
-    }
-
-    #[test]
-    fn accept_negotiation() {
-        assert!(wants_openmetrics(Some(
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-        )));
-        assert!(!wants_openmetrics(Some("text/plain")));
-        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0")));
-        assert!(!wants_openmetrics(None));
     }
 }

@@ -15,6 +15,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use prometheus_client::registry::Registry;
+
 use super::Agent;
 use crate::metrics;
 
@@ -85,17 +87,101 @@ fn with_type(body: String, content_type: &'static str) -> Resp {
     r
 }
 
+// Content negotiation of `/metrics` and `/probe`: OpenMetrics when asked for, else Prometheus text.
+
+/// `Content-Type` of OpenMetrics text 1.0.0.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// `Content-Type` of the Prometheus text format 0.0.4.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every metric name pgw exports, as registered (the exposition adds the unit and `_total` /
+/// `_info` suffixes: `pgw_probe_duration` is exported as `pgw_probe_duration_seconds`). The
+/// only place they are spelled; docs/agent.md documents each (a test keeps the table equal to
+/// what is exported).
+pub mod names {
+    /// `pgw_build_info{version}`: the running version.
+    pub const BUILD: &str = "pgw_build";
+    /// `pgw_probe_success{probe,api_id,stage}`: 1 when the last run found no warning or critical finding.
+    pub const PROBE_SUCCESS: &str = "pgw_probe_success";
+    /// `pgw_probe_duration_seconds{probe}`: wall time of the last run.
+    pub const PROBE_DURATION: &str = "pgw_probe_duration";
+    /// `pgw_probe_last_run_timestamp_seconds{probe}`: when the last run finished.
+    pub const PROBE_LAST_RUN_TIMESTAMP: &str = "pgw_probe_last_run_timestamp";
+    /// `pgw_check_success{probe,layer,check,endpoint,path}`: one check of the last run.
+    pub const CHECK_SUCCESS: &str = "pgw_check_success";
+    /// `pgw_check_duration_seconds{probe,layer,check,endpoint,path,phase}`: one phase of one check.
+    pub const CHECK_DURATION: &str = "pgw_check_duration";
+    /// `pgw_finding{probe,id,layer,severity}`: an active finding (always 1).
+    pub const FINDING: &str = "pgw_finding";
+    /// `pgw_nlb_targets{probe,target_group,state}`: NLB targets by health state.
+    pub const NLB_TARGETS: &str = "pgw_nlb_targets";
+    /// `pgw_phase_duration_seconds{probe,phase}`: histogram of DNS and invoke phases.
+    pub const PHASE_DURATION: &str = "pgw_phase_duration";
+    /// `pgw_probe_runs_total{probe,result}`: scheduled runs by result.
+    pub const PROBE_RUNS: &str = "pgw_probe_runs";
+    /// `pgw_aws_api_errors_total{operation}`: failed AWS calls of scheduled runs.
+    pub const AWS_API_ERRORS: &str = "pgw_aws_api_errors";
+    /// `pgw_config_last_reload_successful`: whether the last (re)load succeeded.
+    pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "pgw_config_last_reload_successful";
+    /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
+    pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
+        "pgw_config_last_reload_success_timestamp";
+    /// blackbox_exporter's `probe_success` (on `/probe` only).
+    pub const BLACKBOX_PROBE_SUCCESS: &str = "probe_success";
+    /// blackbox_exporter's `probe_duration_seconds` (on `/probe` only).
+    pub const BLACKBOX_PROBE_DURATION_SECONDS: &str = "probe_duration_seconds";
+}
+
+/// Whether an `Accept` header asks for OpenMetrics.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|part| {
+            let mut it = part.split(';');
+            let media = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    == Some(0.0)
+            });
+            media.eq_ignore_ascii_case("application/openmetrics-text") && !q_zero
+        })
+    })
+}
+
+/// Encode `registry` as OpenMetrics text 1.0.0 or Prometheus text 0.0.4; returns the body and
+/// its `Content-Type`.
+pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
+    let mut out = String::new();
+    // Writing to a String cannot fail; an encoder error would be a bug in a label value.
+    let result = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+    };
+    if let Err(e) = result {
+        let _ = writeln!(out, "# encoding error: {e}");
+    }
+    let ct = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        TEXT_CONTENT_TYPE
+    };
+    (out, ct)
+}
+
 /// Answer one request (the body is never needed).
 pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
     let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let openmetrics = metrics::wants_openmetrics(accept);
+    let openmetrics = wants_openmetrics(accept);
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     match req.uri().path() {
         "/metrics" if get => {
-            let (body, ct) = metrics::render(agent.shared.metrics.registry(), openmetrics);
+            let (body, ct) = render(agent.shared.metrics.registry(), openmetrics);
             with_type(body, ct)
         }
         "/probe" if get => probe(agent, req.uri().query(), openmetrics).await,
@@ -164,7 +250,7 @@ async fn probe(agent: &Arc<Agent>, query: Option<&str>, openmetrics: bool) -> Re
         .spawn(async move { shared.run_once(&p).await });
     match run.await {
         Ok((snap, _)) => {
-            let (body, ct) = metrics::render(&metrics::probe_registry(snap), openmetrics);
+            let (body, ct) = render(&metrics::probe_registry(snap), openmetrics);
             with_type(body, ct)
         }
         Err(e) => text(
@@ -303,10 +389,7 @@ mod tests {
         assert_eq!(body(r).await, "ok\n");
 
         let r = route(&a, &get("/metrics")).await;
-        assert_eq!(
-            r.headers()[header::CONTENT_TYPE],
-            metrics::TEXT_CONTENT_TYPE
-        );
+        assert_eq!(r.headers()[header::CONTENT_TYPE], TEXT_CONTENT_TYPE);
         assert!(body(r).await.contains("pgw_build_info{version="));
         let req = Request::get("/metrics")
             .header(
@@ -316,10 +399,7 @@ mod tests {
             .body(())
             .unwrap();
         let r = route(&a, &req).await;
-        assert_eq!(
-            r.headers()[header::CONTENT_TYPE],
-            metrics::OPENMETRICS_CONTENT_TYPE
-        );
+        assert_eq!(r.headers()[header::CONTENT_TYPE], OPENMETRICS_CONTENT_TYPE);
         assert!(body(r).await.ends_with("# EOF\n"));
 
         let page = body(route(&a, &get("/")).await).await;
@@ -346,5 +426,15 @@ mod tests {
         );
         assert_eq!(target_param(Some("target=50%")).unwrap(), "50%");
         assert!(target_param(Some("x=1")).is_none());
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")));
+        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0")));
+        assert!(!wants_openmetrics(None));
     }
 }
