@@ -90,14 +90,22 @@ pub struct Check {
 
 /// Every probe of `f` as a check, in layer order, the control-plane calls last.
 pub fn of(f: &Facts) -> Vec<Check> {
-    let mut out = Vec::new();
-    let dns = f.dns.iter().map(|d| (CheckKind::Resolve, d));
+    let mut out = dns(f);
+    out.extend(connections(f));
+    out.extend(invokes(f));
+    out.extend(aws_calls(f));
+    out
+}
+
+/// One check per resolver and name looked up.
+fn dns(f: &Facts) -> Vec<Check> {
+    let main = f.dns.iter().map(|d| (CheckKind::Resolve, d));
     let reference = f
         .reference_dns
         .iter()
         .map(|d| (CheckKind::ResolveVpceDns, d));
-    for (kind, d) in dns.chain(reference) {
-        out.push(Check {
+    main.chain(reference)
+        .map(|(kind, d)| Check {
             layer: Layer::Dns,
             kind,
             name: format!("resolve {}", d.name),
@@ -107,8 +115,13 @@ pub fn of(f: &Facts) -> Vec<Check> {
             duration_seconds: Some(d.duration.as_secs_f64()),
             phases: vec![(Phase::Resolve, d.duration)],
             detail: json!({"outcome": d.outcome.as_str(), "addresses": d.addrs}),
-        });
-    }
+        })
+        .collect()
+}
+
+/// TCP and TLS of the first attempt on every resolved address.
+fn connections(f: &Facts) -> Vec<Check> {
+    let mut out = Vec::new();
     for e in &f.enis {
         let Some(first) = e.paths.first() else {
             continue;
@@ -142,8 +155,13 @@ pub fn of(f: &Facts) -> Vec<Check> {
             });
         }
     }
+    out
+}
+
+/// Every invoke: the main pass, then the follow-ups.
+fn invokes(f: &Facts) -> Vec<Check> {
     let method = &f.target.method;
-    let invokes = f.invokes().map(|p| (CheckKind::Invoke, "invoke", p));
+    let main = f.invokes().map(|p| (CheckKind::Invoke, "invoke", p));
     let signed = f
         .signed_retry
         .iter()
@@ -155,28 +173,34 @@ pub fn of(f: &Facts) -> Vec<Check> {
             p,
         )
     });
-    for (kind, what, p) in invokes.chain(signed).chain(header) {
-        out.push(invoke(kind, what, method, p));
-    }
-    if let Some(cf) = &f.control {
-        for c in &cf.calls {
-            out.push(Check {
-                layer: Layer::ControlPlane,
-                kind: CheckKind::Aws(c.operation),
-                name: c.operation.as_str().to_string(),
-                endpoint: cf.endpoint.clone(),
-                path: None,
-                ok: c.ok,
-                duration_seconds: Some(c.duration.as_secs_f64()),
-                phases: vec![(Phase::Total, c.duration)],
-                detail: match &c.error {
-                    Some(e) => json!({"reason": format!("not checked: {e}")}),
-                    None => json!({}),
-                },
-            });
-        }
-    }
-    out
+    main.chain(signed)
+        .chain(header)
+        .map(|(kind, what, p)| invoke(kind, what, method, p))
+        .collect()
+}
+
+/// One check per AWS API call of the control-plane read.
+fn aws_calls(f: &Facts) -> Vec<Check> {
+    let Some(cf) = &f.control else {
+        return Vec::new();
+    };
+    cf.calls
+        .iter()
+        .map(|c| Check {
+            layer: Layer::ControlPlane,
+            kind: CheckKind::Aws(c.operation),
+            name: c.operation.as_str().to_string(),
+            endpoint: cf.endpoint.clone(),
+            path: None,
+            ok: c.ok,
+            duration_seconds: Some(c.duration.as_secs_f64()),
+            phases: vec![(Phase::Total, c.duration)],
+            detail: match &c.error {
+                Some(e) => json!({"reason": format!("not checked: {e}")}),
+                None => json!({}),
+            },
+        })
+        .collect()
 }
 
 /// Whether an invoke passed: an answer below 500 that is not an API Gateway error.

@@ -147,6 +147,29 @@ pub struct FindingLabels {
     pub severity: Severity,
 }
 
+/// NLB targets per (target group, lower-case state), from the control plane.
+fn nlb_targets(probe: &str, facts: &Facts) -> Vec<(NlbTargetLabels, u64)> {
+    let mut n: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for c in facts.control.iter() {
+        for tg in c.nlbs.iter().flat_map(|n| &n.target_groups) {
+            for t in &tg.targets {
+                let state = t.state.to_ascii_lowercase();
+                *n.entry((tg.name.clone(), state)).or_default() += 1;
+            }
+        }
+    }
+    n.into_iter()
+        .map(|((target_group, state), count)| {
+            let labels = NlbTargetLabels {
+                probe: probe.to_string(),
+                target_group,
+                state,
+            };
+            (labels, count)
+        })
+        .collect()
+}
+
 /// `{probe,target_group,state}` (filled by the control plane).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct NlbTargetLabels {
@@ -215,49 +238,12 @@ impl ProbeSnapshot {
         finished_unix: f64,
     ) -> ProbeSnapshot {
         let name = &cfg.name;
-        let mut checks: Vec<CheckSeries> = Vec::new();
-        let mut seen = BTreeSet::new();
-        for c in crate::checks::of(facts) {
-            // Only configured paths become label values.
-            let path = match c.path.as_deref() {
-                None => String::new(),
-                Some(p) if cfg.paths.iter().any(|x| x == p) => p.to_string(),
-                Some(_) => "other".to_string(),
-            };
-            let endpoint = c.endpoint.unwrap_or_default();
-            let labels = CheckLabels {
-                probe: name.clone(),
-                layer: c.layer,
-                check: c.kind.as_str(),
-                endpoint,
-                path,
-            };
-            if seen.insert(labels.clone()) {
-                let phases = c
-                    .phases
-                    .iter()
-                    .map(|(p, d)| (*p, d.as_secs_f64()))
-                    .collect();
-                checks.push(CheckSeries {
-                    labels,
-                    ok: c.ok,
-                    phases,
-                });
-            }
-        }
-        let mut nlb_targets: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut aws_errors = Vec::new();
-        if let Some(control) = &facts.control {
-            for call in control.calls.iter().filter(|c| !c.ok) {
-                aws_errors.push(call.operation);
-            }
-            for tg in control.nlbs.iter().flat_map(|n| &n.target_groups) {
-                for t in &tg.targets {
-                    let state = t.state.to_ascii_lowercase();
-                    *nlb_targets.entry((tg.name.clone(), state)).or_default() += 1;
-                }
-            }
-        }
+        let checks = Self::check_series(cfg, facts);
+        let aws_errors = facts
+            .control
+            .iter()
+            .flat_map(|c| c.calls.iter().filter(|c| !c.ok).map(|c| c.operation))
+            .collect();
         let findings: BTreeSet<FindingLabels> = findings
             .iter()
             .map(|f| FindingLabels {
@@ -280,19 +266,44 @@ impl ProbeSnapshot {
             finished_unix,
             checks,
             findings: findings.into_iter().collect(),
-            nlb_targets: nlb_targets
-                .into_iter()
-                .map(|((target_group, state), n)| {
-                    let labels = NlbTargetLabels {
-                        probe: name.clone(),
-                        target_group,
-                        state,
-                    };
-                    (labels, n)
-                })
-                .collect(),
+            nlb_targets: nlb_targets(name, facts),
             aws_errors,
         }
+    }
+
+    /// Checks of `facts` as series (only configured paths become `path` label values).
+    fn check_series(cfg: &Config, facts: &Facts) -> Vec<CheckSeries> {
+        let mut checks: Vec<CheckSeries> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for c in crate::checks::of(facts) {
+            // Only configured paths become label values.
+            let path = match c.path.as_deref() {
+                None => String::new(),
+                Some(p) if cfg.paths.iter().any(|x| x == p) => p.to_string(),
+                Some(_) => "other".to_string(),
+            };
+            let endpoint = c.endpoint.unwrap_or_default();
+            let labels = CheckLabels {
+                probe: cfg.name.clone(),
+                layer: c.layer,
+                check: c.kind.as_str(),
+                endpoint,
+                path,
+            };
+            if seen.insert(labels.clone()) {
+                let phases = c
+                    .phases
+                    .iter()
+                    .map(|(p, d)| (*p, d.as_secs_f64()))
+                    .collect();
+                checks.push(CheckSeries {
+                    labels,
+                    ok: c.ok,
+                    phases,
+                });
+            }
+        }
+        checks
     }
 
     /// Phase observations of the main pass (DNS lookups and first-try invokes) for histograms.

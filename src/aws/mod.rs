@@ -206,6 +206,22 @@ pub async fn gather<I: Inventory>(
         deadline,
     };
     let mut cf = ControlFacts::default();
+    read_api_and_endpoints(&rec, inv, api_id, stage, region, &mut cf).await;
+    read_endpoint_network(&rec, inv, &mut cf).await;
+    read_integration(&rec, inv, &mut cf).await;
+    cf.calls = rec.calls.into_inner().expect("poisoned");
+    cf
+}
+
+/// The API, its stage and deployed snapshot, its resources, and the execute-api endpoints.
+async fn read_api_and_endpoints<I: Inventory>(
+    rec: &Recorder,
+    inv: &I,
+    api_id: &str,
+    stage: &str,
+    region: &str,
+    cf: &mut ControlFacts,
+) {
     let service = format!("com.amazonaws.{region}.execute-api");
     let by_service = [("service-name", service.as_str())];
     let (api, stage_r, resources, endpoints) = tokio::join!(
@@ -231,13 +247,9 @@ pub async fn gather<I: Inventory>(
             .lock()
             .expect("poisoned")
             .iter_mut()
-            .for_each(|c| {
-                if c.operation == Operation::GetStage {
-                    c.error = Some("NotFoundException: stage not found".into());
-                }
-            });
+            .filter(|c| c.operation == Operation::GetStage)
+            .for_each(|c| c.error = Some("NotFoundException: stage not found".into()));
     }
-
     if let Some(dep) = cf.stage.as_ref().and_then(|s| s.deployment_id.clone()) {
         cf.deployed = rec
             .call(
@@ -246,37 +258,30 @@ pub async fn gather<I: Inventory>(
             )
             .await;
     }
-    let groups: Vec<String> = {
-        let mut g: Vec<String> = cf
-            .execute_api_endpoints
-            .iter()
-            .flat_map(|e| e.security_groups.clone())
-            .collect();
-        g.sort();
-        g.dedup();
-        g
-    };
+}
+
+/// Sorted, deduplicated.
+fn unique(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Around the execute-api endpoints: their security group rules, and per VPC its DNS attributes,
+/// its CIDR blocks and this host's own interface there.
+async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
+    let eps = &cf.execute_api_endpoints;
+    let groups = unique(eps.iter().flat_map(|e| e.security_groups.clone()).collect());
     if !groups.is_empty() {
-        if let Some(r) = rec
-            .call(
-                Operation::DescribeSecurityGroupRules,
-                inv.describe_sg_rules(&groups),
-            )
-            .await
-        {
+        let rules = rec.call(
+            Operation::DescribeSecurityGroupRules,
+            inv.describe_sg_rules(&groups),
+        );
+        if let Some(r) = rules.await {
             cf.sg_rules = r;
         }
     }
-    let vpcs: Vec<String> = {
-        let mut v: Vec<String> = cf
-            .execute_api_endpoints
-            .iter()
-            .filter_map(|e| e.vpc_id.clone())
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let vpcs = unique(eps.iter().filter_map(|e| e.vpc_id.clone()).collect());
     for vpc in vpcs {
         // The address this host reaches the VPC's endpoint ENIs from: its interface there, if any.
         let source = cf
@@ -286,16 +291,11 @@ pub async fn gather<I: Inventory>(
             .flat_map(|e| e.ips())
             .find_map(local_addr_towards);
         let client = async {
-            match source {
-                Some(ip) => {
-                    rec.call(
-                        Operation::DescribeNetworkInterfaces,
-                        inv.describe_client_eni(&vpc, ip),
-                    )
-                    .await
-                }
-                None => None,
-            }
+            let ip = source?;
+            let op = Operation::DescribeNetworkInterfaces;
+            rec.call(op, inv.describe_client_eni(&vpc, ip))
+                .await
+                .flatten()
         };
         let (dns, cidrs, client) = tokio::join!(
             rec.call(Operation::DescribeVpcAttribute, inv.describe_vpc_dns(&vpc)),
@@ -308,11 +308,15 @@ pub async fn gather<I: Inventory>(
         if let Some(c) = cidrs {
             cf.vpc_cidrs.insert(vpc.clone(), c);
         }
-        if let Some(Some(c)) = client {
+        if let Some(c) = client {
             cf.client_enis.insert(vpc, c);
         }
     }
+}
 
+/// Behind the integrations: VPC links, their NLBs, the interface endpoints in the NLBs' VPCs
+/// (seed path A) and, with a role in the provider account, the provider side of their connections.
+async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
     for id in cf.integration_links() {
         if let Some(l) = rec.call(Operation::GetVpcLink, inv.get_vpc_link(&id)).await {
             cf.vpc_links.push(l);
@@ -325,16 +329,11 @@ pub async fn gather<I: Inventory>(
         .filter(|a| a.contains(":loadbalancer/"))
         .collect();
     for arn in nlb_arns {
-        if let Some(n) = read_nlb(&rec, inv, &arn).await {
+        if let Some(n) = read_nlb(rec, inv, &arn).await {
             cf.nlbs.push(n);
         }
     }
-    let nlb_vpcs: Vec<String> = {
-        let mut v: Vec<String> = cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
     for vpc in nlb_vpcs {
         let in_vpc = [("vpc-id", vpc.as_str()), ("vpc-endpoint-type", "Interface")];
         let found = rec
@@ -351,21 +350,15 @@ pub async fn gather<I: Inventory>(
         }));
     }
     let ids: Vec<String> = cf.service_endpoints.iter().map(|e| e.id.clone()).collect();
-    if !ids.is_empty() {
-        for account in inv.role_accounts() {
-            if let Some(m) = rec
-                .call(
-                    Operation::DescribeVpcEndpointConnections,
-                    inv.describe_connections(&account, &ids),
-                )
-                .await
-            {
-                cf.provider_connections.extend(m);
-            }
+    if ids.is_empty() {
+        return;
+    }
+    for account in inv.role_accounts() {
+        let op = Operation::DescribeVpcEndpointConnections;
+        if let Some(m) = rec.call(op, inv.describe_connections(&account, &ids)).await {
+            cf.provider_connections.extend(m);
         }
     }
-    cf.calls = rec.calls.into_inner().expect("poisoned");
-    cf
 }
 
 #[cfg(test)]

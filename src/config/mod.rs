@@ -48,7 +48,7 @@ impl ConfigError {
 }
 
 /// A validated probe configuration: one private API chain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Empty only while the stage is unknown (see [`Config::set_stage`]).
     pub name: String,
@@ -203,7 +203,23 @@ pub fn build(
     let l = Layers {
         file: file.map(|(p, s, _)| (p, s)),
     };
-    let no_file = if file.is_some() {
+    let mut cfg = identity(&l, flags, pf, env_region)?;
+    route(&l, flags, pf, &mut cfg)?;
+    aws(&l, flags, pf, &mut cfg)?;
+    timing(&l, flags, pf, &mut cfg)?;
+    validate::check_stage_vs_no_aws(&cfg.stage, cfg.no_aws, l.file.map(|(p, _)| p))?;
+    validate::check_route_needs_endpoint(cfg.invoke_via, &cfg.vpce_dns, &cfg.vpce_id)?;
+    Ok(cfg)
+}
+
+/// Which chain: API id, region (else the AWS environment's), stage, and the probe's name.
+fn identity(
+    l: &Layers<'_>,
+    flags: &Overrides,
+    pf: &ProbeFile,
+    env_region: Option<String>,
+) -> Result<Config, ConfigError> {
+    let no_file = if l.file.is_some() {
         ""
     } else {
         " (or --config FILE)"
@@ -234,75 +250,6 @@ pub fn build(
             })?,
     };
     let stage = l.field(flags.stage.clone(), "--stage", &pf.stage, validate::stage)?;
-    let paths = l
-        .field(given(&flags.paths), "--path", &pf.paths, validate::paths)?
-        .unwrap_or_else(|| DEFAULT_PATHS.iter().map(|s| s.to_string()).collect());
-    let method = l
-        .field(
-            flags.method.clone(),
-            "--method",
-            &pf.method,
-            validate::method,
-        )?
-        .unwrap_or(http::Method::GET);
-    let invoke_via = l
-        .field(flags.invoke_via, "--invoke-via", &pf.invoke_via, Ok)?
-        .unwrap_or_default();
-    let vpce_id = l.field(
-        flags.vpce_id.clone(),
-        "--vpce-id",
-        &pf.vpce_id,
-        validate::vpce_id,
-    )?;
-    let vpce_dns = l.field(
-        flags.vpce_dns.clone(),
-        "--vpce-dns",
-        &pf.vpce_dns,
-        validate::dns_name,
-    )?;
-    let resolvers = l
-        .field(
-            given(&flags.resolvers),
-            "--resolver",
-            &pf.resolvers,
-            validate::resolvers,
-        )?
-        .unwrap_or_default();
-    let port = l
-        .field(flags.port, "--port", &pf.port, validate::port)?
-        .unwrap_or(443);
-    let (ca_file, extra_roots) = ca(&l, flags, pf)?;
-    let aws_endpoint_url = l.field(
-        flags.aws_endpoint_url.clone(),
-        "--aws-endpoint-url",
-        &pf.aws_endpoint_url,
-        validate::url,
-    )?;
-    let roles = match given(&flags.roles) {
-        Some(r) => validate::role_flags(r).map_err(|e| ConfigError::flag("--role", e.0))?,
-        None => l
-            .field(None, "--role", &pf.roles, validate::role_table)?
-            .unwrap_or_default(),
-    };
-    let duration = |flag: Option<String>, name, file: &Option<Spanned<String>>, default| {
-        l.field(flag, name, file, validate::duration)
-            .map(|d| d.unwrap_or(default))
-    };
-    let timeout = duration(
-        flags.timeout.clone(),
-        "--timeout",
-        &pf.timeout,
-        DEFAULT_TIMEOUT,
-    )?;
-    let interval = duration(None, "interval", &pf.interval, DEFAULT_INTERVAL)?;
-    let control_plane_interval = duration(
-        None,
-        "control_plane_interval",
-        &pf.control_plane_interval,
-        DEFAULT_CONTROL_PLANE_INTERVAL,
-    )?;
-    let sigv4 = flags.sigv4 || pf.sigv4.unwrap_or(false);
-    let no_aws = flags.no_aws || pf.no_aws.unwrap_or(false);
     let name = match l.field(None, "name", &pf.name, validate::name)? {
         Some(n) => n,
         None => stage
@@ -310,32 +257,112 @@ pub fn build(
             .map(|s| format!("{api_id}-{s}"))
             .unwrap_or_default(),
     };
-
-    validate::check_stage_vs_no_aws(&stage, no_aws, l.file.map(|(p, _)| p))?;
-    validate::check_route_needs_endpoint(invoke_via, &vpce_dns, &vpce_id)?;
-
     Ok(Config {
         name,
         api_id,
         region,
         stage,
-        paths,
-        method,
-        invoke_via,
-        vpce_id,
-        vpce_dns,
-        resolvers,
-        port,
-        ca_file,
-        extra_roots,
-        sigv4,
-        aws_endpoint_url,
-        roles,
-        no_aws,
-        timeout,
-        interval,
-        control_plane_interval,
+        ..Config::default()
     })
+}
+
+/// How to call it: paths, method, route, endpoint, resolvers, port.
+fn route(
+    l: &Layers<'_>,
+    flags: &Overrides,
+    pf: &ProbeFile,
+    cfg: &mut Config,
+) -> Result<(), ConfigError> {
+    cfg.paths = l
+        .field(given(&flags.paths), "--path", &pf.paths, validate::paths)?
+        .unwrap_or_else(|| DEFAULT_PATHS.iter().map(|s| s.to_string()).collect());
+    cfg.method = l
+        .field(
+            flags.method.clone(),
+            "--method",
+            &pf.method,
+            validate::method,
+        )?
+        .unwrap_or(http::Method::GET);
+    cfg.invoke_via = l
+        .field(flags.invoke_via, "--invoke-via", &pf.invoke_via, Ok)?
+        .unwrap_or_default();
+    cfg.vpce_id = l.field(
+        flags.vpce_id.clone(),
+        "--vpce-id",
+        &pf.vpce_id,
+        validate::vpce_id,
+    )?;
+    cfg.vpce_dns = l.field(
+        flags.vpce_dns.clone(),
+        "--vpce-dns",
+        &pf.vpce_dns,
+        validate::dns_name,
+    )?;
+    cfg.resolvers = l
+        .field(
+            given(&flags.resolvers),
+            "--resolver",
+            &pf.resolvers,
+            validate::resolvers,
+        )?
+        .unwrap_or_default();
+    cfg.port = l
+        .field(flags.port, "--port", &pf.port, validate::port)?
+        .unwrap_or(443);
+    (cfg.ca_file, cfg.extra_roots) = ca(l, flags, pf)?;
+    Ok(())
+}
+
+/// The AWS side: endpoint URL, roles, signing, whether to read AWS at all.
+fn aws(
+    l: &Layers<'_>,
+    flags: &Overrides,
+    pf: &ProbeFile,
+    cfg: &mut Config,
+) -> Result<(), ConfigError> {
+    cfg.aws_endpoint_url = l.field(
+        flags.aws_endpoint_url.clone(),
+        "--aws-endpoint-url",
+        &pf.aws_endpoint_url,
+        validate::url,
+    )?;
+    cfg.roles = match given(&flags.roles) {
+        Some(r) => validate::role_flags(r).map_err(|e| ConfigError::flag("--role", e.0))?,
+        None => l
+            .field(None, "--role", &pf.roles, validate::role_table)?
+            .unwrap_or_default(),
+    };
+    cfg.sigv4 = flags.sigv4 || pf.sigv4.unwrap_or(false);
+    cfg.no_aws = flags.no_aws || pf.no_aws.unwrap_or(false);
+    Ok(())
+}
+
+/// The deadline of a run and the agent's intervals.
+fn timing(
+    l: &Layers<'_>,
+    flags: &Overrides,
+    pf: &ProbeFile,
+    cfg: &mut Config,
+) -> Result<(), ConfigError> {
+    let duration = |flag: Option<String>, name, file: &Option<Spanned<String>>, default| {
+        l.field(flag, name, file, validate::duration)
+            .map(|d| d.unwrap_or(default))
+    };
+    cfg.timeout = duration(
+        flags.timeout.clone(),
+        "--timeout",
+        &pf.timeout,
+        DEFAULT_TIMEOUT,
+    )?;
+    cfg.interval = duration(None, "interval", &pf.interval, DEFAULT_INTERVAL)?;
+    cfg.control_plane_interval = duration(
+        None,
+        "control_plane_interval",
+        &pf.control_plane_interval,
+        DEFAULT_CONTROL_PLANE_INTERVAL,
+    )?;
+    Ok(())
 }
 
 /// `ca_file` and the roots read from it. A relative path in a probe file is relative to the file.

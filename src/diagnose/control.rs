@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use crate::facts::control::{cidr_contains, ControlFacts, Endpoint, Nlb, Operation, Target};
+use crate::facts::control::{
+    cidr_contains, ControlFacts, Endpoint, Nlb, Operation, RestApi, Target,
+};
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
 use crate::finding::{Confidence, Finding, FindingId};
@@ -294,27 +296,7 @@ fn api_rules(
         );
         return;
     }
-    if let Some(e) = ep {
-        if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
-            out.push(
-                confirmed(
-                    FindingId::DnsVpceAliasNotAssociated,
-                    vec![format!(
-                        "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
-                        api.id, api.vpc_endpoint_ids, e.id
-                    )],
-                    &[FindingId::DnsVpceAliasNotAssociated, FindingId::DnsNxdomain],
-                )
-                .predicts(
-                    Symptom::NameMissing,
-                    &[
-                        "the association changed minutes ago: DNS follows it with a delay",
-                        IN_FLIGHT,
-                    ],
-                ),
-            );
-        }
-    }
+    alias_rule(f, api, ep, out);
     if cf.stage.is_none()
         && cf.calls.iter().any(|c| {
             c.operation == Operation::GetStage
@@ -333,7 +315,36 @@ fn api_rules(
             .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
         );
     }
-    // Resource policy, evaluated for the client's endpoint.
+    policy_rules(api, ep, data, out);
+    method_rules(f, cf, out);
+}
+
+/// The `{api}-{vpce}` alias route, with the client's endpoint not associated with the API.
+fn alias_rule(f: &Facts, api: &RestApi, ep: Option<&Endpoint>, out: &mut Vec<Confirmed>) {
+    let Some(e) = ep else { return };
+    if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
+        out.push(
+            confirmed(
+                FindingId::DnsVpceAliasNotAssociated,
+                vec![format!(
+                    "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
+                    api.id, api.vpc_endpoint_ids, e.id
+                )],
+                &[FindingId::DnsVpceAliasNotAssociated, FindingId::DnsNxdomain],
+            )
+            .predicts(
+                Symptom::NameMissing,
+                &[
+                    "the association changed minutes ago: DNS follows it with a delay",
+                    IN_FLIGHT,
+                ],
+            ),
+        );
+    }
+}
+
+/// The resource policy, evaluated for the client's endpoint.
+fn policy_rules(api: &RestApi, ep: Option<&Endpoint>, data: &[Finding], out: &mut Vec<Confirmed>) {
     let denied_on_data_plane: Vec<FindingId> = data
         .iter()
         .filter(|d| {
@@ -379,7 +390,6 @@ fn api_rules(
         },
         _ => {}
     }
-    method_rules(f, cf, out);
 }
 
 /// The configured paths served by stage resource `resource` (`/` serves `/`, `/{proxy+}` every
@@ -497,7 +507,7 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     }
     for nlb in &cf.nlbs {
         let mut found = Vec::new();
-        nlb_rules(f, cf, nlb, &mut found);
+        nlb_rules(cf, nlb, &mut found);
         let through: Vec<String> = cf
             .vpc_links
             .iter()
@@ -517,7 +527,7 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     }
 }
 
-fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
+fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
     let targets: Vec<&Target> = nlb
         .target_groups
         .iter()
@@ -534,20 +544,7 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
         ));
         return;
     }
-    let line = |t: &Target| {
-        format!(
-            "target {}:{} ({}) {}{}",
-            t.id,
-            t.port.unwrap_or_default(),
-            t.az.as_deref().unwrap_or("?"),
-            t.state,
-            t.reason
-                .as_deref()
-                .map(|r| format!(" / {r}"))
-                .unwrap_or_default()
-        )
-    };
-    let ev: Vec<String> = targets.iter().map(|t| line(t)).collect();
+    let ev: Vec<String> = targets.iter().map(|t| target_line(t)).collect();
     // Seed path A: IP targets should be the ENI IPs of an interface endpoint in the NLB's VPC.
     let candidates: Vec<&Endpoint> = cf
         .service_endpoints
@@ -566,61 +563,9 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
                 None
             },
         );
-    if let Some(e) = matched {
-        let conn = cf.provider_connections.get(&e.id).cloned();
-        let state = conn.clone().unwrap_or_else(|| e.state.clone());
-        let mut ev2 = vec![format!(
-            "consumer endpoint {} (service {}): State={}",
-            e.id,
-            e.service_name.as_deref().unwrap_or("?"),
-            e.state
-        )];
-        if let Some(c) = conn {
-            ev2.push(format!(
-                "provider ec2:DescribeVpcEndpointConnections {}: {c}",
-                e.id
-            ));
-        }
-        if state.eq_ignore_ascii_case("pendingAcceptance") || state.eq_ignore_ascii_case("pending")
-        {
-            ev2.extend(ev.clone());
-            out.push(confirmed(
-                FindingId::EndpointConnectionPendingAcceptance,
-                ev2,
-                INTEGRATION_SYMPTOMS,
-            ));
-            return;
-        }
-        if ["rejected", "expired", "deleted", "failed"]
-            .iter()
-            .any(|s| state.eq_ignore_ascii_case(s))
-        {
-            ev2.extend(ev.clone());
-            out.push(confirmed(
-                FindingId::EndpointConnectionRejectedOrExpired,
-                ev2,
-                INTEGRATION_SYMPTOMS,
-            ));
-            return;
-        }
-        let expected = e.ips();
-        let stale: Vec<&IpAddr> = target_ips
-            .iter()
-            .filter(|ip| !expected.contains(ip))
-            .collect();
-        if !stale.is_empty() {
-            let mut ev3 = vec![format!(
-                "target IPs {:?} vs the ENI IPs of {}: {:?}",
-                target_ips, e.id, expected
-            )];
-            ev3.extend(ev.clone());
-            out.push(confirmed(
-                FindingId::NlbTargetIpDrift,
-                ev3,
-                INTEGRATION_SYMPTOMS,
-            ));
-            return;
-        }
+    if let Some(c) = matched.and_then(|e| privatelink_rule(cf, e, &target_ips, &ev)) {
+        out.push(c);
+        return;
     }
     if targets.iter().any(|t| {
         t.state.eq_ignore_ascii_case("unused") && t.reason.as_deref() == Some("Target.NotInUse")
@@ -659,6 +604,82 @@ fn nlb_rules(_f: &Facts, cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>)
             ));
         }
     }
+}
+
+/// `target 10.0.1.5:443 (us-east-1a) unhealthy / Target.Timeout`.
+fn target_line(t: &Target) -> String {
+    format!(
+        "target {}:{} ({}) {}{}",
+        t.id,
+        t.port.unwrap_or_default(),
+        t.az.as_deref().unwrap_or("?"),
+        t.state,
+        t.reason
+            .as_deref()
+            .map(|r| format!(" / {r}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Seed path A: the NLB's IP targets are the ENIs of interface endpoint `e` to a PrivateLink
+/// service: its connection pending or refused, or targets that are no longer its ENIs.
+fn privatelink_rule(
+    cf: &ControlFacts,
+    e: &Endpoint,
+    target_ips: &[IpAddr],
+    ev: &[String],
+) -> Option<Confirmed> {
+    let conn = cf.provider_connections.get(&e.id).cloned();
+    let state = conn.clone().unwrap_or_else(|| e.state.clone());
+    let mut ev2 = vec![format!(
+        "consumer endpoint {} (service {}): State={}",
+        e.id,
+        e.service_name.as_deref().unwrap_or("?"),
+        e.state
+    )];
+    if let Some(c) = conn {
+        ev2.push(format!(
+            "provider ec2:DescribeVpcEndpointConnections {}: {c}",
+            e.id
+        ));
+    }
+    if state.eq_ignore_ascii_case("pendingAcceptance") || state.eq_ignore_ascii_case("pending") {
+        ev2.extend(ev.iter().cloned());
+        return Some(confirmed(
+            FindingId::EndpointConnectionPendingAcceptance,
+            ev2,
+            INTEGRATION_SYMPTOMS,
+        ));
+    }
+    if ["rejected", "expired", "deleted", "failed"]
+        .iter()
+        .any(|s| state.eq_ignore_ascii_case(s))
+    {
+        ev2.extend(ev.iter().cloned());
+        return Some(confirmed(
+            FindingId::EndpointConnectionRejectedOrExpired,
+            ev2,
+            INTEGRATION_SYMPTOMS,
+        ));
+    }
+    let expected = e.ips();
+    let stale: Vec<&IpAddr> = target_ips
+        .iter()
+        .filter(|ip| !expected.contains(ip))
+        .collect();
+    if !stale.is_empty() {
+        let mut ev3 = vec![format!(
+            "target IPs {:?} vs the ENI IPs of {}: {:?}",
+            target_ips, e.id, expected
+        )];
+        ev3.extend(ev.iter().cloned());
+        return Some(confirmed(
+            FindingId::NlbTargetIpDrift,
+            ev3,
+            INTEGRATION_SYMPTOMS,
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

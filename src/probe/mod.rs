@@ -138,6 +138,17 @@ impl Prober {
         };
         facts.enis = pass.invoke_all(cfg, &target, &addrs).await;
 
+        self.follow_ups(cfg, &target, &pass, &mut facts).await;
+        facts.deadline_hit = Instant::now() >= deadline;
+        facts.duration = start.elapsed();
+        facts
+    }
+
+    /// The follow-ups the main pass calls for, on one address that answered: a SigV4-signed
+    /// retry when every unsigned call lacked a token, and (`vpce-host`) the call identified by
+    /// `x-apigw-api-id` when every call identified by `Host` was forbidden.
+    async fn follow_ups(&self, cfg: &Config, target: &TargetFacts, pass: &Pass, facts: &mut Facts) {
+        let (deadline, phase_cap) = (pass.deadline, pass.phase_cap);
         let all_main = |status: u16, t: &str| {
             let n = facts.invokes().count();
             let hits = facts
@@ -163,7 +174,7 @@ impl Prober {
                         creds: Some(Arc::new(c)),
                         ..pass.clone()
                     };
-                    let retry = signed.invoke_all(cfg, &target, &[ip]).await;
+                    let retry = signed.invoke_all(cfg, target, &[ip]).await;
                     facts.signed_retry = retry.into_iter().flat_map(|e| e.paths).collect();
                 }
                 (Err(e), _) => facts.signed_retry_unavailable = Some(e.to_string()),
@@ -176,14 +187,10 @@ impl Prober {
                     identify: Identify::ApiIdHeader,
                     ..pass.clone()
                 };
-                let control = by_header.invoke_all(cfg, &target, &[ip]).await;
+                let control = by_header.invoke_all(cfg, target, &[ip]).await;
                 facts.header_control = control.into_iter().flat_map(|e| e.paths).collect();
             }
         }
-
-        facts.deadline_hit = Instant::now() >= deadline;
-        facts.duration = start.elapsed();
-        facts
     }
 }
 

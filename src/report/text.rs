@@ -16,6 +16,13 @@ pub fn render(r: &Report, color: bool) -> String {
         }
     };
     let mut out = String::new();
+    render_checks(r, &paint, &mut out);
+    render_findings(r, &paint, &mut out);
+    out
+}
+
+/// The header line and the layer tree of checks.
+fn render_checks(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut String) {
     let _ = writeln!(
         out,
         "pgw-doctor {}  api {}  stage {}  region {}  via {} ({})",
@@ -69,6 +76,10 @@ pub fn render(r: &Report, color: bool) -> String {
             );
         }
     }
+}
+
+/// The verdict and every finding with its evidence, fix and runbook.
+fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut String) {
     let _ = writeln!(out);
     if r.findings.is_empty() {
         let _ = writeln!(
@@ -77,7 +88,7 @@ pub fn render(r: &Report, color: bool) -> String {
             paint("32;1", "✔"),
             r.duration_seconds
         );
-        return out;
+        return;
     }
     // Healthy with findings: only info notes (the planes disagree), no failure.
     let (mark, what) = if r.verdict == "healthy" {
@@ -123,7 +134,6 @@ pub fn render(r: &Report, color: bool) -> String {
             let _ = writeln!(out, "   could also be: {}", alts.join(", "));
         }
     }
-    out
 }
 
 fn confidence(f: &crate::finding::Finding) -> &'static str {
