@@ -6,16 +6,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-fn agent() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pgw-agent"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.starts_with("PGW_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
+use crate::support::agent;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("pgw-agent-it-{tag}-{}", std::process::id()));

@@ -252,15 +252,9 @@ impl Agent {
         for (name, text) in probes {
             std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
         }
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgw-agent"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") || k.starts_with("PGW_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = crate::support::agent();
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .args([
                 "--listen",
                 "127.0.0.1:0",

@@ -8,9 +8,10 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A `pgw-doctor` command that can never reach AWS: no ambient credentials or profiles, IMDS off.
-pub fn doctor() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pgw-doctor"));
+/// `program` (a built pgw binary) in a clean environment that can never reach AWS by itself: no
+/// ambient `AWS_*` / `PGW_*` variables, credentials or profiles, IMDS off, no colour.
+pub fn clean(program: &str) -> Command {
+    let mut c = Command::new(program);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") || k.starts_with("PGW_") {
             c.env_remove(k);
@@ -24,6 +25,16 @@ pub fn doctor() -> Command {
         )
         .env("NO_COLOR", "1");
     c
+}
+
+/// `pgw-doctor`, [`clean`].
+pub fn doctor() -> Command {
+    clean(env!("CARGO_BIN_EXE_pgw-doctor"))
+}
+
+/// `pgw-agent`, [`clean`].
+pub fn agent() -> Command {
+    clean(env!("CARGO_BIN_EXE_pgw-agent"))
 }
 
 pub fn run(mut c: Command) -> Output {
