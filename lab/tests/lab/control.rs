@@ -355,90 +355,101 @@ async fn denied_operations_answer_access_denied() {
         .await
         .unwrap();
     let principal = "User: arn:aws:iam::111122223333:user/pgw-lab is not authorized to perform";
-
-    // ELBv2 (query protocol): 403 <ErrorResponse> AccessDenied.
-    let r = aws_call(
-        &lab,
-        "elasticloadbalancing",
-        "POST",
-        "/",
-        "Action=DescribeTargetHealth&Version=2015-12-01&TargetGroupArn=arn%3Aaws%3Aelasticloadbalancing%3Aus-east-1%3A111122223333%3Atargetgroup%2Fx%2F0123456789abcdef",
-    )
-    .await;
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.starts_with(
-        "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>AccessDenied</Code>\n"
-    ), "{}", r.body);
-    assert!(r.body.contains(&format!(
-        "<Message>{principal}: elasticloadbalancing:DescribeTargetHealth because no identity-based policy allows the elasticloadbalancing:DescribeTargetHealth action</Message>"
-    )), "{}", r.body);
-    let request_id = r.headers["x-amzn-RequestId"].to_str().unwrap();
-    assert!(
-        r.body
-            .contains(&format!("<RequestId>{request_id}</RequestId>")),
-        "{}",
-        r.body
-    );
-    let r = aws_call(
-        &lab,
-        "elasticloadbalancing",
-        "POST",
-        "/",
-        "Action=DescribeLoadBalancers&Version=2015-12-01",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("nlb-a-internal"), "{}", r.body);
-
-    // EC2: 403 <Response><Errors> UnauthorizedOperation, RequestID in the body.
-    let r = aws_call(
-        &lab,
-        "ec2",
-        "POST",
-        "/",
-        "Action=DescribeVpcEndpoints&Version=2016-11-15",
-    )
-    .await;
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert!(r.body.contains(&format!(
-        "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation. {principal}: ec2:DescribeVpcEndpoints because"
-    )), "{}", r.body);
-    assert!(
-        r.body.contains("</Message></Error></Errors><RequestID>"),
-        "{}",
-        r.body
-    );
-    assert!(r.body.ends_with("</RequestID></Response>"), "{}", r.body);
-    let r = aws_call(
-        &lab,
-        "ec2",
-        "POST",
-        "/",
-        "Action=DescribeVpcs&Version=2016-11-15",
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-
-    // API Gateway (REST JSON): 403 AccessDeniedException for GetStage only.
-    let r = aws_call(
-        &lab,
-        "apigateway",
-        "GET",
-        "/restapis/3eqr0osoc3/stages/test",
-        "",
-    )
-    .await;
-    assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(r.error_type(), Some("AccessDeniedException"));
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert_eq!(
-        v["Message"],
-        format!("{principal}: apigateway:GET on resource: arn:aws:apigateway:us-east-1::/restapis/3eqr0osoc3/stages/test because no identity-based policy allows the apigateway:GET action")
-    );
-    let r = aws_call(&lab, "apigateway", "GET", "/restapis/3eqr0osoc3", "").await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let r = aws_call(&lab, "apigateway", "GET", "/restapis/3eqr0osoc3/stages", "").await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    let tg = "TargetGroupArn=arn%3Aaws%3Aelasticloadbalancing%3Aus-east-1%3A111122223333%3Atargetgroup%2Fx%2F0123456789abcdef";
+    let target_health = format!("Action=DescribeTargetHealth&Version=2015-12-01&{tg}");
+    // (service, method, path, form, what the 403 body holds): each service's own AccessDenied shape.
+    let denied: [(&str, &str, &str, &str, Vec<String>); 3] = [
+        (
+            "elasticloadbalancing",
+            "POST",
+            "/",
+            &target_health,
+            vec![
+                "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>AccessDenied</Code>\n".into(),
+                format!("<Message>{principal}: elasticloadbalancing:DescribeTargetHealth because no identity-based policy allows the elasticloadbalancing:DescribeTargetHealth action</Message>"),
+            ],
+        ),
+        (
+            "ec2",
+            "POST",
+            "/",
+            "Action=DescribeVpcEndpoints&Version=2016-11-15",
+            vec![
+                format!("<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation. {principal}: ec2:DescribeVpcEndpoints because"),
+                "</Message></Error></Errors><RequestID>".into(),
+            ],
+        ),
+        (
+            "apigateway",
+            "GET",
+            "/restapis/3eqr0osoc3/stages/test",
+            "",
+            vec![format!("{{\"Message\": \"{principal}: apigateway:GET on resource: arn:aws:apigateway:us-east-1::/restapis/3eqr0osoc3/stages/test because no identity-based policy allows the apigateway:GET action\"}}")],
+        ),
+    ];
+    for (service, method, path, form, holds) in &denied {
+        let r = aws_call(&lab, service, method, path, form).await;
+        assert_eq!(r.status, 403, "{service} {form}: {}", r.body);
+        for h in holds {
+            assert!(
+                r.body.contains(h.as_str()),
+                "{service}: {h:?} not in {}",
+                r.body
+            );
+        }
+        match *service {
+            "elasticloadbalancing" => {
+                let id = r.headers["x-amzn-RequestId"].to_str().unwrap();
+                assert!(
+                    r.body.contains(&format!("<RequestId>{id}</RequestId>")),
+                    "{}",
+                    r.body
+                );
+            }
+            "ec2" => assert!(r.body.ends_with("</RequestID></Response>"), "{}", r.body),
+            _ => assert_eq!(r.error_type(), Some("AccessDeniedException")),
+        }
+    }
+    // (service, method, path, form, what the 200 body holds): the operations not denied answer.
+    let allowed = [
+        (
+            "elasticloadbalancing",
+            "POST",
+            "/",
+            "Action=DescribeLoadBalancers&Version=2015-12-01",
+            "nlb-a-internal",
+        ),
+        (
+            "ec2",
+            "POST",
+            "/",
+            "Action=DescribeVpcs&Version=2016-11-15",
+            "<vpcSet>",
+        ),
+        (
+            "apigateway",
+            "GET",
+            "/restapis/3eqr0osoc3",
+            "",
+            "3eqr0osoc3",
+        ),
+        (
+            "apigateway",
+            "GET",
+            "/restapis/3eqr0osoc3/stages",
+            "",
+            "test",
+        ),
+    ];
+    for (service, method, path, form, holds) in allowed {
+        let r = aws_call(&lab, service, method, path, form).await;
+        assert_eq!(r.status, 200, "{service} {path} {form}: {}", r.body);
+        assert!(
+            r.body.contains(holds),
+            "{service}: {holds:?} not in {}",
+            r.body
+        );
+    }
 
     // Lifted at runtime.
     lab.set_faults(Faults::default());
