@@ -321,11 +321,58 @@ mod tests {
         assert_eq!(ids(&f), vec![FindingId::MissingProxyMethod]);
     }
 
+    /// The same answer on every path and ENI → the finding it stands for.
     #[test]
-    fn all_forbidden_is_stage_not_found() {
-        let mut f = healthy();
-        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
-        assert_eq!(ids(&f), vec![FindingId::StageNotFound]);
+    fn every_answer_everywhere_maps_to_its_id() {
+        use crate::facts::HttpOutcome;
+        let deny = "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/";
+        let explicit = format!("{deny} with an explicit deny");
+        let ise = "InternalServerErrorException";
+        let table: Vec<(HttpOutcome, FindingId)> = vec![
+            (
+                gateway(403, "ForbiddenException", "Forbidden"),
+                FindingId::StageNotFound,
+            ),
+            (
+                gateway(403, "AccessDeniedException", &explicit),
+                FindingId::ResourcePolicyDeniesVpce,
+            ),
+            (
+                gateway(403, "AccessDeniedException", deny),
+                FindingId::ResourcePolicyMissing,
+            ),
+            (
+                gateway(429, "TooManyRequestsException", "Too Many Requests"),
+                FindingId::Throttled,
+            ),
+            (
+                gateway(504, ise, "Endpoint request timed out"),
+                FindingId::IntegrationTimeout,
+            ),
+            (HttpOutcome::Timeout, FindingId::IntegrationTimeout),
+            (
+                gateway(504, ise, "Network error communicating with endpoint"),
+                FindingId::IntegrationNetworkError,
+            ),
+            (
+                gateway(500, ise, "Internal server error"),
+                FindingId::IntegrationInternalError,
+            ),
+            (backend(502), FindingId::BackendHttpError),
+            (
+                HttpOutcome::Error("reset".into()),
+                FindingId::InvokeConnectionError,
+            ),
+            (
+                gateway(413, "RequestTooLargeException", "Request Too Long"),
+                FindingId::UnexpectedGatewayResponse,
+            ),
+        ];
+        for (answer, want) in table {
+            let mut f = healthy();
+            set_all(&mut f, answer.clone());
+            assert_eq!(ids(&f), vec![want], "{answer:?}");
+        }
     }
 
     #[test]
@@ -377,102 +424,9 @@ mod tests {
     }
 
     #[test]
-    fn explicit_deny_is_policy_denies_vpce() {
-        let mut f = healthy();
-        set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/ with an explicit deny"));
-        assert_eq!(ids(&f), vec![FindingId::ResourcePolicyDeniesVpce]);
-    }
-
-    #[test]
-    fn implicit_deny_is_policy_missing() {
-        let mut f = healthy();
-        set_all(&mut f, gateway(403, "AccessDeniedException", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/"));
-        assert_eq!(ids(&f), vec![FindingId::ResourcePolicyMissing]);
-    }
-
-    #[test]
-    fn throttled() {
-        let mut f = healthy();
-        set_all(
-            &mut f,
-            gateway(429, "TooManyRequestsException", "Too Many Requests"),
-        );
-        assert_eq!(ids(&f), vec![FindingId::Throttled]);
-    }
-
-    #[test]
-    fn integration_504_timeout() {
-        let mut f = healthy();
-        set_all(
-            &mut f,
-            gateway(
-                504,
-                "InternalServerErrorException",
-                "Endpoint request timed out",
-            ),
-        );
-        assert_eq!(ids(&f), vec![FindingId::IntegrationTimeout]);
-    }
-
-    #[test]
-    fn no_response_is_integration_timeout() {
-        let mut f = healthy();
-        set_all(&mut f, crate::facts::HttpOutcome::Timeout);
-        assert_eq!(ids(&f), vec![FindingId::IntegrationTimeout]);
-    }
-
-    #[test]
-    fn integration_504_network() {
-        let mut f = healthy();
-        set_all(
-            &mut f,
-            gateway(
-                504,
-                "InternalServerErrorException",
-                "Network error communicating with endpoint",
-            ),
-        );
-        assert_eq!(ids(&f), vec![FindingId::IntegrationNetworkError]);
-    }
-
-    #[test]
-    fn integration_500() {
-        let mut f = healthy();
-        set_all(
-            &mut f,
-            gateway(500, "InternalServerErrorException", "Internal server error"),
-        );
-        assert_eq!(ids(&f), vec![FindingId::IntegrationInternalError]);
-    }
-
-    #[test]
-    fn backend_5xx() {
-        let mut f = healthy();
-        set_all(&mut f, backend(502));
-        assert_eq!(ids(&f), vec![FindingId::BackendHttpError]);
-    }
-
-    #[test]
     fn backend_404_is_healthy_chain() {
         let mut f = healthy();
         set_path(&mut f, "/pgw-probe", backend(404));
         assert!(ids(&f).is_empty());
-    }
-
-    #[test]
-    fn connection_error() {
-        let mut f = healthy();
-        set_all(&mut f, crate::facts::HttpOutcome::Error("reset".into()));
-        assert_eq!(ids(&f), vec![FindingId::InvokeConnectionError]);
-    }
-
-    #[test]
-    fn other_gateway_error() {
-        let mut f = healthy();
-        set_all(
-            &mut f,
-            gateway(413, "RequestTooLargeException", "Request Too Long"),
-        );
-        assert_eq!(ids(&f), vec![FindingId::UnexpectedGatewayResponse]);
     }
 }
