@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
+use toml::Spanned;
 
 use crate::LabError;
 
@@ -715,6 +716,36 @@ fn duration_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(v)
 }
 
+/// Positions of the keys that checks after parsing point at (unknown keys ignored here: the
+/// parse proper rejects them).
+#[derive(Debug, Default, Deserialize)]
+struct Spans {
+    name: Option<Spanned<toml::Value>>,
+    topology: Option<Spanned<toml::Value>>,
+    faults: Option<Spanned<FaultSpans>>,
+    doctor: Option<DoctorSpans>,
+    expect: Option<ExpectSpans>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FaultSpans {
+    #[serde(default)]
+    sg_drop: Vec<Spanned<String>>,
+    #[serde(default)]
+    aws_denied: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DoctorSpans {
+    vpce_dns: Option<Spanned<toml::Value>>,
+    discover_stage: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ExpectSpans {
+    not_checked: Option<Spanned<toml::Value>>,
+}
+
 /// The scenarios shipped with the crate (`lab/scenarios`).
 pub fn default_scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
@@ -736,11 +767,13 @@ impl Scenario {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
             at(offset, e.message().trim().to_string())
         })?;
-        let locate = |needle: &str| text.find(needle).unwrap_or(0);
+        // Where each key's value is, for errors found after parsing (the same spans toml gives).
+        let spans: Spans = toml::from_str(text).unwrap_or_default();
+        let start = |s: &Option<Spanned<toml::Value>>| s.as_ref().map_or(0, |s| s.span().start);
         if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
             if path.extension().is_some_and(|e| e == "toml") && stem != scenario.name {
                 return Err(at(
-                    locate("name"),
+                    start(&spans.name),
                     format!(
                         "name {:?} differs from the file name {stem:?}",
                         scenario.name
@@ -749,33 +782,39 @@ impl Scenario {
             }
         }
         if let Err(m) = scenario.topology.validate() {
-            return Err(at(locate("[topology]"), m));
+            return Err(at(start(&spans.topology), m));
         }
+        let faults_at = spans.faults.as_ref().map_or(0, |f| f.span().start);
+        let faults = spans.faults.map(|f| f.into_inner()).unwrap_or_default();
         if let Err(m) = scenario.faults.validate(&scenario.topology) {
-            let offset = scenario
-                .faults
+            let f = &faults;
+            let offset = f
                 .sg_drop
                 .iter()
-                .chain(&scenario.faults.aws_denied)
+                .chain(&f.aws_denied)
                 .find(|v| {
-                    !scenario.topology.azs().contains(v)
-                        && !DENIABLE_OPERATIONS.contains(&v.as_str())
+                    !scenario.topology.azs().contains(v.get_ref())
+                        && !DENIABLE_OPERATIONS.contains(&v.get_ref().as_str())
                 })
-                .and_then(|v| text.find(&format!("\"{v}\"")))
-                .unwrap_or_else(|| locate("[faults]"));
+                .map(|v| v.span().start)
+                .unwrap_or(faults_at);
             return Err(at(offset, m));
         }
         if let Err(m) = scenario.check_control_plane() {
-            let key = if m.starts_with("faults") {
-                "aws_denied"
+            let d = spans.doctor.unwrap_or_default();
+            let offset = if m.starts_with("faults") {
+                faults
+                    .aws_denied
+                    .first()
+                    .map_or(faults_at, |v| v.span().start)
             } else if m.starts_with("doctor.vpce_dns") {
-                "vpce_dns"
+                start(&d.vpce_dns)
             } else if m.starts_with("doctor") {
-                "discover_stage"
+                start(&d.discover_stage)
             } else {
-                "not_checked"
+                start(&spans.expect.unwrap_or_default().not_checked)
             };
-            return Err(at(locate(key), m));
+            return Err(at(offset, m));
         }
         Ok(scenario)
     }
@@ -940,7 +979,8 @@ mod tests {
         let msg = Scenario::parse(&no_cp, Path::new("x.toml"))
             .unwrap_err()
             .to_string();
-        assert!(msg.starts_with("x.toml:6:1: "), "{msg}");
+        // At the denied operation.
+        assert!(msg.starts_with("x.toml:6:15: "), "{msg}");
         assert!(msg.contains("needs the control plane"), "{msg}");
     }
 
