@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use crate::facts::control::{
-    cidr_contains, ControlFacts, Endpoint, Nlb, Operation, RestApi, Target,
+    cidr_contains, ControlFacts, Endpoint, EndpointState, Nlb, Operation, RestApi, Target,
+    TargetHealth, VpcLinkStatus,
 };
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
@@ -92,7 +93,7 @@ pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confi
 }
 
 fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
-    if !e.state_is("available") {
+    if e.state() != EndpointState::Available {
         out.push(
             confirmed(
                 FindingId::VpceNotAvailable,
@@ -494,9 +495,9 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 .map(|m| format!(", statusMessage={m:?}"))
                 .unwrap_or_default()
         )];
-        let id = match l.status.as_str() {
-            "FAILED" | "DELETING" => FindingId::VpcLinkFailed,
-            "PENDING" => FindingId::VpcLinkPending,
+        let id = match l.status() {
+            VpcLinkStatus::Failed | VpcLinkStatus::Deleting => FindingId::VpcLinkFailed,
+            VpcLinkStatus::Pending => FindingId::VpcLinkPending,
             _ => continue,
         };
         let paths = paths_through(f, cf, std::slice::from_ref(&l.id));
@@ -568,7 +569,7 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
         return;
     }
     if targets.iter().any(|t| {
-        t.state.eq_ignore_ascii_case("unused") && t.reason.as_deref() == Some("Target.NotInUse")
+        t.health() == TargetHealth::Unused && t.reason.as_deref() == Some("Target.NotInUse")
     }) {
         out.push(confirmed(
             FindingId::NlbTargetAzNotEnabled,
@@ -630,7 +631,8 @@ fn privatelink_rule(
     ev: &[String],
 ) -> Option<Confirmed> {
     let conn = cf.provider_connections.get(&e.id).cloned();
-    let state = conn.clone().unwrap_or_else(|| e.state.clone());
+    // The provider side, when read, says more than the consumer side.
+    let state = conn.as_deref().map_or(e.state(), EndpointState::from_wire);
     let mut ev2 = vec![format!(
         "consumer endpoint {} (service {}): State={}",
         e.id,
@@ -643,7 +645,7 @@ fn privatelink_rule(
             e.id
         ));
     }
-    if state.eq_ignore_ascii_case("pendingAcceptance") || state.eq_ignore_ascii_case("pending") {
+    if state.is_pending() {
         ev2.extend(ev.iter().cloned());
         return Some(confirmed(
             FindingId::EndpointConnectionPendingAcceptance,
@@ -651,10 +653,7 @@ fn privatelink_rule(
             INTEGRATION_SYMPTOMS,
         ));
     }
-    if ["rejected", "expired", "deleted", "failed"]
-        .iter()
-        .any(|s| state.eq_ignore_ascii_case(s))
-    {
+    if state.is_refused() {
         ev2.extend(ev.iter().cloned());
         return Some(confirmed(
             FindingId::EndpointConnectionRejectedOrExpired,

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use crate::facts::control::ControlFacts;
+use crate::facts::control::{ControlFacts, EndpointState};
 use crate::facts::{ConnectOutcome, Facts, PathFacts};
 use crate::finding::{Finding, FindingId, Severity};
 
@@ -150,7 +150,7 @@ fn refute(f: &Facts, cf: &ControlFacts, mut d: Finding) -> Finding {
     match (d.id, ep) {
         // Every connect failed, yet the endpoint is available: something between this host and
         // the ENIs refuses or drops.
-        (FindingId::VpceNotAvailable, Some(e)) if e.state_is("available") => {
+        (FindingId::VpceNotAvailable, Some(e)) if e.state() == EndpointState::Available => {
             let mut ev = d.evidence;
             ev.push(format!(
                 "ec2:DescribeVpcEndpoints {}: State={}: the endpoint is up",

@@ -215,6 +215,106 @@ pub struct Integration {
     pub timeout_ms: Option<i32>,
 }
 
+/// A VPC link's `status`, typed (the wire value stays in [`VpcLink::status`] for evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcLinkStatus {
+    Available,
+    Pending,
+    Deleting,
+    Failed,
+    /// A value this version of pgw does not know.
+    Unknown,
+}
+
+impl VpcLinkStatus {
+    /// From API Gateway's `status` (`AVAILABLE`, `PENDING`, `DELETING`, `FAILED`).
+    pub fn from_wire(s: &str) -> VpcLinkStatus {
+        match s.to_ascii_uppercase().as_str() {
+            "AVAILABLE" => VpcLinkStatus::Available,
+            "PENDING" => VpcLinkStatus::Pending,
+            "DELETING" => VpcLinkStatus::Deleting,
+            "FAILED" => VpcLinkStatus::Failed,
+            _ => VpcLinkStatus::Unknown,
+        }
+    }
+}
+
+/// An interface endpoint's (or its provider-side connection's) `State`, typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointState {
+    Available,
+    PendingAcceptance,
+    Pending,
+    Rejected,
+    Expired,
+    Deleting,
+    Deleted,
+    Failed,
+    Unknown,
+}
+
+impl EndpointState {
+    /// From EC2's `State` (lower camel case on the wire; compared case-insensitively).
+    pub fn from_wire(s: &str) -> EndpointState {
+        match s.to_ascii_lowercase().as_str() {
+            "available" => EndpointState::Available,
+            "pendingacceptance" => EndpointState::PendingAcceptance,
+            "pending" => EndpointState::Pending,
+            "rejected" => EndpointState::Rejected,
+            "expired" => EndpointState::Expired,
+            "deleting" => EndpointState::Deleting,
+            "deleted" => EndpointState::Deleted,
+            "failed" => EndpointState::Failed,
+            _ => EndpointState::Unknown,
+        }
+    }
+
+    /// The connection waits for the provider.
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            EndpointState::PendingAcceptance | EndpointState::Pending
+        )
+    }
+
+    /// The connection is gone for good (rejected, expired, deleted or failed).
+    pub fn is_refused(self) -> bool {
+        matches!(
+            self,
+            EndpointState::Rejected
+                | EndpointState::Expired
+                | EndpointState::Deleted
+                | EndpointState::Failed
+        )
+    }
+}
+
+/// A target's health state, typed (ELBv2 `TargetHealth.State`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetHealth {
+    Healthy,
+    Unhealthy,
+    Initial,
+    Unused,
+    Draining,
+    Unavailable,
+    Unknown,
+}
+
+impl TargetHealth {
+    pub fn from_wire(s: &str) -> TargetHealth {
+        match s.to_ascii_lowercase().as_str() {
+            "healthy" => TargetHealth::Healthy,
+            "unhealthy" => TargetHealth::Unhealthy,
+            "initial" => TargetHealth::Initial,
+            "unused" => TargetHealth::Unused,
+            "draining" => TargetHealth::Draining,
+            "unavailable" => TargetHealth::Unavailable,
+            _ => TargetHealth::Unknown,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VpcLink {
     pub id: String,
@@ -238,9 +338,15 @@ pub struct Endpoint {
     pub enis: Vec<(String, IpAddr)>,
 }
 
+impl VpcLink {
+    pub fn status(&self) -> VpcLinkStatus {
+        VpcLinkStatus::from_wire(&self.status)
+    }
+}
+
 impl Endpoint {
-    pub fn state_is(&self, s: &str) -> bool {
-        self.state.eq_ignore_ascii_case(s)
+    pub fn state(&self) -> EndpointState {
+        EndpointState::from_wire(&self.state)
     }
     pub fn ips(&self) -> Vec<IpAddr> {
         self.enis.iter().map(|(_, ip)| *ip).collect()
@@ -354,8 +460,11 @@ pub struct Target {
 }
 
 impl Target {
+    pub fn health(&self) -> TargetHealth {
+        TargetHealth::from_wire(&self.state)
+    }
     pub fn healthy(&self) -> bool {
-        self.state.eq_ignore_ascii_case("healthy")
+        self.health() == TargetHealth::Healthy
     }
     pub fn ip(&self) -> Option<IpAddr> {
         self.id.parse().ok()
@@ -417,5 +526,24 @@ impl ControlFacts {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_from_the_wire() {
+        assert_eq!(VpcLinkStatus::from_wire("FAILED"), VpcLinkStatus::Failed);
+        assert_eq!(
+            VpcLinkStatus::from_wire("SOMETHING_NEW"),
+            VpcLinkStatus::Unknown
+        );
+        assert!(EndpointState::from_wire("pendingAcceptance").is_pending());
+        assert!(EndpointState::from_wire("Rejected").is_refused());
+        assert!(!EndpointState::from_wire("available").is_refused());
+        assert_eq!(TargetHealth::from_wire("unused"), TargetHealth::Unused);
+        assert_eq!(TargetHealth::from_wire("weird"), TargetHealth::Unknown);
     }
 }
