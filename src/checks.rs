@@ -26,6 +26,8 @@ pub enum CheckKind {
     InvokeSignedRetry,
     /// `vpce-host` only: the call identified by `x-apigw-api-id` instead of `Host`.
     InvokeApiIdHeader,
+    /// The addresses of an answer left unprobed (past the cap on addresses per name).
+    AddressesNotProbed,
     /// One AWS API call of the control-plane read, e.g. `apigateway:GetRestApi`.
     Aws(Operation),
 }
@@ -40,6 +42,7 @@ impl CheckKind {
             CheckKind::Invoke => "invoke",
             CheckKind::InvokeSignedRetry => "invoke_signed_retry",
             CheckKind::InvokeApiIdHeader => "invoke_api_id_header",
+            CheckKind::AddressesNotProbed => "addresses_not_probed",
             CheckKind::Aws(op) => op.as_str(),
         }
     }
@@ -97,8 +100,26 @@ pub fn of(f: &Facts) -> Vec<Check> {
     out
 }
 
-/// One check per resolver and name looked up.
+/// One check per resolver and name looked up, and one for the addresses left unprobed.
 fn dns(f: &Facts) -> Vec<Check> {
+    let mut out = lookups(f);
+    if !f.unprobed.is_empty() {
+        out.push(Check {
+            layer: Layer::Dns,
+            kind: CheckKind::AddressesNotProbed,
+            name: format!("{} more addresses not probed", f.unprobed.len()),
+            endpoint: None,
+            path: None,
+            ok: false,
+            duration_seconds: None,
+            phases: Vec::new(),
+            detail: json!({"count": f.unprobed.len(), "addresses": f.unprobed.iter().take(8).collect::<Vec<_>>()}),
+        });
+    }
+    out
+}
+
+fn lookups(f: &Facts) -> Vec<Check> {
     let main = f.dns.iter().map(|d| (CheckKind::Resolve, d));
     let reference = f
         .reference_dns

@@ -119,6 +119,9 @@ catalog! {
     DnsVpceAliasNotAssociated = "dns_vpce_alias_not_associated", Dns, Critical, false,
         "The {api}-{vpce} alias name does not exist: the endpoint is not associated with the API",
         "Associate the endpoint with the API (aws apigateway update-rest-api --patch-operations op=add,path=/endpointConfiguration/vpcEndpointIds,value=<vpce-id>), wait for DNS propagation, and redeploy if it still does not resolve.";
+    DnsUnexpectedAnswer = "dns_unexpected_answer", Dns, Warning, false,
+        "The name resolves to more addresses than an interface endpoint has",
+        "Check which resolver answers and what it answers: an execute-api endpoint has one ENI per AZ. A long answer comes from another record (a wildcard, a misconfigured private hosted zone) or a hostile resolver; pgw probed only the first addresses.";
     VpceSgBlocks443 = "vpce_sg_blocks_443", Tcp, Critical, false,
         "TCP 443 to every endpoint ENI times out (dropped, as a security group does)",
         "Allow inbound TCP 443 on the execute-api endpoint's security group from the client's CIDR or security group (and check the client's egress rules and NACLs).";

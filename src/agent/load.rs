@@ -120,7 +120,9 @@ pub fn probe_files(path: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(path).map_err(|e| err(format!("cannot list: {e}")))? {
         let p = entry.map_err(|e| err(format!("cannot list: {e}")))?.path();
-        if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+        // Every *.toml is a probe file: one that cannot be read (a dangling symlink, a loop) or is
+        // no regular file (a FIFO, a device) is an error naming it, never skipped.
+        if p.extension().is_some_and(|x| x == "toml") {
             files.push(p);
         }
     }
@@ -212,6 +214,63 @@ pub(crate) mod tests {
         assert_eq!(set.probes.keys().collect::<Vec<_>>(), ["a", "b"]);
         let one = load(&d.join("a.toml")).unwrap();
         assert_eq!(one.len(), 1);
+    }
+
+    /// Each kind of file that is not a plain probe file fails the load with one line naming it.
+    #[test]
+    fn probe_files_that_are_not_plain_files_are_errors_naming_them() {
+        use std::os::unix::fs::symlink;
+        type Make = Box<dyn Fn(&Path)>;
+        let cases: Vec<(&str, Make, &str)> = vec![
+            (
+                "dangling.toml",
+                Box::new(|p| symlink("/nonexistent/pgw/probe.toml", p).unwrap()),
+                "dangling.toml: probe file: cannot read",
+            ),
+            (
+                "loop.toml",
+                Box::new(|p| symlink(p, p).unwrap()),
+                "loop.toml: probe file: cannot read",
+            ),
+            (
+                "fifo.toml",
+                Box::new(|p| {
+                    let ok = std::process::Command::new("mkfifo")
+                        .arg(p)
+                        .status()
+                        .unwrap();
+                    assert!(ok.success());
+                }),
+                "fifo.toml: probe file: not a regular file",
+            ),
+            (
+                "latin1.toml",
+                Box::new(|p| {
+                    std::fs::write(p, b"api_id = \"3eqr0osoc3\"\nname = \"caf\xe9\"\n").unwrap()
+                }),
+                "latin1.toml:2:12: not UTF-8",
+            ),
+        ];
+        for (name, make, want) in cases {
+            let d = temp_dir();
+            std::fs::write(d.join("a.toml"), probe_toml("a")).unwrap();
+            make(&d.join(name));
+            let e = load(&d).unwrap_err().to_string();
+            assert!(e.contains(want), "{name}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_never_ends_is_refused_at_once() {
+        let d = temp_dir();
+        let body = probe_toml("a") + "ca_file = \"/dev/zero\"\n";
+        std::fs::write(d.join("a.toml"), body).unwrap();
+        let e = load(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("cannot read CA file /dev/zero: not a regular file"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -261,7 +261,8 @@ async fn probe(agent: &Arc<Agent>, query: Option<&str>, openmetrics: bool) -> Re
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    crate::report::text::printable(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -57,11 +57,43 @@ pub fn parse_probe_file(path: &Path, src: &str) -> Result<ProbeFile, ConfigError
     })
 }
 
-/// Read and parse a probe file.
+/// Probe files larger than this are refused (a probe file is a few hundred bytes).
+pub const MAX_PROBE_FILE: u64 = 1024 * 1024;
+
+/// Read at most `cap` bytes of the regular file at `path`: anything else (a FIFO that would block,
+/// a device that never ends, a dangling symlink) or anything larger is an error, and nothing blocks.
+pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > cap {
+        return Err(format!("{} bytes, more than the {cap} allowed", meta.len()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > cap {
+        return Err(format!("more than the {cap} bytes allowed"));
+    }
+    Ok(bytes)
+}
+
+/// Read and parse a probe file: a regular file of at most [`MAX_PROBE_FILE`] bytes of UTF-8.
 pub fn read_probe_file(path: &Path) -> Result<(ProbeFile, String), ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let bytes = read_bounded(path, MAX_PROBE_FILE).map_err(|m| ConfigError {
         location: path.display().to_string(),
-        message: format!("cannot read probe file: {e}"),
+        message: format!("probe file: {m}"),
+    })?;
+    let src = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+        ConfigError {
+            location: file_position(path, &text, valid),
+            message: "not UTF-8".into(),
+        }
     })?;
     let file = parse_probe_file(path, &src)?;
     Ok((file, src))

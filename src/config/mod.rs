@@ -18,7 +18,9 @@ use rustls_pki_types::CertificateDer;
 use toml::Spanned;
 
 pub use crate::facts::InvokeVia;
-pub use file::{file_position, parse_probe_file, read_probe_file, ProbeFile};
+pub use file::{
+    file_position, parse_probe_file, read_bounded, read_probe_file, ProbeFile, MAX_PROBE_FILE,
+};
 pub use flags::Overrides;
 pub use validate::{
     parse_duration, parse_resolver, read_ca_file, valid_api_id, valid_stage, InvalidValue,

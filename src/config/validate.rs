@@ -223,9 +223,13 @@ pub(super) fn name(v: String) -> Checked<String> {
     Ok(v)
 }
 
-/// Read PEM certificates; at least one must be present.
+/// CA files larger than this are refused (a bundle of every public root is about 200 KiB).
+pub const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
+
+/// Read PEM certificates from a regular file of at most [`MAX_CA_FILE`] bytes; at least one must
+/// be present.
 pub fn read_ca_file(path: &Path) -> Checked<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path)
+    let bytes = super::file::read_bounded(path, MAX_CA_FILE)
         .map_err(|e| InvalidValue(format!("cannot read CA file {}: {e}", path.display())))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()

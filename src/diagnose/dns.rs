@@ -13,6 +13,7 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         nxdomain(f),
         alias_not_associated(f),
         resolver_failure(f),
+        unexpected_answer(f),
     ]
     .into_iter()
     .flatten()
@@ -126,6 +127,35 @@ fn join(ips: &[IpAddr]) -> String {
         .map(|a| a.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An answer longer than the cap on probed addresses: not an interface endpoint's.
+fn unexpected_answer(f: &Facts) -> Option<Finding> {
+    if f.unprobed.is_empty() {
+        return None;
+    }
+    let total = f.resolved().len();
+    let mut ev: Vec<String> = f
+        .dns
+        .iter()
+        .filter(|d| d.outcome.is_answer())
+        .map(|d| {
+            format!(
+                "{} -> {} addresses (resolver {})",
+                d.name,
+                d.addrs.len(),
+                d.resolver
+            )
+        })
+        .collect();
+    ev.push(format!(
+        "probed the first {} of {total} addresses; an interface endpoint has one ENI per AZ",
+        total - f.unprobed.len()
+    ));
+    Some(
+        Finding::new(FindingId::DnsUnexpectedAnswer, ev)
+            .alternatives(&[FindingId::DnsPrivateDnsDisabled]),
+    )
 }
 
 /// Every resolver says the invoke name does not exist (not for the alias route).
@@ -252,5 +282,25 @@ mod tests {
         let mut g = healthy();
         g.reference_dns.clear();
         assert!(ids(&g).is_empty());
+    }
+
+    #[test]
+    fn a_huge_answer_is_a_warning_and_probed_only_in_part() {
+        let mut f = healthy();
+        let many: Vec<std::net::IpAddr> = (0..100u8)
+            .map(|i| std::net::IpAddr::from([10, 0, 9, i]))
+            .collect();
+        f.dns[0].addrs = many.clone();
+        f.unprobed = many[crate::probe::MAX_ADDRESSES..].to_vec();
+        let d = super::super::diagnose(&f);
+        let w = d
+            .iter()
+            .find(|x| x.id == FindingId::DnsUnexpectedAnswer)
+            .expect("warning");
+        assert_eq!(w.severity, crate::finding::Severity::Warning);
+        assert!(
+            w.evidence.iter().any(|e| e.contains("first 16 of 100")),
+            "{w:?}"
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct Facts {
     pub reference_dns: Vec<DnsFacts>,
     /// One entry per resolved address (per execute-api endpoint ENI).
     pub enis: Vec<EniFacts>,
+    /// Addresses of the answer that were not probed: past the cap on addresses per name.
+    pub unprobed: Vec<IpAddr>,
     /// Signed retry of the invokes (SigV4), when unsigned calls were refused for lack of a token.
     pub signed_retry: Vec<PathFacts>,
     /// Whether a signed retry was wanted but no credentials could be loaded.

@@ -100,7 +100,9 @@ where
                             buf.extend_from_slice(d);
                         }
                     }
-                    Err(_) => break,
+                    // A body that breaks off (shorter than its Content-Length, invalid chunked
+                    // encoding, a reset) is a broken connection, not an answer.
+                    Err(e) => return broken_body(&parts, buf.len(), &e, driver),
                 }
             }
             HttpOutcome::Response(classify(&parts, &buf, truncated))
@@ -108,6 +110,27 @@ where
     };
     driver.abort();
     outcome
+}
+
+/// The outcome of a response whose body broke after `read` bytes: what arrived, what was announced.
+fn broken_body(
+    parts: &http::response::Parts,
+    read: usize,
+    e: &hyper::Error,
+    driver: tokio::task::JoinHandle<()>,
+) -> HttpOutcome {
+    driver.abort();
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .map(|n| format!(" of the {n} its Content-Length announced"))
+        .unwrap_or_default();
+    HttpOutcome::Error(format!(
+        "{} response broke off after {read} body bytes{announced}: {}",
+        parts.status.as_u16(),
+        describe_hyper(e)
+    ))
 }
 
 fn describe_hyper(e: &hyper::Error) -> String {
@@ -264,5 +287,58 @@ mod tests {
         assert_eq!(r.source, ResponseSource::Backend);
         assert_eq!(r.server.as_deref(), Some("nginx"));
         assert!(r.gateway_headers);
+    }
+
+    /// Serve `raw` as the whole response to one request over an in-memory connection.
+    async fn answer(raw: &'static [u8]) -> HttpOutcome {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let mut req = [0u8; 1024];
+            let _ = server.read(&mut req).await;
+            let _ = server.write_all(raw).await;
+            let _ = server.shutdown().await;
+        });
+        let req = Request {
+            method: http::Method::GET,
+            path: "/test/".into(),
+            headers: vec![("host".into(), "api.example".into())],
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        exchange(client, &req, deadline).await.outcome
+    }
+
+    #[tokio::test]
+    async fn a_body_shorter_than_its_length_is_a_broken_connection() {
+        let o = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort").await;
+        let HttpOutcome::Error(e) = o else {
+            panic!("{o:?}")
+        };
+        assert!(
+            e.contains("after 5 body bytes of the 100 its Content-Length announced"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_chunked_encoding_is_a_broken_connection() {
+        let o = answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nokay\r\nzz\r\n")
+            .await;
+        let HttpOutcome::Error(e) = o else {
+            panic!("{o:?}")
+        };
+        assert!(
+            e.contains("200 response broke off after 4 body bytes"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_is_an_answer() {
+        let o = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+        assert!(
+            matches!(o, HttpOutcome::Response(ref r) if r.status == 200 && r.body_bytes == 2),
+            "{o:?}"
+        );
     }
 }

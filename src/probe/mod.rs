@@ -46,6 +46,11 @@ pub enum ProbeError {
     Sign(String),
 }
 
+/// Addresses probed per name at most. An execute-api endpoint has one ENI per AZ (at most six in
+/// any region today): an answer longer than this is not an interface endpoint's, and probing all
+/// of it would multiply connects, checks and series by the attacker's choice.
+pub const MAX_ADDRESSES: usize = 16;
+
 /// What is left of the run's time for one phase: at most `cap`, never past `deadline`.
 pub fn budget(deadline: Instant, cap: Duration) -> Duration {
     deadline.saturating_duration_since(Instant::now()).min(cap)
@@ -108,7 +113,10 @@ impl Prober {
         facts.dns = main;
         facts.reference_dns = reference;
 
-        let addrs = facts.resolved();
+        let mut addrs = facts.resolved();
+        if addrs.len() > MAX_ADDRESSES {
+            facts.unprobed = addrs.split_off(MAX_ADDRESSES);
+        }
         if addrs.is_empty() {
             facts.deadline_hit = Instant::now() >= deadline;
             facts.duration = start.elapsed();
@@ -408,4 +416,65 @@ fn build_request(cfg: &Config, target: &TargetFacts, path: &str, identify: Ident
 /// `/{stage}` + the stage-relative path (`/` stays `/{stage}/`).
 pub fn stage_path(stage: &str, path: &str) -> String {
     format!("/{stage}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{build, Overrides};
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+
+    /// A resolver on loopback that answers every query with `n` A records in 127.77.0.0/24.
+    async fn long_answers(n: u8) -> SocketAddr {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((len, from)) = sock.recv_from(&mut buf).await {
+                let Ok(q) = Message::from_vec(&buf[..len]) else {
+                    continue;
+                };
+                let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+                r.metadata.recursion_available = true;
+                for query in &q.queries {
+                    r.add_query(query.clone());
+                    for i in 1..=n {
+                        let a = RData::A(A(std::net::Ipv4Addr::new(127, 77, 0, i)));
+                        r.add_answer(Record::from_rdata(query.name().clone(), 60, a));
+                    }
+                }
+                let _ = sock.send_to(&r.to_vec().unwrap(), from).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn only_the_first_addresses_of_a_long_answer_are_probed() {
+        let resolver = long_answers(24).await;
+        // A port nothing listens on: every connect is refused at once.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let o = Overrides {
+            api_id: Some("3eqr0osoc3".into()),
+            region: Some("us-east-1".into()),
+            stage: Some("test".into()),
+            resolvers: vec![resolver.to_string()],
+            port: Some(closed),
+            no_aws: true,
+            timeout: Some("3s".into()),
+            ..Default::default()
+        };
+        let cfg = build(None, &o, None).unwrap();
+        let prober = Prober::new(&cfg).unwrap();
+        let f = prober.run(&cfg, Instant::now() + cfg.timeout).await;
+        assert_eq!(f.resolved().len(), 24);
+        assert_eq!(f.enis.len(), MAX_ADDRESSES);
+        assert_eq!(f.unprobed.len(), 24 - MAX_ADDRESSES);
+    }
 }

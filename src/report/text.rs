@@ -31,7 +31,7 @@ fn render_checks(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut St
         r.target.stage.as_deref().unwrap_or("?"),
         r.target.region,
         r.target.invoke_via,
-        r.target.host
+        printable(&r.target.host)
     );
     for layer in [
         Layer::Dns,
@@ -69,10 +69,10 @@ fn render_checks(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut St
             let _ = writeln!(
                 out,
                 "  {branch} {m} {} {}{}  {}",
-                c.name,
-                c.endpoint.as_deref().unwrap_or(""),
+                printable(&c.name),
+                printable(c.endpoint.as_deref().unwrap_or("")),
                 time,
-                summarize(c)
+                printable(&summarize(c))
             );
         }
     }
@@ -125,7 +125,7 @@ fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut 
         );
         let _ = writeln!(out, "   {}", f.title);
         for e in &f.evidence {
-            let _ = writeln!(out, "   • {e}");
+            let _ = writeln!(out, "   • {}", printable(e));
         }
         let _ = writeln!(out, "   fix: {}", f.fix);
         let _ = writeln!(out, "   runbook: {}", f.runbook);
@@ -141,6 +141,24 @@ fn confidence(f: &crate::finding::Finding) -> &'static str {
         crate::finding::Confidence::Confirmed => "confirmed",
         crate::finding::Confidence::Likely => "likely",
     }
+}
+
+/// `s` with every control character escaped (`\u{1b}`), so that text from the network (an error
+/// message, a certificate name, a body) cannot move the cursor, retitle or clear a terminal.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn layer_name(l: Layer) -> &'static str {
@@ -181,4 +199,36 @@ fn summarize(c: &Check) -> String {
         .and_then(|o| o.as_str())
         .unwrap_or("")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_network_cannot_drive_the_terminal() {
+        assert_eq!(printable("plain"), "plain");
+        assert_eq!(
+            printable("x\u{1b}]0;owned\u{7}\u{1b}[2J"),
+            "x\\u{1b}]0;owned\\u{7}\\u{1b}[2J"
+        );
+    }
+
+    #[test]
+    fn a_report_escapes_evidence_and_check_details() {
+        use crate::diagnose::testutil;
+        let mut f = testutil::healthy();
+        testutil::set_all(
+            &mut f,
+            testutil::gateway(403, "ForbiddenException", "\u{1b}]0;pwned\u{7}\u{1b}[2J"),
+        );
+        let findings = crate::diagnose::diagnose(&f);
+        let r = crate::report::Report::new(&f, findings);
+        let text = render(&r, false);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(!text.contains('\u{7}'), "{text}");
+        assert!(text.contains("\\u{1b}]0;pwned"), "{text}");
+        // JSON stays exact.
+        assert!(crate::report::json::render(&r).contains("\\u001b]0;pwned"));
+    }
 }
