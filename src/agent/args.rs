@@ -47,6 +47,16 @@ pub struct AgentArgs {
         default_value_t = 8
     )]
     pub max_concurrent: usize,
+    /// On SIGTERM: stop accepting at once, let in-flight runs finish for at most this long, then
+    /// cut them and exit 0 (keep it well under the unit's TimeoutStopSec=90).
+    #[arg(
+        long,
+        env = "PGW_DRAIN_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "20s",
+        value_parser = crate::config::parse_duration
+    )]
+    pub drain_timeout: std::time::Duration,
 }
 
 impl AgentArgs {
@@ -54,6 +64,7 @@ impl AgentArgs {
         super::Options {
             probes: self.probes.clone(),
             max_concurrent: self.max_concurrent,
+            drain_timeout: self.drain_timeout,
         }
     }
 }

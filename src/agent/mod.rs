@@ -63,6 +63,8 @@ pub struct Options {
     pub probes: PathBuf,
     /// At most this many probe runs at once, across probes.
     pub max_concurrent: usize,
+    /// On SIGTERM, how long in-flight runs may finish before they are cut.
+    pub drain_timeout: Duration,
 }
 
 /// A finding as shown on the status page.
@@ -324,6 +326,16 @@ impl Agent {
         self.shared.tracker.close();
         self.shared.tracker.wait().await;
     }
+
+    /// [`Agent::drain`] bounded by `within`: returns what was still running then — the scheduled
+    /// probes by name, and how many runs in all (on-demand `/probe` runs included).
+    pub async fn drain_within(&self, within: Duration) -> (Vec<String>, usize) {
+        let deadline = Instant::now() + within;
+        let cut = self.scheduler.lock().await.drain_until(deadline).await;
+        self.shared.tracker.close();
+        let _ = tokio::time::timeout_at(deadline, self.shared.tracker.wait()).await;
+        (cut, self.shared.tracker.len())
+    }
 }
 
 /// Install the tracing subscriber: `PGW_LOG` / `RUST_LOG` filter (default `info`), on stderr.
@@ -369,10 +381,21 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
             _ = tokio::signal::ctrl_c() => break,
         }
     }
-    tracing::info!("draining: no new runs, waiting for in-flight ones");
-    agent.drain().await;
+    // Stop accepting at once; connections finish the request they are serving.
     stop_http.cancel();
     let _ = server.await;
+    tracing::info!(
+        drain_timeout = ?opts.drain_timeout,
+        "draining: no new runs, waiting for in-flight ones"
+    );
+    let (cut, left) = agent.drain_within(opts.drain_timeout).await;
+    if left > 0 {
+        tracing::warn!(
+            runs = left,
+            probes = cut.join(","),
+            "drain deadline passed: cancelling the runs still going"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -390,6 +413,7 @@ mod tests {
         let agent = Agent::start(&Options {
             probes: d.clone(),
             max_concurrent: 2,
+            drain_timeout: Duration::from_secs(5),
         })
         .await
         .unwrap();
@@ -434,6 +458,7 @@ mod tests {
         let agent = Agent::start(&Options {
             probes: d.clone(),
             max_concurrent: 2,
+            drain_timeout: Duration::from_secs(5),
         })
         .await
         .unwrap();

@@ -108,6 +108,28 @@ impl<P: Schedule> Scheduler<P> {
         self.tracker.close();
         self.tracker.wait().await;
     }
+
+    /// Stop scheduling and wait for the in-flight runs until `deadline`; returns the probes whose
+    /// runs were still going then (the caller cuts them by exiting).
+    pub async fn drain_until(&mut self, deadline: Instant) -> Vec<String> {
+        self.stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_ok()
+        {
+            self.loops.clear();
+            return Vec::new();
+        }
+        let cut = self
+            .loops
+            .iter()
+            .filter(|(_, l)| l.in_flight.load(Ordering::Acquire))
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.loops.clear();
+        cut
+    }
 }
 
 /// Clears the in-flight flag when the run ends, even by panic.

@@ -159,3 +159,62 @@ fn serves_reloads_and_drains() {
     assert!(logs.contains("finding raised"), "{logs}");
     assert!(logs.contains("\"stopped\""), "{logs}");
 }
+
+#[test]
+fn sigterm_cuts_runs_still_going_at_the_drain_deadline() {
+    let d = temp_dir("drain");
+    // A resolver that never answers: a run waits out its DNS phase (a third of 30 s).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let body = format!(
+        "name = \"slow\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
+         resolvers = [\"{}\"]\nno_aws = true\ntimeout = \"30s\"\ninterval = \"1s\"\n",
+        silent.local_addr().unwrap()
+    );
+    std::fs::write(d.join("slow.toml"), body).unwrap();
+    let mut child = agent()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--drain-timeout",
+            "1s",
+            "--probes",
+        ])
+        .arg(&d)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("agent exited early").unwrap();
+        if line.contains("\"listen\"") {
+            break;
+        }
+    }
+    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    // The first run starts within an interval (plus jitter) and then waits on DNS.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    signal(&child, "-TERM");
+    let mut status = None;
+    for _ in 0..300 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("pgw-agent did not exit after SIGTERM");
+    };
+    assert_eq!(status.code(), Some(0));
+    let logs = logs.join().unwrap().join("\n");
+    let cut = logs
+        .lines()
+        .find(|l| l.contains("drain deadline passed"))
+        .unwrap_or_else(|| panic!("no drain-deadline line in {logs}"));
+    assert!(cut.contains("slow"), "{cut}");
+    assert!(logs.contains("\"stopped\""), "{logs}");
+}
