@@ -354,6 +354,7 @@ mod tests {
         Agent::start(&Options {
             probes: d,
             max_concurrent: 1,
+            drain_timeout: std::time::Duration::from_secs(5),
         })
         .await
         .unwrap()
