@@ -57,6 +57,10 @@ pub struct AgentArgs {
         value_parser = crate::config::parse_duration
     )]
     pub drain_timeout: std::time::Duration,
+    /// At most this many targets run on demand (/probe?target=) at once, apart from the scheduled
+    /// runs; concurrent requests for one target share its run; past this, 503 with Retry-After.
+    #[arg(long, env = "PGW_MAX_ON_DEMAND", value_name = "N", default_value_t = 4)]
+    pub max_on_demand: usize,
 }
 
 impl AgentArgs {
@@ -65,6 +69,7 @@ impl AgentArgs {
             probes: self.probes.clone(),
             max_concurrent: self.max_concurrent,
             drain_timeout: self.drain_timeout,
+            max_on_demand: self.max_on_demand,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod load;
+mod ondemand;
 pub mod scheduler;
 pub mod server;
 
@@ -65,6 +66,8 @@ pub struct Options {
     pub max_concurrent: usize,
     /// On SIGTERM, how long in-flight runs may finish before they are cut.
     pub drain_timeout: Duration,
+    /// At most this many targets run on demand (`/probe`) at once.
+    pub max_on_demand: usize,
 }
 
 /// A finding as shown on the status page.
@@ -93,16 +96,18 @@ pub struct Shared {
     status: Mutex<BTreeMap<String, ProbeStatus>>,
     limiter: Semaphore,
     tracker: TaskTracker,
+    /// `/probe` runs: their own budget, coalesced per target.
+    on_demand: Arc<ondemand::OnDemand>,
 }
 
 /// The doctor's run, start to end ([`run::probe_and_diagnose`]): data-plane probes and
 /// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
 /// is read at most once per `control_plane_interval`; in between, the last read stands in.
 /// Returns whether the control plane was read in this run.
-pub async fn execute(probe: &Probe) -> (Facts, Vec<Finding>, bool) {
+pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, bool) {
     let cfg = &probe.cfg;
     let start = Instant::now();
-    let deadline = start + cfg.timeout;
+    let deadline = start + timeout;
     let mut read = false;
     let control = async {
         if cfg.no_aws {
@@ -150,13 +155,33 @@ impl Shared {
         let _permit = self.limiter.acquire().await.ok();
         // Boxed after the permit: a run's state is ~19 KiB, and with a thousand probes due at
         // once the ones waiting for a permit must not each hold it (RSS at 10 000 targets).
-        let (facts, findings, read) = Box::pin(execute(probe)).await;
+        self.run_unlimited(probe, probe.cfg.timeout).await
+    }
+
+    /// One run of `probe` bounded by `timeout`, outside the scheduled runs' limit.
+    async fn run_unlimited(
+        &self,
+        probe: &Probe,
+        timeout: Duration,
+    ) -> (ProbeSnapshot, Vec<Finding>) {
+        let (facts, findings, read) = Box::pin(execute(probe, timeout)).await;
         let snap = ProbeSnapshot::from_run(&probe.cfg, &facts, &findings, unix_now());
         if read {
             // A reused read's failures were counted when it was made.
             self.metrics.count_aws_api_errors(&snap);
         }
         (snap, findings)
+    }
+
+    /// An on-demand (`/probe`) run: its own budget (held by the caller), bounded by the scrape's
+    /// timeout when it is shorter than the probe's.
+    pub(crate) async fn run_on_demand(
+        &self,
+        probe: &Probe,
+        timeout: Option<Duration>,
+    ) -> ProbeSnapshot {
+        let t = timeout.map_or(probe.cfg.timeout, |t| t.min(probe.cfg.timeout));
+        self.run_unlimited(probe, t).await.0
     }
 
     /// A scheduled run: run, then publish, unless the probe was replaced meanwhile.
@@ -239,6 +264,7 @@ impl Agent {
             status: Mutex::new(BTreeMap::new()),
             limiter: Semaphore::new(opts.max_concurrent.max(1)),
             tracker: tracker.clone(),
+            on_demand: Arc::new(ondemand::OnDemand::new(opts.max_on_demand)),
         });
         let for_runs = shared.clone();
         let run: RunFn<Probe> = Arc::new(move |p| Box::pin(for_runs.clone().scheduled_run(p)));
@@ -414,6 +440,7 @@ mod tests {
             probes: d.clone(),
             max_concurrent: 2,
             drain_timeout: Duration::from_secs(5),
+            max_on_demand: 2,
         })
         .await
         .unwrap();
@@ -459,6 +486,7 @@ mod tests {
             probes: d.clone(),
             max_concurrent: 2,
             drain_timeout: Duration::from_secs(5),
+            max_on_demand: 2,
         })
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -184,7 +184,7 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
             let (body, ct) = render(agent.shared.metrics.registry(), openmetrics);
             with_type(body, ct)
         }
-        "/probe" if get => probe(agent, req.uri().query(), openmetrics).await,
+        "/probe" if get => probe(agent, req, openmetrics).await,
         "/healthz" if get => text(StatusCode::OK, "ok\n"),
         "/" if get => with_type(status_page(agent), "text/html; charset=utf-8"),
         "/-/reload" if req.method() == Method::POST => match agent.reload().await {
@@ -231,8 +231,29 @@ fn target_param(query: Option<&str>) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-async fn probe(agent: &Arc<Agent>, query: Option<&str>, openmetrics: bool) -> Resp {
-    let Some(target) = target_param(query) else {
+/// Prometheus tells the target how long it will wait; blackbox_exporter's offset is kept free.
+const SCRAPE_TIMEOUT_OFFSET: Duration = Duration::from_millis(500);
+
+/// The scrape's own timeout (`X-Prometheus-Scrape-Timeout-Seconds`) less the offset.
+fn scrape_timeout(req: &Request<()>) -> Option<Duration> {
+    let secs: f64 = req
+        .headers()
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let t = Duration::try_from_secs_f64(secs).ok()?;
+    Some(
+        t.checked_sub(SCRAPE_TIMEOUT_OFFSET)
+            .unwrap_or(t / 2)
+            .max(Duration::from_millis(100)),
+    )
+}
+
+async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp {
+    let Some(target) = target_param(req.uri().query()) else {
         return text(StatusCode::BAD_REQUEST, "target parameter is missing\n");
     };
     let Some(p) = agent.shared.probes().get(&target).cloned() else {
@@ -242,21 +263,26 @@ async fn probe(agent: &Arc<Agent>, query: Option<&str>, openmetrics: bool) -> Re
             format!("unknown target {shown:?}: not a configured probe name\n"),
         );
     };
-    let shared = agent.shared.clone();
-    // Tracked, so a drain waits for it too.
-    let run = agent
-        .shared
-        .tracker
-        .spawn(async move { shared.run_once(&p).await });
-    match run.await {
-        Ok((snap, _)) => {
-            let (body, ct) = render(&metrics::probe_registry(snap), openmetrics);
+    let shared = &agent.shared;
+    // Tracked, so a drain waits for it too; shared by concurrent requests for the target.
+    let joined = shared
+        .on_demand
+        .join(shared, &shared.tracker, p, scrape_timeout(req));
+    let Ok(waiter) = joined else {
+        let mut r = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many on-demand probe runs at once; retry shortly\n",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return r;
+    };
+    match waiter.result().await {
+        Some(snap) => {
+            let (body, ct) = render(&metrics::probe_registry((*snap).clone()), openmetrics);
             with_type(body, ct)
         }
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("probe run failed: {e}\n"),
-        ),
+        None => text(StatusCode::SERVICE_UNAVAILABLE, "probe run cancelled\n"),
     }
 }
 
@@ -355,9 +381,147 @@ mod tests {
             probes: d,
             max_concurrent: 1,
             drain_timeout: std::time::Duration::from_secs(5),
+            max_on_demand: 2,
         })
         .await
         .unwrap()
+    }
+
+    /// A resolver on loopback that counts queries and answers NXDOMAIN after `delay` (never,
+    /// when `None`).
+    async fn counting_resolver(
+        delay: Option<Duration>,
+    ) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use hickory_proto::op::{Message, ResponseCode};
+        let sock = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = sock.local_addr().unwrap();
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((len, from)) = sock.recv_from(&mut buf).await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (Some(delay), Ok(q)) = (delay, Message::from_vec(&buf[..len])) else {
+                    continue;
+                };
+                let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+                r.metadata.response_code = ResponseCode::NXDomain;
+                for query in &q.queries {
+                    r.add_query(query.clone());
+                }
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = sock.send_to(&r.to_vec().unwrap(), from).await;
+                });
+            }
+        });
+        (addr, count)
+    }
+
+    /// An agent whose probes (named `names`) ask `resolver`, with the given run timeout and
+    /// on-demand budget; scheduled once an hour, so only `/probe` runs them.
+    async fn agent_with(
+        names: &[&str],
+        resolver: std::net::SocketAddr,
+        timeout: &str,
+        max_on_demand: usize,
+    ) -> Arc<Agent> {
+        let d = temp_dir();
+        for name in names {
+            let body = format!(
+                "name = \"{name}\"\napi_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
+                 resolvers = [\"{resolver}\"]\nno_aws = true\ntimeout = \"{timeout}\"\ninterval = \"1h\"\n"
+            );
+            std::fs::write(d.join(format!("{name}.toml")), body).unwrap();
+        }
+        Agent::start(&Options {
+            probes: d,
+            max_concurrent: 1,
+            drain_timeout: Duration::from_secs(5),
+            max_on_demand,
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_probe_requests_for_one_target_share_one_run() {
+        let (resolver, queries) = counting_resolver(Some(Duration::from_millis(300))).await;
+        let a = agent_with(&["x"], resolver, "5s", 2).await;
+        // Scheduled once an hour: only the /probe runs ask now.
+        let before = queries.load(std::sync::atomic::Ordering::SeqCst);
+        let reqs: Vec<_> = (0..8)
+            .map(|_| {
+                let a = a.clone();
+                tokio::spawn(async move { route(&a, &get("/probe?target=x")).await.status() })
+            })
+            .collect();
+        for r in futures_join(reqs.into_iter()).await {
+            assert_eq!(r, StatusCode::OK);
+        }
+        let after = queries.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(after - before, 1, "one shared run asks the resolver once");
+        a.drain().await;
+    }
+
+    async fn futures_join<T: Send + 'static>(
+        handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn past_the_on_demand_budget_is_503_with_retry_after_and_scheduled_permits_stay() {
+        let (resolver, _) = counting_resolver(Some(Duration::from_millis(1500))).await;
+        let a = agent_with(&["x", "y"], resolver, "5s", 1).await;
+        let first = {
+            let a = a.clone();
+            tokio::spawn(async move { route(&a, &get("/probe?target=x")).await.status() })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The on-demand run holds none of the scheduled runs' permits.
+        assert_eq!(a.shared.limiter.available_permits(), 1);
+        let r = route(&a, &get("/probe?target=y")).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(first.await.unwrap(), StatusCode::OK);
+        a.drain().await;
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_clients_all_left_is_cancelled() {
+        let (resolver, _) = counting_resolver(None).await;
+        let a = agent_with(&["x"], resolver, "30s", 2).await;
+        let gone = tokio::time::timeout(
+            Duration::from_millis(300),
+            route(&a, &get("/probe?target=x")),
+        )
+        .await;
+        assert!(gone.is_err(), "the client gave up first");
+        // Cancelled at once, not after the run's 30 s.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while a.shared.on_demand.running() > 0 || !a.shared.tracker.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the run was not cancelled");
+        a.drain().await;
+    }
+
+    #[test]
+    fn scrape_timeout_leaves_the_offset() {
+        let req = Request::get("/probe?target=x")
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "10")
+            .body(())
+            .unwrap();
+        assert_eq!(scrape_timeout(&req), Some(Duration::from_millis(9500)));
+        assert_eq!(scrape_timeout(&get("/probe?target=x")), None);
     }
 
     fn get(uri: &str) -> Request<()> {
