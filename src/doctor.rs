@@ -18,6 +18,10 @@ pub enum DoctorError {
     /// Trust roots or resolvers could not be set up.
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// This host could not run the probes (out of file descriptors or local ports): no finding
+    /// about the chain can be made.
+    #[error("this host could not run the probes: {0}")]
+    Host(String),
 }
 
 /// The whole doctor run, answering by `start + cfg.timeout`: discover the stage when none was
@@ -103,6 +107,9 @@ async fn diagnose_with(
         Some(run::read_control_plane(&inv, cfg, deadline).await)
     };
     let (facts, findings) = run::probe_and_diagnose(cfg, &prober, deadline, control).await;
+    if let Some(e) = facts.host_error {
+        return Err(DoctorError::Host(e));
+    }
     let mut report = Report::new(&facts, findings);
     report.duration_seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -62,6 +62,8 @@ pub mod names {
     /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
     pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
         "pgw_config_last_reload_success_timestamp";
+    /// `pgw_http_connections_rejected_total`: connections closed at once, past `--max-connections`.
+    pub const HTTP_CONNECTIONS_REJECTED: &str = "pgw_http_connections_rejected";
     /// blackbox_exporter's `probe_success` (on `/probe` only).
     pub const BLACKBOX_PROBE_SUCCESS: &str = "probe_success";
     /// blackbox_exporter's `probe_duration_seconds` (on `/probe` only).
@@ -84,6 +86,9 @@ pub enum RunResult {
     Failed,
     /// The run was not started: the previous run of the probe was still in flight.
     Skipped,
+    /// The run could not be made: this host ran out of file descriptors or local ports (the
+    /// agent's own failure, never a finding about the chain).
+    Error,
 }
 
 impl RunResult {
@@ -92,6 +97,7 @@ impl RunResult {
             RunResult::Ok => "ok",
             RunResult::Failed => "failed",
             RunResult::Skipped => "skipped",
+            RunResult::Error => "error",
         }
     }
 }
@@ -224,6 +230,8 @@ pub struct ProbeSnapshot {
     pub checks: Vec<CheckSeries>,
     pub findings: Vec<FindingLabels>,
     pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
+    /// This host could not make the run (see [`crate::facts::Facts::host_error`]).
+    pub host_error: Option<String>,
     /// Operations of the AWS API calls of this run that failed (see [`Metrics::count_aws_api_errors`]).
     pub aws_errors: Vec<Operation>,
 }
@@ -267,6 +275,7 @@ impl ProbeSnapshot {
             checks,
             findings: findings.into_iter().collect(),
             nlb_targets: nlb_targets(name, facts),
+            host_error: facts.host_error.clone(),
             aws_errors,
         }
     }
@@ -489,6 +498,7 @@ pub struct Metrics {
     aws_api_errors: Family<AwsErrorLabels, Counter>,
     reload_ok: Gauge,
     reload_ts: Gauge<f64, AtomicU64>,
+    rejected: Counter,
 }
 
 impl Default for Metrics {
@@ -521,7 +531,7 @@ impl Metrics {
         let runs = Family::<RunLabels, Counter>::default();
         registry.register(
             names::PROBE_RUNS,
-            "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight)",
+            "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight), error (this host could not run it: out of file descriptors or ports)",
             runs.clone(),
         );
         let aws_api_errors = Family::<AwsErrorLabels, Counter>::default();
@@ -543,6 +553,12 @@ impl Metrics {
             Unit::Seconds,
             reload_ts.clone(),
         );
+        let rejected = Counter::default();
+        registry.register(
+            names::HTTP_CONNECTIONS_REJECTED,
+            "HTTP connections closed at once because --max-connections were open",
+            rejected.clone(),
+        );
         Metrics {
             registry,
             probes,
@@ -551,6 +567,7 @@ impl Metrics {
             aws_api_errors,
             reload_ok,
             reload_ts,
+            rejected,
         }
     }
 
@@ -576,6 +593,11 @@ impl Metrics {
         self.count_run(&snap.probe.probe, result);
         let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
         probes.insert(snap.probe.probe.clone(), snap);
+    }
+
+    /// One connection closed at once: `--max-connections` were open.
+    pub fn count_rejected_connection(&self) {
+        self.rejected.inc();
     }
 
     pub fn count_run(&self, probe: &str, result: RunResult) {

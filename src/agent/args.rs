@@ -61,6 +61,16 @@ pub struct AgentArgs {
     /// runs; concurrent requests for one target share its run; past this, 503 with Retry-After.
     #[arg(long, env = "PGW_MAX_ON_DEMAND", value_name = "N", default_value_t = 4)]
     pub max_on_demand: usize,
+    /// At most this many HTTP connections open at once; past it a new connection is closed at
+    /// once (counted in pgw_http_connections_rejected_total), so clients never take the file
+    /// descriptors the probes need.
+    #[arg(
+        long,
+        env = "PGW_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 512
+    )]
+    pub max_connections: usize,
 }
 
 impl AgentArgs {
@@ -70,6 +80,7 @@ impl AgentArgs {
             max_concurrent: self.max_concurrent,
             drain_timeout: self.drain_timeout,
             max_on_demand: self.max_on_demand,
+            max_connections: self.max_connections,
         }
     }
 }

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::ConfigError;
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
-use crate::metrics::{Metrics, ProbeSnapshot};
+use crate::metrics::{Metrics, ProbeSnapshot, RunResult};
 use crate::run;
 use load::{Probe, ProbeSet};
 use scheduler::{RunFn, Scheduler};
@@ -68,6 +68,8 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// At most this many targets run on demand (`/probe`) at once.
     pub max_on_demand: usize,
+    /// At most this many HTTP connections open at once.
+    pub max_connections: usize,
 }
 
 /// A finding as shown on the status page.
@@ -190,6 +192,12 @@ impl Shared {
         // Holding the read lock keeps a reload from interleaving with the publication.
         let current = self.probes.read().unwrap_or_else(|e| e.into_inner());
         if !current.contains(&probe) {
+            return;
+        }
+        if let Some(e) = &snap.host_error {
+            // The agent's own failure: the last good series stay, nothing is said of the chain.
+            tracing::warn!(probe = probe.name(), error = %e, "probe run impossible on this host");
+            self.metrics.count_run(probe.name(), RunResult::Error);
             return;
         }
         let status = ProbeStatus {
@@ -396,7 +404,12 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "pgw-agent started");
     let stop_http = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, agent.clone(), stop_http.clone()));
+    let server = tokio::spawn(server::serve(
+        listener,
+        agent.clone(),
+        stop_http.clone(),
+        opts.max_connections,
+    ));
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -441,6 +454,7 @@ mod tests {
             max_concurrent: 2,
             drain_timeout: Duration::from_secs(5),
             max_on_demand: 2,
+            max_connections: 16,
         })
         .await
         .unwrap();
@@ -487,6 +501,7 @@ mod tests {
             max_concurrent: 2,
             drain_timeout: Duration::from_secs(5),
             max_on_demand: 2,
+            max_connections: 16,
         })
         .await
         .unwrap();

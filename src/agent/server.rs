@@ -25,8 +25,15 @@ type Resp = Response<Full<Bytes>>;
 /// A client must send its request head within this (slow clients cannot pin connections).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Accept connections until `stop`; each connection finishes its current request.
-pub async fn serve(listener: TcpListener, agent: Arc<Agent>, stop: CancellationToken) {
+/// Accept connections until `stop`, at most `max_connections` open at once; each connection
+/// finishes its current request.
+pub async fn serve(
+    listener: TcpListener,
+    agent: Arc<Agent>,
+    stop: CancellationToken,
+    max_connections: usize,
+) {
+    let open = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     loop {
         let (stream, _) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -39,9 +46,17 @@ pub async fn serve(listener: TcpListener, agent: Arc<Agent>, stop: CancellationT
                 }
             },
         };
+        // Past the cap a connection is closed at once: clients never take the descriptors the
+        // probes need.
+        let Ok(slot) = open.clone().try_acquire_owned() else {
+            agent.shared.metrics.count_rejected_connection();
+            drop(stream);
+            continue;
+        };
         let agent = agent.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                 let agent = agent.clone();
                 async move {
@@ -278,6 +293,13 @@ async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp
         return r;
     };
     match waiter.result().await {
+        Some(snap) if snap.host_error.is_some() => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this host could not run the probe: {}\n",
+                snap.host_error.as_deref().unwrap_or_default()
+            ),
+        ),
         Some(snap) => {
             let (body, ct) = render(&metrics::probe_registry((*snap).clone()), openmetrics);
             with_type(body, ct)
@@ -382,6 +404,7 @@ mod tests {
             max_concurrent: 1,
             drain_timeout: std::time::Duration::from_secs(5),
             max_on_demand: 2,
+            max_connections: 16,
         })
         .await
         .unwrap()
@@ -440,6 +463,7 @@ mod tests {
             max_concurrent: 1,
             drain_timeout: Duration::from_secs(5),
             max_on_demand,
+            max_connections: 16,
         })
         .await
         .unwrap()

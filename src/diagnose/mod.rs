@@ -26,6 +26,11 @@ use crate::finding::{Finding, FindingId};
 /// failure finding, and control-plane findings that explain a data-plane symptom take its place,
 /// confirmed, with its evidence.
 pub fn diagnose(facts: &Facts) -> Vec<Finding> {
+    // A run this host could not make (out of descriptors or ports) says nothing about the chain:
+    // the caller reports the host's error instead.
+    if facts.host_error.is_some() {
+        return Vec::new();
+    }
     let data = diagnose_data(facts);
     match &facts.control {
         Some(cf) => {

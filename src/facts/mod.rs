@@ -66,6 +66,9 @@ pub struct Facts {
     pub control: Option<control::ControlFacts>,
     /// True when the overall deadline cut a probe short.
     pub deadline_hit: bool,
+    /// This host could not run a probe (out of file descriptors, of local ports): the run says
+    /// nothing about the chain.
+    pub host_error: Option<String>,
     /// Wall time of the whole run.
     #[serde(with = "secs")]
     pub duration: Duration,

@@ -51,6 +51,46 @@ pub enum ProbeError {
 /// of it would multiply connects, checks and series by the attacker's choice.
 pub const MAX_ADDRESSES: usize = 16;
 
+/// errno values that say this host, not the chain, failed: out of file descriptors (EMFILE,
+/// ENFILE), of local ports (EADDRNOTAVAIL), of buffer space (ENOBUFS).
+const HOST_ERRNOS: [i32; 4] = [24, 23, 99, 105];
+
+/// Whether an error message (an `io::Error`, or one that wraps it) is this host's own failure.
+pub fn is_host_error(message: &str) -> bool {
+    HOST_ERRNOS
+        .iter()
+        .any(|n| message.contains(&format!("(os error {n})")))
+}
+
+/// The first error of `f` that is this host's own (see [`is_host_error`]).
+fn host_error(f: &Facts) -> Option<String> {
+    use crate::facts::DnsOutcome;
+    let dns = f
+        .dns
+        .iter()
+        .chain(&f.reference_dns)
+        .filter_map(|d| match &d.outcome {
+            DnsOutcome::Error(e) => Some(e),
+            _ => None,
+        });
+    let paths = f
+        .invokes()
+        .chain(&f.signed_retry)
+        .chain(&f.header_control)
+        .flat_map(|p| {
+            let connect = match &p.conn.connect {
+                ConnectOutcome::Error(e) => Some(e),
+                _ => None,
+            };
+            let http = match &p.http {
+                HttpOutcome::Error(e) => Some(e),
+                _ => None,
+            };
+            connect.into_iter().chain(http)
+        });
+    dns.chain(paths).find(|e| is_host_error(e)).cloned()
+}
+
 /// What is left of the run's time for one phase: at most `cap`, never past `deadline`.
 pub fn budget(deadline: Instant, cap: Duration) -> Duration {
     deadline.saturating_duration_since(Instant::now()).min(cap)
@@ -120,6 +160,7 @@ impl Prober {
         if addrs.is_empty() {
             facts.deadline_hit = Instant::now() >= deadline;
             facts.duration = start.elapsed();
+            facts.host_error = host_error(&facts);
             return facts;
         }
 
@@ -149,6 +190,7 @@ impl Prober {
         self.follow_ups(cfg, &target, &pass, &mut facts).await;
         facts.deadline_hit = Instant::now() >= deadline;
         facts.duration = start.elapsed();
+        facts.host_error = host_error(&facts);
         facts
     }
 
@@ -476,5 +518,36 @@ mod tests {
         assert_eq!(f.resolved().len(), 24);
         assert_eq!(f.enis.len(), MAX_ADDRESSES);
         assert_eq!(f.unprobed.len(), 24 - MAX_ADDRESSES);
+    }
+}
+
+#[cfg(test)]
+mod host_error_tests {
+    use super::*;
+    use crate::diagnose::testutil;
+
+    #[test]
+    fn running_out_of_descriptors_is_the_hosts_error_not_a_finding() {
+        assert!(is_host_error("Too many open files (os error 24)"));
+        assert!(is_host_error(
+            "io error: Cannot assign requested address (os error 99)"
+        ));
+        assert!(!is_host_error("Connection reset by peer (os error 104)"));
+        let mut f = testutil::healthy();
+        for e in &mut f.enis {
+            for p in &mut e.paths {
+                p.conn.connect = ConnectOutcome::Error("Too many open files (os error 24)".into());
+                p.conn.tls = None;
+                p.http = HttpOutcome::NotSent;
+            }
+        }
+        // Without the host check this is a chain finding.
+        assert!(!crate::diagnose::diagnose(&f).is_empty());
+        f.host_error = host_error(&f);
+        assert_eq!(
+            f.host_error.as_deref(),
+            Some("Too many open files (os error 24)")
+        );
+        assert!(crate::diagnose::diagnose(&f).is_empty());
     }
 }

@@ -218,3 +218,53 @@ fn sigterm_cuts_runs_still_going_at_the_drain_deadline() {
     assert!(cut.contains("slow"), "{cut}");
     assert!(logs.contains("\"stopped\""), "{logs}");
 }
+
+#[test]
+fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let d = temp_dir("conns");
+    write_probe(&d, "a");
+    let mut child = agent()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--max-connections",
+            "2",
+            "--probes",
+        ])
+        .arg(&d)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("agent exited early").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(a) = v["fields"]["listen"].as_str() {
+            break a.to_string();
+        }
+    };
+    let _logs = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    // Two idle clients take every slot (the server holds them until its header timeout).
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut third = TcpStream::connect(&addr).unwrap();
+    third
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let n = third.read(&mut buf);
+    assert!(
+        matches!(n, Ok(0))
+            || n.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the third connection was not closed at once: {n:?}"
+    );
+    drop(idle);
+    let m = metrics_with(&addr, "pgw_http_connections_rejected_total ");
+    assert!(!m.contains("pgw_http_connections_rejected_total 0"), "{m}");
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
