@@ -98,3 +98,45 @@ pub fn read_probe_file(path: &Path) -> Result<(ProbeFile, String), ConfigError> 
     let file = parse_probe_file(path, &src)?;
     Ok((file, src))
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text, TOML-like or not: parsing and building never panic, and every error is one
+        /// line that names the file (with line:column inside the text when it has a position).
+        #[test]
+        fn any_probe_file_text_is_a_config_or_one_line_naming_the_file(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z_]{1,20} = \"[ -~]{0,30}\"",
+                    "[a-z_]{1,20} = [0-9]{1,6}",
+                    "[a-z_]{1,20} = \\[\"[ -~]{0,10}\"\\]",
+                    "\\[[a-z]{1,8}\\]",
+                    "[ -~]{0,40}",
+                    "(api_id|region|stage|timeout|port|paths|resolvers|invoke_via|name) = \"[ -~]{0,20}\"",
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\n");
+            let path = Path::new("p.toml");
+            let outcome = parse_probe_file(path, &text).and_then(|pf| {
+                super::super::build(Some((path, &text, &pf)), &super::super::Overrides::default(), None)
+            });
+            if let Err(e) = outcome {
+                let e = e.to_string();
+                prop_assert!(!e.contains('\n'), "{}", e);
+                prop_assert!(e.starts_with("p.toml"), "{}", e);
+                if let Some(pos) = e.strip_prefix("p.toml:").filter(|p| p.starts_with(|c: char| c.is_ascii_digit())) {
+                    let line: usize = pos.split(':').next().unwrap().parse().unwrap();
+                    prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "{}", e);
+                }
+            }
+        }
+    }
+}

@@ -303,4 +303,62 @@ mod tests {
             "{w:?}"
         );
     }
+
+    mod properties {
+        use super::super::super::testutil::*;
+        use crate::facts::DnsOutcome;
+        use crate::finding::Layer;
+        use proptest::prelude::*;
+
+        fn outcome() -> impl Strategy<Value = DnsOutcome> {
+            prop_oneof![
+                Just(DnsOutcome::Answer),
+                Just(DnsOutcome::NxDomain),
+                Just(DnsOutcome::NoData),
+                Just(DnsOutcome::ServFail),
+                Just(DnsOutcome::Refused),
+                Just(DnsOutcome::Timeout),
+                "[ -~]{0,20}".prop_map(DnsOutcome::Error),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any mix of resolver answers: no panic, one finding per id at most, and when no
+            /// resolver gave an address, nothing above DNS is judged.
+            #[test]
+            fn any_answers_classify(
+                answers in proptest::collection::vec(
+                    (outcome(), proptest::collection::vec(any::<[u8; 4]>(), 0..6)),
+                    1..4,
+                )
+            ) {
+                let mut f = healthy();
+                let template = f.dns[0].clone();
+                f.dns = answers
+                    .iter()
+                    .map(|(o, addrs)| {
+                        let mut d = template.clone();
+                        d.outcome = o.clone();
+                        d.addrs = if o.is_answer() {
+                            addrs.iter().map(|a| std::net::IpAddr::from(*a)).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        d
+                    })
+                    .collect();
+                let d = super::super::super::diagnose(&f);
+                let mut ids: Vec<_> = d.iter().map(|x| x.id).collect();
+                ids.sort();
+                let n = ids.len();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), n, "{:?}", d);
+                if f.resolved().is_empty() {
+                    prop_assert!(d.iter().all(|x| x.layer == Layer::Dns), "{:?}", d);
+                }
+            }
+        }
+    }
 }

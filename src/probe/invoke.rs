@@ -341,4 +341,37 @@ mod tests {
             "{o:?}"
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Any status, error type and body: no panic; the snippet is bounded and printable; the
+            /// error type carries no `:suffix`; API Gateway's answers are the ones with a type.
+            #[test]
+            fn any_response_classifies(
+                status in 100u16..600,
+                error_type in proptest::option::of("[ -~]{0,80}"),
+                body in proptest::collection::vec(any::<u8>(), 0..1024),
+            ) {
+                let headers: Vec<(&str, &str)> = error_type
+                    .as_deref()
+                    .map(|t| vec![("x-amzn-ErrorType", t)])
+                    .unwrap_or_default();
+                let p = parts(status, &headers);
+                let r = classify(&p, &body, false);
+                prop_assert_eq!(r.status, status);
+                prop_assert!(r.body_snippet.chars().count() <= SNIPPET);
+                prop_assert!(!r.body_snippet.chars().any(char::is_control));
+                prop_assert_eq!(r.body_bytes, body.len());
+                if let Some(t) = &r.error_type {
+                    prop_assert!(!t.contains(':') && !t.is_empty());
+                }
+                prop_assert_eq!(r.source == crate::facts::ResponseSource::Gateway, r.error_type.is_some());
+            }
+        }
+    }
 }

@@ -196,7 +196,13 @@ pub fn classify(e: &std::io::Error) -> TlsOutcome {
     }
 }
 
-/// DNS names of a certificate (SANs, else the CN) and its notAfter.
+/// At most this many names of a certificate are kept (a hostile peer may send thousands)...
+pub const MAX_CERT_NAMES: usize = 32;
+/// ...each at most this long (a DNS name is at most 253 characters).
+pub const MAX_CERT_NAME_LEN: usize = 253;
+
+/// DNS names of a certificate (SANs, else the CN), bounded by [`MAX_CERT_NAMES`] and
+/// [`MAX_CERT_NAME_LEN`], and its notAfter.
 pub fn cert_names(der: &[u8]) -> (Vec<String>, Option<i64>) {
     use x509_parser::prelude::*;
     let Ok((_, cert)) = X509Certificate::from_der(der) else {
@@ -215,6 +221,13 @@ pub fn cert_names(der: &[u8]) -> (Vec<String>, Option<i64>) {
             if let Ok(s) = cn.as_str() {
                 names.push(s.to_string());
             }
+        }
+    }
+    names.truncate(MAX_CERT_NAMES);
+    for n in &mut names {
+        if n.len() > MAX_CERT_NAME_LEN {
+            let end = n.floor_char_boundary(MAX_CERT_NAME_LEN);
+            n.truncate(end);
         }
     }
     (names, Some(cert.validity().not_after.timestamp()))
@@ -349,5 +362,38 @@ qDsKGdCLM0B1aLz4wQsPzFYKyhH9AiEA814n/8d64wNAGJB37k4nkU76GJc9x9TQ\n\
             "nlb-0123.elb.us-east-1.amazonaws.com"
         ));
         assert!(name_covers("Api.Example.com", "api.example.com"));
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn cert_with(names: &[String]) -> Vec<u8> {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(names.to_vec()).unwrap();
+            params.self_signed(&key).unwrap().der().to_vec()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Any bytes: no panic, and the output stays bounded.
+            #[test]
+            fn any_bytes_give_bounded_names(der in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let (names, _) = cert_names(&der);
+                prop_assert!(names.len() <= MAX_CERT_NAMES);
+                prop_assert!(names.iter().all(|n| n.len() <= MAX_CERT_NAME_LEN));
+            }
+
+            /// A real certificate: its SANs, in order, at most MAX_CERT_NAMES of them.
+            #[test]
+            fn a_certificate_gives_its_sans(labels in proptest::collection::vec("[a-z][a-z0-9]{0,20}", 1..40)) {
+                let sans: Vec<String> = labels.iter().enumerate().map(|(i, l)| format!("{l}{i}.example.com")).collect();
+                let (names, not_after) = cert_names(&cert_with(&sans));
+                let want: Vec<String> = sans.iter().take(MAX_CERT_NAMES).cloned().collect();
+                prop_assert_eq!(names, want);
+                prop_assert!(not_after.is_some());
+            }
+        }
     }
 }
