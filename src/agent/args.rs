@@ -71,6 +71,15 @@ pub struct AgentArgs {
         default_value_t = 512
     )]
     pub max_connections: usize,
+    /// Prometheus exporter-toolkit web configuration (YAML): tls_server_config (cert_file,
+    /// key_file, client_auth_type, client_ca_file, min_version) and basic_auth_users (bcrypt);
+    /// read again when it changes.
+    #[arg(
+        long = "web.config.file",
+        env = "PGW_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub web_config: Option<PathBuf>,
 }
 
 impl AgentArgs {
@@ -81,6 +90,7 @@ impl AgentArgs {
             drain_timeout: self.drain_timeout,
             max_on_demand: self.max_on_demand,
             max_connections: self.max_connections,
+            web_config: self.web_config.clone(),
         }
     }
 }

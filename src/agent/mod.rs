@@ -10,6 +10,7 @@ pub mod load;
 mod ondemand;
 pub mod scheduler;
 pub mod server;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,6 +39,9 @@ pub enum AgentError {
     /// The probe files are invalid (exit code 2).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The web configuration file is invalid (exit code 2).
+    #[error("--web.config.file: {0}")]
+    Web(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -53,7 +57,7 @@ pub enum AgentError {
 impl AgentError {
     /// Whether the configuration is at fault (exit code 2) rather than the environment.
     pub fn is_config(&self) -> bool {
-        matches!(self, AgentError::Config(_))
+        matches!(self, AgentError::Config(_) | AgentError::Web(_))
     }
 }
 
@@ -70,6 +74,8 @@ pub struct Options {
     pub max_on_demand: usize,
     /// At most this many HTTP connections open at once.
     pub max_connections: usize,
+    /// The exporter-toolkit web configuration file (TLS, basic auth), if any.
+    pub web_config: Option<PathBuf>,
 }
 
 /// A finding as shown on the status page.
@@ -394,6 +400,10 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
     let signal_err = |signal| move |source| AgentError::Signal { signal, source };
     let mut hup = signal(SignalKind::hangup()).map_err(signal_err("SIGHUP"))?;
     let mut term = signal(SignalKind::terminate()).map_err(signal_err("SIGTERM"))?;
+    let web = Arc::new(match &opts.web_config {
+        Some(path) => web::WebState::load(path).map_err(AgentError::Web)?,
+        None => web::WebState::none(),
+    });
     let agent = Agent::start(&opts).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -409,6 +419,7 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
         agent.clone(),
         stop_http.clone(),
         opts.max_connections,
+        web,
     ));
     loop {
         tokio::select! {
@@ -455,6 +466,7 @@ mod tests {
             drain_timeout: Duration::from_secs(5),
             max_on_demand: 2,
             max_connections: 16,
+            web_config: None,
         })
         .await
         .unwrap();
@@ -502,6 +514,7 @@ mod tests {
             drain_timeout: Duration::from_secs(5),
             max_on_demand: 2,
             max_connections: 16,
+            web_config: None,
         })
         .await
         .unwrap();

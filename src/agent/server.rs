@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use prometheus_client::registry::Registry;
 
+use super::web::{Web, WebState};
 use super::Agent;
 use crate::metrics;
 
@@ -32,6 +33,7 @@ pub async fn serve(
     agent: Arc<Agent>,
     stop: CancellationToken,
     max_connections: usize,
+    web: Arc<WebState>,
 ) {
     let open = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     loop {
@@ -53,33 +55,70 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let agent = agent.clone();
-        let stop = stop.clone();
+        let (agent, stop, web) = (agent.clone(), stop.clone(), web.get());
         tokio::spawn(async move {
             let _slot = slot;
-            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
-                let agent = agent.clone();
-                async move {
-                    let (parts, _body) = req.into_parts();
-                    Ok::<_, Infallible>(route(&agent, &Request::from_parts(parts, ())).await)
+            match web.tls.clone() {
+                None => connection(stream, agent, stop, web).await,
+                Some(tls) => {
+                    // The handshake has the request head's time limit too.
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(s)) => connection(s, agent, stop, web).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
                 }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), svc);
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Serve one connection (plain or TLS) until it ends or `stop`; every request is authorized first.
+async fn connection<I>(io: I, agent: Arc<Agent>, stop: CancellationToken, web: Web)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let web = Arc::new(web);
+    let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let (agent, web) = (agent.clone(), web.clone());
+        async move {
+            let (parts, _body) = req.into_parts();
+            let req = Request::from_parts(parts, ());
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            // bcrypt is slow on purpose: checked off the runtime's threads.
+            let auth = auth.map(str::to_string);
+            let web2 = web.clone();
+            let ok = tokio::task::spawn_blocking(move || web2.authorize(auth.as_deref()))
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !ok {
+                let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"pgw-agent\""),
+                );
+                return Ok::<_, Infallible>(r);
+            }
+            Ok::<_, Infallible>(route(&agent, &req).await)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), svc);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
@@ -405,6 +444,7 @@ mod tests {
             drain_timeout: std::time::Duration::from_secs(5),
             max_on_demand: 2,
             max_connections: 16,
+            web_config: None,
         })
         .await
         .unwrap()
@@ -464,6 +504,7 @@ mod tests {
             drain_timeout: Duration::from_secs(5),
             max_on_demand,
             max_connections: 16,
+            web_config: None,
         })
         .await
         .unwrap()

@@ -10,3 +10,4 @@ mod prometheus;
 mod promkit;
 mod scenarios;
 mod support;
+mod web;

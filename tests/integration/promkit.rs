@@ -248,20 +248,24 @@ impl Agent {
 
     /// As [`Agent::start`] with `env` added (e.g. [`Lab::aws_env`]).
     pub fn start_env(probes: &[(&str, String)], env: &[(String, String)]) -> Agent {
+        Agent::start_with(probes, env, &[])
+    }
+
+    /// As [`Agent::start_env`] with more command-line arguments.
+    pub fn start_with(probes: &[(&str, String)], env: &[(String, String)], args: &[&str]) -> Agent {
         let dir = temp_dir("probes");
         for (name, text) in probes {
             std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
         }
         let mut cmd = crate::support::agent();
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
         let mut child = cmd
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--probes",
-            ])
+            .args(["--log-format", "json"])
+            .args(args)
+            .arg("--probes")
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -349,6 +353,11 @@ impl Prometheus {
                 toml_str(targets[0])
             );
         }
+        Prometheus::launch(dir, &config)
+    }
+
+    /// Starts Prometheus on a free loopback port with `config` (YAML) in `dir`.
+    pub fn launch(dir: PathBuf, config: &str) -> Prometheus {
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let mut last = String::new();
         for _ in 0..5 {
