@@ -401,7 +401,7 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
     let mut hup = signal(SignalKind::hangup()).map_err(signal_err("SIGHUP"))?;
     let mut term = signal(SignalKind::terminate()).map_err(signal_err("SIGTERM"))?;
     let web = Arc::new(match &opts.web_config {
-        Some(path) => web::WebState::load(path).map_err(AgentError::Web)?,
+        Some(path) => web::WebState::load(path).map_err(|e| AgentError::Web(e.to_string()))?,
         None => web::WebState::none(),
     });
     let agent = Agent::start(&opts).await?;

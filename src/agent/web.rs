@@ -64,14 +64,23 @@ impl std::fmt::Debug for Web {
     }
 }
 
+/// Why a web configuration file cannot be used (one line).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct WebConfigError(pub String);
+
 /// Why the answer to a request is 401.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unauthorized;
 
 impl Web {
     /// Read and check the file at `path`; relative paths inside it are relative to the file.
-    pub fn load(path: &Path) -> Result<Web, String> {
-        let bytes = crate::config::read_bounded(path, 1024 * 1024)?;
+    pub fn load(path: &Path) -> Result<Web, WebConfigError> {
+        Web::parse(path).map_err(WebConfigError)
+    }
+
+    fn parse(path: &Path) -> Result<Web, String> {
+        let bytes = crate::config::read_bounded(path, 1024 * 1024).map_err(|e| e.0)?;
         let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
         let file: WebConfigFile = serde_norway::from_str(&text).map_err(|e| {
             let at = e
@@ -212,8 +221,9 @@ impl WebState {
     }
 
     /// Load `path` now (a bad file at start is an error).
-    pub fn load(path: &Path) -> Result<WebState, String> {
-        let web = Web::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<WebState, WebConfigError> {
+        let web =
+            Web::load(path).map_err(|e| WebConfigError(format!("{}: {e}", path.display())))?;
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(WebState {
             path: Some(path.to_path_buf()),
@@ -300,7 +310,7 @@ mod tests {
         ];
         for (text, want) in cases {
             std::fs::write(d.join("web.yml"), text).unwrap();
-            let e = Web::load(&d.join("web.yml")).unwrap_err();
+            let e = Web::load(&d.join("web.yml")).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, InvokeVia};
+use super::{ConfigError, InvalidValue, InvokeVia};
 
 /// A probe file as written (`probes/*.toml`). Unknown keys are rejected.
 #[derive(Debug, Default, Deserialize)]
@@ -62,21 +62,25 @@ pub const MAX_PROBE_FILE: u64 = 1024 * 1024;
 
 /// Read at most `cap` bytes of the regular file at `path`: anything else (a FIFO that would block,
 /// a device that never ends, a dangling symlink) or anything larger is an error, and nothing blocks.
-pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, InvalidValue> {
+    let invalid = |m: String| InvalidValue(m);
     use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| invalid(format!("cannot read: {e}")))?;
     if !meta.is_file() {
-        return Err("not a regular file".into());
+        return Err(invalid("not a regular file".into()));
     }
     if meta.len() > cap {
-        return Err(format!("{} bytes, more than the {cap} allowed", meta.len()));
+        return Err(invalid(format!(
+            "{} bytes, more than the {cap} allowed",
+            meta.len()
+        )));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(cap + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| invalid(format!("cannot read: {e}")))?;
     if bytes.len() as u64 > cap {
-        return Err(format!("more than the {cap} bytes allowed"));
+        return Err(invalid(format!("more than the {cap} bytes allowed")));
     }
     Ok(bytes)
 }
