@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -26,12 +26,40 @@ pub struct Probe {
     pub control: ControlCache,
 }
 
-/// Control-plane reads of one probe: the AWS clients, built on first use, and the last read,
-/// reused until `control_plane_interval` has passed (AWS APIs are rate-limited and not free).
+/// Control-plane reads of one probe: the AWS clients (shared with every probe of the same region,
+/// endpoint and roles), got on first use, and the last read, reused until `control_plane_interval`
+/// has passed (AWS APIs are rate-limited and not free).
 #[derive(Debug, Default)]
 pub struct ControlCache {
-    inventory: tokio::sync::OnceCell<SdkInventory>,
+    inventory: tokio::sync::OnceCell<Arc<SdkInventory>>,
     last: std::sync::Mutex<Option<(Instant, ControlFacts)>>,
+}
+
+/// Which AWS clients a probe needs: region, endpoint URL, roles per account.
+type ClientsKey = (String, Option<String>, BTreeMap<String, String>);
+
+/// The AWS clients in use, one set per [`ClientsKey`] (a set is a credential chain, an HTTP
+/// client and its TLS roots: hundreds of KiB, once per agent instead of once per probe). Held
+/// weakly: a set goes when its last probe does.
+static CLIENTS: tokio::sync::Mutex<BTreeMap<ClientsKey, Weak<SdkInventory>>> =
+    tokio::sync::Mutex::const_new(BTreeMap::new());
+
+/// The shared clients for `cfg`, built when no probe holds them.
+async fn shared_clients(cfg: &Config) -> Arc<SdkInventory> {
+    let key: ClientsKey = (
+        cfg.region.clone(),
+        cfg.aws_endpoint_url.clone(),
+        cfg.roles.clone(),
+    );
+    let mut all = CLIENTS.lock().await;
+    all.retain(|_, w| w.strong_count() > 0);
+    if let Some(c) = all.get(&key).and_then(Weak::upgrade) {
+        return c;
+    }
+    let c =
+        Arc::new(SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await);
+    all.insert(key, Arc::downgrade(&c));
+    c
 }
 
 impl ControlCache {
@@ -47,13 +75,9 @@ impl ControlCache {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, cf));
     }
 
-    /// The AWS clients for `cfg` (built once).
+    /// The AWS clients for `cfg` (shared, got once).
     pub async fn inventory(&self, cfg: &Config) -> &SdkInventory {
-        self.inventory
-            .get_or_init(|| {
-                SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles)
-            })
-            .await
+        self.inventory.get_or_init(|| shared_clients(cfg)).await
     }
 }
 
@@ -325,5 +349,34 @@ pub(crate) mod tests {
         let d = temp_dir();
         let e = load(&d).unwrap_err().to_string();
         assert!(e.contains("no probe files"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn probes_of_one_region_endpoint_and_roles_share_their_aws_clients() {
+        let cfg = |region: &str| {
+            let src = format!(
+                "api_id = \"3eqr0osoc3\"\nregion = \"{region}\"\nstage = \"test\"\n\
+                 aws_endpoint_url = \"http://127.0.0.1:1\"\n"
+            );
+            let p = Path::new("p.toml");
+            let pf = config::parse_probe_file(p, &src).unwrap();
+            config::build(Some((p, &src, &pf)), &Overrides::default(), None).unwrap()
+        };
+        let (a, b, c) = (cfg("us-east-1"), cfg("us-east-1"), cfg("eu-west-1"));
+        let (ca, cb, cc) = (
+            ControlCache::default(),
+            ControlCache::default(),
+            ControlCache::default(),
+        );
+        let (ia, ib, ic) = (
+            ca.inventory(&a).await as *const SdkInventory,
+            cb.inventory(&b).await as *const SdkInventory,
+            cc.inventory(&c).await as *const SdkInventory,
+        );
+        assert_eq!(
+            ia, ib,
+            "same region, endpoint and roles: one set of clients"
+        );
+        assert_ne!(ia, ic, "another region: its own clients");
     }
 }
