@@ -8,30 +8,21 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pgw/target}"
 broken="${1:-missing_root_method}"
 
 echo "== building pgw-doctor, pgw-agent and pgw-lab"
-cargo build --workspace --bins --locked --quiet
+echo "   (the first build compiles the AWS SDK: 10 to 25 minutes on 2 cores; later builds take seconds)"
+# The same features as the test build (--tests), so scripts/test.sh reuses this compilation.
+cargo build --workspace --bins --tests --locked
 bin="$CARGO_TARGET_DIR/debug"
 
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-# Start a scenario in the background; print the pgw-doctor arguments it announces.
-lab_up() {
-  local name="$1" log="$work/$1.log"
-  "$bin/pgw-lab" up --scenario "$name" >"$log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    grep -q '^  pgw-doctor ' "$log" 2>/dev/null && break
-    sleep 0.1
-  done
-  grep '^  pgw-doctor ' "$log" | sed 's/^  pgw-doctor //'
-}
+export PGW_LAB_BIN="$bin/pgw-lab"
+# shellcheck source=lib/lab.sh
+. scripts/lib/lab.sh
+lab_cleanup_on_exit
 
 for scenario in healthy_path_a "$broken"; do
   echo
   echo "== scenario $scenario: $(grep '^description' "lab/scenarios/$scenario.toml" | cut -d'"' -f2)"
-  read -r -a args <<<"$(lab_up "$scenario")"
+  lab_up "$scenario"
+  read -r -a args <<<"$LAB_ARGS"
   echo "\$ pgw-doctor ${args[*]}"
   set +e
   "$bin/pgw-doctor" "${args[@]}"

@@ -9,5 +9,6 @@ mod docs;
 mod prometheus;
 mod promkit;
 mod scenarios;
+mod scripts;
 mod support;
 mod web;
