@@ -23,9 +23,56 @@ pub struct DoctorArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: Overrides,
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
+}
+
+/// What the doctor can do besides a diagnosis.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the runbook of a finding id (compiled in: no checkout needed), or list the ids.
+    Explain {
+        /// A finding id, e.g. missing_root_any_method.
+        #[arg(required_unless_present = "list")]
+        id: Option<String>,
+        /// List every finding id with its one-line title.
+        #[arg(long, conflicts_with = "id")]
+        list: bool,
+    },
+}
+
+/// The output of `command`, or why there is none (exit code 2).
+pub fn run_command(command: &Command) -> Result<String, String> {
+    use crate::finding::{entry, parse_id, CATALOG};
+    let Command::Explain { id, list } = command;
+    if *list {
+        let width = CATALOG
+            .iter()
+            .map(|e| e.id.as_str().len())
+            .max()
+            .unwrap_or(0);
+        return Ok(CATALOG
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:width$}  {:8}  {}\n",
+                    e.id.as_str(),
+                    e.severity.as_str(),
+                    e.title
+                )
+            })
+            .collect());
+    }
+    let id = id.as_deref().unwrap_or_default();
+    match parse_id(id) {
+        Some(f) => Ok(entry(f).runbook.to_string()),
+        None => Err(format!(
+            "explain: unknown finding id {id:?} (pgw-doctor explain --list shows them)"
+        )),
+    }
 }
 
 /// The first line of a clap error, without its `error: ` prefix.
@@ -43,6 +90,29 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         DoctorArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn explain_prints_the_compiled_in_runbook_and_lists_the_ids() {
+        let a = DoctorArgs::try_parse_from(["pgw-doctor", "explain", "missing_root_any_method"])
+            .unwrap();
+        let text = run_command(a.command.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/docs/runbooks/missing_root_any_method.md"
+            ))
+            .unwrap()
+        );
+        let a = DoctorArgs::try_parse_from(["pgw-doctor", "explain", "--list"]).unwrap();
+        let list = run_command(a.command.as_ref().unwrap()).unwrap();
+        assert_eq!(list.lines().count(), crate::finding::CATALOG.len());
+        assert!(list.contains("planes_disagree"), "{list}");
+        let a = DoctorArgs::try_parse_from(["pgw-doctor", "explain", "nope"]).unwrap();
+        let e = run_command(a.command.as_ref().unwrap()).unwrap_err();
+        assert!(e.contains("unknown finding id \"nope\""), "{e}");
+        assert!(DoctorArgs::try_parse_from(["pgw-doctor", "explain"]).is_err());
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct CatalogEntry {
     pub fix: &'static str,
     /// True for ids only the control plane can establish.
     pub control_plane: bool,
+    /// The runbook (`docs/runbooks/<id>.md`), compiled in: `pgw-doctor explain <id>`.
+    pub runbook: &'static str,
 }
 
 macro_rules! catalog {
@@ -89,7 +91,11 @@ macro_rules! catalog {
 
         /// Every finding id pgw can report, data plane first.
         pub const CATALOG: &[CatalogEntry] = &[
-            $( CatalogEntry { id: FindingId::$var, layer: Layer::$layer, severity: Severity::$sev, title: $title, fix: $fix, control_plane: $cp }, )*
+            $( CatalogEntry {
+                id: FindingId::$var, layer: Layer::$layer, severity: Severity::$sev, title: $title,
+                fix: $fix, control_plane: $cp,
+                runbook: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbooks/", $id, ".md")),
+            }, )*
         ];
     };
 }

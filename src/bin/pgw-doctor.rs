@@ -21,15 +21,13 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(one_line(&e)),
     };
-    let file = match &args.config {
-        Some(p) => match config::read_probe_file(p) {
-            Ok((pf, src)) => Some((p.clone(), src, pf)),
-            Err(e) => return fail(e),
-        },
-        None => None,
-    };
-    let file_ref = file.as_ref().map(|(p, s, f)| (p.as_path(), s.as_str(), f));
-    let cfg = match config::build(file_ref, &args.overrides, config::env_region()) {
+    if let Some(cmd) = &args.command {
+        return pgw::cli::run_command(cmd).map_or_else(fail, |t| {
+            print!("{t}");
+            ExitCode::SUCCESS
+        });
+    }
+    let cfg = match config::load(args.config.as_deref(), &args.overrides) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

@@ -367,6 +367,18 @@ fn timing(
     Ok(())
 }
 
+/// The doctor's configuration: the probe file at `file` (if any) under the flags, the region
+/// falling back to the AWS environment's.
+pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+    match file {
+        Some(path) => {
+            let (pf, src) = read_probe_file(path)?;
+            build(Some((path, &src, &pf)), flags, env_region())
+        }
+        None => build(None, flags, env_region()),
+    }
+}
+
 /// `ca_file` and the roots read from it. A relative path in a probe file is relative to the file.
 fn ca(
     l: &Layers<'_>,

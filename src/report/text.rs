@@ -128,7 +128,11 @@ fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut 
             let _ = writeln!(out, "   • {}", printable(e));
         }
         let _ = writeln!(out, "   fix: {}", f.fix);
-        let _ = writeln!(out, "   runbook: {}", f.runbook);
+        let _ = writeln!(
+            out,
+            "   runbook: {} (pgw-doctor explain {})",
+            f.runbook, f.id
+        );
         if !f.alternatives.is_empty() {
             let alts: Vec<&str> = f.alternatives.iter().map(|a| a.as_str()).collect();
             let _ = writeln!(out, "   could also be: {}", alts.join(", "));
