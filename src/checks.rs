@@ -237,7 +237,7 @@ fn invoke(kind: CheckKind, what: &str, method: &str, p: &PathFacts) -> Check {
         HttpOutcome::Response(r) => json!({
             "status": r.status, "error_type": r.error_type, "message": r.message,
             "source": r.source, "ttfb_seconds": p.timings.ttfb.map(|d| d.as_secs_f64()),
-            "identified_by": p.identified_by, "signed": p.signed,
+            "identified_by": p.identified_by, "signed": p.signed, "request_id": r.request_id,
         }),
         HttpOutcome::Timeout => json!({"outcome": "timeout"}),
         HttpOutcome::Error(e) => json!({"outcome": "error", "error": e}),

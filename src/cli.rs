@@ -12,6 +12,8 @@ use crate::config::Overrides;
 pub enum Output {
     Text,
     Json,
+    /// A Markdown section to paste into a ticket or an AWS Support case.
+    Markdown,
 }
 
 /// Tell why a call to an API Gateway private REST API fails, layer by layer.

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     };
     match args.output {
         Output::Json => println!("{}", pgw::report::json::render(&report)),
+        Output::Markdown => print!("{}", pgw::report::markdown::render(&report)),
         Output::Text => print!(
             "{}",
             pgw::report::text::render(&report, std::io::stdout().is_terminal())

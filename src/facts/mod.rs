@@ -318,6 +318,8 @@ pub struct HttpResponse {
     pub source: ResponseSource,
     /// Whether API Gateway's request id headers were present.
     pub gateway_headers: bool,
+    /// `x-amzn-RequestId`: what AWS Support asks for first.
+    pub request_id: Option<String>,
     /// The `Server` header, if any.
     pub server: Option<String>,
     /// The first bytes of the body (printable, capped).

@@ -175,6 +175,7 @@ pub fn classify(parts: &http::response::Parts, body: &[u8], truncated: bool) -> 
         message,
         source,
         gateway_headers,
+        request_id: header("x-amzn-requestid").map(|s| s.chars().take(128).collect()),
         server: header("server"),
         body_snippet: snippet.trim().to_string(),
         body_bytes: body.len(),

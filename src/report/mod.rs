@@ -2,6 +2,7 @@
 //! built from facts and findings, rendered as text ([`text`]) or JSON ([`json`]).
 
 pub mod json;
+pub mod markdown;
 pub mod text;
 
 use serde::Serialize;
@@ -18,6 +19,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub checks: Vec<Check>,
     pub duration_seconds: f64,
+    /// When the report was made (not in the JSON contract; the Markdown report shows it).
+    #[serde(skip)]
+    pub finished: std::time::SystemTime,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,6 +57,7 @@ impl Report {
             findings,
             checks,
             duration_seconds: facts.duration.as_secs_f64(),
+            finished: std::time::SystemTime::now(),
         }
     }
 
