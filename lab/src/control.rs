@@ -26,6 +26,9 @@ pub(crate) const SERVICE_ID: &str = "vpce-svc-0a1b2c3d4e5f60021";
 /// VPC link ids of path A and path B.
 pub(crate) const VPC_LINK_A: &str = "a1b2c3";
 pub(crate) const VPC_LINK_B: &str = "d4e5f6";
+/// `moto/pgw_moto.py`: moto in server mode with pgw-lab's fidelity layer.
+const PGW_MOTO: &str = include_str!("../moto/pgw_moto.py");
+
 /// The consumer VPC's second CIDR: the subnet of the diagnosing host, which reaches the lab's
 /// ENIs from `127.0.0.1` (absent under `faults.source_nat`).
 pub(crate) const CLIENT_SUBNET: &str = "127.0.0.0/28";
@@ -398,13 +401,15 @@ impl ControlPlane {
                 venv.display()
             )));
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("moto/pgw_moto.py");
         let seed_file = dir.join("aws-seed.json");
         let log_file = dir.join("moto.log");
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| LabError::Io { path, source }
         };
+        // The fidelity layer is compiled in: pgw-lab runs wherever it is installed.
+        let script = dir.join("pgw_moto.py");
+        std::fs::write(&script, PGW_MOTO).map_err(io(&script))?;
         let text = serde_json::to_vec_pretty(seed).expect("seed serializes");
         std::fs::write(&seed_file, text).map_err(io(&seed_file))?;
         let log = std::fs::File::create(&log_file).map_err(io(&log_file))?;

@@ -1,6 +1,6 @@
 //! `pgw-lab`: run a lab scenario in the foreground, or list the scenarios.
 use clap::{Parser, Subcommand};
-use pgw_lab::{default_scenarios_dir, Lab, Scenario};
+use pgw_lab::{Lab, Scenario};
 use std::io::Write;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -12,16 +12,16 @@ use tokio::signal::unix::{signal, SignalKind};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Directory of scenario files.
-    #[arg(long, global = true, default_value_os_t = default_scenarios_dir())]
-    scenarios_dir: std::path::PathBuf,
+    /// Directory of scenario files (default: the scenarios compiled into pgw-lab).
+    #[arg(long, global = true)]
+    scenarios_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Start a scenario and keep it running until Ctrl-C / SIGTERM.
     Up {
-        /// Scenario name (file stem in the scenarios directory) or path to a .toml file.
+        /// Scenario name (a shipped one, or a file stem in --scenarios-dir) or path to a .toml file.
         #[arg(long)]
         scenario: String,
     },
@@ -32,14 +32,18 @@ enum Command {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     if let Command::Up { scenario } = cli.command {
-        let (_, s) = Scenario::find(&scenario, &cli.scenarios_dir)?;
+        let s = Scenario::named(&scenario, cli.scenarios_dir.as_deref())?;
         let lab = Lab::start(&s).await?;
         writeln!(out, "{}\nCtrl-C to stop.", lab.describe())?;
         let mut term = signal(SignalKind::terminate())?;
         tokio::select! { r = tokio::signal::ctrl_c() => r?, _ = term.recv() => {} }
         lab.shutdown().await;
     } else {
-        for (_, s) in Scenario::load_dir(&cli.scenarios_dir)? {
+        let all = match &cli.scenarios_dir {
+            Some(d) => Scenario::load_dir(d)?.into_iter().map(|(_, s)| s).collect(),
+            None => Scenario::shipped()?,
+        };
+        for s in all {
             let _ = writeln!(out, "{:<28} {}", s.name, s.description); // e.g. piped into `head`
         }
     }

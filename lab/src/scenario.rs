@@ -746,7 +746,12 @@ struct ExpectSpans {
     not_checked: Option<Spanned<toml::Value>>,
 }
 
-/// The scenarios shipped with the crate (`lab/scenarios`).
+mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/scenarios.rs"));
+}
+
+/// The scenarios shipped with the crate (`lab/scenarios`), as source files: the directory of the
+/// checkout this was built from (tests use it; an installed `pgw-lab` uses [`Scenario::shipped`]).
 pub fn default_scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
 }
@@ -826,6 +831,32 @@ impl Scenario {
             source,
         })?;
         Scenario::parse(&text, path)
+    }
+
+    /// The shipped scenarios, compiled in, sorted by name.
+    pub fn shipped() -> Result<Vec<Scenario>, LabError> {
+        shipped::SHIPPED
+            .iter()
+            .map(|(name, text)| Scenario::parse(text, Path::new(&format!("{name}.toml"))))
+            .collect()
+    }
+
+    /// A shipped scenario by name, or a scenario file (an existing path, or anything ending in
+    /// `.toml`); with `dir`, names are looked up there instead.
+    pub fn named(name_or_path: &str, dir: Option<&Path>) -> Result<Scenario, LabError> {
+        if let Some(d) = dir {
+            return Scenario::find(name_or_path, d).map(|(_, s)| s);
+        }
+        if Path::new(name_or_path).is_file() || name_or_path.ends_with(".toml") {
+            return Scenario::load(Path::new(name_or_path));
+        }
+        match shipped::SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
+            Some((n, text)) => Scenario::parse(text, Path::new(&format!("{n}.toml"))),
+            None => Err(LabError::UnknownScenario {
+                name: name_or_path.into(),
+                dir: PathBuf::from("(shipped scenarios: pgw-lab list)"),
+            }),
+        }
     }
 
     /// Loads every `*.toml` in `dir`, sorted by file name.
@@ -1005,5 +1036,25 @@ mod tests {
             msg.contains("expect.not_checked needs the control plane"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_shipped_scenarios_are_the_files() {
+        let shipped: Vec<String> = Scenario::shipped()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        let files: Vec<String> = Scenario::load_dir(&default_scenarios_dir())
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s.name)
+            .collect();
+        assert_eq!(shipped, files);
+        assert_eq!(
+            Scenario::named("healthy_path_a", None).unwrap().name,
+            "healthy_path_a"
+        );
+        assert!(Scenario::named("no_such_scenario", None).is_err());
     }
 }
