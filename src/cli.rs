@@ -44,13 +44,44 @@ pub enum Command {
         #[arg(long, conflicts_with = "id")]
         list: bool,
     },
+    /// Print a shell completion script (e.g. `pgw-doctor completions bash > /etc/bash_completion.d/pgw-doctor`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff: `pgw-doctor man > /usr/local/share/man/man1/pgw-doctor.1`).
+    Man,
+}
+
+/// A completion script for `cmd` in `shell`.
+pub fn completions(mut cmd: clap::Command, shell: clap_complete::Shell) -> String {
+    let name = cmd.get_name().to_string();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page of `cmd` (roff).
+pub fn man_page(cmd: clap::Command) -> String {
+    let mut out = Vec::new();
+    // Rendering into memory cannot fail.
+    let _ = clap_mangen::Man::new(cmd).render(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The output of `command`, or why there is none (exit code 2).
 pub fn run_command(command: &Command) -> Result<String, String> {
+    use clap::CommandFactory;
+    match command {
+        Command::Explain { id, list } => explain(id.as_deref(), *list),
+        Command::Completions { shell } => Ok(completions(DoctorArgs::command(), *shell)),
+        Command::Man => Ok(man_page(DoctorArgs::command())),
+    }
+}
+
+fn explain(id: Option<&str>, list: bool) -> Result<String, String> {
     use crate::finding::{entry, parse_id, CATALOG};
-    let Command::Explain { id, list } = command;
-    if *list {
+    if list {
         let width = CATALOG
             .iter()
             .map(|e| e.id.as_str().len())
@@ -68,7 +99,7 @@ pub fn run_command(command: &Command) -> Result<String, String> {
             })
             .collect());
     }
-    let id = id.as_deref().unwrap_or_default();
+    let id = id.unwrap_or_default();
     match parse_id(id) {
         Some(f) => Ok(entry(f).runbook.to_string()),
         None => Err(format!(
@@ -92,6 +123,21 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         DoctorArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_the_manual_page() {
+        let a = DoctorArgs::try_parse_from(["pgw-doctor", "completions", "bash"]).unwrap();
+        let bash = run_command(a.command.as_ref().unwrap()).unwrap();
+        assert!(bash.contains("_pgw__doctor()"), "{bash}");
+        assert!(bash.contains("--invoke-via"), "{bash}");
+        let a = DoctorArgs::try_parse_from(["pgw-doctor", "man"]).unwrap();
+        let man = run_command(a.command.as_ref().unwrap()).unwrap();
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH pgw-doctor"),
+            "{man}"
+        );
+        assert!(man.contains("invoke\\-via"), "{man}");
     }
 
     #[test]

@@ -17,8 +17,13 @@ pub enum LogFormat {
 #[command(name = "pgw-agent", version)]
 pub struct AgentArgs {
     /// A probe file, or a directory whose *.toml files are all loaded (names must be unique).
-    #[arg(long, env = "PGW_PROBES", value_name = "DIR_OR_FILE")]
-    pub probes: PathBuf,
+    #[arg(
+        long,
+        env = "PGW_PROBES",
+        value_name = "DIR_OR_FILE",
+        required_unless_present_any = ["completions", "man"]
+    )]
+    pub probes: Option<PathBuf>,
     /// Address for /metrics, /probe?target=, /healthz, / and POST /-/reload.
     #[arg(
         long,
@@ -80,12 +85,28 @@ pub struct AgentArgs {
         value_name = "FILE"
     )]
     pub web_config: Option<PathBuf>,
+    /// Print a shell completion script and exit.
+    #[arg(long, value_enum, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+    /// Print the manual page (roff) and exit.
+    #[arg(long)]
+    pub man: bool,
 }
 
 impl AgentArgs {
+    /// What `--completions` or `--man` print instead of running.
+    pub fn printout(&self) -> Option<String> {
+        use clap::CommandFactory;
+        match (self.completions, self.man) {
+            (Some(shell), _) => Some(crate::cli::completions(AgentArgs::command(), shell)),
+            (None, true) => Some(crate::cli::man_page(AgentArgs::command())),
+            (None, false) => None,
+        }
+    }
+
     pub fn options(&self) -> super::Options {
         super::Options {
-            probes: self.probes.clone(),
+            probes: self.probes.clone().unwrap_or_default(),
             max_concurrent: self.max_concurrent,
             drain_timeout: self.drain_timeout,
             max_on_demand: self.max_on_demand,
@@ -103,6 +124,15 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         AgentArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_need_no_probes() {
+        let a = AgentArgs::try_parse_from(["pgw-agent", "--completions", "bash"]).unwrap();
+        assert!(a.printout().unwrap().contains("_pgw__agent()"));
+        let a = AgentArgs::try_parse_from(["pgw-agent", "--man"]).unwrap();
+        assert!(a.printout().unwrap().contains("max\\-on\\-demand"));
+        assert!(AgentArgs::try_parse_from(["pgw-agent"]).is_err());
     }
 
     #[test]

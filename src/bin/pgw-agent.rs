@@ -22,10 +22,15 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(one_line(&e)),
     };
+    if let Some(text) = args.printout() {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    let probes = args.probes.clone().unwrap_or_default();
     if args.check_config {
-        return match agent::load::load(&args.probes) {
+        return match agent::load::load(&probes) {
             Ok(set) => {
-                println!("{}: {} probes OK", args.probes.display(), set.len());
+                println!("{}: {} probes OK", probes.display(), set.len());
                 ExitCode::SUCCESS
             }
             Err(e) => fail(e),

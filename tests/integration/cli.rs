@@ -120,3 +120,67 @@ fn shipped_probe_examples_are_valid() {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// The completion scripts load in bash; the manual pages render with man.
+#[test]
+fn completions_load_in_bash_and_man_renders_the_pages() {
+    let dir = std::env::temp_dir().join(format!("pgw-cli-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let doctor_bin = env!("CARGO_BIN_EXE_pgw-doctor");
+    let agent_bin = env!("CARGO_BIN_EXE_pgw-agent");
+    for (name, completions, man) in [
+        (
+            "pgw-doctor",
+            vec![doctor_bin, "completions", "bash"],
+            vec![doctor_bin, "man"],
+        ),
+        (
+            "pgw-agent",
+            vec![agent_bin, "--completions", "bash"],
+            vec![agent_bin, "--man"],
+        ),
+    ] {
+        let script = std::process::Command::new(completions[0])
+            .args(&completions[1..])
+            .output()
+            .unwrap();
+        assert!(script.status.success());
+        let file = dir.join(format!("{name}.bash"));
+        std::fs::write(&file, &script.stdout).unwrap();
+        let check = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(". {} && complete -p {name}", file.display()))
+            .output()
+            .unwrap();
+        let registered = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(registered.contains(name), "{registered}");
+
+        let page = std::process::Command::new(man[0])
+            .args(&man[1..])
+            .output()
+            .unwrap();
+        assert!(page.status.success());
+        let file = dir.join(format!("{name}.1"));
+        std::fs::write(&file, &page.stdout).unwrap();
+        let shown = std::process::Command::new("man")
+            .arg("-l")
+            .arg(&file)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            shown.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shown.stderr)
+        );
+        assert!(text.contains(name) && text.contains("SYNOPSIS"), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
