@@ -1,13 +1,45 @@
 //! The doctor's job, start to end: validated config → (stage discovery) → probes → diagnosis →
 //! report.
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use crate::aws::{sdk::SdkInventory, AwsError, ErrorKind, Inventory};
 use crate::config::{valid_stage, Config, ConfigError};
 use crate::probe::{ProbeError, Prober};
+use crate::progress::{Progress, Stage};
 use crate::report::Report;
 use crate::run;
+
+/// Await `work`; from its second second on, keep one line on stderr saying what it waits for and
+/// how long is left, cleared when it is done.
+async fn show_progress<F: std::future::Future>(
+    p: &Progress,
+    deadline: Instant,
+    work: F,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let first = Instant::now() + std::time::Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(first, std::time::Duration::from_millis(200));
+    let mut shown = false;
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = tick.tick() => {
+                if let Some(line) = p.line(deadline.saturating_duration_since(Instant::now())) {
+                    eprint!("\r\x1b[2K{line}");
+                    shown = true;
+                }
+            }
+        }
+    };
+    if shown {
+        eprint!("\r\x1b[2K");
+    }
+    out
+}
 
 /// Why the doctor could not run (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -93,11 +125,19 @@ async fn diagnose_with(
 ) -> Result<Report, DoctorError> {
     // Leave 3% of the budget for building and printing the report.
     let deadline = start + cfg.timeout.mul_f64(0.97);
-    let prober = Prober::new(cfg)?;
+    // On a terminal, a run that waits says what for (stderr only).
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(Arc::<Progress>::default);
+    let mut prober = Prober::new(cfg)?;
+    if let Some(p) = &progress {
+        prober = prober.with_progress(p.clone());
+    }
     let control = async {
         if cfg.no_aws {
             return None;
         }
+        let _waiting = crate::progress::enter(&progress, Stage::Aws);
         let inv = match inv {
             Some(inv) => inv,
             None => {
@@ -106,7 +146,11 @@ async fn diagnose_with(
         };
         Some(run::read_control_plane(&inv, cfg, deadline).await)
     };
-    let (facts, findings) = run::probe_and_diagnose(cfg, &prober, deadline, control).await;
+    let work = run::probe_and_diagnose(cfg, &prober, deadline, control);
+    let (facts, findings) = match &progress {
+        Some(p) => show_progress(p, deadline, work).await,
+        None => work.await,
+    };
     if let Some(e) = facts.host_error {
         return Err(DoctorError::Host(e));
     }

@@ -15,5 +15,6 @@ pub mod facts;
 pub mod finding;
 pub mod metrics;
 pub mod probe;
+pub mod progress;
 pub mod report;
 pub mod run;

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod load;
 mod ondemand;
+mod pages;
 pub mod scheduler;
 pub mod server;
 pub mod web;
@@ -86,6 +87,8 @@ pub struct ActiveFinding {
     pub layer: Layer,
     pub title: String,
     pub runbook: String,
+    /// What the run saw (the probe's page shows it).
+    pub evidence: Vec<String>,
 }
 
 /// The last completed run of a probe.
@@ -187,9 +190,9 @@ impl Shared {
         &self,
         probe: &Probe,
         timeout: Option<Duration>,
-    ) -> ProbeSnapshot {
+    ) -> (ProbeSnapshot, Vec<Finding>) {
         let t = timeout.map_or(probe.cfg.timeout, |t| t.min(probe.cfg.timeout));
-        self.run_unlimited(probe, t).await.0
+        self.run_unlimited(probe, t).await
     }
 
     /// A scheduled run: run, then publish, unless the probe was replaced meanwhile.
@@ -218,6 +221,7 @@ impl Shared {
                     layer: f.layer,
                     title: f.title.clone(),
                     runbook: f.runbook.clone(),
+                    evidence: f.evidence.clone(),
                 })
                 .collect(),
         };

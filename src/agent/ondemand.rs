@@ -13,9 +13,11 @@ use tokio_util::task::TaskTracker;
 
 use super::load::Probe;
 use super::Shared;
+use crate::finding::Finding;
 use crate::metrics::ProbeSnapshot;
 
-type Outcome = Option<Arc<ProbeSnapshot>>;
+/// A run's series and findings; `None` when it was cancelled.
+type Outcome = Option<Arc<(ProbeSnapshot, Vec<Finding>)>>;
 
 /// One run in flight and the clients waiting for it.
 struct Run {

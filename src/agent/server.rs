@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use prometheus_client::registry::Registry;
 
+use super::pages::{self, esc};
 use super::web::{Web, WebState};
 use super::Agent;
 use crate::metrics;
@@ -241,6 +242,20 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
         "/probe" if get => probe(agent, req, openmetrics).await,
         "/healthz" if get => text(StatusCode::OK, "ok\n"),
         "/" if get => with_type(status_page(agent), "text/html; charset=utf-8"),
+        "/runbooks" if get => with_type(pages::runbook_index(), "text/html; charset=utf-8"),
+        path if get && path.starts_with("/runbooks/") => {
+            match pages::runbook(&path["/runbooks/".len()..]) {
+                Some(h) => with_type(h, "text/html; charset=utf-8"),
+                None => text(StatusCode::NOT_FOUND, "no such finding id\n"),
+            }
+        }
+        path if get && path.starts_with("/probes/") => {
+            let name = percent_decode(&path["/probes/".len()..]);
+            match pages::probe_page(agent, &name) {
+                Some(h) => with_type(h, "text/html; charset=utf-8"),
+                None => text(StatusCode::NOT_FOUND, "no such probe\n"),
+            }
+        }
         "/-/reload" if req.method() == Method::POST => match agent.reload().await {
             Ok(n) => text(StatusCode::OK, format!("reloaded: {n} probes\n")),
             Err(e) => text(
@@ -256,6 +271,51 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
 }
 
 /// `target` of a query string, percent-decoded.
+/// `/probe?…&debug=true`: the run as text, like blackbox_exporter's debug output — verdict,
+/// findings with evidence, every check.
+fn debug_text(snap: &metrics::ProbeSnapshot, findings: &[crate::finding::Finding]) -> String {
+    use crate::report::text::printable;
+    let mut t = format!(
+        "probe {}: {} in {:.3} s\n",
+        snap.probe.probe,
+        if snap.success { "healthy" } else { "unhealthy" },
+        snap.duration_seconds
+    );
+    for f in findings {
+        let _ = writeln!(
+            t,
+            "\n[{}] {} ({}): {}",
+            f.severity.as_str(),
+            f.id,
+            f.layer.as_str(),
+            f.title
+        );
+        for e in &f.evidence {
+            let _ = writeln!(t, "  - {}", printable(e));
+        }
+        let _ = writeln!(t, "  runbook: /runbooks/{}", f.id);
+    }
+    t.push_str("\nchecks:\n");
+    for c in &snap.checks {
+        let l = &c.labels;
+        let _ = writeln!(
+            t,
+            "  {} {} {} {} {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            l.layer.as_str(),
+            l.check,
+            printable(&l.endpoint),
+            printable(&l.path)
+        );
+    }
+    t
+}
+
+/// A percent-decoded path segment.
+fn percent_decode(s: &str) -> String {
+    target_param(Some(&format!("target={s}"))).unwrap_or_default()
+}
+
 fn target_param(query: Option<&str>) -> Option<String> {
     let raw = query?
         .split('&')
@@ -331,28 +391,25 @@ async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return r;
     };
+    let debug = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "debug=true"));
     match waiter.result().await {
-        Some(snap) if snap.host_error.is_some() => text(
+        Some(run) if run.0.host_error.is_some() => text(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "this host could not run the probe: {}\n",
-                snap.host_error.as_deref().unwrap_or_default()
+                run.0.host_error.as_deref().unwrap_or_default()
             ),
         ),
-        Some(snap) => {
-            let (body, ct) = render(&metrics::probe_registry((*snap).clone()), openmetrics);
+        Some(run) if debug => text(StatusCode::OK, debug_text(&run.0, &run.1)),
+        Some(run) => {
+            let (body, ct) = render(&metrics::probe_registry(run.0.clone()), openmetrics);
             with_type(body, ct)
         }
         None => text(StatusCode::SERVICE_UNAVAILABLE, "probe run cancelled\n"),
     }
-}
-
-fn esc(s: &str) -> String {
-    crate::report::text::printable(s)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn status_page(agent: &Agent) -> String {
@@ -395,8 +452,8 @@ fn status_page(agent: &Agent) -> String {
                     .iter()
                     .map(|f| {
                         format!(
-                            "<a href=\"{}\">{}</a> ({}, {}): {}",
-                            esc(&f.runbook),
+                            "<a href=\"/runbooks/{}\">{}</a> ({}, {}): {}",
+                            f.id,
                             f.id,
                             f.severity.as_str(),
                             f.layer.as_str(),
@@ -414,7 +471,7 @@ fn status_page(agent: &Agent) -> String {
         };
         let _ = writeln!(
             h,
-            "<tr><td><a href=\"/probe?target={n}\">{n}</a></td><td>{} / {}</td><td>{}</td>{result}\
+            "<tr><td><a href=\"/probes/{n}\">{n}</a></td><td>{} / {}</td><td>{}</td>{result}\
              <td>{duration}</td><td>{findings}</td></tr>",
             esc(&c.api_id),
             esc(c.stage_name()),
@@ -423,7 +480,7 @@ fn status_page(agent: &Agent) -> String {
         );
     }
     h.push_str(
-        "</table>\n<p>Runbooks: <code>docs/runbooks/&lt;id&gt;.md</code> in the pgw repository.</p>\n\
+        "</table>\n<p><a href=\"/runbooks\">Runbooks</a> of every finding id.</p>\n\
          </body></html>\n",
     );
     h
@@ -576,6 +633,40 @@ mod tests {
         })
         .await
         .expect("the run was not cancelled");
+        a.drain().await;
+    }
+
+    /// Every link on the status page, on a probe page and on a runbook answers 200.
+    #[tokio::test]
+    async fn every_link_on_the_pages_resolves() {
+        let a = agent().await;
+        let hrefs = |html: &str| -> Vec<String> {
+            html.split("href=\"")
+                .skip(1)
+                .filter_map(|s| s.split('"').next())
+                .map(|h| h.replace("&amp;", "&"))
+                .collect()
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec!["/".to_string(), "/runbooks".to_string()];
+        while let Some(uri) = todo.pop() {
+            if !seen.insert(uri.clone()) {
+                continue;
+            }
+            let r = route(&a, &get(&uri)).await;
+            assert_eq!(r.status(), StatusCode::OK, "{uri}");
+            let is_html = r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html");
+            let b = body(r).await;
+            if is_html {
+                todo.extend(hrefs(&b).into_iter().filter(|h| h.starts_with('/')));
+            }
+        }
+        assert!(seen.contains("/probes/orders"), "{seen:?}");
+        assert!(seen.contains("/runbooks/planes_disagree"), "{seen:?}");
+        assert!(seen.contains("/probe?target=orders&debug=true"), "{seen:?}");
         a.drain().await;
     }
 

@@ -22,6 +22,7 @@ use crate::config::{alias_host, Config, InvokeVia};
 use crate::facts::{
     ConnFacts, ConnectOutcome, EniFacts, Facts, HttpOutcome, PathFacts, TargetFacts, Timings,
 };
+use crate::progress::{Progress, Stage};
 use invoke::Request;
 use tls::TlsSetup;
 
@@ -101,6 +102,8 @@ pub fn budget(deadline: Instant, cap: Duration) -> Duration {
 pub struct Prober {
     tls: TlsSetup,
     resolvers: Vec<SocketAddr>,
+    /// Where a run reports what it is waiting for (the doctor's progress line).
+    progress: Option<Arc<Progress>>,
 }
 
 /// How a single invoke identifies the API.
@@ -121,7 +124,17 @@ impl Prober {
         } else {
             cfg.resolvers.clone()
         };
-        Ok(Prober { tls, resolvers })
+        Ok(Prober {
+            tls,
+            resolvers,
+            progress: None,
+        })
+    }
+
+    /// Report what runs wait for into `progress`.
+    pub fn with_progress(mut self, progress: Arc<Progress>) -> Prober {
+        self.progress = Some(progress);
+        self
     }
 
     /// Run every data-plane probe of `cfg`, finishing by `deadline`.
@@ -149,7 +162,9 @@ impl Prober {
                 None => Vec::new(),
             }
         };
+        let waiting = crate::progress::enter(&self.progress, Stage::Dns);
         let (main, reference) = tokio::join!(main, reference);
+        drop(waiting);
         facts.dns = main;
         facts.reference_dns = reference;
 
@@ -184,6 +199,7 @@ impl Prober {
             creds,
             deadline,
             phase_cap,
+            progress: self.progress.clone(),
         };
         facts.enis = pass.invoke_all(cfg, &target, &addrs).await;
 
@@ -257,6 +273,7 @@ struct Pass {
     deadline: Instant,
     /// No phase longer than this.
     phase_cap: Duration,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Pass {
@@ -316,17 +333,21 @@ impl Pass {
             http: HttpOutcome::NotSent,
             timings: Timings::default(),
         };
+        let waiting = crate::progress::enter(&self.progress, Stage::Tcp);
         let (outcome, tcp) = tcp::connect(addr, budget(deadline, cap)).await;
+        drop(waiting);
         facts.conn.connect = outcome;
         let Some(tcp) = tcp else {
             return facts;
         };
         let t_conn = Instant::now();
         timings.connect = Some(t_conn - t0);
+        let waiting = crate::progress::enter(&self.progress, Stage::Tls);
         let (tls_facts, stream) = self
             .tls
             .handshake(tcp, &self.sni, budget(deadline, cap))
             .await;
+        drop(waiting);
         facts.conn.tls = Some(tls_facts);
         let Some(stream) = stream else {
             facts.timings = timings;
@@ -347,7 +368,9 @@ impl Pass {
                 return facts;
             }
         }
+        let waiting = crate::progress::enter(&self.progress, Stage::Http);
         let ex = invoke::exchange(stream, &req, deadline).await;
+        drop(waiting);
         timings.ttfb = ex.first_byte.map(|t| t - t0);
         if matches!(ex.outcome, HttpOutcome::Response(_)) {
             timings.total = Some(ex.done - t0);

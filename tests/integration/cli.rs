@@ -184,3 +184,38 @@ fn completions_load_in_bash_and_man_renders_the_pages() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A run that waits (here on an integration that never answers) shows one progress line on a
+/// terminal's stderr, and nothing when stderr is not a terminal.
+#[test]
+fn a_run_that_waits_says_so_on_a_terminal_only() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let path = repo().join("lab/scenarios/deadline_everything_blackholed.toml");
+        let s = pgw_lab::Scenario::load(&path).unwrap();
+        let lab = pgw_lab::Lab::start(&s).await.unwrap();
+        let args = lab.doctor_args();
+        let mut plain = doctor();
+        plain.args(&args);
+        let out = tokio::process::Command::from(plain).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("waiting:"), "{stderr}");
+        // `script` runs the doctor on a pseudo-terminal and copies what it shows.
+        let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_pgw-doctor").to_string())
+            .chain(args.iter().cloned())
+            .map(|a| format!("'{a}'"))
+            .collect();
+        let mut tty = crate::support::clean("script");
+        tty.args(["-qec", &line.join(" "), "/dev/null"]);
+        let out = tokio::process::Command::from(tty).output().await.unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains("waiting: HTTP"), "{shown}");
+        assert!(shown.contains("s left"), "{shown}");
+        assert!(shown.contains("integration_timeout"), "{shown}");
+        lab.shutdown().await;
+    });
+}
