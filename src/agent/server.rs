@@ -150,44 +150,6 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// `Content-Type` of the Prometheus text format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every metric name pgw exports, as registered (the exposition adds the unit and `_total` /
-/// `_info` suffixes: `pgw_probe_duration` is exported as `pgw_probe_duration_seconds`). The
-/// only place they are spelled; docs/agent.md documents each (a test keeps the table equal to
-/// what is exported).
-pub mod names {
-    /// `pgw_build_info{version}`: the running version.
-    pub const BUILD: &str = "pgw_build";
-    /// `pgw_probe_success{probe,api_id,stage}`: 1 when the last run found no warning or critical finding.
-    pub const PROBE_SUCCESS: &str = "pgw_probe_success";
-    /// `pgw_probe_duration_seconds{probe}`: wall time of the last run.
-    pub const PROBE_DURATION: &str = "pgw_probe_duration";
-    /// `pgw_probe_last_run_timestamp_seconds{probe}`: when the last run finished.
-    pub const PROBE_LAST_RUN_TIMESTAMP: &str = "pgw_probe_last_run_timestamp";
-    /// `pgw_check_success{probe,layer,check,endpoint,path}`: one check of the last run.
-    pub const CHECK_SUCCESS: &str = "pgw_check_success";
-    /// `pgw_check_duration_seconds{probe,layer,check,endpoint,path,phase}`: one phase of one check.
-    pub const CHECK_DURATION: &str = "pgw_check_duration";
-    /// `pgw_finding{probe,id,layer,severity}`: an active finding (always 1).
-    pub const FINDING: &str = "pgw_finding";
-    /// `pgw_nlb_targets{probe,target_group,state}`: NLB targets by health state.
-    pub const NLB_TARGETS: &str = "pgw_nlb_targets";
-    /// `pgw_phase_duration_seconds{probe,phase}`: histogram of DNS and invoke phases.
-    pub const PHASE_DURATION: &str = "pgw_phase_duration";
-    /// `pgw_probe_runs_total{probe,result}`: scheduled runs by result.
-    pub const PROBE_RUNS: &str = "pgw_probe_runs";
-    /// `pgw_aws_api_errors_total{operation}`: failed AWS calls of scheduled runs.
-    pub const AWS_API_ERRORS: &str = "pgw_aws_api_errors";
-    /// `pgw_config_last_reload_successful`: whether the last (re)load succeeded.
-    pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "pgw_config_last_reload_successful";
-    /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
-    pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
-        "pgw_config_last_reload_success_timestamp";
-    /// blackbox_exporter's `probe_success` (on `/probe` only).
-    pub const BLACKBOX_PROBE_SUCCESS: &str = "probe_success";
-    /// blackbox_exporter's `probe_duration_seconds` (on `/probe` only).
-    pub const BLACKBOX_PROBE_DURATION_SECONDS: &str = "probe_duration_seconds";
-}
-
 /// Whether an `Accept` header asks for OpenMetrics.
 pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| {
