@@ -219,3 +219,57 @@ fn a_run_that_waits_says_so_on_a_terminal_only() {
         lab.shutdown().await;
     });
 }
+
+/// A DNS server on loopback (a thread) answering every A query with `n` addresses in 127.0.6.0/24,
+/// where nothing listens.
+fn many_addresses(n: u8) -> std::net::SocketAddr {
+    use hickory_proto::op::Message;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{RData, Record};
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((len, from)) = sock.recv_from(&mut buf) {
+            let Ok(q) = Message::from_vec(&buf[..len]) else {
+                continue;
+            };
+            let mut r = Message::response(q.metadata.id, q.metadata.op_code);
+            for query in &q.queries {
+                r.add_query(query.clone());
+                for i in 1..=n {
+                    let a = RData::A(A(std::net::Ipv4Addr::new(127, 0, 6, i)));
+                    r.add_answer(Record::from_rdata(query.name().clone(), 60, a));
+                }
+            }
+            let _ = sock.send_to(&r.to_vec().unwrap(), from);
+        }
+    });
+    addr
+}
+
+/// Out of file descriptors, the doctor says this host could not run the probes (exit 2), never a
+/// finding about the chain (it used to report vpce_eni_unreachable).
+#[test]
+fn a_host_out_of_descriptors_is_not_a_finding() {
+    let resolver = many_addresses(16);
+    let line = format!(
+        "ulimit -n 24 && exec '{}' --api-id 3eqr0osoc3 --region us-east-1 --stage test \
+         --resolver {resolver} --port 9 --no-aws --timeout 3s --output json",
+        env!("CARGO_BIN_EXE_pgw-doctor")
+    );
+    let mut c = crate::support::clean("bash");
+    c.args(["-c", &line]);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("this host could not run the probes: Too many open files"),
+        "{stderr}"
+    );
+}
