@@ -38,3 +38,13 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   scripts/apt-install.sh prometheus || { echo "setup: installing the prometheus package failed" >&2; exit 1; }
 fi
 promtool --version >/dev/null
+
+# Tools some tests drive as a person would: curl (the agent over TLS with basic auth), man (the manual
+# pages render), script (the doctor on a pseudo-terminal).
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v man >/dev/null || missing+=(man-db)
+command -v script >/dev/null || missing+=(bsdutils)
+if [ "${#missing[@]}" -gt 0 ]; then
+  scripts/apt-install.sh "${missing[@]}" || { echo "setup: installing ${missing[*]} failed" >&2; exit 1; }
+fi
