@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::load::Probe;
 use super::Shared;
@@ -73,12 +72,11 @@ impl OnDemand {
         }
     }
 
-    /// Join the run of `probe` in flight, or start one bounded by `timeout` (a scrape's own
-    /// timeout, else the probe's).
+    /// Join the run of `probe` in flight, or start one (tracked, so a drain waits for it) bounded
+    /// by `timeout` (a scrape's own timeout, else the probe's).
     pub fn join(
         self: &Arc<Self>,
         shared: &Arc<Shared>,
-        tracker: &TaskTracker,
         probe: Arc<Probe>,
         timeout: Option<Duration>,
     ) -> Result<Waiter, Busy> {
@@ -100,14 +98,14 @@ impl OnDemand {
         runs.insert(name.clone(), run.clone());
         drop(runs);
         let this = self.clone();
-        let shared = shared.clone();
+        let runner = shared.clone();
         let cancel = run.cancel.clone();
         let mine = run.clone();
-        tracker.spawn(async move {
+        shared.tracker.spawn(async move {
             let _permit: OwnedSemaphorePermit = permit;
             let snap = tokio::select! {
                 _ = cancel.cancelled() => None,
-                s = shared.run_on_demand(&probe, timeout) => Some(Arc::new(s)),
+                s = runner.run_on_demand(&probe, timeout) => Some(Arc::new(s)),
             };
             this.finish(&name, &mine);
             let _ = tx.send(snap);

@@ -341,9 +341,7 @@ async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp
     };
     let shared = &agent.shared;
     // Tracked, so a drain waits for it too; shared by concurrent requests for the target.
-    let joined = shared
-        .on_demand
-        .join(shared, &shared.tracker, p, scrape_timeout(req));
+    let joined = shared.on_demand.join(shared, p, scrape_timeout(req));
     let Ok(waiter) = joined else {
         let mut r = text(
             StatusCode::SERVICE_UNAVAILABLE,

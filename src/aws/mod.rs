@@ -181,18 +181,6 @@ async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nl
     complete.then_some(nlb)
 }
 
-/// The local address the kernel would send from to reach `ip` (a connected UDP socket: no packet
-/// is sent), i.e. the address an ENI of the endpoint sees when nothing translates it.
-fn local_addr_towards(ip: std::net::IpAddr) -> Option<std::net::IpAddr> {
-    let any: std::net::IpAddr = match ip {
-        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
-        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
-    };
-    let s = std::net::UdpSocket::bind((any, 0)).ok()?;
-    s.connect((ip, 443)).ok()?;
-    s.local_addr().ok().map(|a| a.ip())
-}
-
 /// Read the whole chain of `api_id` / `stage` in `region`, finishing by `deadline`.
 pub async fn gather<I: Inventory>(
     inv: &I,
@@ -289,7 +277,7 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
             .iter()
             .filter(|e| e.vpc_id.as_deref() == Some(vpc.as_str()))
             .flat_map(|e| e.ips())
-            .find_map(local_addr_towards);
+            .find_map(|ip| crate::probe::source_ip(std::net::SocketAddr::new(ip, 443)));
         let client = async {
             let ip = source?;
             let op = Operation::DescribeNetworkInterfaces;

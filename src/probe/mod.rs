@@ -381,8 +381,9 @@ impl Pass {
     }
 }
 
-/// The local address the kernel would use to reach `to` (a UDP "connect" sends nothing).
-fn source_ip(to: SocketAddr) -> Option<IpAddr> {
+/// The local address the kernel would use to reach `to` (a UDP "connect" sends nothing): the
+/// address an endpoint ENI sees when nothing translates it.
+pub fn source_ip(to: SocketAddr) -> Option<IpAddr> {
     let bind: SocketAddr = if to.is_ipv4() {
         "0.0.0.0:0".parse().expect("valid")
     } else {
