@@ -26,31 +26,15 @@ fn write_probe(dir: &Path, name: &str) {
 
 /// `(status, body)` of one HTTP/1.1 request.
 fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: pgw\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_string());
-    (status, body)
+    try_http(addr, method, path).unwrap_or_else(|| panic!("{method} {path}: no HTTP response"))
 }
 
-/// `(status, body)` of one GET, or `None` when the connection fails.
-fn try_http(addr: &str, path: &str) -> Option<(u16, String)> {
+/// `(status, body)` of one HTTP/1.1 request, or `None` when the connection fails.
+fn try_http(addr: &str, method: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: pgw\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: pgw\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
     )
     .ok()?;
     let mut out = String::new();
@@ -58,6 +42,39 @@ fn try_http(addr: &str, path: &str) -> Option<(u16, String)> {
     let status = out.split(' ').nth(1)?.parse().ok()?;
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((status, body))
+}
+
+/// A running agent on an ephemeral port serving the probes in `dir`, with `extra` flags.
+struct Running {
+    child: Child,
+    addr: String,
+    /// Its stderr (JSON log lines), read to the end on a thread so it never blocks on a full pipe.
+    logs: std::thread::JoinHandle<Vec<String>>,
+}
+
+fn spawn_agent(dir: &Path, extra: &[&str]) -> Running {
+    let mut child = agent()
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(extra)
+        .arg("--probes")
+        .arg(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("agent exited before listening")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(a) = v["fields"]["listen"].as_str() {
+            break a.to_string();
+        }
+    };
+    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Running { child, addr, logs }
 }
 
 /// Poll `/metrics` until it contains `needle` (bounded, so a broken agent fails the test).
@@ -112,32 +129,11 @@ fn check_config_contract() {
 fn serves_reloads_and_drains() {
     let d = temp_dir("serve");
     write_probe(&d, "a");
-    let mut child = agent()
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--probes",
-        ])
-        .arg(&d)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("agent exited before listening")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if let Some(a) = v["fields"]["listen"].as_str() {
-            break a.to_string();
-        }
-    };
-    // Keep draining stderr so the agent never blocks on a full pipe.
-    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let Running {
+        mut child,
+        addr,
+        logs,
+    } = spawn_agent(&d, &[]);
 
     assert_eq!(http(&addr, "GET", "/healthz"), (200, "ok\n".to_string()));
     let m = metrics_with(&addr, "pgw_probe_runs_total{probe=\"a\"");
@@ -186,29 +182,9 @@ fn sigterm_cuts_runs_still_going_at_the_drain_deadline() {
         silent.local_addr().unwrap()
     );
     std::fs::write(d.join("slow.toml"), body).unwrap();
-    let mut child = agent()
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--drain-timeout",
-            "1s",
-            "--probes",
-        ])
-        .arg(&d)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("agent exited early").unwrap();
-        if line.contains("\"listen\"") {
-            break;
-        }
-    }
-    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let Running {
+        mut child, logs, ..
+    } = spawn_agent(&d, &["--drain-timeout", "1s"]);
     // The first run starts within an interval (plus jitter) and then waits on DNS.
     // (it then waits ~10 s on DNS: any moment in the first seconds finds it in flight).
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -239,30 +215,9 @@ fn sigterm_cuts_runs_still_going_at_the_drain_deadline() {
 fn connections_past_the_cap_are_closed_at_once_and_counted() {
     let d = temp_dir("conns");
     write_probe(&d, "a");
-    let mut child = agent()
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--max-connections",
-            "2",
-            "--probes",
-        ])
-        .arg(&d)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("agent exited early").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if let Some(a) = v["fields"]["listen"].as_str() {
-            break a.to_string();
-        }
-    };
-    let _logs = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let Running {
+        mut child, addr, ..
+    } = spawn_agent(&d, &["--max-connections", "2"]);
     // Two idle clients take every slot (the server holds them until its header timeout).
     let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -283,7 +238,7 @@ fn connections_past_the_cap_are_closed_at_once_and_counted() {
     // still be closed at once (a reset), so this polls without failing on one.
     let mut m = String::new();
     for _ in 0..100 {
-        if let Some((200, body)) = try_http(&addr, "/metrics") {
+        if let Some((200, body)) = try_http(&addr, "GET", "/metrics") {
             m = body;
             break;
         }
