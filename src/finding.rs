@@ -57,6 +57,16 @@ pub enum Confidence {
     Likely,
 }
 
+impl Confidence {
+    /// As JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Confirmed => "confirmed",
+            Confidence::Likely => "likely",
+        }
+    }
+}
+
 /// One catalog entry.
 #[derive(Debug, Clone, Copy)]
 pub struct CatalogEntry {

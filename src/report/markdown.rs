@@ -65,10 +65,7 @@ fn findings(r: &Report, out: &mut String) {
             f.severity.as_str().to_uppercase(),
             f.id,
             f.layer.as_str(),
-            match f.confidence {
-                crate::finding::Confidence::Confirmed => "confirmed",
-                crate::finding::Confidence::Likely => "likely",
-            },
+            f.confidence.as_str(),
             f.title
         );
         for e in &f.evidence {

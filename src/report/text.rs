@@ -121,7 +121,7 @@ fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut 
             i + 1,
             f.id,
             f.layer.as_str(),
-            confidence(f)
+            f.confidence.as_str()
         );
         let _ = writeln!(out, "   {}", f.title);
         for e in &f.evidence {
@@ -137,13 +137,6 @@ fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut 
             let alts: Vec<&str> = f.alternatives.iter().map(|a| a.as_str()).collect();
             let _ = writeln!(out, "   could also be: {}", alts.join(", "));
         }
-    }
-}
-
-fn confidence(f: &crate::finding::Finding) -> &'static str {
-    match f.confidence {
-        crate::finding::Confidence::Confirmed => "confirmed",
-        crate::finding::Confidence::Likely => "likely",
     }
 }
 
