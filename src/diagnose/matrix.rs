@@ -144,13 +144,7 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
     let gw = |s, t, m| gateway(s, t, m);
     match id {
         FindingId::VpceNotAvailable | FindingId::VpceSgBlocks443 => {
-            for e in &mut f.enis {
-                for p in &mut e.paths {
-                    p.conn.connect = ConnectOutcome::Timeout;
-                    p.conn.tls = None;
-                    p.http = HttpOutcome::NotSent;
-                }
-            }
+            fail_all_connects(f, ConnectOutcome::Timeout);
         }
         FindingId::DnsVpcDnsAttributesDisabled | FindingId::DnsPrivateDnsDisabled => {
             f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
@@ -370,13 +364,7 @@ fn private_dns_off_is_the_first_cause_in_every_shape() {
 #[test]
 fn refused_connects_to_an_available_endpoint_are_not_vpce_not_available() {
     let mut f = healthy_cp();
-    for e in &mut f.enis {
-        for p in &mut e.paths {
-            p.conn.connect = ConnectOutcome::Refused;
-            p.conn.tls = None;
-            p.http = HttpOutcome::NotSent;
-        }
-    }
+    fail_all_connects(&mut f, ConnectOutcome::Refused);
     // The data plane alone guesses the endpoint is down.
     assert_eq!(ids(&healthy_data(&f)), [FindingId::VpceNotAvailable]);
     let d = super::diagnose(&f);
@@ -395,20 +383,10 @@ fn healthy_data(f: &Facts) -> Facts {
     g
 }
 
-fn all_connects(f: &mut Facts, o: ConnectOutcome) {
-    for e in &mut f.enis {
-        for p in &mut e.paths {
-            p.conn.connect = o.clone();
-            p.conn.tls = None;
-            p.http = HttpOutcome::NotSent;
-        }
-    }
-}
-
 #[test]
 fn timeouts_with_a_security_group_that_admits_are_dropped_elsewhere() {
     let mut f = healthy_cp();
-    all_connects(&mut f, ConnectOutcome::Timeout);
+    fail_all_connects(&mut f, ConnectOutcome::Timeout);
     assert_eq!(ids(&healthy_data(&f)), [FindingId::VpceSgBlocks443]);
     let d = super::diagnose(&f);
     assert_eq!(problems(&d), [FindingId::VpceEniUnreachable], "{d:#?}");
@@ -421,7 +399,7 @@ fn timeouts_with_a_security_group_that_admits_are_dropped_elsewhere() {
 #[test]
 fn timeouts_from_a_translated_address_stay_a_data_plane_guess() {
     let mut f = healthy_cp();
-    all_connects(&mut f, ConnectOutcome::Timeout);
+    fail_all_connects(&mut f, ConnectOutcome::Timeout);
     for e in &mut f.enis {
         e.source = Some("172.17.0.2".parse().unwrap());
     }
@@ -434,7 +412,7 @@ fn timeouts_from_a_translated_address_stay_a_data_plane_guess() {
 fn unevaluable_rules_are_unknown_not_blocks() {
     for (group, prefix) in [(Some("sg-0client"), None), (None, Some("pl-0123"))] {
         let mut f = healthy_cp();
-        all_connects(&mut f, ConnectOutcome::Timeout);
+        fail_all_connects(&mut f, ConnectOutcome::Timeout);
         let rule = &mut cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0];
         rule.cidr = None;
         rule.group_ref = group.map(str::to_string);
@@ -445,7 +423,7 @@ fn unevaluable_rules_are_unknown_not_blocks() {
     }
     // An IPv6 rule does not admit an IPv4 source: evaluable, and it blocks.
     let mut f = healthy_cp();
-    all_connects(&mut f, ConnectOutcome::Timeout);
+    fail_all_connects(&mut f, ConnectOutcome::Timeout);
     cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("2600:1f18::/56".into());
     let d = super::diagnose(&f);
     assert_eq!(d[0].id, FindingId::VpceSgBlocks443);
@@ -489,7 +467,7 @@ fn a_healthy_chain_seen_from_a_container_is_healthy() {
 fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
     let with = |mine: &str| {
         let mut f = healthy_cp();
-        all_connects(&mut f, ConnectOutcome::Timeout);
+        fail_all_connects(&mut f, ConnectOutcome::Timeout);
         let rule = &mut cp(&mut f).sg_rules.get_mut("sg-1").unwrap()[0];
         rule.cidr = None;
         rule.group_ref = Some("sg-0client".into());

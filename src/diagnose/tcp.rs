@@ -102,16 +102,8 @@ fn none_listening(enis: &[&EniFacts]) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::super::testutil::*;
-    use crate::facts::{ConnectOutcome, Facts, HttpOutcome};
+    use crate::facts::ConnectOutcome;
     use crate::finding::FindingId;
-
-    fn fail_eni(f: &mut Facts, i: usize, o: ConnectOutcome) {
-        for p in &mut f.enis[i].paths {
-            p.conn.connect = o.clone();
-            p.conn.tls = None;
-            p.http = HttpOutcome::NotSent;
-        }
-    }
 
     #[test]
     fn all_timeouts_is_sg() {

@@ -133,6 +133,22 @@ pub fn set_all(f: &mut Facts, http: HttpOutcome) {
     }
 }
 
+/// End every connect to ENI `i` with `o` (no TLS, no request sent).
+pub fn fail_eni(f: &mut Facts, i: usize, o: ConnectOutcome) {
+    for p in &mut f.enis[i].paths {
+        p.conn.connect = o.clone();
+        p.conn.tls = None;
+        p.http = HttpOutcome::NotSent;
+    }
+}
+
+/// End every connect to every ENI with `o`.
+pub fn fail_all_connects(f: &mut Facts, o: ConnectOutcome) {
+    for i in 0..f.enis.len() {
+        fail_eni(f, i, o.clone());
+    }
+}
+
 /// Ids of the diagnosis, in rank order.
 pub fn ids(f: &Facts) -> Vec<FindingId> {
     super::diagnose(f).iter().map(|x| x.id).collect()

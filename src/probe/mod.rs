@@ -558,13 +558,10 @@ mod host_error_tests {
         ));
         assert!(!is_host_error("Connection reset by peer (os error 104)"));
         let mut f = testutil::healthy();
-        for e in &mut f.enis {
-            for p in &mut e.paths {
-                p.conn.connect = ConnectOutcome::Error("Too many open files (os error 24)".into());
-                p.conn.tls = None;
-                p.http = HttpOutcome::NotSent;
-            }
-        }
+        testutil::fail_all_connects(
+            &mut f,
+            ConnectOutcome::Error("Too many open files (os error 24)".into()),
+        );
         // Without the host check this is a chain finding.
         assert!(!crate::diagnose::diagnose(&f).is_empty());
         f.host_error = host_error(&f);
