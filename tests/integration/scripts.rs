@@ -1,7 +1,7 @@
 //! The demo's lab helper (`scripts/lib/lab.sh`): every lab it starts is gone when the script ends,
 //! on success and on Ctrl-C.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -26,12 +26,13 @@ fn alive(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
-/// Run `body` after sourcing the helper; the script prints `PIDS <pid>...` once the labs are up.
+/// Run `body` after sourcing the helper; the script prints `PIDS <pid>...` once the labs are up,
+/// then waits (for a line on stdin, or for SIGINT) so that they are checked while it still runs.
 fn run(body: &str, interrupt: bool) -> Vec<u32> {
     let script = format!(
         "set -euo pipefail\n. scripts/lib/lab.sh\nlab_cleanup_on_exit\n{body}\necho PIDS ${{lab_pids[*]}}\n{}",
         // `wait` (unlike a foreground command) lets the trap run as soon as the signal comes.
-        if interrupt { "sleep 30 &\nwait $!\n" } else { "" }
+        if interrupt { "sleep 30 &\nwait $!\n" } else { "read -r _\n" }
     );
     let mut child = Command::new("bash")
         .arg("-c")
@@ -39,6 +40,7 @@ fn run(body: &str, interrupt: bool) -> Vec<u32> {
         .current_dir(repo())
         .env("PGW_LAB_BIN", lab_bin())
         .env("PGW_VENV", std::env::var("PGW_VENV").unwrap_or_default())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -65,6 +67,9 @@ fn run(body: &str, interrupt: bool) -> Vec<u32> {
             .status()
             .unwrap();
         assert!(ok.success());
+    } else {
+        // Let the script finish normally.
+        writeln!(child.stdin.take().unwrap(), "go").unwrap();
     }
     let status = child.wait().unwrap();
     if interrupt {
