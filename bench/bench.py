@@ -454,8 +454,9 @@ def summarize_accuracy(rows):
 
 # --- idle ------------------------------------------------------------------------------------
 
-def probe_file_from_args(path, name, args, interval):
-    """The lab's pgw-doctor arguments as a probe file (keys mirror the flags)."""
+def probe_file_from_args(path, name, args, interval, extra=()):
+    """The lab's pgw-doctor arguments as a probe file (keys mirror the flags); `extra`: more
+    top-level lines."""
     keys = {"--api-id": "api_id", "--region": "region", "--stage": "stage", "--port": "port",
             "--invoke-via": "invoke_via", "--vpce-id": "vpce_id", "--vpce-dns": "vpce_dns",
             "--timeout": "timeout", "--aws-endpoint-url": "aws_endpoint_url", "--ca-file": "ca_file"}
@@ -477,6 +478,7 @@ def probe_file_from_args(path, name, args, interval):
         else:
             raise SystemExit(f"probe_file_from_args: unexpected {a}")
         i += 1
+    lines += extra
     if resolvers:
         lines.append("resolvers = [" + ", ".join(f'"{r}"' for r in resolvers) + "]")
     if roles:

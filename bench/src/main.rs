@@ -1,6 +1,8 @@
 //! `pgw-bench`: the pieces bench/run.sh puts together — targets to probe, a load driver that
-//! measures the prober's process, and a delay line between two network namespaces.
+//! measures the prober's process, a delay line between two network namespaces, and labs whose
+//! faults flap for the soak.
 
+mod flap;
 mod load;
 mod procstat;
 mod relay;
@@ -24,6 +26,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run probes at a concurrency and measure the prober's CPU and memory.
     Load(load::LoadArgs),
+    /// Labs whose faults flap (the soak's targets), switches printed as JSON lines.
+    Flap(flap::FlapArgs),
     /// Delay line between two network namespaces.
     Relay(relay::RelayArgs),
     /// CPU seconds, RSS and peak RSS of a process.
@@ -37,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::Stat { pid } => procstat::print(pid),
         Command::Serve(a) => runtime()?.block_on(serve::run(a)),
         Command::Load(a) => runtime()?.block_on(load::run(a)),
+        Command::Flap(a) => runtime()?.block_on(flap::run(a)),
     }
 }
 
