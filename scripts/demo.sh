@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: build pgw, start the lab (loopback only, no AWS account), run pgw-doctor against a
-# healthy chain and a broken one, and show both reports. Usage: scripts/demo.sh [BROKEN_SCENARIO]
+# healthy chain and a broken one and show both reports, then let pgw-agent watch the broken one and
+# show its Prometheus metrics. Usage: scripts/demo.sh [BROKEN_SCENARIO]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -29,3 +30,22 @@ for scenario in healthy_path_a "$broken"; do
   echo "(exit code $?)"
   set -e
 done
+
+# The agent: the same diagnosis on a schedule, as the Prometheus series an alert would fire on.
+echo
+echo "== pgw-agent watching scenario $broken every 5 s (what Prometheus scrapes from it)"
+probes="$lab_work/probes"
+mkdir -p "$probes"
+lab_probe_file "$probes/$broken.toml" "$broken" "${args[@]}"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$bin/pgw-agent" --probes "$probes" --listen "127.0.0.1:$port" >"$probes/agent.log" 2>&1 &
+lab_pids+=($!)
+metrics=""
+for _ in $(seq 300); do
+  metrics="$(curl -sf "http://127.0.0.1:$port/metrics" || true)"
+  grep -q '^pgw_probe_success{' <<<"$metrics" && break
+  sleep 0.1
+done
+echo "\$ curl -s http://127.0.0.1:$port/metrics | grep -E '^pgw_(probe_success|finding)'"
+grep -E '^pgw_(probe_success|finding)' <<<"$metrics" || { echo "pgw-agent did not report:" >&2; cat "$probes/agent.log" >&2; exit 1; }
+echo "(the agent also serves a status page and the runbooks; docs/agent.md)"

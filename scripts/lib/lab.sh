@@ -35,3 +35,26 @@ lab_up() {
   LAB_ARGS="$(grep '^  pgw-doctor ' "$log" | sed 's/^  pgw-doctor //')"
   [ -n "$LAB_ARGS" ] || { echo "pgw-lab did not start $name:" >&2; cat "$log" >&2; return 1; }
 }
+
+# Write probe file $1 (probe name $2) for pgw-agent from pgw-doctor arguments $3…: the probe file's
+# keys mirror the flags.
+lab_probe_file() {
+  local file="$1" name="$2" resolvers=()
+  shift 2
+  {
+    echo "name = \"$name\""
+    echo 'interval = "5s"'
+    while [ "$#" -gt 0 ]; do
+      case "$1" in
+        --no-aws) echo "no_aws = true" ;;
+        --sigv4) echo "sigv4 = true" ;;
+        --resolver) resolvers+=("\"$2\""); shift ;;
+        --port) echo "port = $2"; shift ;;
+        --*) local key="${1#--}"; echo "${key//-/_} = \"$2\""; shift ;;
+      esac
+      shift
+    done
+    local IFS=,
+    [ "${#resolvers[@]}" -eq 0 ] || echo "resolvers = [${resolvers[*]}]"
+  } >"$file"
+}

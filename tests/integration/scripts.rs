@@ -30,9 +30,11 @@ fn alive(pid: u32) -> bool {
 /// then waits (for a line on stdin, or for SIGINT) so that they are checked while it still runs.
 fn run(body: &str, interrupt: bool) -> Vec<u32> {
     let script = format!(
-        "set -euo pipefail\n. scripts/lib/lab.sh\nlab_cleanup_on_exit\n{body}\necho PIDS ${{lab_pids[*]}}\n{}",
+        "set -euo pipefail\n. scripts/lib/lab.sh\nlab_cleanup_on_exit\n{body}\n{}echo PIDS ${{lab_pids[*]}}\n{}",
+        // Interrupted: the sleep the script waits on is started before it says it is ready.
+        if interrupt { "sleep 30 &\n" } else { "" },
         // `wait` (unlike a foreground command) lets the trap run as soon as the signal comes.
-        if interrupt { "sleep 30 &\nwait $!\n" } else { "read -r _\n" }
+        if interrupt { "wait $!\n" } else { "read -r _\n" }
     );
     let mut child = Command::new("bash")
         .arg("-c")
@@ -62,11 +64,18 @@ fn run(body: &str, interrupt: bool) -> Vec<u32> {
         "labs up while the script runs"
     );
     if interrupt {
-        let ok = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        // Ctrl-C; again if the first one came before bash could act on it (it exits 130 then).
+        for _ in 0..20 {
+            let ok = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+        }
     } else {
         // Let the script finish normally.
         writeln!(child.stdin.take().unwrap(), "go").unwrap();
