@@ -240,6 +240,24 @@ catalog! {
     HybridTargetUnreachable = "hybrid_target_unreachable", ControlPlane, Critical, true,
         "The NLB's IP target in another network is unreachable",
         "Check routes (VPC, Transit Gateway, Direct Connect / VPN), NACLs and the remote firewall for the NLB subnets' CIDRs on the target and health-check ports.";
+    ApiKeyRequired = "api_key_required", ControlPlane, Critical, true,
+        "The methods require an API key the call does not carry (403 Forbidden)",
+        "Send x-api-key with a key of a usage plan bound to this stage (aws apigateway get-usage-plans --key-id <key-id>), or set apiKeyRequired=false on the method if no key is intended, then deploy.";
+    WafBlocked = "waf_blocked", ControlPlane, Critical, true,
+        "The stage's AWS WAF web ACL blocks the calls (403 Forbidden)",
+        "Find the rule that blocks in the web ACL's sampled requests or logs (aws wafv2 get-sampled-requests), and allow the callers or exempt the path.";
+    VpcLinkStageVariableUnresolved = "vpc_link_stage_variable_unresolved", ControlPlane, Critical, true,
+        "The integration takes its VPC link from a stage variable that names none",
+        "Define the stage variable with the VPC link's id (aws apigateway update-stage --patch-operations op=replace,path=/variables/<name>,value=<vpc-link-id>), or point it at an existing VPC link, then deploy.";
+    NlbListenerPortMismatch = "nlb_listener_port_mismatch", ControlPlane, Critical, true,
+        "The integration uri's port has no listener on the VPC link's NLB",
+        "Make the integration uri's port one the NLB listens on (the uri port picks the listener; its host only sets Host and the TLS name), or add that listener, then deploy.";
+    HybridRouteMissing = "hybrid_route_missing", ControlPlane, Critical, true,
+        "No active route leads from the NLB's subnets to its IP target in another network",
+        "Add the route towards the target's network (transit gateway, VPN or Direct Connect gateway, peering) to the NLB subnets' route tables, replace a blackhole route, and make sure the far side routes back to the NLB subnets.";
+    HybridFirewallBlocksHealthcheck = "hybrid_firewall_blocks_healthcheck", ControlPlane, Critical, true,
+        "The route to the IP target in another network exists, but the target does not answer",
+        "Allow the NLB subnets' CIDRs on the target and health-check ports in the far side's firewall (client IP preservation is off for IP targets: the target sees the NLB's addresses), and check its return route to those subnets.";
     IntegrationTlsHostnameMismatch = "integration_tls_hostname_mismatch", ControlPlane, Critical, true,
         "The integration uri host does not match the backend's certificate",
         "Set the integration uri host to a name in the backend certificate (the VPC link still routes to the NLB), or terminate TLS on the NLB with a matching certificate.";

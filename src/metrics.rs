@@ -732,7 +732,8 @@ mod tests {
             name: "orders-nlb".into(),
             vpc_id: None,
             azs: vec![],
-            listeners: vec![],
+            subnets: vec![],
+            listeners: None,
             target_groups: vec![TargetGroup {
                 arn: "arn:tg".into(),
                 name: "orders-tg".into(),

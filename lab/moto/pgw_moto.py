@@ -19,6 +19,7 @@ Patches to moto (each marked `# P<n>` below; see lab/README.md):
   P1 DescribeTargetHealth: per-target state/reason/description and Target.AvailabilityZone
   P2 GetVpcLink(s): statusMessage (moto has none; status is a plain attribute)
   P3 Integrations keep connectionId (moto drops it) and timeoutInMillis is a number
+  P3b DescribeRouteTables: a route's State can be `blackhole` (moto: always `active`)
   P4 GetDeployment embed=apisummary: a snapshot of the methods taken at CreateDeployment
   P5 DescribeVpcEndpointConnections (+ Accept/Reject): across accounts, from the consumer endpoints
   P6 Network load balancers get `loadbalancer/net/` ARNs and `name-id.elb.region` DNS names
@@ -129,6 +130,12 @@ def patch_moto(consumer_account):
 
     apigw_models.Integration.to_json = integration_json
     apigw_responses.APIGatewayResponse.put_integration = put_integration
+
+    # P3b route state (moto says `active` for every route; a route whose attachment is gone is
+    # `blackhole`) -----------------------------------------------------------------------------
+    from moto.ec2.models.route_tables import Route
+
+    Route.state = property(lambda self: getattr(self, "_pgw_state", "active"))
 
     # P4 deployment snapshots and embed=apisummary ---------------------------------------------
     orig_create_deployment = apigw_models.RestAPI.create_deployment
@@ -295,6 +302,12 @@ def build_network(ec2, net):
     subnets = {}
     for s in net["subnets"]:
         subnets[s["az"]] = ec2.create_subnet(vpc.id, s["cidr"], availability_zone=s["az"])
+    # Routes of the main route table (every subnet here uses it) beyond the local one.
+    main = ec2.describe_route_tables(filters={"vpc-id": [vpc.id], "association.main": ["true"]})[0]
+    for r in net.get("routes", []):
+        tgw = ec2.create_transit_gateway("pgw-lab: towards path B's other network")
+        route = ec2.create_route(main.id, r["cidr"], transit_gateway_id=tgw.id)
+        route._pgw_state = r["state"]
     return vpc, subnets
 
 
@@ -430,7 +443,9 @@ def build_api(apigw, region, account, spec):
     # What the stages run: the deployed snapshot ...
     put_methods(apigw, api, resources, spec["deployed"])
     for stage in spec["stages"]:
-        api.create_deployment(stage, spec.get("deployment_description", ""))
+        api.create_deployment(stage, spec.get("deployment_description", ""),
+                              spec.get("stage_variables") or None)
+        api.stages[stage].web_acl_arn = spec.get("web_acl_arn")
     # ... then the edits made since, not deployed.
     put_methods(apigw, api, resources, spec["current"])
     return api

@@ -11,8 +11,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::{
-    Authorization, ConnectionState, Faults, HybridFault, IntegrationFault, IntegrationPath,
-    LabError, PolicyFault, TargetsFault, Topology, VpcLinkStatus, PROVIDER_ACCOUNT,
+    Authorization, ConnectionState, Faults, HybridFault, HybridRoute, IntegrationFault,
+    IntegrationPath, LabError, LinkReference, PolicyFault, TargetsFault, Topology, VpcLinkStatus,
+    PROVIDER_ACCOUNT,
 };
 
 /// How long moto may take to import, seed and listen.
@@ -44,6 +45,8 @@ pub(crate) struct Addrs {
     pub stale: Vec<SocketAddr>,
     pub nlb_a: SocketAddr,
     pub nlb_b: SocketAddr,
+    /// A port of NLB A and of NLB B without a listener.
+    pub unlistened: [SocketAddr; 2],
     pub provider_nlb: SocketAddr,
     pub backend_a: SocketAddr,
     pub backend_b: SocketAddr,
@@ -97,10 +100,34 @@ fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
     ))
 }
 
-fn methods(topo: &Topology, faults: &Faults, root: bool, proxy: bool) -> Vec<Value> {
-    let (link, host) = match topo.path {
-        IntegrationPath::A => (VPC_LINK_A, topo.integration_host(IntegrationPath::A)),
-        IntegrationPath::B => (VPC_LINK_B, topo.integration_host(IntegrationPath::B)),
+/// The stage variable naming the VPC link under `vpc_link_reference = "stage_variable…"`.
+const LINK_VARIABLE: &str = "vpcLinkId";
+
+fn methods(topo: &Topology, faults: &Faults, a: &Addrs, root: bool, proxy: bool) -> Vec<Value> {
+    let (link, host, listener, unlistened) = match topo.path {
+        IntegrationPath::A => (
+            VPC_LINK_A,
+            topo.integration_host(IntegrationPath::A),
+            a.nlb_a,
+            a.unlistened[0],
+        ),
+        IntegrationPath::B => (
+            VPC_LINK_B,
+            topo.integration_host(IntegrationPath::B),
+            a.nlb_b,
+            a.unlistened[1],
+        ),
+    };
+    // The uri's port picks the NLB's listener.
+    let port = if faults.listener_port_mismatch {
+        unlistened.port()
+    } else {
+        listener.port()
+    };
+    let host = format!("{host}:{port}");
+    let link = match faults.vpc_link_reference {
+        LinkReference::Id => link.to_string(),
+        _ => format!("${{stageVariables.{LINK_VARIABLE}}}"),
     };
     let auth = match faults.authorization {
         Authorization::None => "NONE",
@@ -114,14 +141,14 @@ fn methods(topo: &Topology, faults: &Faults, root: bool, proxy: bool) -> Vec<Val
             "path": path,
             "http_method": "ANY",
             "authorization": auth,
-            "api_key_required": false,
+            "api_key_required": faults.api_key_required,
             "request_parameters": if proxied { json!({"method.request.path.proxy": true}) } else { Value::Null },
             "integration": {
                 "type": "HTTP_PROXY",
                 "http_method": "ANY",
                 "uri": uri,
                 "connection_type": "VPC_LINK",
-                "connection_id": link,
+                "connection_id": &link,
                 "timeout_ms": timeout,
                 "request_parameters": if proxied {
                     json!({"integration.request.path.proxy": "method.request.path.proxy"})
@@ -214,7 +241,10 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .map(|(i, s)| target(*s, &az(i), health))
             .collect()
     };
-    let health_b = if blackholed || faults.hybrid_target == HybridFault::Timeout {
+    let health_b = if blackholed
+        || faults.hybrid_target == HybridFault::Timeout
+        || faults.hybrid_route != HybridRoute::Ok
+    {
         TIMEOUT
     } else if refused || faults.hybrid_target == HybridFault::Refused {
         FAILED
@@ -289,6 +319,12 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                         "enable_dns_support": faults.vpc_dns_support,
                         "enable_dns_hostnames": faults.vpc_dns_hostnames},
                 "subnets": subnets,
+                // Towards path B's other network (.128/25, where .141 lives): a transit gateway.
+                "routes": match faults.hybrid_route {
+                    HybridRoute::Missing => json!([]),
+                    r => json!([{"cidr": format!("{}.128/25", a.net), "via": "transit_gateway",
+                                 "state": if r == HybridRoute::Blackhole { "blackhole" } else { "active" }}]),
+                },
             },
             "client": client,
             "other_security_group": {"name": "pgw-lab-other-clients",
@@ -333,8 +369,15 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "vpc_endpoint_ids": if private && faults.alias_associated { vec![topo.vpce_id.clone()] } else { vec![] },
                 "policy": policy(topo, faults.resource_policy),
                 "stages": topo.deployed_stages,
-                "deployed": methods(topo, faults, faults.root_method_deployed(), faults.proxy_method),
-                "current": methods(topo, faults, faults.root_method, faults.proxy_method),
+                "deployed": methods(topo, faults, a, faults.root_method_deployed(), faults.proxy_method),
+                "current": methods(topo, faults, a, faults.root_method, faults.proxy_method),
+                "web_acl_arn": (faults.waf != crate::WafFault::None).then(|| format!(
+                    "arn:aws:wafv2:{region}:{}:regional/webacl/pgw-lab-orders/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+                    topo.account
+                )),
+                "stage_variables": if faults.vpc_link_reference == LinkReference::StageVariable {
+                    json!({LINK_VARIABLE: match topo.path { IntegrationPath::A => VPC_LINK_A, IntegrationPath::B => VPC_LINK_B }})
+                } else { json!({}) },
             },
         },
         "provider": {
@@ -534,6 +577,7 @@ mod tests {
             stale: vec![at(113, 4003), at(114, 4004)],
             nlb_a: at(101, 4005),
             nlb_b: at(102, 4006),
+            unlistened: [at(101, 4010), at(102, 4011)],
             provider_nlb: at(121, 4007),
             backend_a: at(131, 4008),
             backend_b: at(141, 4009),
@@ -661,6 +705,66 @@ mod tests {
         let b = targets(&s, "b");
         assert_eq!(b[0].1, "unhealthy");
         assert_eq!(b[0].2.as_deref(), Some("Target.Timeout"));
+    }
+
+    #[test]
+    fn integration_routes_and_stage_faults_in_the_seed() {
+        let topo = Topology::default();
+        let s = seed(&topo, &Faults::default(), &addrs());
+        let method = &s["consumer"]["api"]["current"][0];
+        // The uri carries the listener's own port; the link is named by its id.
+        assert_eq!(
+            method["integration"]["uri"],
+            format!("http://{}:4005/", topo.integration_host(IntegrationPath::A))
+        );
+        assert_eq!(method["integration"]["connection_id"], VPC_LINK_A);
+        assert_eq!(method["api_key_required"], false);
+        let routes = &s["consumer"]["network"]["routes"];
+        assert_eq!(
+            routes,
+            &json!([{"cidr": "127.99.7.128/25", "via": "transit_gateway", "state": "active"}])
+        );
+        assert_eq!(s["consumer"]["api"]["web_acl_arn"], Value::Null);
+        assert_eq!(s["consumer"]["api"]["stage_variables"], json!({}));
+
+        let f = Faults {
+            listener_port_mismatch: true,
+            vpc_link_reference: LinkReference::StageVariableUndefined,
+            hybrid_route: HybridRoute::Blackhole,
+            api_key_required: true,
+            waf: crate::WafFault::Block,
+            ..Faults::default()
+        };
+        let s = seed(&topo, &f, &addrs());
+        let method = &s["consumer"]["api"]["current"][0];
+        assert!(method["integration"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(":4010/"));
+        assert_eq!(
+            method["integration"]["connection_id"],
+            "${stageVariables.vpcLinkId}"
+        );
+        assert_eq!(method["api_key_required"], true);
+        assert_eq!(s["consumer"]["api"]["stage_variables"], json!({}));
+        assert_eq!(s["consumer"]["network"]["routes"][0]["state"], "blackhole");
+        assert!(s["consumer"]["api"]["web_acl_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:wafv2:"));
+        assert_eq!(targets(&s, "b")[0].2.as_deref(), Some("Target.Timeout"));
+
+        let f = Faults {
+            vpc_link_reference: LinkReference::StageVariable,
+            hybrid_route: HybridRoute::Missing,
+            ..Faults::default()
+        };
+        let s = seed(&topo, &f, &addrs());
+        assert_eq!(
+            s["consumer"]["api"]["stage_variables"],
+            json!({"vpcLinkId": VPC_LINK_A})
+        );
+        assert_eq!(s["consumer"]["network"]["routes"], json!([]));
     }
 
     #[tokio::test]

@@ -36,6 +36,8 @@ pub(crate) struct Gateway {
     pub(crate) faults: FaultCell,
     pub(crate) nlb_a: SocketAddr,
     pub(crate) nlb_b: SocketAddr,
+    /// A port of NLB A and of NLB B that no listener serves (SYNs dropped).
+    pub(crate) unlistened: [SocketAddr; 2],
 }
 
 /// Hop-by-hop headers never forwarded in either direction.
@@ -106,6 +108,10 @@ impl Gateway {
         if !self.topo.deployed_stages.iter().any(|s| s == stage) {
             return Err(fail(GatewayError::Forbidden));
         }
+        // WAF: the stage's web ACL sees the request before API Gateway does.
+        if faults.waf == crate::WafFault::Block {
+            return Err(fail(GatewayError::Forbidden));
+        }
         // 3. Method lookup: `/` needs ANY on the root, anything deeper ANY on `/{proxy+}`.
         let root = rest.is_empty();
         if (root && !faults.root_method_deployed()) || (!root && !faults.proxy_method) {
@@ -139,6 +145,13 @@ impl Gateway {
                     explicit: policy == PolicyFault::OtherVpce,
                 }));
             }
+        }
+        // API keys (INVALID_API_KEY: 403 Forbidden).
+        if faults.api_key_required
+            && parts.headers.get("x-api-key").and_then(|v| v.to_str().ok())
+                != Some(crate::LAB_API_KEY)
+        {
+            return Err(fail(GatewayError::Forbidden));
         }
         // 6. Throttling.
         if faults.throttle {
@@ -193,10 +206,14 @@ impl Gateway {
         peer: SocketAddr,
         faults: &Faults,
     ) -> Result<Response<Body>, Response<Body>> {
-        let (nlb, host) = match self.topo.path {
+        let (mut nlb, host) = match self.topo.path {
             IntegrationPath::A => (self.nlb_a, self.topo.integration_host(IntegrationPath::A)),
             IntegrationPath::B => (self.nlb_b, self.topo.integration_host(IntegrationPath::B)),
         };
+        // The uri's port picks the NLB listener.
+        if faults.listener_port_mismatch {
+            nlb = self.unlistened[(self.topo.path == IntegrationPath::B) as usize];
+        }
         let mut target = format!("/{rest}");
         if let Some(q) = parts.uri.query() {
             target = format!("{target}?{q}");

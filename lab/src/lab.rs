@@ -57,6 +57,7 @@ impl Role {
                 Reach::Drop
             }
             Role::PrivateLink => target,
+            Role::Hybrid if faults.hybrid_route != crate::HybridRoute::Ok => Reach::Drop,
             Role::Hybrid => match faults.hybrid_target {
                 HybridFault::Timeout => Reach::Drop,
                 HybridFault::Refused => Reach::Refuse,
@@ -110,6 +111,8 @@ pub struct Lab {
     /// (role, address) of every hop, for `describe`.
     hops: Vec<(String, SocketAddr)>,
     controlled: Vec<(Role, Arc<Slot>)>,
+    /// The NLBs' ports without a listener (always dropping).
+    _unlistened: Vec<Arc<Slot>>,
     /// The moto server, when the scenario has `[control_plane] enabled = true`.
     control: Option<ControlPlane>,
     // Dropped last: the address block lock and the directory.
@@ -201,6 +204,22 @@ impl Lab {
         // Path B: NLB B → nginx in another network.
         let nlb_b = bind_slot("NLB B", v4(block.ip(host::NLB_B), 0))?;
         Proxy::new("nlb-b", vec![backend_b.addr()]).serve(nlb_b.clone(), &tasks);
+        // A port of each NLB with no listener (`listener_port_mismatch`): an NLB drops what
+        // arrives there, so SYNs go unanswered.
+        let mut unlistened = Vec::new();
+        for (what, ip) in [
+            ("NLB A, no listener", host::NLB_A),
+            ("NLB B, no listener", host::NLB_B),
+        ] {
+            let slot = bind_slot(what, v4(block.ip(ip), 0))?;
+            slot.set_reach(Reach::Drop)
+                .map_err(|source| LabError::Bind {
+                    what,
+                    addr: slot.addr(),
+                    source,
+                })?;
+            unlistened.push(slot);
+        }
 
         // API Gateway front ends: one ENI per AZ plus the public front end, one port.
         let azs = topo.azs.clone();
@@ -216,6 +235,7 @@ impl Lab {
             faults: faults.clone(),
             nlb_a: nlb_a.addr(),
             nlb_b: nlb_b.addr(),
+            unlistened: [unlistened[0].addr(), unlistened[1].addr()],
         });
         let front = |door| FrontDoor {
             door,
@@ -271,6 +291,7 @@ impl Lab {
                 stale: stale.iter().map(|s| s.addr()).collect(),
                 nlb_a: nlb_a.addr(),
                 nlb_b: nlb_b.addr(),
+                unlistened: [unlistened[0].addr(), unlistened[1].addr()],
                 provider_nlb: provider_nlb.addr(),
                 backend_a: backend_a.addr(),
                 backend_b: backend_b.addr(),
@@ -295,6 +316,7 @@ impl Lab {
             enis,
             hops,
             controlled,
+            _unlistened: unlistened,
             control,
             _block: block,
             _dir: dir,

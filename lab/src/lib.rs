@@ -39,15 +39,17 @@ pub use lab::Lab;
 pub use pki::Pki;
 pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
-    DoctorSpec, Expect, Faults, HybridFault, IntegrationFault, IntegrationPath, PolicyFault,
-    PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
-    DENIABLE_OPERATIONS,
+    DoctorSpec, Expect, Faults, HybridFault, HybridRoute, IntegrationFault, IntegrationPath,
+    LinkReference, PolicyFault, PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault,
+    Topology, VpcLinkStatus, WafFault, DENIABLE_OPERATIONS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.
 pub const LAB_ACCESS_KEY_ID: &str = "AKIAPGWLAB0000000001";
 /// Secret access key matching [`LAB_ACCESS_KEY_ID`].
 pub const LAB_SECRET_ACCESS_KEY: &str = "pgwLabSecretKey0000000000000000000000000";
+/// The only API key the lab's API Gateway accepts in `x-api-key` (`faults.api_key_required`).
+pub const LAB_API_KEY: &str = "pgwLabApiKey00000000000000000000000000000";
 /// The PrivateLink provider's account (path A's endpoint service), read through `--role`.
 pub const PROVIDER_ACCOUNT: &str = "014770000000";
 /// The role the doctor assumes in [`PROVIDER_ACCOUNT`].

@@ -379,6 +379,45 @@ pub enum HybridFault {
     Refused,
 }
 
+/// How the integrations name their VPC link (`connectionId`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkReference {
+    /// The VPC link's id.
+    #[default]
+    Id,
+    /// `${stageVariables.vpcLinkId}`, and the stage defines `vpcLinkId`.
+    StageVariable,
+    /// `${stageVariables.vpcLinkId}`, and the stage does not define it: 500 Internal server error.
+    StageVariableUndefined,
+}
+
+/// An AWS WAF web ACL on the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WafFault {
+    /// No web ACL (`webAclArn` absent).
+    #[default]
+    None,
+    /// A web ACL that lets the calls through.
+    Allow,
+    /// A web ACL that blocks them: 403 Forbidden (WAF_FILTERED).
+    Block,
+}
+
+/// Path B's route from the NLB's subnets towards the target's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HybridRoute {
+    /// A route through the transit gateway, `active`.
+    #[default]
+    Ok,
+    /// No route: the target's SYNs go nowhere (dropped); Target.Timeout.
+    Missing,
+    /// The route's transit gateway attachment is gone: route state `blackhole`, SYNs dropped.
+    Blackhole,
+}
+
 /// The `[control_plane]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -440,6 +479,18 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// Path B's route towards the target's network (anything but `ok`: SYNs dropped).
+    pub hybrid_route: HybridRoute,
+    /// How the integrations name their VPC link.
+    pub vpc_link_reference: LinkReference,
+    /// Both methods require an API key (`apiKeyRequired`): a call without a valid `x-api-key` gets
+    /// 403 Forbidden.
+    pub api_key_required: bool,
+    /// A WAF web ACL on the stage.
+    pub waf: WafFault,
+    /// The integration uri names a port the VPC link's NLB has no listener on: the NLB drops the
+    /// connection (504 Endpoint request timed out).
+    pub listener_port_mismatch: bool,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -461,6 +512,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeVpcAttribute",
     "ec2:DescribeVpcs",
     "ec2:DescribeVpcEndpointConnections",
+    "ec2:DescribeRouteTables",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -496,6 +548,11 @@ impl Default for Faults {
             vpc_dns_hostnames: true,
             api_type: ApiType::Private,
             hybrid_target: HybridFault::Ok,
+            hybrid_route: HybridRoute::Ok,
+            vpc_link_reference: LinkReference::Id,
+            api_key_required: false,
+            waf: WafFault::None,
+            listener_port_mismatch: false,
             aws_denied: Vec::new(),
         }
     }
@@ -572,10 +629,12 @@ impl Faults {
         }
     }
 
-    /// Whether API Gateway cannot use the integrations' VPC link (500 Internal server error).
+    /// Whether API Gateway cannot use the integrations' VPC link (500 Internal server error): not
+    /// AVAILABLE, or named by a stage variable the stage does not define.
     pub fn vpc_link_broken(&self) -> bool {
         self.integration == IntegrationFault::VpcLinkFailed
             || self.vpc_link != VpcLinkStatus::Available
+            || self.vpc_link_reference == LinkReference::StageVariableUndefined
     }
 }
 

@@ -100,6 +100,11 @@ pub trait Inventory {
         &self,
         tg_arn: &str,
     ) -> impl Future<Output = Result<Vec<Target>, AwsError>>;
+    /// DescribeRouteTables of a VPC.
+    fn describe_route_tables(
+        &self,
+        vpc_id: &str,
+    ) -> impl Future<Output = Result<Vec<RouteTable>, AwsError>>;
     /// Accounts with an assumable role.
     fn role_accounts(&self) -> Vec<String>;
     /// Provider-side endpoint connection states in `account`, by consumer endpoint id.
@@ -122,6 +127,15 @@ impl Recorder {
         op: Operation,
         f: impl Future<Output = Result<T, AwsError>>,
     ) -> Option<T> {
+        self.try_call(op, f).await.ok()
+    }
+
+    /// [`Recorder::call`], keeping the error.
+    async fn try_call<T>(
+        &self,
+        op: Operation,
+        f: impl Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
         debug_assert!(op.recorded(), "{op} is not recorded");
         let start = Instant::now();
         let r = match tokio::time::timeout_at(self.deadline, f).await {
@@ -131,24 +145,20 @@ impl Recorder {
                 message: "deadline passed before an answer".into(),
             }),
         };
-        let (ok, error, value) = match r {
-            Ok(v) => (true, None, Some(v)),
-            Err(e) => (false, Some(e.message), None),
-        };
         self.calls.lock().expect("poisoned").push(AwsCall {
             operation: op,
-            ok,
-            error,
+            ok: r.is_ok(),
+            error: r.as_ref().err().map(|e| e.message.clone()),
             duration: start.elapsed(),
         });
-        value
+        r
     }
 }
 
 /// An NLB with its listeners, target groups and their targets' health: four ELBv2 operations,
 /// each recorded under its own name. `None` unless the load balancer, its target groups and the
 /// health of every target group were read: targets of unknown health must not count as none or
-/// as unhealthy. Listeners are informative (no rule needs them): without them the NLB still counts.
+/// as unhealthy. Without its listeners (`None`) the NLB still counts.
 async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nlb> {
     let mut nlb = rec
         .call(
@@ -163,7 +173,7 @@ async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nl
             inv.describe_target_groups(arn)
         ),
     );
-    nlb.listeners = listeners.unwrap_or_default();
+    nlb.listeners = listeners;
     let mut complete = true;
     for mut tg in groups? {
         match rec
@@ -306,8 +316,13 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
 /// (seed path A) and, with a role in the provider account, the provider side of their connections.
 async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
     for id in cf.integration_links() {
-        if let Some(l) = rec.call(Operation::GetVpcLink, inv.get_vpc_link(&id)).await {
-            cf.vpc_links.push(l);
+        match rec
+            .try_call(Operation::GetVpcLink, inv.get_vpc_link(&id))
+            .await
+        {
+            Ok(l) => cf.vpc_links.push(l),
+            Err(e) if e.is_not_found() => cf.missing_vpc_links.push(id),
+            Err(_) => {}
         }
     }
     let nlb_arns: Vec<String> = cf
@@ -319,6 +334,23 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
     for arn in nlb_arns {
         if let Some(n) = read_nlb(rec, inv, &arn).await {
             cf.nlbs.push(n);
+        }
+    }
+    // The way to IP targets in another network (`AvailabilityZone=all`) starts in these routes.
+    let hybrid_vpcs = unique(
+        cf.nlbs
+            .iter()
+            .filter(|n| {
+                let mut targets = n.target_groups.iter().flat_map(|t| t.targets.iter());
+                targets.any(|t| t.az.as_deref() == Some("all"))
+            })
+            .filter_map(|n| n.vpc_id.clone())
+            .collect(),
+    );
+    for vpc in hybrid_vpcs {
+        let op = Operation::DescribeRouteTables;
+        if let Some(t) = rec.call(op, inv.describe_route_tables(&vpc)).await {
+            cf.route_tables.insert(vpc, t);
         }
     }
     let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
@@ -362,10 +394,18 @@ mod tests {
     /// group; the `denied` operations fail with AccessDenied.
     struct Fake {
         denied: Vec<Operation>,
+        /// Operations answered NotFound.
+        missing: Vec<Operation>,
     }
 
     impl Fake {
         fn allow(&self, op: Operation) -> Result<(), AwsError> {
+            if self.missing.contains(&op) {
+                return Err(AwsError {
+                    kind: ErrorKind::NotFound,
+                    message: format!("NotFoundException: {op}"),
+                });
+            }
             if self.denied.contains(&op) {
                 Err(AwsError {
                     kind: ErrorKind::AccessDenied,
@@ -398,6 +438,7 @@ mod tests {
                 name: stage.into(),
                 deployment_id: Some("d1".into()),
                 variables: BTreeMap::new(),
+                web_acl_arn: None,
             }))
         }
         async fn get_deployment_summary(
@@ -415,6 +456,7 @@ mod tests {
                 methods: vec![Method {
                     http_method: "ANY".into(),
                     authorization_type: Some("NONE".into()),
+                    api_key_required: false,
                     integration: Some(Integration {
                         kind: Some("HTTP_PROXY".into()),
                         connection_type: Some("VPC_LINK".into()),
@@ -468,7 +510,8 @@ mod tests {
                 name: "nlb-a".into(),
                 vpc_id: Some("vpc-1".into()),
                 azs: vec!["us-east-1a".into()],
-                listeners: vec![],
+                subnets: vec!["subnet-a".into()],
+                listeners: None,
                 target_groups: vec![],
             })
         }
@@ -493,13 +536,27 @@ mod tests {
         async fn describe_target_health(&self, tg: &str) -> Result<Vec<Target>, AwsError> {
             self.allow(Operation::DescribeTargetHealth)?;
             assert_eq!(tg, TG);
+            // An IP target in another network (path B).
             Ok(vec![Target {
                 id: "10.0.1.5".into(),
                 port: Some(443),
-                az: Some("us-east-1a".into()),
+                az: Some("all".into()),
                 state: "healthy".into(),
                 reason: None,
                 description: None,
+            }])
+        }
+        async fn describe_route_tables(&self, _: &str) -> Result<Vec<RouteTable>, AwsError> {
+            self.allow(Operation::DescribeRouteTables)?;
+            Ok(vec![RouteTable {
+                id: "rtb-1".into(),
+                main: true,
+                subnets: vec![],
+                routes: vec![Route {
+                    destination: "10.0.0.0/8".into(),
+                    target: "tgw-1".into(),
+                    state: "active".into(),
+                }],
             }])
         }
         fn role_accounts(&self) -> Vec<String> {
@@ -518,6 +575,7 @@ mod tests {
     async fn read(denied: &[Operation]) -> ControlFacts {
         let fake = Fake {
             denied: denied.to_vec(),
+            missing: vec![],
         };
         let deadline = Instant::now() + Duration::from_secs(5);
         gather(&fake, "3eqr0osoc3", "test", "us-east-1", deadline).await
@@ -546,7 +604,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_read_records_every_recorded_operation() {
-        let fake = Fake { denied: vec![] };
+        let fake = Fake {
+            denied: vec![],
+            missing: vec![],
+        };
         let cf = gather(
             &fake,
             "3eqr0osoc3",
@@ -591,8 +652,31 @@ mod tests {
             ]
         );
         assert_eq!(cf.nlbs.len(), 1);
-        assert_eq!(cf.nlbs[0].listeners.len(), 1);
+        assert_eq!(cf.nlbs[0].listeners.as_ref().map(Vec::len), Some(1));
         assert_eq!(cf.nlbs[0].target_groups[0].targets[0].id, "10.0.1.5");
+        // A target in another network: the NLB VPC's routes are read.
+        assert_eq!(cf.route_tables["vpc-1"][0].routes[0].target, "tgw-1");
+    }
+
+    #[tokio::test]
+    async fn a_vpc_link_that_does_not_exist_is_named() {
+        let fake = Fake {
+            denied: vec![],
+            missing: vec![Operation::GetVpcLink],
+        };
+        let cf = gather(
+            &fake,
+            "3eqr0osoc3",
+            "test",
+            "us-east-1",
+            Instant::now() + Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(cf.missing_vpc_links, ["a1b2c3"]);
+        assert!(cf.vpc_links.is_empty() && cf.nlbs.is_empty());
+        // Denied is not missing.
+        let cf = read(&[Operation::GetVpcLink]).await;
+        assert!(cf.missing_vpc_links.is_empty());
     }
 
     #[tokio::test]
@@ -627,7 +711,7 @@ mod tests {
                 ("DescribeTargetHealth", true),
             ]
         );
-        assert!(cf.nlbs[0].listeners.is_empty());
+        assert!(cf.nlbs[0].listeners.is_none(), "not read is not none");
         assert_eq!(cf.nlbs[0].target_groups[0].targets.len(), 1);
     }
 

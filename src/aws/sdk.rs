@@ -235,6 +235,7 @@ impl Inventory for SdkInventory {
                     .variables()
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
+                web_acl_arn: o.web_acl_arn().map(str::to_string),
             })),
             Err(e) => {
                 let e = err(e);
@@ -294,6 +295,7 @@ impl Inventory for SdkInventory {
                             .map(|(verb, m)| Method {
                                 http_method: verb.clone(),
                                 authorization_type: m.authorization_type().map(str::to_string),
+                                api_key_required: m.api_key_required().unwrap_or(false),
                                 integration: m.method_integration().map(|i| Integration {
                                     kind: i.r#type().map(|t| t.as_str().to_string()),
                                     connection_type: i
@@ -550,7 +552,12 @@ impl Inventory for SdkInventory {
                 .iter()
                 .filter_map(|z| z.zone_name().map(str::to_string))
                 .collect(),
-            listeners: Vec::new(),
+            subnets: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|z| z.subnet_id().map(str::to_string))
+                .collect(),
+            listeners: None,
             target_groups: Vec::new(),
         })
     }
@@ -627,6 +634,64 @@ impl Inventory for SdkInventory {
                         .unwrap_or_default(),
                     reason: h.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                     description: h.and_then(|h| h.description()).map(str::to_string),
+                }
+            })
+            .collect())
+    }
+
+    async fn describe_route_tables(&self, vpc_id: &str) -> Result<Vec<RouteTable>, AwsError> {
+        let o = self
+            .main
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", &[vpc_id]))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.route_tables()
+            .iter()
+            .map(|t| {
+                let assoc = t.associations();
+                RouteTable {
+                    id: t.route_table_id().unwrap_or_default().to_string(),
+                    main: assoc.iter().any(|a| a.main() == Some(true)),
+                    subnets: assoc
+                        .iter()
+                        .filter_map(|a| a.subnet_id().map(str::to_string))
+                        .collect(),
+                    routes: t
+                        .routes()
+                        .iter()
+                        .filter_map(|r| {
+                            let destination = r
+                                .destination_cidr_block()
+                                .or(r.destination_ipv6_cidr_block())?;
+                            let target = [
+                                r.gateway_id(),
+                                r.transit_gateway_id(),
+                                r.nat_gateway_id(),
+                                r.vpc_peering_connection_id(),
+                                r.network_interface_id(),
+                                r.instance_id(),
+                                r.local_gateway_id(),
+                                r.carrier_gateway_id(),
+                                r.core_network_arn(),
+                                r.egress_only_internet_gateway_id(),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .next()
+                            .unwrap_or("?");
+                            Some(Route {
+                                destination: destination.to_string(),
+                                target: target.to_string(),
+                                state: r
+                                    .state()
+                                    .map(|s| s.as_str().to_string())
+                                    .unwrap_or_else(|| "active".into()),
+                            })
+                        })
+                        .collect(),
                 }
             })
             .collect())

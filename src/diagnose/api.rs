@@ -120,6 +120,8 @@ fn stage_not_found(f: &Facts) -> Option<Finding> {
         FindingId::ApiNotPrivateOrWrongApi,
         FindingId::PublicApiBlockedByPrivateDns,
         FindingId::MissingHostOrApigwApiIdHeader,
+        FindingId::ApiKeyRequired,
+        FindingId::WafBlocked,
     ]))
 }
 

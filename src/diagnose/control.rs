@@ -11,6 +11,7 @@ use crate::facts::control::{
 use crate::facts::InvokeVia;
 use crate::facts::{ConnectOutcome, Facts};
 use crate::finding::{Confidence, Finding, FindingId};
+use std::collections::BTreeMap;
 
 use super::policy::{self, Decision};
 use super::reconcile::{Prediction, Symptom};
@@ -318,6 +319,55 @@ fn api_rules(
     }
     policy_rules(api, ep, data, out);
     method_rules(f, cf, out);
+    waf_rule(f, cf, out);
+}
+
+/// 403 Forbidden on calls that, by the control plane, have nothing else to be refused for (the API
+/// is PRIVATE and found, the stage found, no API key required there) while the stage has a WAF web
+/// ACL: the web ACL, likely (pgw reads no WAF rule or log).
+fn waf_rule(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(acl) = cf.stage.as_ref().and_then(|s| s.web_acl_arn.as_deref()) else {
+        return;
+    };
+    // Without the methods an API key cannot be ruled out.
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    let key_paths: Vec<String> = resources
+        .iter()
+        .filter(|r| r.methods.iter().any(|m| m.api_key_required))
+        .flat_map(|r| paths_of(f, &r.path))
+        .collect();
+    let forbidden: Vec<String> = f
+        .invokes()
+        .filter(|p| super::classify(p) == super::Class::Forbidden && !key_paths.contains(&p.path))
+        .map(|p| {
+            format!(
+                "{} {} via {}: 403 ForbiddenException",
+                f.target.method, p.path, p.addr
+            )
+        })
+        .collect();
+    if forbidden.is_empty() {
+        return;
+    }
+    let mut ev = vec![format!(
+        "apigateway:GetStage {}: webAclArn={acl}",
+        f.target.stage
+    )];
+    ev.push("the API is PRIVATE, its stage exists, and these paths need no API key: nothing else in API Gateway refuses them with Forbidden".into());
+    ev.extend(forbidden.into_iter().take(4));
+    let mut c = confirmed(
+        FindingId::WafBlocked,
+        ev,
+        &[
+            FindingId::StageNotFound,
+            FindingId::UnexpectedGatewayResponse,
+        ],
+    );
+    // The web ACL's rules and logs are not read: what blocks is inferred.
+    c.finding.confidence = Confidence::Likely;
+    out.push(c);
 }
 
 /// The `{api}-{vpce}` alias route, with the client's endpoint not associated with the API.
@@ -448,6 +498,42 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
             }
         }
     }
+    // pgw sends no API key: a method that requires one refuses every call.
+    for r in resources
+        .iter()
+        .filter(|r| r.path == "/" || r.path == "/{proxy+}")
+    {
+        let keyed: Vec<String> = r
+            .methods
+            .iter()
+            .filter(|m| m.api_key_required)
+            .map(|m| {
+                format!(
+                    "apigateway:GetResources: {} {}: apiKeyRequired=true",
+                    m.http_method, r.path
+                )
+            })
+            .collect();
+        if keyed.is_empty() {
+            continue;
+        }
+        let mut ev = keyed;
+        ev.push("pgw's calls carry no x-api-key".into());
+        out.push(
+            confirmed(
+                FindingId::ApiKeyRequired,
+                ev,
+                &[
+                    FindingId::StageNotFound,
+                    FindingId::UnexpectedGatewayResponse,
+                ],
+            )
+            .predicts(
+                Symptom::StoppedAtGateway(Some(paths_of(f, &r.path))),
+                &[NOT_DEPLOYED, IN_FLIGHT],
+            ),
+        );
+    }
     let iam: Vec<String> = resources
         .iter()
         .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
@@ -480,7 +566,106 @@ fn paths_through(f: &Facts, cf: &ControlFacts, links: &[String]) -> Option<Vec<S
     (!v.is_empty()).then_some(v)
 }
 
+/// The integrations' own settings against what they name: a VPC link taken from a stage variable
+/// the stage does not define (or naming a link that does not exist), and a uri port on which the
+/// link's NLB has no listener. Integration changes, like method changes, apply only once deployed.
+fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    // One finding per cause, with every method and path it concerns.
+    let mut found: BTreeMap<(FindingId, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for r in resources {
+        for m in &r.methods {
+            let Some(i) = &m.integration else { continue };
+            if i.connection_type.as_deref() != Some("VPC_LINK") {
+                continue;
+            }
+            let method = format!("{} {}", m.http_method, r.path);
+            let conn = i.connection_id.as_deref().unwrap_or_default();
+            let mut add = |id: FindingId, key: String, cause: Vec<String>| {
+                let e = found.entry((id, key)).or_default();
+                if e.0.is_empty() {
+                    e.0 = cause;
+                }
+                e.0.push(format!("{method}: connectionId {conn}"));
+                e.1.extend(paths_of(f, &r.path));
+            };
+            if let (Some(var), Some(stage)) = (i.link_variable(), &cf.stage) {
+                match stage.variables.get(var) {
+                    None => add(
+                        FindingId::VpcLinkStageVariableUnresolved,
+                        var.to_string(),
+                        vec![format!(
+                            "apigateway:GetStage {}: no stage variable {var} (variables: {:?})",
+                            stage.name,
+                            stage.variables.keys().collect::<Vec<_>>()
+                        )],
+                    ),
+                    Some(id) if cf.missing_vpc_links.contains(id) => add(
+                        FindingId::VpcLinkStageVariableUnresolved,
+                        var.to_string(),
+                        vec![format!(
+                            "stage variable {var}={id}: apigateway:GetVpcLink: no such VPC link"
+                        )],
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let Some(port) = i.uri_port() else { continue };
+            let link = cf.link_of(i);
+            let nlbs = cf
+                .vpc_links
+                .iter()
+                .filter(|l| Some(&l.id) == link.as_ref())
+                .flat_map(|l| l.target_arns.iter())
+                .filter_map(|arn| cf.nlbs.iter().find(|n| &n.arn == arn));
+            for nlb in nlbs {
+                let Some(listeners) = &nlb.listeners else {
+                    continue;
+                };
+                if listeners.iter().any(|l| l.port == i32::from(port)) {
+                    continue;
+                }
+                let served: Vec<String> = listeners
+                    .iter()
+                    .map(|l| format!("{} {}", l.protocol, l.port))
+                    .collect();
+                add(
+                    FindingId::NlbListenerPortMismatch,
+                    format!("{} {port}", nlb.arn),
+                    vec![
+                        format!(
+                            "integration uri {} goes to port {port}",
+                            i.uri.as_deref().unwrap_or_default()
+                        ),
+                        format!(
+                            "elasticloadbalancing:DescribeListeners {}: {}",
+                            nlb.name,
+                            if served.is_empty() {
+                                "no listener".to_string()
+                            } else {
+                                served.join(", ")
+                            }
+                        ),
+                    ],
+                );
+            }
+        }
+    }
+    for ((id, _), (evidence, mut paths)) in found {
+        paths.sort();
+        paths.dedup();
+        let paths = (!paths.is_empty()).then_some(paths);
+        out.push(
+            confirmed(id, evidence, INTEGRATION_SYMPTOMS)
+                .predicts(Symptom::IntegrationFails(paths), &[NOT_DEPLOYED, IN_FLIGHT]),
+        );
+    }
+}
+
 fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    integration_config_rules(f, cf, out);
     let links = cf.integration_links();
     for id in &links {
         let Some(l) = cf.vpc_links.iter().find(|l| &l.id == id) else {
@@ -520,6 +705,8 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
             let reasons: &'static [&'static str] = match c.finding.id {
                 FindingId::NlbNoHealthyTargets
                 | FindingId::HybridTargetUnreachable
+                | FindingId::HybridRouteMissing
+                | FindingId::HybridFirewallBlocksHealthcheck
                 | FindingId::NlbTargetIpDrift => &[HEALTH_CHECK, IN_FLIGHT],
                 _ => &[IN_FLIGHT],
             };
@@ -592,11 +779,7 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
                     || t.reason.as_deref() == Some("Target.FailedHealthChecks")
             })
         {
-            out.push(confirmed(
-                FindingId::HybridTargetUnreachable,
-                ev,
-                INTEGRATION_SYMPTOMS,
-            ));
+            out.push(hybrid_rule(cf, nlb, &targets, ev));
         } else {
             out.push(confirmed(
                 FindingId::NlbNoHealthyTargets,
@@ -605,6 +788,95 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
             ));
         }
     }
+}
+
+/// Path B: IP targets in another network that do not answer. A target that times out is judged
+/// by the routes of the NLB's subnets towards it: none (or a `blackhole` one) is
+/// `hybrid_route_missing`; an active one leaves the far side, which drops (a firewall, or no
+/// return route to the NLB's subnets). Without the routes it stays `hybrid_target_unreachable`,
+/// naming both as alternatives; a target that refuses is reached, so it is that one too.
+fn hybrid_rule(
+    cf: &ControlFacts,
+    nlb: &Nlb,
+    targets: &[&Target],
+    mut ev: Vec<String>,
+) -> Confirmed {
+    let timed_out: Vec<&Target> = targets
+        .iter()
+        .copied()
+        .filter(|t| t.reason.as_deref() == Some("Target.Timeout"))
+        .collect();
+    let alternatives = [
+        FindingId::HybridRouteMissing,
+        FindingId::HybridFirewallBlocksHealthcheck,
+    ];
+    let unknown = |mut ev: Vec<String>, why: String| {
+        ev.push(why);
+        let mut c = confirmed(FindingId::HybridTargetUnreachable, ev, INTEGRATION_SYMPTOMS);
+        c.finding = c.finding.alternatives(&alternatives);
+        c
+    };
+    if timed_out.is_empty() {
+        return confirmed(FindingId::HybridTargetUnreachable, ev, INTEGRATION_SYMPTOMS);
+    }
+    let Some(vpc) = nlb
+        .vpc_id
+        .as_deref()
+        .filter(|v| cf.route_tables.contains_key(*v))
+    else {
+        return unknown(ev, "routes of the NLB's subnets not read (ec2:DescribeRouteTables): the route and the far side remain possible".into());
+    };
+    // The main route table stands for subnets pgw does not know.
+    let subnets: Vec<&str> = if nlb.subnets.is_empty() {
+        vec![""]
+    } else {
+        nlb.subnets.iter().map(String::as_str).collect()
+    };
+    let mut missing = Vec::new();
+    let mut active = Vec::new();
+    for t in &timed_out {
+        let Some(ip) = t.ip() else { continue };
+        for subnet in &subnets {
+            let Some(table) = cf.route_table_of(vpc, subnet) else {
+                return unknown(
+                    ev,
+                    format!("no route table known for subnet {subnet} of {vpc}"),
+                );
+            };
+            let from = if subnet.is_empty() {
+                table.id.clone()
+            } else {
+                format!("{} ({subnet})", table.id)
+            };
+            match table.route_to(ip) {
+                None => missing.push(format!("route table {from} has no route to {ip}")),
+                Some(r) if r.state.eq_ignore_ascii_case("blackhole") => missing.push(format!(
+                    "route table {from}: {} -> {} is blackhole (its target is gone)",
+                    r.destination, r.target
+                )),
+                Some(r) => active.push(format!(
+                    "route table {from}: {} -> {} {} towards {ip}",
+                    r.destination, r.target, r.state
+                )),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        missing.append(&mut ev);
+        return confirmed(FindingId::HybridRouteMissing, missing, INTEGRATION_SYMPTOMS);
+    }
+    if active.is_empty() {
+        return unknown(ev, "the targets' addresses are not IP addresses".into());
+    }
+    active.push("the way out of the VPC exists, yet the target does not answer: the far side drops (a firewall, or no return route to the NLB's subnets)".into());
+    active.append(&mut ev);
+    let mut c = confirmed(
+        FindingId::HybridFirewallBlocksHealthcheck,
+        active,
+        INTEGRATION_SYMPTOMS,
+    );
+    c.finding = c.finding.alternatives(&[FindingId::HybridRouteMissing]);
+    c
 }
 
 /// `target 10.0.1.5:443 (us-east-1a) unhealthy / Target.Timeout`.
@@ -771,6 +1043,56 @@ mod tests {
         assert!(ev[0].contains("NLB ARN is malformed"));
         cp(&mut f).vpc_links[0].status = "PENDING".into();
         assert_eq!(first(&f).0, FindingId::VpcLinkPending);
+    }
+
+    #[test]
+    fn forbidden_with_a_web_acl_and_nothing_else_is_likely_the_waf() {
+        let mut f = healthy_cp();
+        set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+        assert!(!ids(&f).contains(&FindingId::WafBlocked), "no web ACL");
+        cp(&mut f).stage.as_mut().unwrap().web_acl_arn =
+            Some("arn:aws:wafv2:us-east-1:111122223333:regional/webacl/orders/1".into());
+        let (id, conf, ev) = first(&f);
+        assert_eq!((id, conf), (FindingId::WafBlocked, Confidence::Likely));
+        assert!(ev[0].contains("webAclArn=arn:aws:wafv2"), "{ev:?}");
+        // An API key explains the same 403s, and is read, not inferred.
+        for r in cp(&mut f).resources.as_mut().unwrap() {
+            r.methods[0].api_key_required = true;
+        }
+        assert_eq!(first(&f).0, FindingId::ApiKeyRequired);
+        assert!(!ids(&f).contains(&FindingId::WafBlocked));
+        // Without the methods an API key cannot be ruled out: no claim about the WAF.
+        cp(&mut f).resources = None;
+        assert!(!ids(&f).contains(&FindingId::WafBlocked));
+    }
+
+    #[test]
+    fn a_uri_port_without_listener_is_one_finding_naming_both_sides() {
+        let mut f = healthy_cp();
+        set_all(
+            &mut f,
+            gateway(
+                504,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+        );
+        for r in cp(&mut f).resources.as_mut().unwrap() {
+            r.methods[0].integration.as_mut().unwrap().uri =
+                Some("http://nlb-a.internal:8080/{proxy}".into());
+        }
+        let (id, _, ev) = first(&f);
+        assert_eq!(id, FindingId::NlbListenerPortMismatch);
+        assert!(ev.iter().any(|e| e.contains("port 8080")), "{ev:?}");
+        assert!(ev.iter().any(|e| e.ends_with("nlb-a: TCP 80")), "{ev:?}");
+        let n = ids(&f)
+            .iter()
+            .filter(|i| **i == FindingId::NlbListenerPortMismatch)
+            .count();
+        assert_eq!(n, 1, "one finding for both methods");
+        // Listeners not read: no claim.
+        cp(&mut f).nlbs[0].listeners = None;
+        assert!(!ids(&f).contains(&FindingId::NlbListenerPortMismatch));
     }
 
     #[test]

@@ -116,21 +116,97 @@ const CONTROL_CASES: &[Case] = &[
             .insert("vpce-0ffff0000aaaa1111".into(), "rejected".into());
     }),
     (FindingId::HybridTargetUnreachable, |f| {
-        cp(f).service_endpoints.clear();
-        for t in &mut cp(f).nlbs[0].target_groups[0].targets {
-            t.id = "172.31.12.59".into();
-            t.az = Some("all".into());
-            t.state = "unhealthy".into();
-            t.reason = Some("Target.Timeout".into());
+        // The routes were not read: which of route and far side is unknown.
+        hybrid(f, "Target.Timeout");
+    }),
+    (FindingId::HybridTargetUnreachable, |f| {
+        // Refused: the target was reached.
+        hybrid(f, "Target.FailedHealthChecks");
+        routes(f, Some("active"));
+    }),
+    (FindingId::HybridRouteMissing, |f| {
+        hybrid(f, "Target.Timeout");
+        routes(f, None);
+    }),
+    (FindingId::HybridRouteMissing, |f| {
+        hybrid(f, "Target.Timeout");
+        routes(f, Some("blackhole"));
+    }),
+    (FindingId::HybridFirewallBlocksHealthcheck, |f| {
+        hybrid(f, "Target.Timeout");
+        routes(f, Some("active"));
+    }),
+    (FindingId::ApiKeyRequired, |f| {
+        for r in cp(f).resources.as_mut().unwrap() {
+            r.methods[0].api_key_required = true;
+        }
+    }),
+    (FindingId::VpcLinkStageVariableUnresolved, |f| {
+        link_variable(f);
+    }),
+    (FindingId::VpcLinkStageVariableUnresolved, |f| {
+        link_variable(f);
+        let stage = cp(f).stage.as_mut().unwrap();
+        stage.variables.insert("vpcLinkId".into(), "gone99".into());
+        cp(f).missing_vpc_links.push("gone99".into());
+    }),
+    (FindingId::NlbListenerPortMismatch, |f| {
+        for r in cp(f).resources.as_mut().unwrap() {
+            for m in &mut r.methods {
+                m.integration.as_mut().unwrap().uri =
+                    Some("http://nlb-a.internal:8080/{proxy}".into());
+            }
         }
     }),
 ];
 
+/// Path B: the NLB's one target group holds an IP in another network, unhealthy for `reason`.
+fn hybrid(f: &mut Facts, reason: &str) {
+    cp(f).service_endpoints.clear();
+    for t in &mut cp(f).nlbs[0].target_groups[0].targets {
+        t.id = "172.31.12.59".into();
+        t.az = Some("all".into());
+        t.state = "unhealthy".into();
+        t.reason = Some(reason.into());
+    }
+}
+
+/// The NLB VPC's main route table: the local route, and one towards 172.16.0.0/12 in `state`.
+fn routes(f: &mut Facts, state: Option<&str>) {
+    use crate::facts::control::{Route, RouteTable};
+    let route = |d: &str, t: &str, s: &str| Route {
+        destination: d.into(),
+        target: t.into(),
+        state: s.into(),
+    };
+    let mut table = RouteTable {
+        id: "rtb-main".into(),
+        main: true,
+        subnets: vec![],
+        routes: vec![route("10.0.0.0/16", "local", "active")],
+    };
+    if let Some(s) = state {
+        table.routes.push(route("172.16.0.0/12", "tgw-0abc", s));
+    }
+    cp(f).route_tables.insert("vpc-1".into(), vec![table]);
+}
+
+/// Every integration takes its VPC link from `${stageVariables.vpcLinkId}`, which the stage lacks.
+fn link_variable(f: &mut Facts) {
+    for r in cp(f).resources.as_mut().unwrap() {
+        for m in &mut r.methods {
+            m.integration.as_mut().unwrap().connection_id =
+                Some("${stageVariables.vpcLinkId}".into());
+        }
+    }
+}
+
 /// Ids no control-plane state can raise over a healthy data plane: `policy_changed_not_redeployed`
-/// needs the data plane to deny, `integration_tls_hostname_mismatch` has no rule yet (it needs the
+/// and `waf_blocked` need the data plane to refuse, `integration_tls_hostname_mismatch` has no rule yet (it needs the
 /// backend's certificate), `planes_disagree` is the note itself.
 const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::PolicyChangedNotRedeployed,
+    FindingId::WafBlocked,
     FindingId::IntegrationTlsHostnameMismatch,
     FindingId::PlanesDisagree,
 ];
@@ -159,6 +235,7 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
         }
         FindingId::ApiNotPrivateOrWrongApi
         | FindingId::PublicApiBlockedByPrivateDns
+        | FindingId::ApiKeyRequired
         | FindingId::StageNotFound => set_all(f, gw(403, "ForbiddenException", "Forbidden")),
         FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing => set_all(
             f,

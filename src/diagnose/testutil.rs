@@ -169,6 +169,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
     let method = || Method {
         http_method: "ANY".into(),
         authorization_type: Some("NONE".into()),
+        api_key_required: false,
         integration: Some(integration()),
     };
     let target = |ip: &str| Target {
@@ -193,6 +194,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             name: "test".into(),
             deployment_id: Some("dep1".into()),
             variables: Default::default(),
+            web_acl_arn: None,
         }),
         deployed: Some(
             [
@@ -257,7 +259,13 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             name: "nlb-a".into(),
             vpc_id: Some("vpc-1".into()),
             azs: vec!["us-east-1a".into(), "us-east-1b".into()],
-            listeners: vec![],
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            // The integrations' uri has no port: `http`, 80.
+            listeners: Some(vec![Listener {
+                port: 80,
+                protocol: "TCP".into(),
+                target_group_arns: vec!["tg".into()],
+            }]),
             target_groups: vec![TargetGroup {
                 arn: "tg".into(),
                 name: "tg-a".into(),

@@ -27,6 +27,7 @@ pub enum Operation {
     DescribeTargetGroups,
     DescribeTargetHealth,
     DescribeVpcEndpointConnections,
+    DescribeRouteTables,
     AssumeRole,
 }
 
@@ -49,6 +50,7 @@ impl Operation {
         Operation::DescribeTargetGroups,
         Operation::DescribeTargetHealth,
         Operation::DescribeVpcEndpointConnections,
+        Operation::DescribeRouteTables,
         Operation::AssumeRole,
     ];
 
@@ -71,6 +73,7 @@ impl Operation {
             Operation::DescribeTargetGroups => "elasticloadbalancing:DescribeTargetGroups",
             Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
             Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
+            Operation::DescribeRouteTables => "ec2:DescribeRouteTables",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -94,6 +97,7 @@ impl Operation {
             Operation::DescribeTargetGroups => "elasticloadbalancing:DescribeTargetGroups",
             Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
             Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
+            Operation::DescribeRouteTables => "ec2:DescribeRouteTables",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -152,6 +156,8 @@ pub struct ControlFacts {
     /// The current (undeployed or deployed) resource tree.
     pub resources: Option<Vec<Resource>>,
     pub vpc_links: Vec<VpcLink>,
+    /// VPC link ids the integrations name that `apigateway:GetVpcLink` does not know (NotFound).
+    pub missing_vpc_links: Vec<String>,
     /// Every execute-api interface endpoint visible (diagnosis picks the client's by its ENI IPs).
     pub execute_api_endpoints: Vec<Endpoint>,
     /// Ingress rules of the endpoints' security groups, by group id.
@@ -172,6 +178,44 @@ pub struct ControlFacts {
     pub service_endpoints: Vec<Endpoint>,
     /// Provider-side connection states, by consumer endpoint id (needs a role in that account).
     pub provider_connections: BTreeMap<String, String>,
+    /// The route tables of the NLBs' VPCs, by VPC id (`ec2:DescribeRouteTables`): the way from the
+    /// NLB's subnets to IP targets in another network.
+    pub route_tables: BTreeMap<String, Vec<RouteTable>>,
+}
+
+/// One route table of a VPC.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteTable {
+    pub id: String,
+    /// The VPC's main route table: used by every subnet without an association of its own.
+    pub main: bool,
+    /// Subnets explicitly associated with it.
+    pub subnets: Vec<String>,
+    pub routes: Vec<Route>,
+}
+
+/// One route: a destination CIDR, where it leads and its state.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub destination: String,
+    /// `local`, or the gateway, transit gateway, peering connection, interface… id.
+    pub target: String,
+    /// `active` or `blackhole` (its target is gone).
+    pub state: String,
+}
+
+impl RouteTable {
+    /// The most specific route towards `ip` (longest prefix), if any.
+    pub fn route_to(&self, ip: IpAddr) -> Option<&Route> {
+        self.routes
+            .iter()
+            .filter(|r| cidr_contains(&r.destination, ip))
+            .max_by_key(|r| {
+                r.destination
+                    .split_once('/')
+                    .and_then(|(_, l)| l.parse::<u8>().ok())
+            })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,6 +234,8 @@ pub struct Stage {
     pub name: String,
     pub deployment_id: Option<String>,
     pub variables: BTreeMap<String, String>,
+    /// The AWS WAF web ACL associated with the stage (`webAclArn`).
+    pub web_acl_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,6 +248,8 @@ pub struct Resource {
 pub struct Method {
     pub http_method: String,
     pub authorization_type: Option<String>,
+    /// `apiKeyRequired`: calls without a valid `x-api-key` are refused (403 Forbidden).
+    pub api_key_required: bool,
     pub integration: Option<Integration>,
 }
 
@@ -338,6 +386,38 @@ pub struct Endpoint {
     pub enis: Vec<(String, IpAddr)>,
 }
 
+impl Integration {
+    /// The TCP port of the uri: explicit, else the scheme's (`http` 80, `https` 443). It picks
+    /// the listener of the VPC link's NLB.
+    pub fn uri_port(&self) -> Option<u16> {
+        let uri = self.uri.as_deref()?;
+        let (scheme, rest) = uri.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        // `[v6]:port` or `host:port`.
+        let port = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').and_then(|(_, p)| p.strip_prefix(':')),
+            None => authority.rsplit_once(':').map(|(_, p)| p),
+        };
+        match port {
+            Some(p) => p.parse().ok(),
+            None => match scheme.to_ascii_lowercase().as_str() {
+                "http" => Some(80),
+                "https" => Some(443),
+                _ => None,
+            },
+        }
+    }
+
+    /// `${stageVariables.NAME}` as the connection id: NAME.
+    pub fn link_variable(&self) -> Option<&str> {
+        self.connection_id
+            .as_deref()?
+            .strip_prefix("${stageVariables.")?
+            .strip_suffix('}')
+    }
+}
+
 impl VpcLink {
     pub fn status(&self) -> VpcLinkStatus {
         VpcLinkStatus::from_wire(&self.status)
@@ -428,7 +508,10 @@ pub struct Nlb {
     pub name: String,
     pub vpc_id: Option<String>,
     pub azs: Vec<String>,
-    pub listeners: Vec<Listener>,
+    /// The subnets it has a node in (`AvailabilityZones[].SubnetId`).
+    pub subnets: Vec<String>,
+    /// `None`: `DescribeListeners` failed (not the same as no listener).
+    pub listeners: Option<Vec<Listener>>,
     pub target_groups: Vec<TargetGroup>,
 }
 
@@ -500,17 +583,26 @@ impl ControlFacts {
     pub fn links_of(&self, r: &Resource) -> Vec<String> {
         r.methods
             .iter()
-            .filter_map(|m| m.integration.as_ref()?.connection_id.as_ref())
-            .filter_map(|c| {
-                match c
-                    .strip_prefix("${stageVariables.")
-                    .and_then(|s| s.strip_suffix('}'))
-                {
-                    Some(var) => self.stage.as_ref()?.variables.get(var).cloned(),
-                    None => Some(c.clone()),
-                }
-            })
+            .filter_map(|m| self.link_of(m.integration.as_ref()?))
             .collect()
+    }
+
+    /// The VPC link id integration `i` goes through: its connection id, or the value of the stage
+    /// variable it names (`None` when the stage does not define it, or was not read).
+    pub fn link_of(&self, i: &Integration) -> Option<String> {
+        match i.link_variable() {
+            Some(var) => self.stage.as_ref()?.variables.get(var).cloned(),
+            None => i.connection_id.clone(),
+        }
+    }
+
+    /// The route table subnet `subnet` of VPC `vpc` uses: its own association, else the main one.
+    pub fn route_table_of(&self, vpc: &str, subnet: &str) -> Option<&RouteTable> {
+        let tables = self.route_tables.get(vpc)?;
+        tables
+            .iter()
+            .find(|t| t.subnets.iter().any(|s| s == subnet))
+            .or_else(|| tables.iter().find(|t| t.main))
     }
 
     /// Failed calls, as `operation: error`.
@@ -545,5 +637,70 @@ mod tests {
         assert!(!EndpointState::from_wire("available").is_refused());
         assert_eq!(TargetHealth::from_wire("unused"), TargetHealth::Unused);
         assert_eq!(TargetHealth::from_wire("weird"), TargetHealth::Unknown);
+    }
+
+    fn integration(uri: &str) -> Integration {
+        Integration {
+            kind: None,
+            connection_type: Some("VPC_LINK".into()),
+            connection_id: Some("${stageVariables.vpcLinkId}".into()),
+            uri: Some(uri.into()),
+            timeout_ms: None,
+        }
+    }
+
+    #[test]
+    fn integration_uri_ports_and_link_variable() {
+        for (uri, port) in [
+            ("http://nlb-a.elb.us-east-1.amazonaws.com/", Some(80)),
+            ("https://orders.example.com/{proxy}", Some(443)),
+            ("http://nlb:8080/{proxy}", Some(8080)),
+            ("HTTPS://[fd00::1]:8443/x", Some(8443)),
+            ("https://[fd00::1]/x", Some(443)),
+            ("http://user@nlb:81", Some(81)),
+            ("ftp://nlb/", None),
+            ("not a uri", None),
+        ] {
+            assert_eq!(integration(uri).uri_port(), port, "{uri}");
+        }
+        assert_eq!(integration("http://x/").link_variable(), Some("vpcLinkId"));
+    }
+
+    #[test]
+    fn the_most_specific_route_wins_and_subnets_fall_back_to_the_main_table() {
+        let route = |d: &str, t: &str| Route {
+            destination: d.into(),
+            target: t.into(),
+            state: "active".into(),
+        };
+        let main = RouteTable {
+            id: "rtb-main".into(),
+            main: true,
+            subnets: vec![],
+            routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", "nat-1")],
+        };
+        let own = RouteTable {
+            id: "rtb-own".into(),
+            main: false,
+            subnets: vec!["subnet-b".into()],
+            routes: vec![
+                route("10.0.0.0/16", "local"),
+                route("172.16.0.0/12", "tgw-1"),
+            ],
+        };
+        let cf = ControlFacts {
+            route_tables: BTreeMap::from([("vpc-1".into(), vec![main, own])]),
+            ..Default::default()
+        };
+        let ip = "172.31.12.59".parse().unwrap();
+        assert_eq!(
+            cf.route_table_of("vpc-1", "subnet-a").unwrap().id,
+            "rtb-main"
+        );
+        let own = cf.route_table_of("vpc-1", "subnet-b").unwrap();
+        assert_eq!(own.route_to(ip).unwrap().target, "tgw-1");
+        let main = cf.route_table_of("vpc-1", "subnet-a").unwrap();
+        assert_eq!(main.route_to(ip).unwrap().target, "nat-1");
+        assert!(cf.route_table_of("vpc-2", "subnet-a").is_none());
     }
 }
