@@ -351,6 +351,11 @@ def plot(raw, path):
             log(f"soak: no PNG (chromium: {r.stderr.strip()[:200]})")
 
 
+def machine():
+    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    return {"cpus": os.cpu_count(), "cpu_model": model, "kernel": os.uname().release}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10)
@@ -359,7 +364,7 @@ def main():
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md")
     opt = ap.parse_args()
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "machine": bench.machine(), "minutes": opt.minutes, "raw": [], "summary": []}
+           "machine": machine(), "minutes": opt.minutes, "raw": [], "summary": []}
     with tempfile.TemporaryDirectory(prefix="pgw-soak-") as work:
         for mode in opt.modes:
             log(f"== soak {mode}, {opt.minutes} minutes")

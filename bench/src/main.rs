@@ -47,7 +47,5 @@ fn main() -> anyhow::Result<()> {
 
 /// The same multi-threaded runtime pgw-agent uses.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    pgw::agent::runtime()
 }

@@ -39,7 +39,7 @@ lab_up() {
 # Write probe file $1 (probe name $2) for pgw-agent from pgw-doctor arguments $3…: the probe file's
 # keys mirror the flags.
 lab_probe_file() {
-  local file="$1" name="$2" resolvers=()
+  local file="$1" name="$2" resolvers=() roles=()
   shift 2
   {
     echo "name = \"$name\""
@@ -49,6 +49,7 @@ lab_probe_file() {
         --no-aws) echo "no_aws = true" ;;
         --sigv4) echo "sigv4 = true" ;;
         --resolver) resolvers+=("\"$2\""); shift ;;
+        --role) roles+=("\"${2%%=*}\" = \"${2#*=}\""); shift ;;
         --port) echo "port = $2"; shift ;;
         --*) local key="${1#--}"; echo "${key//-/_} = \"$2\""; shift ;;
       esac
@@ -56,5 +57,6 @@ lab_probe_file() {
     done
     local IFS=,
     [ "${#resolvers[@]}" -eq 0 ] || echo "resolvers = [${resolvers[*]}]"
+    [ "${#roles[@]}" -eq 0 ] || echo "roles = { ${roles[*]} }"
   } >"$file"
 }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::aws::sdk::SdkInventory;
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::facts::control::ControlFacts;
+use crate::finding::FindingId;
 use crate::probe::Prober;
 
 /// One configured probe: its validated config and the prober built from it.
@@ -28,11 +29,20 @@ pub struct Probe {
 
 /// Control-plane reads of one probe: the AWS clients (shared with every probe of the same region,
 /// endpoint and roles), got on first use, and the last read, reused until `control_plane_interval`
-/// has passed (AWS APIs are rate-limited and not free).
+/// has passed (AWS APIs are rate-limited and not free) — and only while the data plane looks as it
+/// did then: the data-plane finding ids of the run that read it are kept with it.
 #[derive(Debug, Default)]
 pub struct ControlCache {
     inventory: tokio::sync::OnceCell<Arc<SdkInventory>>,
-    last: std::sync::Mutex<Option<(Instant, ControlFacts)>>,
+    last: std::sync::Mutex<Option<CachedRead>>,
+}
+
+/// A control-plane read, when it was made, and the data plane beside it.
+#[derive(Debug, Clone)]
+struct CachedRead {
+    at: Instant,
+    facts: ControlFacts,
+    data_plane: Vec<FindingId>,
 }
 
 /// Which AWS clients a probe needs: region, endpoint URL, roles per account.
@@ -67,12 +77,28 @@ impl ControlCache {
     pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<ControlFacts> {
         let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.as_ref()
-            .filter(|(at, _)| now.saturating_duration_since(*at) < max_age)
-            .map(|(_, cf)| cf.clone())
+            .filter(|r| now.saturating_duration_since(r.at) < max_age)
+            .map(|r| r.facts.clone())
     }
 
-    pub fn store(&self, at: Instant, cf: ControlFacts) {
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, cf));
+    /// Whether the data plane showed `data_plane` (its finding ids) when the last read was made.
+    pub fn read_beside(&self, data_plane: &[FindingId]) -> bool {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref().is_some_and(|r| r.data_plane == data_plane)
+    }
+
+    /// Drop the last read: the next run reads the control plane.
+    pub fn forget(&self) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Keep `cf`, read at `at` while the data plane showed `data_plane`.
+    pub fn store(&self, at: Instant, cf: ControlFacts, data_plane: Vec<FindingId>) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedRead {
+            at,
+            facts: cf,
+            data_plane,
+        });
     }
 
     /// The AWS clients for `cfg` (shared, got once).
@@ -325,9 +351,11 @@ pub(crate) mod tests {
         let t0 = Instant::now();
         let five_min = Duration::from_secs(300);
         assert!(c.fresh(t0, five_min).is_none());
-        c.store(t0, ControlFacts::default());
+        c.store(t0, ControlFacts::default(), vec![]);
         assert!(c.fresh(t0 + Duration::from_secs(299), five_min).is_some());
         assert!(c.fresh(t0 + five_min, five_min).is_none());
+        assert!(c.read_beside(&[]));
+        assert!(!c.read_beside(&[FindingId::IntegrationTimeout]));
     }
 
     #[test]

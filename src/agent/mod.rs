@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ConfigError;
 use crate::facts::Facts;
-use crate::finding::{Finding, Layer, Severity};
+use crate::finding::{Finding, FindingId, Layer, Severity};
 use crate::metrics::{Metrics, ProbeSnapshot, RunResult};
 use crate::run;
 use load::{Probe, ProbeSet};
@@ -111,9 +111,25 @@ pub struct Shared {
     on_demand: Arc<ondemand::OnDemand>,
 }
 
+/// The agent's runtime: tokio's multi-threaded one, with 8 MiB worker stacks (as a main thread has;
+/// untouched pages cost nothing). The AWS SDK's futures nest deep: a run reading the control plane
+/// overflowed the default 2 MiB in debug builds.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+}
+
+/// The least time left in a run for reading the control plane again when the data plane changed.
+const REREAD_MIN: Duration = Duration::from_secs(1);
+
 /// The doctor's run, start to end ([`run::probe_and_diagnose`]): data-plane probes and
 /// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
-/// is read at most once per `control_plane_interval`; in between, the last read stands in.
+/// is read at most once per `control_plane_interval`; in between, the last read stands in — while
+/// the data plane shows what it showed beside that read. When it shows something else (a fault
+/// came or went), the control plane is read again before anything is concluded from it: a stale
+/// read would contradict the probes (a fixed policy "not deployed", a fault "not seen").
 /// Returns whether the control plane was read in this run.
 pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, bool) {
     let cfg = &probe.cfg;
@@ -128,12 +144,41 @@ pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, 
             return Some(cf);
         }
         let inv = probe.control.inventory(cfg).await;
-        let cf = run::read_control_plane(inv, cfg, deadline).await;
-        probe.control.store(start, cf.clone());
         read = true;
-        Some(cf)
+        Some(run::read_control_plane(inv, cfg, deadline).await)
     };
-    let (facts, findings) = run::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
+    let (mut facts, mut findings) =
+        run::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
+    let Some(cf) = facts.control.take() else {
+        return (facts, findings, read);
+    };
+    let data_plane: Vec<FindingId> = crate::diagnose::diagnose(&facts)
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    if read {
+        probe.control.store(start, cf.clone(), data_plane);
+        facts.control = Some(cf);
+    } else if probe.control.read_beside(&data_plane) {
+        facts.control = Some(cf);
+    } else if deadline.saturating_duration_since(Instant::now()) < REREAD_MIN {
+        // No time left in this run: the next one reads it afresh, beside its probes.
+        probe.control.forget();
+        facts.control = Some(cf);
+    } else {
+        let inv = probe.control.inventory(cfg).await;
+        // Boxed: the SDK's futures are large, and this one would double the run's.
+        let cf = Box::pin(run::read_control_plane(inv, cfg, deadline)).await;
+        // A read the deadline cut short is not kept for the next runs.
+        if Instant::now() < deadline {
+            probe.control.store(start, cf.clone(), data_plane);
+        } else {
+            probe.control.forget();
+        }
+        facts.control = Some(cf);
+        findings = crate::diagnose::diagnose(&facts);
+        read = true;
+    }
     (facts, findings, read)
 }
 

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: &AgentArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    let rt = agent::runtime().context("cannot start the runtime")?;
     rt.block_on(agent::run(args.options(), args.listen))?;
     Ok(())
 }

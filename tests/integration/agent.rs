@@ -249,3 +249,36 @@ fn connections_past_the_cap_are_closed_at_once_and_counted() {
     signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// The agent reuses a control-plane read for `control_plane_interval` (here 10 minutes), but only
+/// while the data plane shows what it showed beside that read. A fault that comes or goes is
+/// diagnosed with a fresh read, never against the stale one: that one would say the policy that
+/// now denies still allows ("changed but not deployed"), and after the fix that it still denies.
+#[test]
+fn a_control_read_is_renewed_when_the_data_plane_changes() {
+    use crate::promkit::{probe_toml_aws, Agent, Labs};
+    use pgw_lab::{Faults, PolicyFault};
+    let labs = Labs::new();
+    let lab = labs.start("healthy_cp_path_a");
+    let probe = probe_toml_aws("orders", &lab).replace(
+        "control_plane_interval = \"1s\"",
+        "control_plane_interval = \"10m\"",
+    );
+    let agent = Agent::start_env(&[("orders", probe)], &lab.aws_env());
+    let up = "pgw_probe_success{probe=\"orders\",api_id=\"3eqr0osoc3\",stage=\"test\"} 1";
+    agent.metrics_until("a healthy run", |m| m.contains(up));
+    let healthy = lab.faults();
+    lab.set_faults(Faults {
+        resource_policy: PolicyFault::OtherVpce,
+        ..healthy.clone()
+    });
+    let m = agent.metrics_until("the policy's own finding", |m| {
+        m.contains("pgw_finding{probe=\"orders\",id=\"resource_policy_denies_vpce\"")
+    });
+    assert!(!m.contains("policy_changed_not_redeployed"), "{m}");
+    lab.set_faults(healthy);
+    agent.metrics_until("no finding at all once fixed", |m| {
+        m.contains(up) && !m.contains("pgw_finding{")
+    });
+    labs.stop(lab);
+}
