@@ -165,6 +165,12 @@ catalog! {
     IamAuthRequired = "iam_auth_required", Api, Critical, false,
         "The methods use AWS_IAM authorization: unsigned calls are refused",
         "Sign calls with SigV4 for service execute-api (signing the Host actually sent), or change the method's authorization if IAM is not intended.";
+    IamClockSkew = "iam_clock_skew", Api, Critical, false,
+        "Signed calls are refused as expired: this host's clock is off by more than 5 minutes",
+        "Synchronise the clock (chrony with the Amazon Time Sync Service, 169.254.169.123 or fd00:ec2::123 on EC2) on this host and on the callers; SigV4 signatures are valid for 5 minutes around AWS's time.";
+    IamSignatureRejected = "iam_signature_rejected", Api, Critical, false,
+        "Signed calls are refused for their signature or their key",
+        "Sign with a current key pair (the secret that belongs to the access key, a fresh session token), for service execute-api in the API's region, and let nothing change the request after signing.";
     MissingRootAnyMethod = "missing_root_any_method", Api, Critical, false,
         "The stage root has no method (ANY /)",
         "Add an ANY method on / with the same VPC_LINK integration (uri without {proxy}) and deploy the stage.";

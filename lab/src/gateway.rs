@@ -16,7 +16,9 @@ use hyper::body::Incoming;
 use crate::integration::{self, Failure};
 use crate::responses::{stamp, Body, GatewayError};
 use crate::runtime::FaultCell;
-use crate::{ApiType, Authorization, Faults, IntegrationPath, PolicyFault, Topology};
+use crate::{
+    ApiType, Authorization, Faults, IamCredentials, IntegrationPath, PolicyFault, Topology,
+};
 
 /// Largest request body accepted (API Gateway's 10 MiB payload limit).
 const REQUEST_LIMIT: usize = 10 * 1024 * 1024;
@@ -38,6 +40,21 @@ pub(crate) struct Gateway {
     pub(crate) nlb_b: SocketAddr,
     /// A port of NLB A and of NLB B that no listener serves (SYNs dropped).
     pub(crate) unlistened: [SocketAddr; 2],
+}
+
+/// The secret of the lab's access key after `iam_credentials = "wrong_secret"` rotated it.
+const ROTATED_SECRET: &str = "pgwLabRotatedSecret000000000000000000000";
+/// The only access key the gateway knows under `iam_credentials = "unknown_key"`.
+const DELETED_KEY: &str = "AKIAPGWLABREPLACED01";
+
+/// API Gateway's clock: the lab host's, off by `gateway_clock_skew_s`.
+fn clock(faults: &Faults) -> SystemTime {
+    let skew = Duration::from_secs(faults.gateway_clock_skew_s.unsigned_abs());
+    if faults.gateway_clock_skew_s >= 0 {
+        SystemTime::now() + skew
+    } else {
+        SystemTime::now() - skew
+    }
 }
 
 /// Hop-by-hop headers never forwarded in either direction.
@@ -67,9 +84,13 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Response<Body> {
         let faults = self.faults.get();
-        match self.pipeline(door, peer, &faults, req).await {
-            Ok(resp) | Err(resp) => resp,
+        let (Ok(mut resp) | Err(mut resp)) = self.pipeline(door, peer, &faults, req).await;
+        // API Gateway's own clock, as every response's Date shows it.
+        let date = httpdate::fmt_http_date(clock(&faults));
+        if let Ok(v) = HeaderValue::from_str(&date) {
+            resp.headers_mut().insert(http::header::DATE, v);
         }
+        resp
     }
 
     async fn pipeline(
@@ -120,12 +141,18 @@ impl Gateway {
         // 4. Authorization.
         let mut user = "anonymous".to_string();
         if faults.authorization == Authorization::AwsIam {
+            let known = match faults.iam_credentials {
+                IamCredentials::Ok => crate::sigv4::LAB_KEY,
+                IamCredentials::WrongSecret => (crate::LAB_ACCESS_KEY_ID, ROTATED_SECRET),
+                IamCredentials::UnknownKey => (DELETED_KEY, ROTATED_SECRET),
+            };
             user = crate::sigv4::verify(
                 &parts,
                 &body,
                 &self.topo.region,
                 &self.topo.account,
-                SystemTime::now(),
+                known,
+                clock(faults),
             )
             .map_err(fail)?;
         }

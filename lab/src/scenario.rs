@@ -392,6 +392,20 @@ pub enum LinkReference {
     StageVariableUndefined,
 }
 
+/// What became of the access key the doctor signs with (`doctor.credentials`), as API Gateway
+/// sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IamCredentials {
+    /// The key and its secret are valid.
+    #[default]
+    Ok,
+    /// The secret was rotated: the signature does not match (InvalidSignatureException).
+    WrongSecret,
+    /// The key was deleted: "The security token included in the request is invalid."
+    UnknownKey,
+}
+
 /// An AWS WAF web ACL on the stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -488,6 +502,11 @@ pub struct Faults {
     pub api_key_required: bool,
     /// A WAF web ACL on the stage.
     pub waf: WafFault,
+    /// API Gateway's clock against the lab host's, in seconds (its `Date` header shows it, and
+    /// SigV4 signatures more than 5 minutes off are refused). Positive: the lab host is behind.
+    pub gateway_clock_skew_s: i64,
+    /// The doctor's access key as API Gateway sees it (AWS_IAM methods).
+    pub iam_credentials: IamCredentials,
     /// The integration uri names a port the VPC link's NLB has no listener on: the NLB drops the
     /// connection (504 Endpoint request timed out).
     pub listener_port_mismatch: bool,
@@ -552,6 +571,8 @@ impl Default for Faults {
             vpc_link_reference: LinkReference::Id,
             api_key_required: false,
             waf: WafFault::None,
+            gateway_clock_skew_s: 0,
+            iam_credentials: IamCredentials::Ok,
             listener_port_mismatch: false,
             aws_denied: Vec::new(),
         }

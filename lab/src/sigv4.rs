@@ -16,12 +16,17 @@ const SERVICE: &str = "execute-api";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SKEW: Duration = Duration::from_secs(300);
 
-/// Verifies the request's signature; `Ok` carries the caller's ARN.
+/// The lab credentials: the only access key the gateway knows, and its secret.
+pub(crate) const LAB_KEY: (&str, &str) = (LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY);
+
+/// Verifies the request's signature against the one access key `known` (id, secret) at the
+/// gateway's time `now`; `Ok` carries the caller's ARN.
 pub(crate) fn verify(
     parts: &Parts,
     body: &[u8],
     region: &str,
     account: &str,
+    known: (&str, &str),
     now: SystemTime,
 ) -> Result<String, GatewayError> {
     let header = parts
@@ -55,7 +60,7 @@ pub(crate) fn verify(
     let [key_id, _date, scope_region, scope_service, "aws4_request"] = scope.as_slice() else {
         return Err(incomplete("Credential"));
     };
-    if *key_id != LAB_ACCESS_KEY_ID {
+    if *key_id != known.0 {
         return Err(GatewayError::UnrecognizedClient);
     }
     if *scope_service != SERVICE {
@@ -112,8 +117,8 @@ pub(crate) fn verify(
     )
     .map_err(|_| mismatch())?;
     let identity = Credentials::new(
-        LAB_ACCESS_KEY_ID,
-        LAB_SECRET_ACCESS_KEY,
+        known.0.to_string(),
+        known.1.to_string(),
         None,
         None,
         "pgw-lab",
@@ -262,19 +267,19 @@ pub(crate) mod tests {
         let now = SystemTime::now();
         let body = b"{\"n\":1}";
         let ok = request(LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY, now);
-        assert!(verify(&ok, body, "us-east-1", "111122223333", now).is_ok());
+        assert!(verify(&ok, body, "us-east-1", "111122223333", LAB_KEY, now).is_ok());
         assert_eq!(
-            verify(&ok, b"tampered", "us-east-1", "1", now),
+            verify(&ok, b"tampered", "us-east-1", "1", LAB_KEY, now),
             Err(GatewayError::InvalidSignature(SIGNATURE_MISMATCH.into()))
         );
         let wrong_secret = request(LAB_ACCESS_KEY_ID, "nope", now);
         assert_eq!(
-            verify(&wrong_secret, body, "us-east-1", "1", now),
+            verify(&wrong_secret, body, "us-east-1", "1", LAB_KEY, now),
             Err(GatewayError::InvalidSignature(SIGNATURE_MISMATCH.into()))
         );
         let unknown = request("AKIAUNKNOWN000000000", "x", now);
         assert_eq!(
-            verify(&unknown, body, "us-east-1", "1", now),
+            verify(&unknown, body, "us-east-1", "1", LAB_KEY, now),
             Err(GatewayError::UnrecognizedClient)
         );
         let old = request(
@@ -283,13 +288,13 @@ pub(crate) mod tests {
             now - Duration::from_secs(3600),
         );
         assert!(matches!(
-            verify(&old, body, "us-east-1", "1", now),
+            verify(&old, body, "us-east-1", "1", LAB_KEY, now),
             Err(GatewayError::InvalidSignature(m)) if m.starts_with("Signature expired: ")
         ));
         let mut unsigned = ok.clone();
         unsigned.headers.remove(http::header::AUTHORIZATION);
         assert_eq!(
-            verify(&unsigned, body, "us-east-1", "1", now),
+            verify(&unsigned, body, "us-east-1", "1", LAB_KEY, now),
             Err(GatewayError::MissingAuthenticationToken)
         );
     }

@@ -12,6 +12,8 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         host_header_missing(f),
         stage_not_found(f),
         iam_auth_required(f),
+        clock_skew(f),
+        signature_rejected(f),
         missing_root_any_method(f),
         missing_proxy_method(f),
         by_class(
@@ -123,6 +125,74 @@ fn stage_not_found(f: &Facts) -> Option<Finding> {
         FindingId::ApiKeyRequired,
         FindingId::WafBlocked,
     ]))
+}
+
+/// Every signed call: the main ones under `--sigv4`, and the retry after unsigned ones lacked a token.
+fn signed(f: &Facts) -> Vec<&PathFacts> {
+    f.invokes()
+        .filter(|p| p.signed)
+        .chain(f.signed_retry.iter())
+        .collect()
+}
+
+/// Signed calls refused as expired or not yet current: this host's clock and API Gateway's differ
+/// by more than SigV4's 5 minutes. The skew is measured from API Gateway's `Date` header.
+fn clock_skew(f: &Facts) -> Option<Finding> {
+    let expired: Vec<&PathFacts> = signed(f)
+        .into_iter()
+        .filter(|p| classify(p) == Class::SignatureExpired)
+        .collect();
+    if expired.is_empty() {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &expired);
+    let skew = expired.iter().find_map(|p| match &p.http {
+        crate::facts::HttpOutcome::Response(r) => r.clock_skew_s,
+        _ => None,
+    });
+    ev.push(match skew {
+        Some(s) => format!(
+            "API Gateway's clock (its Date header) is {} s {} this host's; SigV4 allows 5 minutes",
+            s.unsigned_abs(),
+            if s >= 0 { "ahead of" } else { "behind" }
+        ),
+        None => "API Gateway's answer had no Date header: the skew could not be measured".into(),
+    });
+    Some(Finding::new(FindingId::IamClockSkew, ev))
+}
+
+/// Signed calls refused for their signature or their key, with what AWS's answer says is wrong.
+fn signature_rejected(f: &Facts) -> Option<Finding> {
+    let refused: Vec<&PathFacts> = signed(f)
+        .into_iter()
+        .filter(|p| classify(p) == Class::SignatureRejected)
+        .collect();
+    let first = refused.first()?;
+    let mut ev = evidence(&f.target.method, &refused);
+    let (kind, msg) = match &first.http {
+        crate::facts::HttpOutcome::Response(r) => (
+            r.error_type.clone().unwrap_or_default(),
+            r.message.clone().unwrap_or_default(),
+        ),
+        _ => Default::default(),
+    };
+    ev.push(
+        if msg.contains("does not match") {
+            "the signature does not match: the secret key is not this access key's (rotated?), or the request changed after signing (Host, path encoding, body)"
+        } else if msg.contains("scoped to correct service") {
+            "the credential is scoped to another service: sign for execute-api"
+        } else if msg.contains("scoped to a valid region") {
+            "the credential is scoped to another region: sign for the API's region"
+        } else if kind == "ExpiredTokenException" || msg.contains("is expired") {
+            "the session token expired: refresh the credentials (the role session, the instance profile)"
+        } else if kind == "IncompleteSignatureException" {
+            "the Authorization header is incomplete: something between the signer and API Gateway changed it"
+        } else {
+            "AWS does not know the access key or its session token: deleted, inactive, or from another account's partition"
+        }
+        .to_string(),
+    );
+    Some(Finding::new(FindingId::IamSignatureRejected, ev))
 }
 
 /// Every unsigned call lacks a token and a signed retry gets further: IAM authorization.
@@ -294,6 +364,7 @@ fn by_class(f: &Facts, id: FindingId, c: Class) -> Option<Finding> {
 mod tests {
     use super::super::testutil::*;
     use crate::facts::InvokeVia;
+    use crate::facts::{Facts, HttpOutcome};
     use crate::finding::FindingId;
 
     const MAT: (u16, &str, &str) = (
@@ -413,6 +484,64 @@ mod tests {
             ids(&f),
             vec![FindingId::IamAuthRequired, FindingId::MissingRootAnyMethod]
         );
+    }
+
+    /// Every main call signed (`--sigv4`) and answered `answer`.
+    fn signed_all(f: &mut Facts, answer: HttpOutcome) {
+        set_all(f, answer);
+        for e in &mut f.enis {
+            for p in &mut e.paths {
+                p.signed = true;
+            }
+        }
+    }
+
+    #[test]
+    fn an_expired_signature_is_the_clock_with_the_skew_from_date() {
+        let mut f = healthy();
+        let mut expired = gateway(
+            403,
+            "InvalidSignatureException",
+            "Signature expired: 20261127T120000Z is now earlier than 20261127T121000Z (20261127T121500Z - 5 min.)",
+        );
+        if let HttpOutcome::Response(r) = &mut expired {
+            r.clock_skew_s = Some(903);
+        }
+        signed_all(&mut f, expired);
+        assert_eq!(ids(&f), vec![FindingId::IamClockSkew]);
+        let d = super::super::diagnose(&f);
+        assert!(
+            d[0].evidence
+                .iter()
+                .any(|e| e.contains("903 s ahead of this host's")),
+            "{:?}",
+            d[0].evidence
+        );
+        // Unsigned calls can not have an expired signature: nothing is claimed about the clock.
+        let mut f = healthy();
+        set_all(
+            &mut f,
+            gateway(403, "InvalidSignatureException", "Signature expired: …"),
+        );
+        assert!(!ids(&f).contains(&FindingId::IamClockSkew));
+    }
+
+    #[test]
+    fn a_refused_signature_says_what_aws_found_wrong() {
+        for (kind, msg, says) in [
+            ("InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.", "does not match"),
+            ("InvalidSignatureException", "Credential should be scoped to correct service: 'execute-api'. ", "another service"),
+            ("UnrecognizedClientException", "The security token included in the request is invalid.", "does not know the access key"),
+            ("AccessDeniedException", "The security token included in the request is invalid.", "does not know the access key"),
+            ("ExpiredTokenException", "The security token included in the request is expired", "session token expired"),
+        ] {
+            let mut f = healthy();
+            signed_all(&mut f, gateway(403, kind, msg));
+            let d = super::super::diagnose(&f);
+            assert_eq!(d.len(), 1, "{kind}: {d:#?}");
+            assert_eq!(d[0].id, FindingId::IamSignatureRejected, "{kind}");
+            assert!(d[0].evidence.iter().any(|e| e.contains(says)), "{kind}: {:?}", d[0].evidence);
+        }
     }
 
     #[test]

@@ -111,6 +111,10 @@ pub(crate) enum Class {
     DeniedExplicit,
     /// 403 AccessDeniedException without explicit deny.
     DeniedImplicit,
+    /// 403 InvalidSignatureException "Signature expired" / "Signature not yet current": clocks.
+    SignatureExpired,
+    /// 403 for the signature or the key: does not match, wrong scope, unknown or expired key.
+    SignatureRejected,
     /// 429 TooManyRequestsException.
     Throttled,
     /// 504 "Endpoint request timed out".
@@ -148,6 +152,24 @@ pub(crate) fn classify(p: &PathFacts) -> Class {
             match (r.status, r.error_type.as_deref().unwrap_or_default()) {
                 (403, "MissingAuthenticationTokenException") => Class::MissingToken,
                 (403, "ForbiddenException") => Class::Forbidden,
+                (403, "InvalidSignatureException")
+                    if msg.starts_with("Signature expired")
+                        || msg.starts_with("Signature not yet current") =>
+                {
+                    Class::SignatureExpired
+                }
+                (
+                    403,
+                    "InvalidSignatureException"
+                    | "IncompleteSignatureException"
+                    | "UnrecognizedClientException"
+                    | "ExpiredTokenException",
+                ) => Class::SignatureRejected,
+                (403, "AccessDeniedException")
+                    if msg.contains("security token included in the request is") =>
+                {
+                    Class::SignatureRejected
+                }
                 (403, "AccessDeniedException") if msg.contains("explicit deny") => {
                     Class::DeniedExplicit
                 }

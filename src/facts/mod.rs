@@ -322,6 +322,10 @@ pub struct HttpResponse {
     pub request_id: Option<String>,
     /// The `Server` header, if any.
     pub server: Option<String>,
+    /// The responder's clock against this host's: its `Date` header minus the local time when the
+    /// response was read, in whole seconds (`Date` has no finer resolution). Positive: this host is
+    /// behind.
+    pub clock_skew_s: Option<i64>,
     /// The first bytes of the body (printable, capped).
     pub body_snippet: String,
     pub body_bytes: usize,

@@ -5,6 +5,7 @@
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -177,10 +178,22 @@ pub fn classify(parts: &http::response::Parts, body: &[u8], truncated: bool) -> 
         gateway_headers,
         request_id: header("x-amzn-requestid").map(|s| s.chars().take(128).collect()),
         server: header("server"),
+        clock_skew_s: header("date").and_then(|d| clock_skew(&d, SystemTime::now())),
         body_snippet: snippet.trim().to_string(),
         body_bytes: body.len(),
         body_truncated: truncated,
     }
+}
+
+/// `date` (an HTTP-date) minus `now`, to the nearest second; `None` when it does not parse.
+fn clock_skew(date: &str, now: SystemTime) -> Option<i64> {
+    let at = httpdate::parse_http_date(date).ok()?;
+    let s = match at.duration_since(now) {
+        Ok(ahead) => ahead.as_secs_f64(),
+        Err(behind) => -behind.duration().as_secs_f64(),
+    };
+    // `Date` is cut to the second: the responder's clock was up to a second later than it says.
+    Some((s + 0.5).round() as i64)
 }
 
 /// `message` or `Message` of a JSON object body.
@@ -243,6 +256,20 @@ mod tests {
             b = b.header(*k, *v);
         }
         b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn clock_skew_from_the_date_header() {
+        let now = httpdate::parse_http_date("Fri, 27 Nov 2026 12:00:00 GMT").unwrap()
+            + std::time::Duration::from_millis(400);
+        assert_eq!(clock_skew("Fri, 27 Nov 2026 12:15:03 GMT", now), Some(903));
+        assert_eq!(clock_skew("Fri, 27 Nov 2026 11:59:00 GMT", now), Some(-60));
+        assert_eq!(clock_skew("yesterday", now), None);
+        let p = parts(403, &[("date", "Fri, 27 Nov 2026 12:00:00 GMT")]);
+        assert!(classify(&p, b"{}", false).clock_skew_s.is_some());
+        assert!(classify(&parts(200, &[]), b"{}", false)
+            .clock_skew_s
+            .is_none());
     }
 
     #[test]
