@@ -243,6 +243,9 @@ catalog! {
     EndpointConnectionRejectedOrExpired = "endpoint_connection_rejected_or_expired", ControlPlane, Critical, true,
         "The cross-account endpoint connection was rejected, expired or deleted",
         "The provider re-accepts, or the consumer recreates the endpoint (then re-register its ENI IPs as NLB targets).";
+    ProviderNlbUnhealthy = "provider_nlb_unhealthy", ControlPlane, Critical, true,
+        "The provider's NLB behind the PrivateLink endpoint service has no healthy target",
+        "In the provider account, fix the targets behind the endpoint service's NLB (the EKS service and its pods, their security groups, the health-check port and path); the consumer side is fine.";
     HybridTargetUnreachable = "hybrid_target_unreachable", ControlPlane, Critical, true,
         "The NLB's IP target in another network is unreachable",
         "Check routes (VPC, Transit Gateway, Direct Connect / VPN), NACLs and the remote firewall for the NLB subnets' CIDRs on the target and health-check ports.";

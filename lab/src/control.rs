@@ -389,7 +389,8 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             },
             "nlb": nlb("p", "eks-orders-nlb", "0a1b2c3d4e5fc003",
                        format!("eks-orders-nlb-0a1b2c3d4e.elb.{region}.amazonaws.com"),
-                       a.provider_nlb, vec![target(a.backend_a, &az(0), HEALTHY)]),
+                       a.provider_nlb, vec![target(a.backend_a, &az(0),
+                           if faults.provider_targets_unhealthy { FAILED } else { HEALTHY })]),
             "service": {
                 "id": SERVICE_ID,
                 "name": format!("com.amazonaws.vpce.{region}.{SERVICE_ID}"),

@@ -34,6 +34,8 @@ enum Role {
     PrivateLink,
     /// The IP target in another network: NLB B's target (path B).
     Hybrid,
+    /// The provider NLB's target, the EKS service (path A's far end).
+    Provider,
     /// A stale address NLB A targets under `targets = "ip_drift"`: nothing there.
     Stale,
     /// API Gateway's public front end, as the client's network reaches it (`public_endpoint`).
@@ -64,6 +66,8 @@ impl Role {
                 HybridFault::Ok => target,
             },
             Role::Stale => Reach::Drop,
+            Role::Provider if faults.provider_targets_unhealthy => Reach::Refuse,
+            Role::Provider => Reach::Open,
             Role::Public => match faults.public_endpoint {
                 PublicEndpointFault::Forbidden => Reach::Open,
                 PublicEndpointFault::Refused => Reach::Refuse,
@@ -275,6 +279,7 @@ impl Lab {
         hops.push(("NLB B (VPC link, path B)".into(), nlb_b.addr()));
         hops.push(("backend B (nginx, other network)".into(), backend_b.addr()));
         controlled.push((Role::Hybrid, backend_b.clone()));
+        controlled.push((Role::Provider, backend_a.clone()));
 
         let control = if scenario.control_plane.enabled {
             let addrs = Addrs {

@@ -493,6 +493,9 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// Path A's far end: the provider NLB's target (the EKS service) refuses connections and is
+    /// unhealthy (`Target.FailedHealthChecks`); the consumer side stays healthy.
+    pub provider_targets_unhealthy: bool,
     /// Path B's route towards the target's network (anything but `ok`: SYNs dropped).
     pub hybrid_route: HybridRoute,
     /// How the integrations name their VPC link.
@@ -532,6 +535,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeVpcs",
     "ec2:DescribeVpcEndpointConnections",
     "ec2:DescribeRouteTables",
+    "ec2:DescribeVpcEndpointServiceConfigurations",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -568,6 +572,7 @@ impl Default for Faults {
             api_type: ApiType::Private,
             hybrid_target: HybridFault::Ok,
             hybrid_route: HybridRoute::Ok,
+            provider_targets_unhealthy: false,
             vpc_link_reference: LinkReference::Id,
             api_key_required: false,
             waf: WafFault::None,

@@ -105,6 +105,15 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<Vec<RouteTable>, AwsError>>;
+    /// The same reads in `account`, through its role (`None` without one).
+    fn in_account(&self, account: &str) -> Option<Self>
+    where
+        Self: Sized;
+    /// DescribeVpcEndpointServiceConfigurations: the account's endpoint services and the NLBs
+    /// behind each, by service id.
+    fn describe_service_nlbs(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>>;
     /// Accounts with an assumable role.
     fn role_accounts(&self) -> Vec<String>;
     /// Provider-side endpoint connection states in `account`, by consumer endpoint id.
@@ -379,6 +388,39 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             cf.provider_connections.extend(m);
         }
     }
+    read_provider_nlbs(rec, inv, cf).await;
+}
+
+/// Seed path A's far end: in each account with a role, its endpoint services that the
+/// PrivateLink endpoints connect to, and the NLBs behind them with their targets' health.
+async fn read_provider_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
+    let wanted: Vec<String> = unique(
+        cf.service_endpoints
+            .iter()
+            .filter_map(|e| e.service_id().map(str::to_string))
+            .collect(),
+    );
+    if wanted.is_empty() {
+        return;
+    }
+    for account in inv.role_accounts() {
+        let Some(provider) = inv.in_account(&account) else {
+            continue;
+        };
+        let op = Operation::DescribeVpcEndpointServiceConfigurations;
+        let Some(services) = rec.call(op, provider.describe_service_nlbs()).await else {
+            continue;
+        };
+        for (service, arns) in services.into_iter().filter(|(s, _)| wanted.contains(s)) {
+            let mut nlbs = Vec::new();
+            for arn in arns {
+                if let Some(n) = Box::pin(read_nlb(rec, &provider, &arn)).await {
+                    nlbs.push(n);
+                }
+            }
+            cf.provider_nlbs.insert(service, nlbs);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -559,6 +601,13 @@ mod tests {
                 }],
             }])
         }
+        fn in_account(&self, _: &str) -> Option<Fake> {
+            None
+        }
+        async fn describe_service_nlbs(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+            self.allow(Operation::DescribeVpcEndpointServiceConfigurations)?;
+            Ok(BTreeMap::new())
+        }
         fn role_accounts(&self) -> Vec<String> {
             vec![]
         }
@@ -631,6 +680,7 @@ mod tests {
                     Operation::DescribeVpcs,
                     Operation::DescribeNetworkInterfaces,
                     Operation::DescribeVpcEndpointConnections,
+                    Operation::DescribeVpcEndpointServiceConfigurations,
                 ]
                 .contains(o)
             })

@@ -697,6 +697,38 @@ impl Inventory for SdkInventory {
             .collect())
     }
 
+    fn in_account(&self, account: &str) -> Option<SdkInventory> {
+        Some(SdkInventory {
+            main: self.others.get(account)?.clone(),
+            others: BTreeMap::new(),
+        })
+    }
+
+    async fn describe_service_nlbs(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        let mut out = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let o = self
+                .main
+                .ec2
+                .describe_vpc_endpoint_service_configurations()
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(err)?;
+            for s in o.service_configurations() {
+                if let Some(id) = s.service_id() {
+                    out.insert(id.to_string(), s.network_load_balancer_arns().to_vec());
+                }
+            }
+            token = o.next_token().map(str::to_string);
+            if token.is_none() || o.service_configurations().is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn role_accounts(&self) -> Vec<String> {
         self.others.keys().cloned().collect()
     }

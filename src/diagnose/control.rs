@@ -707,6 +707,7 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 | FindingId::HybridTargetUnreachable
                 | FindingId::HybridRouteMissing
                 | FindingId::HybridFirewallBlocksHealthcheck
+                | FindingId::ProviderNlbUnhealthy
                 | FindingId::NlbTargetIpDrift => &[HEALTH_CHECK, IN_FLIGHT],
                 _ => &[IN_FLIGHT],
             };
@@ -752,6 +753,10 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
             },
         );
     if let Some(c) = matched.and_then(|e| privatelink_rule(cf, e, &target_ips, &ev)) {
+        out.push(c);
+        return;
+    }
+    if let Some(c) = matched.and_then(|e| provider_rule(cf, e)) {
         out.push(c);
         return;
     }
@@ -877,6 +882,36 @@ fn hybrid_rule(
     );
     c.finding = c.finding.alternatives(&[FindingId::HybridRouteMissing]);
     c
+}
+
+/// Seed path A's far end: the NLB behind endpoint `e`'s service, read in the provider's account
+/// with its role, has no healthy target (the EKS service behind it). PrivateLink still accepts the
+/// connections, so the consumer side looks healthy.
+fn provider_rule(cf: &ControlFacts, e: &Endpoint) -> Option<Confirmed> {
+    let service = e.service_id()?;
+    let nlbs = cf.provider_nlbs.get(service).filter(|n| !n.is_empty())?;
+    let targets: Vec<&Target> = nlbs
+        .iter()
+        .flat_map(|n| n.target_groups.iter().flat_map(|t| t.targets.iter()))
+        .collect();
+    if targets.iter().any(|t| t.healthy()) {
+        return None;
+    }
+    let names: Vec<&str> = nlbs.iter().map(|n| n.name.as_str()).collect();
+    let mut ev = vec![format!(
+        "provider account: endpoint service {service} (behind {}) is served by {}",
+        e.id,
+        names.join(", ")
+    )];
+    if targets.is_empty() {
+        ev.push("elasticloadbalancing:DescribeTargetHealth: no registered target".into());
+    }
+    ev.extend(targets.iter().map(|t| target_line(t)));
+    Some(confirmed(
+        FindingId::ProviderNlbUnhealthy,
+        ev,
+        INTEGRATION_SYMPTOMS,
+    ))
 }
 
 /// `target 10.0.1.5:443 (us-east-1a) unhealthy / Target.Timeout`.

@@ -136,6 +136,19 @@ const CONTROL_CASES: &[Case] = &[
         hybrid(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::ProviderNlbUnhealthy, |f| {
+        let mut nlb = cp(f).nlbs[0].clone();
+        nlb.name = "eks-orders-nlb".into();
+        for t in &mut nlb.target_groups[0].targets {
+            t.state = "unhealthy".into();
+            t.reason = Some("Target.FailedHealthChecks".into());
+        }
+        cp(f).service_endpoints[0].service_name =
+            Some("com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0".into());
+        cp(f)
+            .provider_nlbs
+            .insert("vpce-svc-0123456789abcdef0".into(), vec![nlb]);
+    }),
     (FindingId::ApiKeyRequired, |f| {
         for r in cp(f).resources.as_mut().unwrap() {
             r.methods[0].api_key_required = true;

@@ -28,6 +28,7 @@ pub enum Operation {
     DescribeTargetHealth,
     DescribeVpcEndpointConnections,
     DescribeRouteTables,
+    DescribeVpcEndpointServiceConfigurations,
     AssumeRole,
 }
 
@@ -51,6 +52,7 @@ impl Operation {
         Operation::DescribeTargetHealth,
         Operation::DescribeVpcEndpointConnections,
         Operation::DescribeRouteTables,
+        Operation::DescribeVpcEndpointServiceConfigurations,
         Operation::AssumeRole,
     ];
 
@@ -74,6 +76,9 @@ impl Operation {
             Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
             Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
             Operation::DescribeRouteTables => "ec2:DescribeRouteTables",
+            Operation::DescribeVpcEndpointServiceConfigurations => {
+                "ec2:DescribeVpcEndpointServiceConfigurations"
+            }
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -98,6 +103,9 @@ impl Operation {
             Operation::DescribeTargetHealth => "elasticloadbalancing:DescribeTargetHealth",
             Operation::DescribeVpcEndpointConnections => "ec2:DescribeVpcEndpointConnections",
             Operation::DescribeRouteTables => "ec2:DescribeRouteTables",
+            Operation::DescribeVpcEndpointServiceConfigurations => {
+                "ec2:DescribeVpcEndpointServiceConfigurations"
+            }
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -178,6 +186,9 @@ pub struct ControlFacts {
     pub service_endpoints: Vec<Endpoint>,
     /// Provider-side connection states, by consumer endpoint id (needs a role in that account).
     pub provider_connections: BTreeMap<String, String>,
+    /// The NLBs behind the endpoint services the `service_endpoints` connect to, read in the
+    /// provider's account with its role, by service id (`vpce-svc-…`).
+    pub provider_nlbs: BTreeMap<String, Vec<Nlb>>,
     /// The route tables of the NLBs' VPCs, by VPC id (`ec2:DescribeRouteTables`): the way from the
     /// NLB's subnets to IP targets in another network.
     pub route_tables: BTreeMap<String, Vec<RouteTable>>,
@@ -427,6 +438,15 @@ impl VpcLink {
 impl Endpoint {
     pub fn state(&self) -> EndpointState {
         EndpointState::from_wire(&self.state)
+    }
+    /// The endpoint service's id (`vpce-svc-…`) of a PrivateLink endpoint, from its service name
+    /// `com.amazonaws.vpce.<region>.vpce-svc-…`.
+    pub fn service_id(&self) -> Option<&str> {
+        self.service_name
+            .as_deref()?
+            .rsplit('.')
+            .next()
+            .filter(|s| s.starts_with("vpce-svc-"))
     }
     pub fn ips(&self) -> Vec<IpAddr> {
         self.enis.iter().map(|(_, ip)| *ip).collect()
