@@ -243,6 +243,9 @@ catalog! {
     EndpointConnectionRejectedOrExpired = "endpoint_connection_rejected_or_expired", ControlPlane, Critical, true,
         "The cross-account endpoint connection was rejected, expired or deleted",
         "The provider re-accepts, or the consumer recreates the endpoint (then re-register its ENI IPs as NLB targets).";
+    TargetSgBlocksNlb = "target_sg_blocks_nlb", ControlPlane, Critical, true,
+        "The NLB's targets (a PrivateLink endpoint's ENIs) do not admit the NLB",
+        "Allow the target port (and the health-check port) on the endpoint's security group from the NLB's subnets' CIDRs or the NLB's security group: IP targets see the NLB's own addresses.";
     ProviderNlbUnhealthy = "provider_nlb_unhealthy", ControlPlane, Critical, true,
         "The provider's NLB behind the PrivateLink endpoint service has no healthy target",
         "In the provider account, fix the targets behind the endpoint service's NLB (the EKS service and its pods, their security groups, the health-check port and path); the consumer side is fine.";

@@ -228,7 +228,10 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .map(|(i, s)| target(*s, &az(i), TIMEOUT))
             .collect()
     } else {
-        let health = if connection != ConnectionState::Available || blackholed {
+        let health = if connection != ConnectionState::Available
+            || blackholed
+            || faults.service_endpoint_sg_blocks
+        {
             TIMEOUT
         } else if refused {
             FAILED
@@ -343,8 +346,10 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             },
             "service_endpoint_security_group": {
                 "name": "pgw-lab-orders-endpoint", "description": "orders PrivateLink endpoint",
-                "ingress": [{"protocol": "tcp", "from_port": 0, "to_port": 65535, "cidr": vpc_cidr,
-                             "description": "NLB A health checks and traffic"}],
+                "ingress": if faults.service_endpoint_sg_blocks { json!([]) } else {
+                    json!([{"protocol": "tcp", "from_port": 0, "to_port": 65535, "cidr": vpc_cidr,
+                            "description": "NLB A health checks and traffic"}])
+                },
             },
             "service_endpoint": {
                 "id": SERVICE_VPCE,

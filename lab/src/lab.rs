@@ -55,7 +55,10 @@ impl Role {
             Role::Eni(_) if faults.sg_source == crate::SgSource::OtherGroup => Reach::Drop,
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
-            Role::PrivateLink if faults.endpoint_connection != ConnectionState::Available => {
+            Role::PrivateLink
+                if faults.endpoint_connection != ConnectionState::Available
+                    || faults.service_endpoint_sg_blocks =>
+            {
                 Reach::Drop
             }
             Role::PrivateLink => target,

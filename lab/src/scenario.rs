@@ -493,6 +493,9 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// Path A: the PrivateLink endpoint's security group (its ENIs are NLB A's targets) admits
+    /// nothing: its ENIs drop SYNs, NLB A's targets are `Target.Timeout`.
+    pub service_endpoint_sg_blocks: bool,
     /// Path A's far end: the provider NLB's target (the EKS service) refuses connections and is
     /// unhealthy (`Target.FailedHealthChecks`); the consumer side stays healthy.
     pub provider_targets_unhealthy: bool,
@@ -536,6 +539,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeVpcEndpointConnections",
     "ec2:DescribeRouteTables",
     "ec2:DescribeVpcEndpointServiceConfigurations",
+    "ec2:DescribeSubnets",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -573,6 +577,7 @@ impl Default for Faults {
             hybrid_target: HybridFault::Ok,
             hybrid_route: HybridRoute::Ok,
             provider_targets_unhealthy: false,
+            service_endpoint_sg_blocks: false,
             vpc_link_reference: LinkReference::Id,
             api_key_required: false,
             waf: WafFault::None,

@@ -105,6 +105,11 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<Vec<RouteTable>, AwsError>>;
+    /// DescribeSubnets: the CIDR block of each subnet, by id.
+    fn describe_subnet_cidrs(
+        &self,
+        subnet_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
     where
@@ -382,6 +387,33 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
     if ids.is_empty() {
         return;
     }
+    // Those endpoints' ENIs are the NLBs' targets: their security groups against the NLBs' subnets.
+    let groups: Vec<String> = unique(
+        cf.service_endpoints
+            .iter()
+            .flat_map(|e| e.security_groups.clone())
+            .filter(|g| !cf.sg_rules.contains_key(g))
+            .collect(),
+    );
+    let subnets = unique(cf.nlbs.iter().flat_map(|n| n.subnets.clone()).collect());
+    let (rules, cidrs) = tokio::join!(
+        async {
+            let op = Operation::DescribeSecurityGroupRules;
+            if groups.is_empty() {
+                return None;
+            }
+            rec.call(op, inv.describe_sg_rules(&groups)).await
+        },
+        async {
+            let op = Operation::DescribeSubnets;
+            if subnets.is_empty() {
+                return None;
+            }
+            rec.call(op, inv.describe_subnet_cidrs(&subnets)).await
+        },
+    );
+    cf.sg_rules.extend(rules.unwrap_or_default());
+    cf.subnet_cidrs = cidrs.unwrap_or_default();
     for account in inv.role_accounts() {
         let op = Operation::DescribeVpcEndpointConnections;
         if let Some(m) = rec.call(op, inv.describe_connections(&account, &ids)).await {
@@ -601,6 +633,16 @@ mod tests {
                 }],
             }])
         }
+        async fn describe_subnet_cidrs(
+            &self,
+            ids: &[String],
+        ) -> Result<BTreeMap<String, String>, AwsError> {
+            self.allow(Operation::DescribeSubnets)?;
+            Ok(ids
+                .iter()
+                .map(|i| (i.clone(), "10.0.1.0/28".to_string()))
+                .collect())
+        }
         fn in_account(&self, _: &str) -> Option<Fake> {
             None
         }
@@ -681,6 +723,7 @@ mod tests {
                     Operation::DescribeNetworkInterfaces,
                     Operation::DescribeVpcEndpointConnections,
                     Operation::DescribeVpcEndpointServiceConfigurations,
+                    Operation::DescribeSubnets,
                 ]
                 .contains(o)
             })

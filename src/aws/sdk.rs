@@ -697,6 +697,24 @@ impl Inventory for SdkInventory {
             .collect())
     }
 
+    async fn describe_subnet_cidrs(
+        &self,
+        subnet_ids: &[String],
+    ) -> Result<BTreeMap<String, String>, AwsError> {
+        let o = self
+            .main
+            .ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(subnet_ids.to_vec()))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.subnets()
+            .iter()
+            .filter_map(|s| Some((s.subnet_id()?.to_string(), s.cidr_block()?.to_string())))
+            .collect())
+    }
+
     fn in_account(&self, account: &str) -> Option<SdkInventory> {
         Some(SdkInventory {
             main: self.others.get(account)?.clone(),

@@ -708,6 +708,7 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 | FindingId::HybridRouteMissing
                 | FindingId::HybridFirewallBlocksHealthcheck
                 | FindingId::ProviderNlbUnhealthy
+                | FindingId::TargetSgBlocksNlb
                 | FindingId::NlbTargetIpDrift => &[HEALTH_CHECK, IN_FLIGHT],
                 _ => &[IN_FLIGHT],
             };
@@ -757,6 +758,10 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
         return;
     }
     if let Some(c) = matched.and_then(|e| provider_rule(cf, e)) {
+        out.push(c);
+        return;
+    }
+    if let Some(c) = matched.and_then(|e| target_sg_rule(cf, nlb, e, &targets, &ev)) {
         out.push(c);
         return;
     }
@@ -882,6 +887,81 @@ fn hybrid_rule(
     );
     c.finding = c.finding.alternatives(&[FindingId::HybridRouteMissing]);
     c
+}
+
+/// Seed path A: the NLB's targets are endpoint `e`'s ENIs, time out, and `e`'s security groups
+/// admit the target port from none of the NLB's subnets (IP targets see the NLB's own addresses:
+/// client IP preservation is off for them). A rule that references a security group or a prefix
+/// list cannot be judged: then nothing is claimed.
+fn target_sg_rule(
+    cf: &ControlFacts,
+    nlb: &Nlb,
+    e: &Endpoint,
+    targets: &[&Target],
+    ev: &[String],
+) -> Option<Confirmed> {
+    if !targets
+        .iter()
+        .any(|t| t.reason.as_deref() == Some("Target.Timeout"))
+        || e.security_groups.is_empty()
+        || nlb.subnets.is_empty()
+    {
+        return None;
+    }
+    let port = targets.iter().find_map(|t| t.port)?;
+    let rules: Vec<&crate::facts::control::SgRule> = e
+        .security_groups
+        .iter()
+        .map(|g| cf.sg_rules.get(g))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let cidrs: Vec<&String> = nlb
+        .subnets
+        .iter()
+        .map(|s| cf.subnet_cidrs.get(s))
+        .collect::<Option<_>>()?;
+    let mut blocked = Vec::new();
+    for c in &cidrs {
+        let (first, last) = crate::facts::control::cidr_bounds(c)?;
+        // A rule admits the subnet when it admits its first and its last address.
+        let admitted: Vec<Option<bool>> = rules
+            .iter()
+            .map(
+                |r| match (r.admits(first, None, port), r.admits(last, None, port)) {
+                    (Some(a), Some(b)) => Some(a && b),
+                    _ => None,
+                },
+            )
+            .collect();
+        if admitted.contains(&Some(true)) {
+            continue;
+        }
+        if admitted.contains(&None) {
+            return None;
+        }
+        blocked.push(c.as_str());
+    }
+    if blocked.is_empty() {
+        return None;
+    }
+    let mut ev2 = vec![
+        format!(
+            "{}'s targets are the ENIs of {}: no inbound rule of {} admits TCP {port} from its subnets {}",
+            nlb.name,
+            e.id,
+            e.security_groups.join(", "),
+            blocked.join(", ")
+        ),
+        "IP targets see the NLB's own addresses (client IP preservation is off for them), for health checks and traffic".into(),
+    ];
+    ev2.extend(ev.iter().cloned());
+    Some(confirmed(
+        FindingId::TargetSgBlocksNlb,
+        ev2,
+        INTEGRATION_SYMPTOMS,
+    ))
 }
 
 /// Seed path A's far end: the NLB behind endpoint `e`'s service, read in the provider's account

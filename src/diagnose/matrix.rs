@@ -136,6 +136,27 @@ const CONTROL_CASES: &[Case] = &[
         hybrid(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::TargetSgBlocksNlb, |f| {
+        targets(f, "unhealthy", "Target.Timeout");
+        cp(f).service_endpoints[0].security_groups = vec!["sg-svc".into()];
+        cp(f).sg_rules.insert(
+            "sg-svc".into(),
+            vec![crate::facts::control::SgRule {
+                protocol: "tcp".into(),
+                from_port: 443,
+                to_port: 443,
+                cidr: Some("192.168.0.0/16".into()),
+                group_ref: None,
+                prefix_list: None,
+            }],
+        );
+        cp(f)
+            .subnet_cidrs
+            .insert("subnet-a".into(), "10.0.1.0/28".into());
+        cp(f)
+            .subnet_cidrs
+            .insert("subnet-b".into(), "10.0.2.0/28".into());
+    }),
     (FindingId::ProviderNlbUnhealthy, |f| {
         let mut nlb = cp(f).nlbs[0].clone();
         nlb.name = "eks-orders-nlb".into();

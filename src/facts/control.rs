@@ -29,6 +29,7 @@ pub enum Operation {
     DescribeVpcEndpointConnections,
     DescribeRouteTables,
     DescribeVpcEndpointServiceConfigurations,
+    DescribeSubnets,
     AssumeRole,
 }
 
@@ -53,6 +54,7 @@ impl Operation {
         Operation::DescribeVpcEndpointConnections,
         Operation::DescribeRouteTables,
         Operation::DescribeVpcEndpointServiceConfigurations,
+        Operation::DescribeSubnets,
         Operation::AssumeRole,
     ];
 
@@ -79,6 +81,7 @@ impl Operation {
             Operation::DescribeVpcEndpointServiceConfigurations => {
                 "ec2:DescribeVpcEndpointServiceConfigurations"
             }
+            Operation::DescribeSubnets => "ec2:DescribeSubnets",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -106,6 +109,7 @@ impl Operation {
             Operation::DescribeVpcEndpointServiceConfigurations => {
                 "ec2:DescribeVpcEndpointServiceConfigurations"
             }
+            Operation::DescribeSubnets => "ec2:DescribeSubnets",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -186,6 +190,9 @@ pub struct ControlFacts {
     pub service_endpoints: Vec<Endpoint>,
     /// Provider-side connection states, by consumer endpoint id (needs a role in that account).
     pub provider_connections: BTreeMap<String, String>,
+    /// The CIDR blocks of the NLBs' subnets, by subnet id (`ec2:DescribeSubnets`, seed path A): where
+    /// their health checks and traffic come from.
+    pub subnet_cidrs: BTreeMap<String, String>,
     /// The NLBs behind the endpoint services the `service_endpoints` connect to, read in the
     /// provider's account with its role, by service id (`vpce-svc-…`).
     pub provider_nlbs: BTreeMap<String, Vec<Nlb>>,
@@ -497,6 +504,25 @@ impl SgRule {
     }
 }
 
+/// The first and the last address of IPv4/IPv6 CIDR `c`.
+pub fn cidr_bounds(c: &str) -> Option<(IpAddr, IpAddr)> {
+    let (net, len) = c.split_once('/')?;
+    let (net, len) = (net.parse::<IpAddr>().ok()?, len.parse::<u32>().ok()?);
+    match net {
+        IpAddr::V4(n) if len <= 32 => {
+            let host = u32::MAX.checked_shr(len).unwrap_or(0);
+            let first = u32::from(n) & !host;
+            Some((IpAddr::V4(first.into()), IpAddr::V4((first | host).into())))
+        }
+        IpAddr::V6(n) if len <= 128 => {
+            let host = u128::MAX.checked_shr(len).unwrap_or(0);
+            let first = u128::from(n) & !host;
+            Some((IpAddr::V6(first.into()), IpAddr::V6((first | host).into())))
+        }
+        _ => None,
+    }
+}
+
 /// Whether IPv4/IPv6 CIDR `c` contains `ip`.
 pub fn cidr_contains(c: &str, ip: IpAddr) -> bool {
     let Some((net, len)) = c.split_once('/') else {
@@ -667,6 +693,30 @@ mod tests {
             uri: Some(uri.into()),
             timeout_ms: None,
         }
+    }
+
+    #[test]
+    fn cidr_bounds_are_the_first_and_last_address() {
+        let b = |c: &str| cidr_bounds(c).map(|(a, z)| (a.to_string(), z.to_string()));
+        assert_eq!(
+            b("10.0.1.16/28"),
+            Some(("10.0.1.16".into(), "10.0.1.31".into()))
+        );
+        assert_eq!(
+            b("10.0.1.17/28"),
+            Some(("10.0.1.16".into(), "10.0.1.31".into()))
+        );
+        assert_eq!(
+            b("0.0.0.0/0"),
+            Some(("0.0.0.0".into(), "255.255.255.255".into()))
+        );
+        assert_eq!(
+            b("10.0.0.1/32"),
+            Some(("10.0.0.1".into(), "10.0.0.1".into()))
+        );
+        assert_eq!(b("fd00::/120"), Some(("fd00::".into(), "fd00::ff".into())));
+        assert_eq!(b("10.0.0.0/33"), None);
+        assert_eq!(b("nonsense"), None);
     }
 
     #[test]

@@ -207,6 +207,7 @@ scenario_tests! {
     cp_provider_targets_unhealthy,
     cp_public_api,
     cp_root_not_deployed,
+    cp_service_endpoint_sg_blocks,
     cp_sg_drop_all,
     cp_sg_other_group,
     cp_source_nat,
