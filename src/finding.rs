@@ -210,6 +210,9 @@ catalog! {
     DnsVpcDnsAttributesDisabled = "dns_vpc_dns_attributes_disabled", ControlPlane, Critical, true,
         "The VPC's DNS support or DNS hostnames attribute is off",
         "Set enableDnsSupport and enableDnsHostnames to true on the VPC (aws ec2 modify-vpc-attribute).";
+    ClientSgOrNaclBlocksEgress = "client_sg_or_nacl_blocks_egress", ControlPlane, Critical, true,
+        "This host's security groups or a network ACL drop the way to the endpoint's ENIs",
+        "Allow outbound TCP 443 to the endpoint's ENIs (or its security group) on this host's security groups, and in the network ACLs of this host's subnet and the ENIs' subnets allow TCP 443 one way and the ephemeral ports (1024-65535) back.";
     PublicApiBlockedByPrivateDns = "public_api_blocked_by_private_dns", ControlPlane, Critical, true,
         "A public API is called from a VPC whose execute-api endpoint has private DNS on",
         "Call public APIs through a custom domain name, or turn private DNS off and invoke private APIs through the vpce name or the alias.";

@@ -334,6 +334,16 @@ def build_client(ec2, vpc, spec, sg):
     eni = ec2.create_network_interface(subnet, spec["ip"], group_ids=[sg.id],
                                        description="pgw diagnosing host")
     eni.status = "in-use"
+    if spec.get("egress") == "none":
+        sg.egress_rules = []
+    if spec.get("acl"):
+        acl = ec2.create_network_acl(vpc.id)
+        for e in spec["acl"]:
+            ec2.create_network_acl_entry(acl.id, e["rule"], e["protocol"], e["action"], e["egress"],
+                                         e["cidr"], None, None, e.get("from"), e.get("to"), None)
+        default = next(a for a in ec2.network_acls.values() if a.default and a.vpc_id == vpc.id)
+        assoc = next(k for k, v in default._associations.items() if v.subnet_id == subnet.id)
+        ec2.replace_network_acl_association(assoc, acl.id)
 
 
 def build_endpoint(ec2, region, vpc, subnets, spec, groups):

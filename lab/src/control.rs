@@ -213,7 +213,17 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
     let client = (!faults.source_nat).then(|| {
         json!({"az": azs[0], "cidr": CLIENT_SUBNET, "ip": "127.0.0.1",
                "security_group": {"name": "pgw-lab-diagnosing-host",
-                                  "description": "the host pgw runs on", "ingress": []}})
+                                  "description": "the host pgw runs on", "ingress": []},
+               // Its security group's outbound rules: moto's default (everything), or none.
+               "egress": if faults.client_network == crate::ClientNetwork::SgEgressBlocked { "none" } else { "all" },
+               // An ACL of its own subnet, instead of the VPC's default (which allows everything).
+               "acl": if faults.client_network == crate::ClientNetwork::NaclBlocks {
+                   json!([
+                       {"rule": 100, "egress": true, "protocol": "6", "action": "deny", "cidr": "0.0.0.0/0", "from": 443, "to": 443},
+                       {"rule": 200, "egress": true, "protocol": "-1", "action": "allow", "cidr": "0.0.0.0/0"},
+                       {"rule": 100, "egress": false, "protocol": "-1", "action": "allow", "cidr": "0.0.0.0/0"},
+                   ])
+               } else { Value::Null }})
     });
 
     // Path A targets.

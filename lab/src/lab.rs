@@ -53,6 +53,7 @@ impl Role {
         match self {
             Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
             Role::Eni(_) if faults.sg_source == crate::SgSource::OtherGroup => Reach::Drop,
+            Role::Eni(_) if faults.client_network != crate::ClientNetwork::Ok => Reach::Drop,
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
             Role::PrivateLink

@@ -38,10 +38,11 @@ pub use error::LabError;
 pub use lab::Lab;
 pub use pki::Pki;
 pub use scenario::{
-    default_scenarios_dir, ApiType, Authorization, ConnectionState, ControlPlaneSpec, DnsFault,
-    DoctorSpec, Expect, Faults, HybridFault, HybridRoute, IamCredentials, IntegrationFault,
-    IntegrationPath, LinkReference, PolicyFault, PublicEndpointFault, Scenario, SgSource,
-    TargetsFault, TlsFault, Topology, VpcLinkStatus, WafFault, DENIABLE_OPERATIONS,
+    default_scenarios_dir, ApiType, Authorization, ClientNetwork, ConnectionState,
+    ControlPlaneSpec, DnsFault, DoctorSpec, Expect, Faults, HybridFault, HybridRoute,
+    IamCredentials, IntegrationFault, IntegrationPath, LinkReference, PolicyFault,
+    PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
+    WafFault, DENIABLE_OPERATIONS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

@@ -392,6 +392,19 @@ pub enum LinkReference {
     StageVariableUndefined,
 }
 
+/// The diagnosing host's own side of the way to the endpoint's ENIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientNetwork {
+    /// Its security group allows everything out; its subnet has the VPC's default ACL.
+    #[default]
+    Ok,
+    /// Its security group has no outbound rule.
+    SgEgressBlocked,
+    /// Its subnet's network ACL denies outbound TCP 443.
+    NaclBlocks,
+}
+
 /// What became of the access key the doctor signs with (`doctor.credentials`), as API Gateway
 /// sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
@@ -493,6 +506,9 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// The diagnosing host's security group or subnet ACL: anything but `ok` drops its SYNs to every
+    /// endpoint ENI (needs the host in the VPC: `source_nat = false`).
+    pub client_network: ClientNetwork,
     /// Path A: the PrivateLink endpoint's security group (its ENIs are NLB A's targets) admits
     /// nothing: its ENIs drop SYNs, NLB A's targets are `Target.Timeout`.
     pub service_endpoint_sg_blocks: bool,
@@ -540,6 +556,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeRouteTables",
     "ec2:DescribeVpcEndpointServiceConfigurations",
     "ec2:DescribeSubnets",
+    "ec2:DescribeNetworkAcls",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -578,6 +595,7 @@ impl Default for Faults {
             hybrid_route: HybridRoute::Ok,
             provider_targets_unhealthy: false,
             service_endpoint_sg_blocks: false,
+            client_network: ClientNetwork::Ok,
             vpc_link_reference: LinkReference::Id,
             api_key_required: false,
             waf: WafFault::None,
@@ -613,6 +631,12 @@ impl Faults {
             return Err(
                 "faults.sg_source: a security group reference needs the diagnosing host in the \
                  VPC (source_nat = false)"
+                    .into(),
+            );
+        }
+        if self.source_nat && self.client_network != ClientNetwork::Ok {
+            return Err(
+                "faults.client_network needs the diagnosing host in the VPC (source_nat = false)"
                     .into(),
             );
         }

@@ -78,6 +78,11 @@ pub trait Inventory {
         vpc_id: &str,
         ip: std::net::IpAddr,
     ) -> impl Future<Output = Result<Option<ClientEni>, AwsError>>;
+    /// DescribeNetworkAcls of a VPC.
+    fn describe_network_acls(
+        &self,
+        vpc_id: &str,
+    ) -> impl Future<Output = Result<Vec<NetworkAcl>, AwsError>>;
     /// DescribeVpcs: the VPC's associated IPv4 and IPv6 CIDR blocks.
     fn describe_vpc_cidrs(
         &self,
@@ -309,9 +314,13 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
                 .await
                 .flatten()
         };
-        let (dns, cidrs, client) = tokio::join!(
+        let (dns, cidrs, acls, client) = tokio::join!(
             rec.call(Operation::DescribeVpcAttribute, inv.describe_vpc_dns(&vpc)),
             rec.call(Operation::DescribeVpcs, inv.describe_vpc_cidrs(&vpc)),
+            rec.call(
+                Operation::DescribeNetworkAcls,
+                inv.describe_network_acls(&vpc)
+            ),
             client,
         );
         if let Some(d) = dns {
@@ -320,7 +329,23 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
         if let Some(c) = cidrs {
             cf.vpc_cidrs.insert(vpc.clone(), c);
         }
+        if let Some(a) = acls {
+            cf.network_acls.insert(vpc.clone(), a);
+        }
         if let Some(c) = client {
+            // This host's own security groups: their outbound rules.
+            let mine: Vec<String> = c
+                .security_groups
+                .iter()
+                .filter(|g| !cf.sg_rules.contains_key(*g))
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                let op = Operation::DescribeSecurityGroupRules;
+                if let Some(r) = rec.call(op, inv.describe_sg_rules(&mine)).await {
+                    cf.sg_rules.extend(r);
+                }
+            }
             cf.client_enis.insert(vpc, c);
         }
     }
@@ -573,6 +598,10 @@ mod tests {
             self.allow(Operation::DescribeNetworkInterfaces)?;
             Ok(None)
         }
+        async fn describe_network_acls(&self, _: &str) -> Result<Vec<NetworkAcl>, AwsError> {
+            self.allow(Operation::DescribeNetworkAcls)?;
+            Ok(vec![])
+        }
         async fn describe_vpc_cidrs(&self, _: &str) -> Result<Vec<String>, AwsError> {
             self.allow(Operation::DescribeVpcs)?;
             Ok(vec!["10.0.0.0/16".into()])
@@ -724,6 +753,7 @@ mod tests {
                     Operation::DescribeVpcEndpointConnections,
                     Operation::DescribeVpcEndpointServiceConfigurations,
                     Operation::DescribeSubnets,
+                    Operation::DescribeNetworkAcls,
                 ]
                 .contains(o)
             })

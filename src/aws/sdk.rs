@@ -358,6 +358,7 @@ impl Inventory for SdkInventory {
             eni_ids.extend(e.network_interface_ids().iter().cloned());
         }
         let mut enis: BTreeMap<String, (String, std::net::IpAddr)> = BTreeMap::new();
+        let mut subnets: BTreeMap<std::net::IpAddr, String> = BTreeMap::new();
         if !eni_ids.is_empty() {
             let n = self
                 .main
@@ -376,6 +377,9 @@ impl Inventory for SdkInventory {
                         id.to_string(),
                         (i.availability_zone().unwrap_or_default().to_string(), ip),
                     );
+                    if let Some(s) = i.subnet_id() {
+                        subnets.insert(ip, s.to_string());
+                    }
                 }
             }
         }
@@ -404,6 +408,12 @@ impl Inventory for SdkInventory {
                     .iter()
                     .filter_map(|id| enis.get(id).cloned())
                     .collect(),
+                eni_subnets: e
+                    .network_interface_ids()
+                    .iter()
+                    .filter_map(|id| enis.get(id))
+                    .filter_map(|(_, ip)| Some((*ip, subnets.get(ip)?.clone())))
+                    .collect(),
             });
         }
         Ok(out)
@@ -425,11 +435,9 @@ impl Inventory for SdkInventory {
         let mut out: BTreeMap<String, Vec<SgRule>> =
             group_ids.iter().map(|g| (g.clone(), Vec::new())).collect();
         for r in o.security_group_rules() {
-            if r.is_egress().unwrap_or(false) {
-                continue;
-            }
             let Some(g) = r.group_id() else { continue };
             out.entry(g.to_string()).or_default().push(SgRule {
+                egress: r.is_egress().unwrap_or(false),
                 protocol: r.ip_protocol().unwrap_or("-1").to_string(),
                 from_port: r.from_port().unwrap_or(-1),
                 to_port: r.to_port().unwrap_or(-1),
@@ -468,7 +476,43 @@ impl Inventory for SdkInventory {
                 .filter_map(|g| g.group_id())
                 .map(str::to_string)
                 .collect(),
+            subnet: n.subnet_id().map(str::to_string),
         }))
+    }
+
+    async fn describe_network_acls(&self, vpc_id: &str) -> Result<Vec<NetworkAcl>, AwsError> {
+        let o = self
+            .main
+            .ec2
+            .describe_network_acls()
+            .filters(filter("vpc-id", &[vpc_id]))
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.network_acls()
+            .iter()
+            .map(|a| NetworkAcl {
+                id: a.network_acl_id().unwrap_or_default().to_string(),
+                default: a.is_default().unwrap_or(false),
+                subnets: a
+                    .associations()
+                    .iter()
+                    .filter_map(|x| x.subnet_id().map(str::to_string))
+                    .collect(),
+                entries: a
+                    .entries()
+                    .iter()
+                    .map(|e| AclEntry {
+                        rule_number: e.rule_number().unwrap_or(32767),
+                        egress: e.egress().unwrap_or(false),
+                        protocol: e.protocol().unwrap_or("-1").to_string(),
+                        ports: e.port_range().and_then(|p| Some((p.from()?, p.to()?))),
+                        cidr: e.cidr_block().or(e.ipv6_cidr_block()).map(str::to_string),
+                        allow: e.rule_action().map(|r| r.as_str()) == Some("allow"),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     async fn describe_vpc_cidrs(&self, vpc_id: &str) -> Result<Vec<String>, AwsError> {

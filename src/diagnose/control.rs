@@ -156,6 +156,101 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
         );
     }
     sg_rule(f, cf, e, out);
+    client_network_rule(f, cf, e, out);
+}
+
+/// Linux's default ephemeral port range, both ends: the ports answers come back to.
+const EPHEMERAL: [i32; 2] = [32768, 60999];
+
+/// This host's own side of the way to the endpoint's ENIs: the outbound rules of its security
+/// groups (stateful: one way), and the network ACLs of its subnet and of each ENI's subnet
+/// (stateless: 443 one way, the ephemeral ports back). Known only when pgw runs on EC2 in the
+/// endpoint's VPC; a rule pgw cannot judge (a prefix list) is no claim, and a return path is
+/// blocked only when both ends of the ephemeral range are.
+fn client_network_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    let (Some(vpc), Some(ip)) = (e.vpc_id.as_deref(), f.enis.iter().find_map(|x| x.source)) else {
+        return;
+    };
+    let Some(me) = cf.client_enis.get(vpc).filter(|c| c.ip == ip) else {
+        return;
+    };
+    let mut blocked: Vec<IpAddr> = Vec::new();
+    let mut why: Vec<String> = Vec::new();
+    let egress: Option<Vec<&crate::facts::control::SgRule>> = me
+        .security_groups
+        .iter()
+        .map(|g| cf.sg_rules.get(g))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.into_iter().flatten().filter(|r| r.egress).collect());
+    for eni in e.ips() {
+        if let Some(rules) = &egress {
+            let v: Vec<Option<bool>> = rules
+                .iter()
+                .map(|r| r.admits(eni, Some(&e.security_groups), 443))
+                .collect();
+            if !v.contains(&Some(true)) && !v.contains(&None) {
+                why.push(format!(
+                    "no outbound rule of this host's {} admits TCP 443 to {eni}",
+                    me.security_groups.join(", ")
+                ));
+                blocked.push(eni);
+                continue;
+            }
+        }
+        let theirs = e.eni_subnets.get(&eni);
+        if me.subnet.is_none() || me.subnet.as_ref() == theirs {
+            continue; // network ACLs apply between subnets only
+        }
+        let mine = me.subnet.as_deref().and_then(|s| cf.acl_of(vpc, s));
+        let theirs = theirs.and_then(|s| cf.acl_of(vpc, s));
+        let back_blocked = |acl: &crate::facts::control::NetworkAcl, egress: bool, to: IpAddr| {
+            EPHEMERAL.iter().all(|p| !acl.passes(egress, to, *p))
+        };
+        let mut denied = Vec::new();
+        if let Some(a) = mine {
+            if !a.passes(true, eni, 443) {
+                denied.push(format!(
+                    "{} (this host's subnet) denies outbound TCP 443 to {eni}",
+                    a.id
+                ));
+            }
+            if back_blocked(a, false, eni) {
+                denied.push(format!(
+                    "{} (this host's subnet) denies inbound TCP {}-{} from {eni}",
+                    a.id, EPHEMERAL[0], EPHEMERAL[1]
+                ));
+            }
+        }
+        if let Some(a) = theirs {
+            if !a.passes(false, ip, 443) {
+                denied.push(format!(
+                    "{} ({eni}'s subnet) denies inbound TCP 443 from {ip}",
+                    a.id
+                ));
+            }
+            if back_blocked(a, true, ip) {
+                denied.push(format!(
+                    "{} ({eni}'s subnet) denies outbound TCP {}-{} to {ip}",
+                    a.id, EPHEMERAL[0], EPHEMERAL[1]
+                ));
+            }
+        }
+        if !denied.is_empty() {
+            why.extend(denied);
+            blocked.push(eni);
+        }
+    }
+    if blocked.is_empty() {
+        return;
+    }
+    out.push(
+        confirmed(
+            FindingId::ClientSgOrNaclBlocksEgress,
+            why,
+            &[FindingId::VpceSgBlocks443, FindingId::VpceEniUnreachable],
+        )
+        .predicts(Symptom::ConnectsFail(blocked), &[IN_FLIGHT]),
+    );
 }
 
 /// What the endpoint's security groups say about TCP 443 from this host.
@@ -198,6 +293,7 @@ pub(super) fn sg_verdict(f: &Facts, cf: &ControlFacts, e: &Endpoint) -> SgVerdic
         .iter()
         .filter_map(|g| cf.sg_rules.get(g))
         .flatten()
+        .filter(|r| !r.egress)
         .map(|r| r.admits(ip, groups, 443))
         .collect();
     if verdicts.contains(&Some(true)) {
@@ -916,6 +1012,7 @@ fn target_sg_rule(
         .collect::<Option<Vec<_>>>()?
         .into_iter()
         .flatten()
+        .filter(|r| !r.egress)
         .collect();
     let cidrs: Vec<&String> = nlb
         .subnets

@@ -136,12 +136,46 @@ const CONTROL_CASES: &[Case] = &[
         hybrid(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::ClientSgOrNaclBlocksEgress, |f| {
+        // This host's group has no outbound rule at all.
+        client(f, vec![]);
+    }),
+    (FindingId::ClientSgOrNaclBlocksEgress, |f| {
+        // Its group allows everything out; its subnet's ACL denies 443 out.
+        client(f, vec![egress_all()]);
+        let deny_443 = AclEntry {
+            rule_number: 100,
+            egress: true,
+            protocol: "6".into(),
+            ports: Some((443, 443)),
+            cidr: Some("0.0.0.0/0".into()),
+            allow: false,
+        };
+        let acl = |id: &str, default: bool, subnets: Vec<String>, mut entries: Vec<AclEntry>| {
+            entries.push(allow_all(200, true));
+            entries.push(allow_all(200, false));
+            NetworkAcl {
+                id: id.into(),
+                default,
+                subnets,
+                entries,
+            }
+        };
+        cp(f).network_acls.insert(
+            "vpc-1".into(),
+            vec![
+                acl("acl-default", true, vec![], vec![]),
+                acl("acl-client", false, vec!["subnet-c".into()], vec![deny_443]),
+            ],
+        );
+    }),
     (FindingId::TargetSgBlocksNlb, |f| {
         targets(f, "unhealthy", "Target.Timeout");
         cp(f).service_endpoints[0].security_groups = vec!["sg-svc".into()];
         cp(f).sg_rules.insert(
             "sg-svc".into(),
             vec![crate::facts::control::SgRule {
+                egress: false,
                 protocol: "tcp".into(),
                 from_port: 443,
                 to_port: 443,
@@ -193,6 +227,47 @@ const CONTROL_CASES: &[Case] = &[
         }
     }),
 ];
+
+use crate::facts::control::{AclEntry, NetworkAcl, SgRule};
+
+/// This host's own interface in subnet `subnet-c` of the endpoint's VPC, its group `sg-me` with
+/// `rules`.
+fn client(f: &mut Facts, rules: Vec<SgRule>) {
+    let ip = f.enis[0].source.expect("a source address");
+    cp(f).client_enis.insert(
+        "vpc-1".into(),
+        crate::facts::control::ClientEni {
+            id: "eni-0me".into(),
+            ip,
+            security_groups: vec!["sg-me".into()],
+            subnet: Some("subnet-c".into()),
+        },
+    );
+    cp(f).sg_rules.insert("sg-me".into(), rules);
+}
+
+fn egress_all() -> SgRule {
+    SgRule {
+        egress: true,
+        protocol: "-1".into(),
+        from_port: -1,
+        to_port: -1,
+        cidr: Some("0.0.0.0/0".into()),
+        group_ref: None,
+        prefix_list: None,
+    }
+}
+
+fn allow_all(rule_number: i32, egress: bool) -> AclEntry {
+    AclEntry {
+        rule_number,
+        egress,
+        protocol: "-1".into(),
+        ports: None,
+        cidr: Some("0.0.0.0/0".into()),
+        allow: true,
+    }
+}
 
 /// Path B: the NLB's one target group holds an IP in another network, unhealthy for `reason`.
 fn hybrid(f: &mut Facts, reason: &str) {
@@ -253,7 +328,9 @@ fn problems(d: &[Finding]) -> Vec<FindingId> {
 fn with_symptom(id: FindingId, f: &mut Facts) {
     let gw = |s, t, m| gateway(s, t, m);
     match id {
-        FindingId::VpceNotAvailable | FindingId::VpceSgBlocks443 => {
+        FindingId::VpceNotAvailable
+        | FindingId::VpceSgBlocks443
+        | FindingId::ClientSgOrNaclBlocksEgress => {
             fail_all_connects(f, ConnectOutcome::Timeout);
         }
         FindingId::DnsVpcDnsAttributesDisabled | FindingId::DnsPrivateDnsDisabled => {
@@ -588,6 +665,7 @@ fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
                 id: "eni-0pgw".into(),
                 ip: "10.0.3.7".parse().unwrap(),
                 security_groups: vec![mine.into()],
+                subnet: None,
             },
         );
         super::diagnose(&f)

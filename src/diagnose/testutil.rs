@@ -237,10 +237,17 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
                 ("us-east-1a".into(), ENI_A.parse().unwrap()),
                 ("us-east-1b".into(), ENI_B.parse().unwrap()),
             ],
+            eni_subnets: [
+                (ENI_A.parse().unwrap(), "subnet-a".to_string()),
+                (ENI_B.parse().unwrap(), "subnet-b".to_string()),
+            ]
+            .into_iter()
+            .collect(),
         }],
         sg_rules: [(
             "sg-1".to_string(),
             vec![SgRule {
+                egress: false,
                 protocol: "tcp".into(),
                 from_port: 443,
                 to_port: 443,
@@ -288,6 +295,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
                 ("us-east-1a".into(), "10.0.1.60".parse().unwrap()),
                 ("us-east-1b".into(), "10.0.2.60".parse().unwrap()),
             ],
+            eni_subnets: Default::default(),
         }],
         ..Default::default()
     }

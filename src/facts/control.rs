@@ -30,6 +30,7 @@ pub enum Operation {
     DescribeRouteTables,
     DescribeVpcEndpointServiceConfigurations,
     DescribeSubnets,
+    DescribeNetworkAcls,
     AssumeRole,
 }
 
@@ -55,6 +56,7 @@ impl Operation {
         Operation::DescribeRouteTables,
         Operation::DescribeVpcEndpointServiceConfigurations,
         Operation::DescribeSubnets,
+        Operation::DescribeNetworkAcls,
         Operation::AssumeRole,
     ];
 
@@ -82,6 +84,7 @@ impl Operation {
                 "ec2:DescribeVpcEndpointServiceConfigurations"
             }
             Operation::DescribeSubnets => "ec2:DescribeSubnets",
+            Operation::DescribeNetworkAcls => "ec2:DescribeNetworkAcls",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -110,6 +113,7 @@ impl Operation {
                 "ec2:DescribeVpcEndpointServiceConfigurations"
             }
             Operation::DescribeSubnets => "ec2:DescribeSubnets",
+            Operation::DescribeNetworkAcls => "ec2:DescribeNetworkAcls",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -172,8 +176,11 @@ pub struct ControlFacts {
     pub missing_vpc_links: Vec<String>,
     /// Every execute-api interface endpoint visible (diagnosis picks the client's by its ENI IPs).
     pub execute_api_endpoints: Vec<Endpoint>,
-    /// Ingress rules of the endpoints' security groups, by group id.
+    /// Rules of the endpoints' security groups and of this host's own, by group id (inbound and
+    /// outbound: [`SgRule::egress`]).
     pub sg_rules: BTreeMap<String, Vec<SgRule>>,
+    /// The network ACLs of the endpoints' VPCs, by VPC id (`ec2:DescribeNetworkAcls`).
+    pub network_acls: BTreeMap<String, Vec<NetworkAcl>>,
     /// VPC `enableDnsSupport`, `enableDnsHostnames`, by VPC id.
     pub vpc_dns: BTreeMap<String, (bool, bool)>,
     /// The IPv4 and IPv6 CIDR blocks of the endpoints' VPCs, by VPC id (`ec2:DescribeVpcs`): a
@@ -402,6 +409,8 @@ pub struct Endpoint {
     pub security_groups: Vec<String>,
     /// (AZ, private IP) of each ENI.
     pub enis: Vec<(String, IpAddr)>,
+    /// The subnet of each ENI, by its private IP.
+    pub eni_subnets: BTreeMap<IpAddr, String>,
 }
 
 impl Integration {
@@ -466,11 +475,55 @@ pub struct ClientEni {
     pub id: String,
     pub ip: IpAddr,
     pub security_groups: Vec<String>,
+    pub subnet: Option<String>,
+}
+
+/// A network ACL: numbered entries, the lowest matching one decides; none matching denies.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkAcl {
+    pub id: String,
+    /// The VPC's default ACL: subnets without an association of their own use it.
+    pub default: bool,
+    pub subnets: Vec<String>,
+    pub entries: Vec<AclEntry>,
+}
+
+/// One entry of a network ACL.
+#[derive(Debug, Clone, Serialize)]
+pub struct AclEntry {
+    pub rule_number: i32,
+    pub egress: bool,
+    /// `-1` (all), `6` (TCP), …
+    pub protocol: String,
+    /// TCP/UDP port range; `None`: every port.
+    pub ports: Option<(i32, i32)>,
+    pub cidr: Option<String>,
+    pub allow: bool,
+}
+
+impl NetworkAcl {
+    /// Whether TCP to (`egress`) or from `ip` on `port` passes: the lowest-numbered matching entry
+    /// decides, and traffic no entry matches is denied.
+    pub fn passes(&self, egress: bool, ip: IpAddr, port: i32) -> bool {
+        let mut entries: Vec<&AclEntry> =
+            self.entries.iter().filter(|e| e.egress == egress).collect();
+        entries.sort_by_key(|e| e.rule_number);
+        entries
+            .into_iter()
+            .find(|e| {
+                (e.protocol == "-1" || e.protocol == "6" || e.protocol.eq_ignore_ascii_case("tcp"))
+                    && e.ports.is_none_or(|(a, b)| a <= port && port <= b)
+                    && e.cidr.as_deref().is_some_and(|c| cidr_contains(c, ip))
+            })
+            .is_some_and(|e| e.allow)
+    }
 }
 
 /// One ingress rule of a security group.
 #[derive(Debug, Clone, Serialize)]
 pub struct SgRule {
+    /// An outbound rule (its CIDR or group is the destination).
+    pub egress: bool,
     /// `tcp`, `udp`, `-1` (all).
     pub protocol: String,
     pub from_port: i32,
@@ -642,6 +695,14 @@ impl ControlFacts {
         }
     }
 
+    /// The network ACL of subnet `subnet` in VPC `vpc`: its own association, else the default one.
+    pub fn acl_of(&self, vpc: &str, subnet: &str) -> Option<&NetworkAcl> {
+        let acls = self.network_acls.get(vpc)?;
+        acls.iter()
+            .find(|a| a.subnets.iter().any(|s| s == subnet))
+            .or_else(|| acls.iter().find(|a| a.default))
+    }
+
     /// The route table subnet `subnet` of VPC `vpc` uses: its own association, else the main one.
     pub fn route_table_of(&self, vpc: &str, subnet: &str) -> Option<&RouteTable> {
         let tables = self.route_tables.get(vpc)?;
@@ -693,6 +754,43 @@ mod tests {
             uri: Some(uri.into()),
             timeout_ms: None,
         }
+    }
+
+    #[test]
+    fn network_acl_entries_decide_in_rule_number_order_and_deny_by_default() {
+        let entry = |n: i32, ports: Option<(i32, i32)>, cidr: &str, allow: bool| AclEntry {
+            rule_number: n,
+            egress: false,
+            protocol: "6".into(),
+            ports,
+            cidr: Some(cidr.into()),
+            allow,
+        };
+        let acl = NetworkAcl {
+            id: "acl-1".into(),
+            default: false,
+            subnets: vec![],
+            // Listed out of order on purpose: 90 comes before 100.
+            entries: vec![
+                entry(100, None, "10.0.0.0/16", true),
+                entry(90, Some((443, 443)), "10.0.3.0/24", false),
+            ],
+        };
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(
+            !acl.passes(false, ip("10.0.3.7"), 443),
+            "the lower number denies"
+        );
+        assert!(acl.passes(false, ip("10.0.3.7"), 80));
+        assert!(acl.passes(false, ip("10.0.4.7"), 443));
+        assert!(
+            !acl.passes(false, ip("192.168.0.1"), 443),
+            "no entry: denied"
+        );
+        assert!(
+            !acl.passes(true, ip("10.0.4.7"), 443),
+            "no outbound entry: denied"
+        );
     }
 
     #[test]

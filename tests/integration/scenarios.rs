@@ -189,6 +189,8 @@ scenario_tests! {
     alias_not_associated,
     backend_5xx,
     cp_api_key_required,
+    cp_client_nacl_blocks,
+    cp_client_sg_egress_blocked,
     cp_connection_pending,
     cp_connection_rejected,
     cp_ec2_call_denied,
