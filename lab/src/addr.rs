@@ -9,7 +9,11 @@ use crate::LabError;
 
 /// Host numbers inside the block.
 pub(crate) mod host {
-    pub const DNS: u8 = 53;
+    /// The VPC resolver: the base of the VPC's CIDR (`.0/25`) plus two, as in AWS.
+    pub const DNS: u8 = 2;
+    /// A DNS server of the customer's own in the VPC, not the VPC resolver
+    /// (`client_resolver = "corporate"`).
+    pub const CORPORATE_DNS: u8 = 53;
     /// First endpoint ENI; the n-th AZ gets `ENI + n`.
     pub const ENI: u8 = 11;
     pub const NLB_A: u8 = 101;

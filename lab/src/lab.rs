@@ -269,7 +269,25 @@ impl Lab {
             source,
         })?;
         let zones = Arc::new(Zones::new(&topo, &enis, block.ip(host::PUBLIC_FRONT_END)));
-        dns::serve(udp, tcp, zones, faults.clone(), &tasks);
+        dns::serve(udp, tcp, zones.clone(), faults.clone(), &tasks);
+        // `client_resolver = "corporate"`: the doctor asks a DNS server of its own organisation in the
+        // VPC, not the VPC resolver; it answers the API's name from public DNS.
+        let mut resolver = resolver;
+        if scenario.faults.client_resolver == crate::ClientResolver::Corporate {
+            let ip = block.ip(host::CORPORATE_DNS);
+            let (udp, tcp, corporate) = dns::bind(ip).map_err(|source| LabError::Bind {
+                what: "corporate DNS",
+                addr: v4(ip, 0),
+                source,
+            })?;
+            let public = Faults {
+                dns: crate::DnsFault::Public,
+                ..Faults::default()
+            };
+            dns::serve(udp, tcp, zones, FaultCell::new(public), &tasks);
+            hops.insert(0, ("VPC resolver (UDP+TCP)".into(), resolver));
+            resolver = corporate;
+        }
 
         hops.insert(0, ("resolver (UDP+TCP)".into(), resolver));
         hops.push(("public front end".into(), public.addr()));

@@ -38,7 +38,7 @@ pub use error::LabError;
 pub use lab::Lab;
 pub use pki::Pki;
 pub use scenario::{
-    default_scenarios_dir, ApiType, Authorization, ClientNetwork, ConnectionState,
+    default_scenarios_dir, ApiType, Authorization, ClientNetwork, ClientResolver, ConnectionState,
     ControlPlaneSpec, DnsFault, DoctorSpec, Expect, Faults, HybridFault, HybridRoute,
     IamCredentials, IntegrationFault, IntegrationPath, LinkReference, PolicyFault,
     PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,

@@ -392,6 +392,18 @@ pub enum LinkReference {
     StageVariableUndefined,
 }
 
+/// Which DNS server the doctor asks (fixed when the lab starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientResolver {
+    /// The VPC resolver (`.2`).
+    #[default]
+    Vpc,
+    /// A DNS server of the organisation's own (`.53`) that answers the API's name from public DNS
+    /// (no forwarding of execute-api names to the VPC).
+    Corporate,
+}
+
 /// The diagnosing host's own side of the way to the endpoint's ENIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -506,6 +518,8 @@ pub struct Faults {
     pub api_type: ApiType,
     /// Path B's target in another network.
     pub hybrid_target: HybridFault,
+    /// Which DNS server the doctor asks (read when the lab starts).
+    pub client_resolver: ClientResolver,
     /// The diagnosing host's security group or subnet ACL: anything but `ok` drops its SYNs to every
     /// endpoint ENI (needs the host in the VPC: `source_nat = false`).
     pub client_network: ClientNetwork,
@@ -596,6 +610,7 @@ impl Default for Faults {
             provider_targets_unhealthy: false,
             service_endpoint_sg_blocks: false,
             client_network: ClientNetwork::Ok,
+            client_resolver: ClientResolver::Vpc,
             vpc_link_reference: LinkReference::Id,
             api_key_required: false,
             waf: WafFault::None,

@@ -9,7 +9,7 @@ use crate::facts::control::{
     TargetHealth, VpcLinkStatus,
 };
 use crate::facts::InvokeVia;
-use crate::facts::{ConnectOutcome, Facts};
+use crate::facts::{ConnectOutcome, DnsOutcome, Facts};
 use crate::finding::{Confidence, Finding, FindingId};
 use std::collections::BTreeMap;
 
@@ -155,8 +155,77 @@ fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Conf
             ),
         );
     }
+    if private_dns_route && e.private_dns_enabled {
+        resolver_rule(f, cf, e, out);
+    }
     sg_rule(f, cf, e, out);
     client_network_rule(f, cf, e, out);
+}
+
+/// The VPC resolver's addresses for a VPC whose primary CIDR is `primary`: its base + 2, and the
+/// link-local ones every VPC answers on.
+fn vpc_resolvers(primary: &str) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = vec![
+        IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 169, 253)),
+        IpAddr::V6(std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x253)),
+    ];
+    if let Some((IpAddr::V4(base), _)) = crate::facts::control::cidr_bounds(primary) {
+        v.push(IpAddr::V4((u32::from(base) + 2).into()));
+    }
+    v
+}
+
+/// The private DNS name answered wrong (not the endpoint's ENIs: public addresses, NXDOMAIN,
+/// NODATA) by a resolver that is not the VPC's own, while the endpoint's private DNS and the
+/// VPC's DNS attributes are on: only the VPC resolver answers from the endpoint's private hosted
+/// zone. Driven by the data plane (a resolver that answered right refutes nothing here).
+fn resolver_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    let Some(vpc) = e.vpc_id.as_deref() else {
+        return;
+    };
+    if !cf.vpc_dns.get(vpc).is_some_and(|(s, h)| *s && *h) {
+        return;
+    }
+    let Some(primary) = cf.vpc_cidrs.get(vpc).and_then(|c| c.first()) else {
+        return;
+    };
+    let ours = vpc_resolvers(primary);
+    let enis = e.ips();
+    let mut ev: Vec<String> = f
+        .dns
+        .iter()
+        .filter(|d| match d.outcome {
+            DnsOutcome::Answer => !d.addrs.iter().all(|a| enis.contains(a)),
+            DnsOutcome::NxDomain | DnsOutcome::NoData => true,
+            _ => false,
+        })
+        .filter_map(|d| {
+            let at: std::net::SocketAddr = d.resolver.parse().ok()?;
+            (!ours.contains(&at.ip())).then(|| {
+                format!(
+                    "{} at {}: {:?} {:?}, not the endpoint's ENIs {enis:?}",
+                    d.name, d.resolver, d.outcome, d.addrs
+                )
+            })
+        })
+        .collect();
+    if ev.is_empty() {
+        return;
+    }
+    ev.push(format!(
+        "that resolver is not {vpc}'s own ({}): ec2:DescribeVpcEndpoints {}: PrivateDnsEnabled=true and the VPC's DNS attributes are on, so the VPC resolver would answer with the ENIs",
+        ours.iter().rev().map(|a| a.to_string()).collect::<Vec<_>>().join(", "),
+        e.id
+    ));
+    out.push(confirmed(
+        FindingId::DnsClientNotUsingVpcResolver,
+        ev,
+        &[
+            FindingId::DnsPrivateDnsDisabled,
+            FindingId::DnsNxdomain,
+            FindingId::StageNotFound,
+        ],
+    ));
 }
 
 /// Linux's default ephemeral port range, both ends: the ports answers come back to.
@@ -1255,6 +1324,38 @@ mod tests {
         assert!(ev[0].contains("NLB ARN is malformed"));
         cp(&mut f).vpc_links[0].status = "PENDING".into();
         assert_eq!(first(&f).0, FindingId::VpcLinkPending);
+    }
+
+    #[test]
+    fn a_wrong_answer_from_a_resolver_outside_the_vpc_names_the_resolver() {
+        let wrong = |resolver: &str| {
+            let mut f = healthy_cp();
+            f.dns[0].resolver = resolver.into();
+            f.dns[0].addrs = vec!["54.239.1.1".parse().unwrap()];
+            set_all(&mut f, gateway(403, "ForbiddenException", "Forbidden"));
+            f
+        };
+        let f = wrong("10.9.9.9:53");
+        let (id, conf, ev) = first(&f);
+        assert_eq!(
+            (id, conf),
+            (
+                FindingId::DnsClientNotUsingVpcResolver,
+                Confidence::Confirmed
+            )
+        );
+        assert!(ev.iter().any(|e| e.contains("10.0.0.2")), "{ev:?}");
+        // The VPC resolver itself answered wrong: something else (a private hosted zone).
+        for ours in ["10.0.0.2:53", "169.254.169.253:53"] {
+            assert!(
+                !ids(&wrong(ours)).contains(&FindingId::DnsClientNotUsingVpcResolver),
+                "{ours}"
+            );
+        }
+        // A right answer from another resolver is no claim.
+        let mut f = healthy_cp();
+        f.dns[0].resolver = "10.9.9.9:53".into();
+        assert!(ids(&f).is_empty());
     }
 
     #[test]

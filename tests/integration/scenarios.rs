@@ -190,6 +190,7 @@ scenario_tests! {
     backend_5xx,
     cp_api_key_required,
     cp_client_nacl_blocks,
+    cp_client_resolver_corporate,
     cp_client_sg_egress_blocked,
     cp_connection_pending,
     cp_connection_rejected,
