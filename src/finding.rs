@@ -264,6 +264,9 @@ catalog! {
     WafBlocked = "waf_blocked", ControlPlane, Critical, true,
         "The stage's AWS WAF web ACL blocks the calls (403 Forbidden)",
         "Find the rule that blocks in the web ACL's sampled requests or logs (aws wafv2 get-sampled-requests), and allow the callers or exempt the path.";
+    VpcLinkEndpointServiceBroken = "vpc_link_endpoint_service_broken", ControlPlane, Critical, true,
+        "The endpoint service API Gateway made on the VPC link's NLB is gone or not available",
+        "Do not delete or modify the VPC-link-managed endpoint service; recreate the VPC link (it makes a new one), point the integrations at it and deploy.";
     VpcLinkStageVariableUnresolved = "vpc_link_stage_variable_unresolved", ControlPlane, Critical, true,
         "The integration takes its VPC link from a stage variable that names none",
         "Define the stage variable with the VPC link's id (aws apigateway update-stage --patch-operations op=replace,path=/variables/<name>,value=<vpc-link-id>), or point it at an existing VPC link, then deploy.";

@@ -503,6 +503,11 @@ def seed(doc):
         vl.status = link["status"]
         vl.status_message = link.get("status_message")
         apigw.vpc_links[vl.id] = vl
+        # The endpoint service API Gateway makes on the link's NLB, in the NLB's account.
+        if link.get("service_state"):
+            svc = ec2.create_vpc_endpoint_service_configuration(
+                [lbs[link["nlb"]].arn], False, None, [], [])
+            svc.service_state = link["service_state"]
     build_api(apigw, region, con["account"], con["api"])
     DENIED.clear()
     DENIED.update(doc.get("denied", []))

@@ -313,10 +313,17 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
         .or_else(|| (link_status == VpcLinkStatus::Failed).then(|| FAILED_MESSAGE.to_string()));
     let link = |id: &str, key: &str, path: IntegrationPath| {
         let used = topo.path == path;
+        // The endpoint service API Gateway made on the link's NLB (`None`: deleted).
+        let service = match faults.vpc_link_service {
+            crate::LinkService::Deleted if used => None,
+            crate::LinkService::Failed if used => Some("Failed"),
+            _ => Some("Available"),
+        };
         json!({
             "id": id, "name": format!("pgw-lab-vpc-link-{key}"), "nlb": key,
             "status": if used { link_status.as_str() } else { "AVAILABLE" },
             "status_message": if used { link_message.clone() } else { None },
+            "service_state": service,
         })
     };
 

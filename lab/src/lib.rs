@@ -40,7 +40,7 @@ pub use pki::Pki;
 pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ClientNetwork, ClientResolver, ConnectionState,
     ControlPlaneSpec, DnsFault, DoctorSpec, Expect, Faults, HybridFault, HybridRoute,
-    IamCredentials, IntegrationFault, IntegrationPath, LinkReference, PolicyFault,
+    IamCredentials, IntegrationFault, IntegrationPath, LinkReference, LinkService, PolicyFault,
     PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
     WafFault, DENIABLE_OPERATIONS,
 };

@@ -392,6 +392,18 @@ pub enum LinkReference {
     StageVariableUndefined,
 }
 
+/// The endpoint service API Gateway made on the used VPC link's NLB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkService {
+    #[default]
+    Ok,
+    /// Deleted: 500 Internal server error.
+    Deleted,
+    /// `ServiceState=Failed`: 500 Internal server error.
+    Failed,
+}
+
 /// Which DNS server the doctor asks (fixed when the lab starts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -533,6 +545,8 @@ pub struct Faults {
     pub hybrid_route: HybridRoute,
     /// How the integrations name their VPC link.
     pub vpc_link_reference: LinkReference,
+    /// The endpoint service under the used VPC link's NLB.
+    pub vpc_link_service: LinkService,
     /// Both methods require an API key (`apiKeyRequired`): a call without a valid `x-api-key` gets
     /// 403 Forbidden.
     pub api_key_required: bool,
@@ -612,6 +626,7 @@ impl Default for Faults {
             client_network: ClientNetwork::Ok,
             client_resolver: ClientResolver::Vpc,
             vpc_link_reference: LinkReference::Id,
+            vpc_link_service: LinkService::Ok,
             api_key_required: false,
             waf: WafFault::None,
             gateway_clock_skew_s: 0,
@@ -705,6 +720,7 @@ impl Faults {
         self.integration == IntegrationFault::VpcLinkFailed
             || self.vpc_link != VpcLinkStatus::Available
             || self.vpc_link_reference == LinkReference::StageVariableUndefined
+            || self.vpc_link_service != LinkService::Ok
     }
 }
 

@@ -119,11 +119,11 @@ pub trait Inventory {
     fn in_account(&self, account: &str) -> Option<Self>
     where
         Self: Sized;
-    /// DescribeVpcEndpointServiceConfigurations: the account's endpoint services and the NLBs
-    /// behind each, by service id.
-    fn describe_service_nlbs(
+    /// DescribeVpcEndpointServiceConfigurations: the account's endpoint services, with their
+    /// state and the NLBs behind each.
+    fn describe_endpoint_services(
         &self,
-    ) -> impl Future<Output = Result<BTreeMap<String, Vec<String>>, AwsError>>;
+    ) -> impl Future<Output = Result<Vec<EndpointService>, AwsError>>;
     /// Accounts with an assumable role.
     fn role_accounts(&self) -> Vec<String>;
     /// Provider-side endpoint connection states in `account`, by consumer endpoint id.
@@ -392,6 +392,11 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             cf.route_tables.insert(vpc, t);
         }
     }
+    // Each REST VPC link has an endpoint service on its NLB, in the NLB's account.
+    if !cf.nlbs.is_empty() {
+        let op = Operation::DescribeVpcEndpointServiceConfigurations;
+        cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
+    }
     let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
     for vpc in nlb_vpcs {
         let in_vpc = [("vpc-id", vpc.as_str()), ("vpc-endpoint-type", "Interface")];
@@ -465,17 +470,17 @@ async fn read_provider_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Cont
             continue;
         };
         let op = Operation::DescribeVpcEndpointServiceConfigurations;
-        let Some(services) = rec.call(op, provider.describe_service_nlbs()).await else {
+        let Some(services) = rec.call(op, provider.describe_endpoint_services()).await else {
             continue;
         };
-        for (service, arns) in services.into_iter().filter(|(s, _)| wanted.contains(s)) {
+        for service in services.into_iter().filter(|s| wanted.contains(&s.id)) {
             let mut nlbs = Vec::new();
-            for arn in arns {
-                if let Some(n) = Box::pin(read_nlb(rec, &provider, &arn)).await {
+            for arn in &service.nlb_arns {
+                if let Some(n) = Box::pin(read_nlb(rec, &provider, arn)).await {
                     nlbs.push(n);
                 }
             }
-            cf.provider_nlbs.insert(service, nlbs);
+            cf.provider_nlbs.insert(service.id, nlbs);
         }
     }
 }
@@ -675,9 +680,13 @@ mod tests {
         fn in_account(&self, _: &str) -> Option<Fake> {
             None
         }
-        async fn describe_service_nlbs(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
+        async fn describe_endpoint_services(&self) -> Result<Vec<EndpointService>, AwsError> {
             self.allow(Operation::DescribeVpcEndpointServiceConfigurations)?;
-            Ok(BTreeMap::new())
+            Ok(vec![EndpointService {
+                id: "vpce-svc-0a1b".into(),
+                state: "Available".into(),
+                nlb_arns: vec![NLB.into()],
+            }])
         }
         fn role_accounts(&self) -> Vec<String> {
             vec![]
@@ -751,7 +760,6 @@ mod tests {
                     Operation::DescribeVpcs,
                     Operation::DescribeNetworkInterfaces,
                     Operation::DescribeVpcEndpointConnections,
-                    Operation::DescribeVpcEndpointServiceConfigurations,
                     Operation::DescribeSubnets,
                     Operation::DescribeNetworkAcls,
                 ]

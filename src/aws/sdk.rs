@@ -766,8 +766,8 @@ impl Inventory for SdkInventory {
         })
     }
 
-    async fn describe_service_nlbs(&self) -> Result<BTreeMap<String, Vec<String>>, AwsError> {
-        let mut out = BTreeMap::new();
+    async fn describe_endpoint_services(&self) -> Result<Vec<EndpointService>, AwsError> {
+        let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
             let o = self
@@ -779,9 +779,14 @@ impl Inventory for SdkInventory {
                 .await
                 .map_err(err)?;
             for s in o.service_configurations() {
-                if let Some(id) = s.service_id() {
-                    out.insert(id.to_string(), s.network_load_balancer_arns().to_vec());
-                }
+                out.push(EndpointService {
+                    id: s.service_id().unwrap_or_default().to_string(),
+                    state: s
+                        .service_state()
+                        .map(|x| x.as_str().to_string())
+                        .unwrap_or_default(),
+                    nlb_arns: s.network_load_balancer_arns().to_vec(),
+                });
             }
             token = o.next_token().map(str::to_string);
             if token.is_none() || o.service_configurations().is_empty() {

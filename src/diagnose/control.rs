@@ -845,12 +845,18 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 .map(|m| format!(", statusMessage={m:?}"))
                 .unwrap_or_default()
         )];
+        let paths = paths_through(f, cf, std::slice::from_ref(&l.id));
         let id = match l.status() {
             VpcLinkStatus::Failed | VpcLinkStatus::Deleting => FindingId::VpcLinkFailed,
             VpcLinkStatus::Pending => FindingId::VpcLinkPending,
+            VpcLinkStatus::Available => {
+                if let Some(c) = link_service_rule(cf, l) {
+                    out.push(c.predicts(Symptom::IntegrationFails(paths), &[IN_FLIGHT]));
+                }
+                continue;
+            }
             _ => continue,
         };
-        let paths = paths_through(f, cf, std::slice::from_ref(&l.id));
         out.push(
             confirmed(id, ev, INTEGRATION_SYMPTOMS)
                 .predicts(Symptom::IntegrationFails(paths), &[IN_FLIGHT]),
@@ -880,6 +886,42 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
             out.push(c.predicts(Symptom::IntegrationFails(paths.clone()), reasons));
         }
     }
+}
+
+/// An AVAILABLE VPC link whose NLB has no endpoint service any more, or one that is not
+/// `Available`: API Gateway reaches the NLB through that service (it made it with the link).
+fn link_service_rule(cf: &ControlFacts, l: &crate::facts::control::VpcLink) -> Option<Confirmed> {
+    let services = cf.endpoint_services.as_ref()?;
+    let mut ev = Vec::new();
+    for arn in &l.target_arns {
+        // Only NLBs pgw read in this account: another account's NLB has its service there.
+        if !cf.nlbs.iter().any(|n| &n.arn == arn) {
+            continue;
+        }
+        match services.iter().find(|s| s.nlb_arns.contains(arn)) {
+            None => ev.push(format!(
+                "ec2:DescribeVpcEndpointServiceConfigurations: no endpoint service serves {arn}, the NLB of VPC link {} (the one API Gateway made with the link was deleted)",
+                l.id
+            )),
+            Some(s) if !s.state.eq_ignore_ascii_case("available") => ev.push(format!(
+                "endpoint service {} of VPC link {}'s NLB: ServiceState={}",
+                s.id, l.id, s.state
+            )),
+            Some(_) => {}
+        }
+    }
+    if ev.is_empty() {
+        return None;
+    }
+    ev.push(format!(
+        "apigateway:GetVpcLink {}: status={}",
+        l.id, l.status
+    ));
+    Some(confirmed(
+        FindingId::VpcLinkEndpointServiceBroken,
+        ev,
+        INTEGRATION_SYMPTOMS,
+    ))
 }
 
 fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {

@@ -204,6 +204,18 @@ const CONTROL_CASES: &[Case] = &[
             .provider_nlbs
             .insert("vpce-svc-0123456789abcdef0".into(), vec![nlb]);
     }),
+    (FindingId::VpcLinkEndpointServiceBroken, |f| {
+        // Endpoint services read, none on the link's NLB.
+        cp(f).endpoint_services = Some(vec![]);
+    }),
+    (FindingId::VpcLinkEndpointServiceBroken, |f| {
+        let nlb = cp(f).nlbs[0].arn.clone();
+        cp(f).endpoint_services = Some(vec![crate::facts::control::EndpointService {
+            id: "vpce-svc-0link".into(),
+            state: "Failed".into(),
+            nlb_arns: vec![nlb],
+        }]);
+    }),
     (FindingId::ApiKeyRequired, |f| {
         for r in cp(f).resources.as_mut().unwrap() {
             r.methods[0].api_key_required = true;

@@ -200,12 +200,24 @@ pub struct ControlFacts {
     /// The CIDR blocks of the NLBs' subnets, by subnet id (`ec2:DescribeSubnets`, seed path A): where
     /// their health checks and traffic come from.
     pub subnet_cidrs: BTreeMap<String, String>,
+    /// The endpoint services of this account (`ec2:DescribeVpcEndpointServiceConfigurations`):
+    /// each REST VPC link has one on its NLB. `None`: not read.
+    pub endpoint_services: Option<Vec<EndpointService>>,
     /// The NLBs behind the endpoint services the `service_endpoints` connect to, read in the
     /// provider's account with its role, by service id (`vpce-svc-…`).
     pub provider_nlbs: BTreeMap<String, Vec<Nlb>>,
     /// The route tables of the NLBs' VPCs, by VPC id (`ec2:DescribeRouteTables`): the way from the
     /// NLB's subnets to IP targets in another network.
     pub route_tables: BTreeMap<String, Vec<RouteTable>>,
+}
+
+/// A VPC endpoint service of an account.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointService {
+    pub id: String,
+    /// `ServiceState`: `Pending`, `Available`, `Deleting`, `Deleted`, `Failed`.
+    pub state: String,
+    pub nlb_arns: Vec<String>,
 }
 
 /// One route table of a VPC.

@@ -220,6 +220,8 @@ scenario_tests! {
     cp_vpc_dns_off,
     cp_vpc_link_failed,
     cp_vpc_link_pending,
+    cp_vpc_link_service_deleted,
+    cp_vpc_link_service_failed,
     cp_waf_blocked,
     deadline_everything_blackholed,
     deadline_one_eni_and_backend_blackholed,
