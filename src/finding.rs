@@ -273,6 +273,9 @@ catalog! {
     NlbListenerPortMismatch = "nlb_listener_port_mismatch", ControlPlane, Critical, true,
         "The integration uri's port has no listener on the VPC link's NLB",
         "Make the integration uri's port one the NLB listens on (the uri port picks the listener; its host only sets Host and the TLS name), or add that listener, then deploy.";
+    IntegrationSchemeMismatch = "integration_scheme_mismatch", ControlPlane, Critical, true,
+        "The integration uri sends plain HTTP to an NLB listener that terminates TLS",
+        "Make the integration uri https:// (its host then must match the listener's certificate), or give the NLB a TCP listener in front of a plain-HTTP target; then deploy.";
     HybridRouteMissing = "hybrid_route_missing", ControlPlane, Critical, true,
         "No active route leads from the NLB's subnets to its IP target in another network",
         "Add the route towards the target's network (transit gateway, VPN or Direct Connect gateway, peering) to the NLB subnets' route tables, replace a blackhole route, and make sure the far side routes back to the NLB subnets.";

@@ -399,7 +399,7 @@ def build_nlb(elbv2, region, vpc, subnets, spec):
         spec["tg_name"], vpc_id=vpc.id, protocol="TCP", port=str(spec["tg_port"]),
         target_type="ip", healthcheck_protocol="TCP")
     elbv2.create_listener(
-        arn, "TCP", spec["listener_port"], None, None,
+        arn, spec.get("listener_protocol", "TCP"), spec["listener_port"], None, None,
         [{"Type": "forward", "TargetGroupArn": tg.arn}])
     tg.register([{"Id": t["ip"], "Port": t["port"], "AvailabilityZone": t["az"]}
                  for t in spec["targets"]])

@@ -274,9 +274,12 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .first()
             .and_then(|t| t["port"].as_u64())
             .unwrap_or(80);
+        // The VPC links' NLBs terminate TLS under `integration_scheme_mismatch`.
+        let tls = faults.integration_scheme_mismatch && key != "p";
         json!({
             "key": key, "name": name, "lb_id": lb_id, "dns_name": dns, "scheme": "internal",
-            "listener_port": listener.port(), "tg_name": format!("{name}-tg"), "tg_port": tg_port,
+            "listener_port": listener.port(), "listener_protocol": if tls { "TLS" } else { "TCP" },
+            "tg_name": format!("{name}-tg"), "tg_port": tg_port,
             "targets": targets,
         })
     };

@@ -211,7 +211,8 @@ impl Lab {
         Proxy::with_drift("nlb-a", targets_a, faults.clone(), drifted).serve(nlb_a.clone(), &tasks);
         // Path B: NLB B → nginx in another network.
         let nlb_b = bind_slot("NLB B", v4(block.ip(host::NLB_B), 0))?;
-        Proxy::new("nlb-b", vec![backend_b.addr()]).serve(nlb_b.clone(), &tasks);
+        let b = vec![backend_b.addr()];
+        Proxy::with_drift("nlb-b", b.clone(), faults.clone(), b).serve(nlb_b.clone(), &tasks);
         // A port of each NLB with no listener (`listener_port_mismatch`): an NLB drops what
         // arrives there, so SYNs go unanswered.
         let mut unlistened = Vec::new();

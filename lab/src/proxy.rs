@@ -22,7 +22,8 @@ const TARGET_CONNECT_LIMIT: Duration = Duration::from_secs(30);
 pub(crate) struct Proxy {
     name: &'static str,
     targets: Vec<SocketAddr>,
-    /// Stale targets used instead while the `targets = "ip_drift"` fault is on.
+    /// A VPC-link NLB: its faults, and the stale targets used instead while `targets =
+    /// "ip_drift"` is on.
     drifted: Option<(FaultCell, Vec<SocketAddr>)>,
     next: AtomicUsize,
 }
@@ -72,6 +73,18 @@ impl Proxy {
     }
 
     async fn relay(&self, mut client: TcpStream) {
+        // `integration_scheme_mismatch`: the listener is TLS; what is not a handshake gets an alert.
+        if let Some((faults, _)) = &self.drifted {
+            if faults.get().integration_scheme_mismatch && !starts_tls(&client).await {
+                use tokio::io::AsyncWriteExt;
+                // A fatal unexpected_message alert, then the connection closes.
+                let _ = client
+                    .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a])
+                    .await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        }
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         let targets = self.current_targets();
         let Some(&target) = targets.get(i % targets.len().max(1)) else {
@@ -97,6 +110,15 @@ impl Proxy {
             reset(client);
         }
     }
+}
+
+/// Whether the client's first byte is a TLS handshake record (0x16), within two seconds.
+async fn starts_tls(client: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), client.peek(&mut first)).await,
+        Ok(Ok(1))
+    ) && first[0] == 0x16
 }
 
 /// Drops `stream` with SO_LINGER 0, which sends a RST instead of a FIN.

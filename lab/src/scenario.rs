@@ -560,6 +560,9 @@ pub struct Faults {
     /// The integration uri names a port the VPC link's NLB has no listener on: the NLB drops the
     /// connection (504 Endpoint request timed out).
     pub listener_port_mismatch: bool,
+    /// The VPC link NLB's listener is TLS while the integration uri says `http://`: the NLB
+    /// answers API Gateway's plain HTTP with a TLS alert and closes (504 Network error).
+    pub integration_scheme_mismatch: bool,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -632,6 +635,7 @@ impl Default for Faults {
             gateway_clock_skew_s: 0,
             iam_credentials: IamCredentials::Ok,
             listener_port_mismatch: false,
+            integration_scheme_mismatch: false,
             aws_denied: Vec::new(),
         }
     }

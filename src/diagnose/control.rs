@@ -789,7 +789,29 @@ fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirme
                 let Some(listeners) = &nlb.listeners else {
                     continue;
                 };
-                if listeners.iter().any(|l| l.port == i32::from(port)) {
+                if let Some(l) = listeners.iter().find(|l| l.port == i32::from(port)) {
+                    // Plain HTTP to a listener that terminates TLS. (`https://` to a TCP listener
+                    // may be TLS passed through to the targets: no claim.)
+                    let plain = i.uri.as_deref().is_some_and(|u| {
+                        u.get(..7)
+                            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+                    });
+                    if plain && l.protocol.eq_ignore_ascii_case("TLS") {
+                        add(
+                            FindingId::IntegrationSchemeMismatch,
+                            format!("{} {port}", nlb.arn),
+                            vec![
+                                format!(
+                                    "integration uri {} sends plain HTTP to port {port}",
+                                    i.uri.as_deref().unwrap_or_default()
+                                ),
+                                format!(
+                                    "elasticloadbalancing:DescribeListeners {}: TLS {port} expects a TLS handshake",
+                                    nlb.name
+                                ),
+                            ],
+                        );
+                    }
                     continue;
                 }
                 let served: Vec<String> = listeners

@@ -230,6 +230,9 @@ const CONTROL_CASES: &[Case] = &[
         stage.variables.insert("vpcLinkId".into(), "gone99".into());
         cp(f).missing_vpc_links.push("gone99".into());
     }),
+    (FindingId::IntegrationSchemeMismatch, |f| {
+        cp(f).nlbs[0].listeners.as_mut().unwrap()[0].protocol = "TLS".into();
+    }),
     (FindingId::NlbListenerPortMismatch, |f| {
         for r in cp(f).resources.as_mut().unwrap() {
             for m in &mut r.methods {

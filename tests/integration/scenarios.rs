@@ -198,6 +198,7 @@ scenario_tests! {
     cp_hybrid_route_blackhole,
     cp_hybrid_route_missing,
     cp_hybrid_timeout,
+    cp_integration_scheme_mismatch,
     cp_ip_drift,
     cp_listener_port_mismatch,
     cp_listeners_denied,
