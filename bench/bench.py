@@ -683,11 +683,17 @@ def main():
     with open(f"{HERE}/results/{name}", "w") as f:
         json.dump(res, f, indent=1)
     if not opt.quick and not opt.no_readme:
-        readme = f"{HERE}/README.md"
-        src = open(readme).read()
-        start, end = "<!-- results:start -->", "<!-- results:end -->"
-        i, j = src.index(start) + len(start), src.index(end)
-        open(readme, "w").write(src[:i] + "\n" + text + "\n" + src[j:])
+        rewrite_readme("results", text)
+
+
+def rewrite_readme(section, text):
+    """Replace what stands between `<!-- {section}:start -->` and `<!-- {section}:end -->` in
+    bench/README.md with `text`."""
+    readme = f"{HERE}/README.md"
+    src = open(readme).read()
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    i, j = src.index(start) + len(start), src.index(end)
+    open(readme, "w").write(src[:i] + "\n" + text + "\n" + src[j:])
 
 
 if __name__ == "__main__":

@@ -387,11 +387,7 @@ def main():
         json.dump(res, f, indent=1, default=str)
     plot(res["raw"], f"{HERE}/results/soak.png")
     if not opt.no_readme:
-        readme = f"{HERE}/README.md"
-        src = open(readme).read()
-        a, b = "<!-- soak:start -->", "<!-- soak:end -->"
-        i, j = src.index(a) + len(a), src.index(b)
-        open(readme, "w").write(src[:i] + "\n" + text + "\n" + src[j:])
+        bench.rewrite_readme("soak", text)
 
 
 if __name__ == "__main__":

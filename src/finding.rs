@@ -270,6 +270,9 @@ catalog! {
     VpcLinkStageVariableUnresolved = "vpc_link_stage_variable_unresolved", ControlPlane, Critical, true,
         "The integration takes its VPC link from a stage variable that names none",
         "Define the stage variable with the VPC link's id (aws apigateway update-stage --patch-operations op=replace,path=/variables/<name>,value=<vpc-link-id>), or point it at an existing VPC link, then deploy.";
+    NlbSgBlocksVpclinkTraffic = "nlb_sg_blocks_vpclink_traffic", ControlPlane, Critical, true,
+        "The NLB's security groups admit nothing on its listener ports, and PrivateLink traffic must pass them",
+        "Allow the listener ports on the NLB's security groups (inbound), or turn off their evaluation for PrivateLink traffic (aws elbv2 set-security-groups --enforce-security-group-inbound-rules-on-private-link-traffic off).";
     NlbListenerPortMismatch = "nlb_listener_port_mismatch", ControlPlane, Critical, true,
         "The integration uri's port has no listener on the VPC link's NLB",
         "Make the integration uri's port one the NLB listens on (the uri port picks the listener; its host only sets Host and the TLS name), or add that listener, then deploy.";

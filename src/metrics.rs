@@ -733,6 +733,8 @@ mod tests {
             vpc_id: None,
             azs: vec![],
             subnets: vec![],
+            security_groups: vec![],
+            enforce_privatelink_sg: None,
             listeners: None,
             target_groups: vec![TargetGroup {
                 arn: "arn:tg".into(),

@@ -23,6 +23,7 @@ Patches to moto (each marked `# P<n>` below; see lab/README.md):
   P4 GetDeployment embed=apisummary: a snapshot of the methods taken at CreateDeployment
   P5 DescribeVpcEndpointConnections (+ Accept/Reject): across accounts, from the consumer endpoints
   P6 Network load balancers get `loadbalancer/net/` ARNs and `name-id.elb.region` DNS names
+  P6b An NLB with security groups says EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic=on
   P7 Requests with plain (non-assumed-role) credentials land in the consumer account
   P8 GetRestApi returns the resource policy JSON-escaped, as API Gateway does
   P9 ModifyVpcEndpoint honours PrivateDnsEnabled
@@ -386,10 +387,13 @@ def build_endpoint(ec2, region, vpc, subnets, spec, groups):
     return vpce
 
 
-def build_nlb(elbv2, region, vpc, subnets, spec):
+def build_nlb(elbv2, region, vpc, subnets, spec, groups=()):
     lb = elbv2.create_load_balancer(
-        spec["name"], [], [s.id for s in subnets.values()], scheme=spec["scheme"],
+        spec["name"], [g.id for g in groups], [s.id for s in subnets.values()], scheme=spec["scheme"],
         loadbalancer_type="network")
+    if groups:
+        # P6b: moto has no such attribute; DescribeLoadBalancers then answers it.
+        lb.enforce_security_group_inbound_rules_on_private_link_traffic = "on"
     account = elbv2.account_id
     arn = f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/net/{spec['name']}/{spec['lb_id']}"
     rekey_nlb(elbv2, lb, arn)
@@ -494,7 +498,10 @@ def seed(doc):
     build_endpoint(ec2, region, vpc, subnets, con["execute_api_endpoint"], [sg])
     psg = build_security_group(ec2, vpc, con["service_endpoint_security_group"])
     build_endpoint(ec2, region, vpc, subnets, con["service_endpoint"], [psg])
-    lbs = {n["key"]: build_nlb(elb, region, vpc, subnets, n) for n in con["nlbs"]}
+    lbs = {n["key"]: build_nlb(elb, region, vpc, subnets, n,
+                               [build_security_group(ec2, vpc, n["security_group"])]
+                               if n.get("security_group") else [])
+           for n in con["nlbs"]}
     for link in con["vpc_links"]:
         vl = apigw.create_vpc_link(link["name"], link.get("description", ""),
                                    [lbs[link["nlb"]].arn], [])

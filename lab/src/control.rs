@@ -276,10 +276,21 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .unwrap_or(80);
         // The VPC links' NLBs terminate TLS under `integration_scheme_mismatch`.
         let tls = faults.integration_scheme_mismatch && key != "p";
+        // Their security group (evaluated for PrivateLink traffic) admits the listener from the VPC,
+        // or nothing under `link_nlb_sg_blocks`.
+        let group = (key != "p").then(|| {
+            let ingress = if faults.link_nlb_sg_blocks {
+                json!([])
+            } else {
+                json!([{"protocol": "tcp", "from_port": listener.port(), "to_port": listener.port(),
+                        "cidr": vpc_cidr, "description": "the VPC link's traffic"}])
+            };
+            json!({"name": format!("{name}-sg"), "description": "VPC link NLB", "ingress": ingress})
+        });
         json!({
             "key": key, "name": name, "lb_id": lb_id, "dns_name": dns, "scheme": "internal",
             "listener_port": listener.port(), "listener_protocol": if tls { "TLS" } else { "TCP" },
-            "tg_name": format!("{name}-tg"), "tg_port": tg_port,
+            "tg_name": format!("{name}-tg"), "tg_port": tg_port, "security_group": group,
             "targets": targets,
         })
     };

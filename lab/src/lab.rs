@@ -36,6 +36,8 @@ enum Role {
     Hybrid,
     /// The provider NLB's target, the EKS service (path A's far end).
     Provider,
+    /// A VPC link's NLB, behind its security group (`link_nlb_sg_blocks`).
+    LinkNlb,
     /// A stale address NLB A targets under `targets = "ip_drift"`: nothing there.
     Stale,
     /// API Gateway's public front end, as the client's network reaches it (`public_endpoint`).
@@ -72,6 +74,8 @@ impl Role {
             Role::Stale => Reach::Drop,
             Role::Provider if faults.provider_targets_unhealthy => Reach::Refuse,
             Role::Provider => Reach::Open,
+            Role::LinkNlb if faults.link_nlb_sg_blocks => Reach::Drop,
+            Role::LinkNlb => Reach::Open,
             Role::Public => match faults.public_endpoint {
                 PublicEndpointFault::Forbidden => Reach::Open,
                 PublicEndpointFault::Refused => Reach::Refuse,
@@ -303,6 +307,8 @@ impl Lab {
         hops.push(("backend B (nginx, other network)".into(), backend_b.addr()));
         controlled.push((Role::Hybrid, backend_b.clone()));
         controlled.push((Role::Provider, backend_a.clone()));
+        controlled.push((Role::LinkNlb, nlb_a.clone()));
+        controlled.push((Role::LinkNlb, nlb_b.clone()));
 
         let control = if scenario.control_plane.enabled {
             let addrs = Addrs {

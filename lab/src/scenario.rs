@@ -560,6 +560,9 @@ pub struct Faults {
     /// The integration uri names a port the VPC link's NLB has no listener on: the NLB drops the
     /// connection (504 Endpoint request timed out).
     pub listener_port_mismatch: bool,
+    /// The VPC link NLBs' security groups (evaluated for PrivateLink traffic) admit nothing: the
+    /// NLBs drop API Gateway's connections (504 Endpoint request timed out).
+    pub link_nlb_sg_blocks: bool,
     /// The VPC link NLB's listener is TLS while the integration uri says `http://`: the NLB
     /// answers API Gateway's plain HTTP with a TLS alert and closes (504 Network error).
     pub integration_scheme_mismatch: bool,
@@ -636,6 +639,7 @@ impl Default for Faults {
             iam_credentials: IamCredentials::Ok,
             listener_port_mismatch: false,
             integration_scheme_mismatch: false,
+            link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }
     }

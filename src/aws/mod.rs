@@ -392,6 +392,20 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             cf.route_tables.insert(vpc, t);
         }
     }
+    // The NLBs' own security groups: they filter the VPC link's traffic too.
+    let groups: Vec<String> = unique(
+        cf.nlbs
+            .iter()
+            .flat_map(|n| n.security_groups.clone())
+            .filter(|g| !cf.sg_rules.contains_key(g))
+            .collect(),
+    );
+    if !groups.is_empty() {
+        let op = Operation::DescribeSecurityGroupRules;
+        if let Some(r) = rec.call(op, inv.describe_sg_rules(&groups)).await {
+            cf.sg_rules.extend(r);
+        }
+    }
     // Each REST VPC link has an endpoint service on its NLB, in the NLB's account.
     if !cf.nlbs.is_empty() {
         let op = Operation::DescribeVpcEndpointServiceConfigurations;
@@ -619,6 +633,8 @@ mod tests {
                 vpc_id: Some("vpc-1".into()),
                 azs: vec!["us-east-1a".into()],
                 subnets: vec!["subnet-a".into()],
+                security_groups: vec![],
+                enforce_privatelink_sg: None,
                 listeners: None,
                 target_groups: vec![],
             })
@@ -702,10 +718,14 @@ mod tests {
     }
 
     async fn read(denied: &[Operation]) -> ControlFacts {
-        let fake = Fake {
+        read_from(Fake {
             denied: denied.to_vec(),
             missing: vec![],
-        };
+        })
+        .await
+    }
+
+    async fn read_from(fake: Fake) -> ControlFacts {
         let deadline = Instant::now() + Duration::from_secs(5);
         gather(&fake, "3eqr0osoc3", "test", "us-east-1", deadline).await
     }
@@ -733,18 +753,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_read_records_every_recorded_operation() {
-        let fake = Fake {
-            denied: vec![],
-            missing: vec![],
-        };
-        let cf = gather(
-            &fake,
-            "3eqr0osoc3",
-            "test",
-            "us-east-1",
-            Instant::now() + Duration::from_secs(5),
-        )
-        .await;
+        let cf = read(&[]).await;
         let mut seen: Vec<Operation> = cf.calls.iter().map(|c| c.operation).collect();
         seen.sort();
         seen.dedup();
@@ -791,17 +800,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_vpc_link_that_does_not_exist_is_named() {
-        let fake = Fake {
+        let cf = read_from(Fake {
             denied: vec![],
             missing: vec![Operation::GetVpcLink],
-        };
-        let cf = gather(
-            &fake,
-            "3eqr0osoc3",
-            "test",
-            "us-east-1",
-            Instant::now() + Duration::from_secs(5),
-        )
+        })
         .await;
         assert_eq!(cf.missing_vpc_links, ["a1b2c3"]);
         assert!(cf.vpc_links.is_empty() && cf.nlbs.is_empty());

@@ -601,6 +601,10 @@ impl Inventory for SdkInventory {
                 .iter()
                 .filter_map(|z| z.subnet_id().map(str::to_string))
                 .collect(),
+            security_groups: lb.security_groups().to_vec(),
+            enforce_privatelink_sg: lb
+                .enforce_security_group_inbound_rules_on_private_link_traffic()
+                .map(|v| v.eq_ignore_ascii_case("on")),
             listeners: None,
             target_groups: Vec::new(),
         })

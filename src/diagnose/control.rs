@@ -272,35 +272,33 @@ fn client_network_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec
         }
         let mine = me.subnet.as_deref().and_then(|s| cf.acl_of(vpc, s));
         let theirs = theirs.and_then(|s| cf.acl_of(vpc, s));
-        let back_blocked = |acl: &crate::facts::control::NetworkAcl, egress: bool, to: IpAddr| {
-            EPHEMERAL.iter().all(|p| !acl.passes(egress, to, *p))
-        };
         let mut denied = Vec::new();
-        if let Some(a) = mine {
-            if !a.passes(true, eni, 443) {
+        // (the ACL, whose subnet it guards, the peer, whether 443 leaves through it): 443 one way,
+        // the ephemeral ports the other.
+        let sides = [
+            (mine, "this host's subnet".to_string(), eni, true),
+            (theirs, format!("{eni}'s subnet"), ip, false),
+        ];
+        for (acl, whose, peer, out) in sides {
+            let Some(a) = acl else { continue };
+            let dir = |egress: bool| if egress { "outbound" } else { "inbound" };
+            let rel = |egress: bool| if egress { "to" } else { "from" };
+            if !a.passes(out, peer, 443) {
                 denied.push(format!(
-                    "{} (this host's subnet) denies outbound TCP 443 to {eni}",
-                    a.id
+                    "{} ({whose}) denies {} TCP 443 {} {peer}",
+                    a.id,
+                    dir(out),
+                    rel(out)
                 ));
             }
-            if back_blocked(a, false, eni) {
+            if EPHEMERAL.iter().all(|p| !a.passes(!out, peer, *p)) {
                 denied.push(format!(
-                    "{} (this host's subnet) denies inbound TCP {}-{} from {eni}",
-                    a.id, EPHEMERAL[0], EPHEMERAL[1]
-                ));
-            }
-        }
-        if let Some(a) = theirs {
-            if !a.passes(false, ip, 443) {
-                denied.push(format!(
-                    "{} ({eni}'s subnet) denies inbound TCP 443 from {ip}",
-                    a.id
-                ));
-            }
-            if back_blocked(a, true, ip) {
-                denied.push(format!(
-                    "{} ({eni}'s subnet) denies outbound TCP {}-{} to {ip}",
-                    a.id, EPHEMERAL[0], EPHEMERAL[1]
+                    "{} ({whose}) denies {} TCP {}-{} {} {peer}",
+                    a.id,
+                    dir(!out),
+                    EPHEMERAL[0],
+                    EPHEMERAL[1],
+                    rel(!out)
                 ));
             }
         }
@@ -886,6 +884,9 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     }
     for nlb in &cf.nlbs {
         let mut found = Vec::new();
+        if let Some(c) = nlb_sg_rule(cf, nlb) {
+            found.push(c);
+        }
         nlb_rules(cf, nlb, &mut found);
         let through: Vec<String> = cf
             .vpc_links
@@ -908,6 +909,53 @@ fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
             out.push(c.predicts(Symptom::IntegrationFails(paths.clone()), reasons));
         }
     }
+}
+
+/// A VPC link's NLB with security groups that PrivateLink traffic must pass
+/// (`EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic=on`), and no inbound rule of them that
+/// admits a listener's port from anywhere: the VPC link's connections are dropped. A rule for the
+/// port from some source is no claim (which source VPC-link traffic has is not documented).
+fn nlb_sg_rule(cf: &ControlFacts, nlb: &Nlb) -> Option<Confirmed> {
+    if nlb.security_groups.is_empty() || nlb.enforce_privatelink_sg != Some(true) {
+        return None;
+    }
+    let listeners = nlb.listeners.as_ref()?;
+    let rules: Vec<&crate::facts::control::SgRule> = nlb
+        .security_groups
+        .iter()
+        .map(|g| cf.sg_rules.get(g))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.egress)
+        .collect();
+    let closed: Vec<String> = listeners
+        .iter()
+        .filter(|l| {
+            !rules.iter().any(|r| {
+                let tcp = r.protocol == "-1"
+                    || r.protocol == "6"
+                    || r.protocol.eq_ignore_ascii_case("tcp");
+                tcp && (r.protocol == "-1" || (r.from_port <= l.port && l.port <= r.to_port))
+            })
+        })
+        .map(|l| format!("{} {}", l.protocol, l.port))
+        .collect();
+    if closed.is_empty() {
+        return None;
+    }
+    Some(confirmed(
+        FindingId::NlbSgBlocksVpclinkTraffic,
+        vec![
+            format!(
+                "elasticloadbalancing:DescribeLoadBalancers {}: security groups {}, EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic=on",
+                nlb.name,
+                nlb.security_groups.join(", ")
+            ),
+            format!("no inbound rule of them admits its listeners {} from anywhere", closed.join(", ")),
+        ],
+        INTEGRATION_SYMPTOMS,
+    ))
 }
 
 /// An AVAILABLE VPC link whose NLB has no endpoint service any more, or one that is not

@@ -230,6 +230,23 @@ const CONTROL_CASES: &[Case] = &[
         stage.variables.insert("vpcLinkId".into(), "gone99".into());
         cp(f).missing_vpc_links.push("gone99".into());
     }),
+    (FindingId::NlbSgBlocksVpclinkTraffic, |f| {
+        cp(f).nlbs[0].security_groups = vec!["sg-nlb".into()];
+        cp(f).nlbs[0].enforce_privatelink_sg = Some(true);
+        // A rule for another port only.
+        cp(f).sg_rules.insert(
+            "sg-nlb".into(),
+            vec![crate::facts::control::SgRule {
+                egress: false,
+                protocol: "tcp".into(),
+                from_port: 8443,
+                to_port: 8443,
+                cidr: Some("10.0.0.0/16".into()),
+                group_ref: None,
+                prefix_list: None,
+            }],
+        );
+    }),
     (FindingId::IntegrationSchemeMismatch, |f| {
         cp(f).nlbs[0].listeners.as_mut().unwrap()[0].protocol = "TLS".into();
     }),

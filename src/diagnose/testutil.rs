@@ -269,6 +269,8 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             vpc_id: Some("vpc-1".into()),
             azs: vec!["us-east-1a".into(), "us-east-1b".into()],
             subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            security_groups: vec![],
+            enforce_privatelink_sg: None,
             // The integrations' uri has no port: `http`, 80.
             listeners: Some(vec![Listener {
                 port: 80,

@@ -621,6 +621,11 @@ pub struct Nlb {
     pub azs: Vec<String>,
     /// The subnets it has a node in (`AvailabilityZones[].SubnetId`).
     pub subnets: Vec<String>,
+    /// Its security groups (none: every client reaches its listeners).
+    pub security_groups: Vec<String>,
+    /// `EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic`: whether PrivateLink traffic (a VPC
+    /// link's) must pass those groups' inbound rules. `None`: not said.
+    pub enforce_privatelink_sg: Option<bool>,
     /// `None`: `DescribeListeners` failed (not the same as no listener).
     pub listeners: Option<Vec<Listener>>,
     pub target_groups: Vec<TargetGroup>,

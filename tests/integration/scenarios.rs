@@ -200,6 +200,7 @@ scenario_tests! {
     cp_hybrid_timeout,
     cp_integration_scheme_mismatch,
     cp_ip_drift,
+    cp_link_nlb_sg_blocks,
     cp_listener_port_mismatch,
     cp_listeners_denied,
     cp_one_call_denied,
