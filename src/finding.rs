@@ -252,6 +252,9 @@ catalog! {
     TargetSgBlocksNlb = "target_sg_blocks_nlb", ControlPlane, Critical, true,
         "The NLB's targets (a PrivateLink endpoint's ENIs) do not admit the NLB",
         "Allow the target port (and the health-check port) on the endpoint's security group from the NLB's subnets' CIDRs or the NLB's security group: IP targets see the NLB's own addresses.";
+    PrivatelinkAzMismatch = "privatelink_az_mismatch", ControlPlane, Warning, true,
+        "The PrivateLink endpoint has ENIs in Availability Zones where the provider's NLB has no node",
+        "Keep the consumer endpoint's subnets in AZs (by AZ id) the provider's NLB serves, or have the provider add those AZs to the NLB; calls through the ENIs in those AZs fail meanwhile.";
     ProviderNlbUnhealthy = "provider_nlb_unhealthy", ControlPlane, Critical, true,
         "The provider's NLB behind the PrivateLink endpoint service has no healthy target",
         "In the provider account, fix the targets behind the endpoint service's NLB (the EKS service and its pods, their security groups, the health-check port and path); the consumer side is fine.";

@@ -388,6 +388,9 @@ def build_endpoint(ec2, region, vpc, subnets, spec, groups):
 
 
 def build_nlb(elbv2, region, vpc, subnets, spec, groups=()):
+    """An NLB in `subnets` (az -> subnet): all of them, or those of `spec["azs"]`."""
+    if spec.get("azs") is not None:
+        subnets = {az: s for az, s in subnets.items() if az in spec["azs"]}
     lb = elbv2.create_load_balancer(
         spec["name"], [g.id for g in groups], [s.id for s in subnets.values()], scheme=spec["scheme"],
         loadbalancer_type="network")
@@ -475,7 +478,8 @@ def seed(doc):
     pec2 = ec2_backends[prov["account"]][region]
     pelb = elbv2_backends[prov["account"]][region]
     pvpc, psubnets = build_network(pec2, prov["network"])
-    plb = build_nlb(pelb, region, pvpc, psubnets, prov["nlb"])
+    plb = build_nlb(pelb, region, pvpc, psubnets, dict(prov["nlb"], azs=prov.get("nlb_azs")))
+    # The service as created, in every AZ; the NLB may lose some later (`nlb_azs`).
     cfg = pec2.create_vpc_endpoint_service_configuration(
         [plb.arn], prov["service"]["acceptance_required"], None, [], [])
     pec2.configurations.pop(cfg.id)

@@ -251,7 +251,10 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
         a.privatelink
             .iter()
             .enumerate()
-            .map(|(i, s)| target(*s, &az(i), health))
+            .map(|(i, s)| {
+                let gone = faults.provider_missing_azs.contains(&az(i));
+                target(*s, &az(i), if gone { TIMEOUT } else { health })
+            })
             .collect()
     };
     let health_b = if blackholed
@@ -423,6 +426,8 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "subnets": azs.iter().enumerate()
                     .map(|(i, az)| json!({"az": az, "cidr": subnet_cidr(8 + i)})).collect::<Vec<_>>(),
             },
+            // The provider's NLB: in every AZ but `provider_missing_azs`.
+            "nlb_azs": azs.iter().filter(|z| !faults.provider_missing_azs.contains(z)).collect::<Vec<_>>(),
             "nlb": nlb("p", "eks-orders-nlb", "0a1b2c3d4e5fc003",
                        format!("eks-orders-nlb-0a1b2c3d4e.elb.{region}.amazonaws.com"),
                        a.provider_nlb, vec![target(a.backend_a, &az(0),

@@ -30,8 +30,8 @@ const MOTO_KEY: &str = "testing";
 enum Role {
     /// The endpoint ENI in this AZ (security group: `sg_drop`).
     Eni(String),
-    /// A PrivateLink endpoint ENI: NLB A's target (path A).
-    PrivateLink,
+    /// A PrivateLink endpoint ENI in this AZ: NLB A's target (path A).
+    PrivateLink(String),
     /// The IP target in another network: NLB B's target (path B).
     Hybrid,
     /// The provider NLB's target, the EKS service (path A's far end).
@@ -58,13 +58,14 @@ impl Role {
             Role::Eni(_) if faults.client_network != crate::ClientNetwork::Ok => Reach::Drop,
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
-            Role::PrivateLink
+            Role::PrivateLink(az) if faults.provider_missing_azs.contains(az) => Reach::Drop,
+            Role::PrivateLink(_)
                 if faults.endpoint_connection != ConnectionState::Available
                     || faults.service_endpoint_sg_blocks =>
             {
                 Reach::Drop
             }
-            Role::PrivateLink => target,
+            Role::PrivateLink(_) => target,
             Role::Hybrid if faults.hybrid_route != crate::HybridRoute::Ok => Reach::Drop,
             Role::Hybrid => match faults.hybrid_target {
                 HybridFault::Timeout => Reach::Drop,
@@ -297,9 +298,10 @@ impl Lab {
         hops.insert(0, ("resolver (UDP+TCP)".into(), resolver));
         hops.push(("public front end".into(), public.addr()));
         hops.push(("NLB A (VPC link, path A)".into(), nlb_a.addr()));
-        for slot in &privatelink {
+        for (i, slot) in privatelink.iter().enumerate() {
             hops.push(("PrivateLink endpoint ENI".into(), slot.addr()));
-            controlled.push((Role::PrivateLink, slot.clone()));
+            let az = azs[i % azs.len()].clone();
+            controlled.push((Role::PrivateLink(az), slot.clone()));
         }
         hops.push(("provider NLB".into(), provider_nlb.addr()));
         hops.push(("backend A (EKS orders)".into(), backend_a.addr()));

@@ -538,6 +538,9 @@ pub struct Faults {
     /// Path A: the PrivateLink endpoint's security group (its ENIs are NLB A's targets) admits
     /// nothing: its ENIs drop SYNs, NLB A's targets are `Target.Timeout`.
     pub service_endpoint_sg_blocks: bool,
+    /// Path A: AZs (the consumer's names) where the provider's NLB has no node any more; the
+    /// PrivateLink endpoint's ENIs there carry no traffic (SYNs dropped, `Target.Timeout`).
+    pub provider_missing_azs: Vec<String>,
     /// Path A's far end: the provider NLB's target (the EKS service) refuses connections and is
     /// unhealthy (`Target.FailedHealthChecks`); the consumer side stays healthy.
     pub provider_targets_unhealthy: bool,
@@ -628,6 +631,7 @@ impl Default for Faults {
             hybrid_target: HybridFault::Ok,
             hybrid_route: HybridRoute::Ok,
             provider_targets_unhealthy: false,
+            provider_missing_azs: Vec::new(),
             service_endpoint_sg_blocks: false,
             client_network: ClientNetwork::Ok,
             client_resolver: ClientResolver::Vpc,
@@ -652,6 +656,16 @@ impl Faults {
         if let Some(az) = self.sg_drop.iter().find(|az| !azs.contains(az)) {
             return Err(format!(
                 "faults.sg_drop: unknown AZ {az:?} (topology AZs: {})",
+                azs.join(", ")
+            ));
+        }
+        if let Some(az) = self
+            .provider_missing_azs
+            .iter()
+            .find(|az| !azs.contains(az))
+        {
+            return Err(format!(
+                "faults.provider_missing_azs: unknown AZ {az:?} (topology AZs: {})",
                 azs.join(", ")
             ));
         }

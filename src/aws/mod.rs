@@ -110,11 +110,11 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<Vec<RouteTable>, AwsError>>;
-    /// DescribeSubnets: the CIDR block of each subnet, by id.
-    fn describe_subnet_cidrs(
+    /// DescribeSubnets: each subnet's CIDR block and AZ id, by id.
+    fn describe_subnets(
         &self,
         subnet_ids: &[String],
-    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>>;
+    ) -> impl Future<Output = Result<BTreeMap<String, Subnet>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
     where
@@ -439,8 +439,19 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             .filter(|g| !cf.sg_rules.contains_key(g))
             .collect(),
     );
-    let subnets = unique(cf.nlbs.iter().flat_map(|n| n.subnets.clone()).collect());
-    let (rules, cidrs) = tokio::join!(
+    // The NLBs' subnets, and those of the PrivateLink endpoints' ENIs (their AZs).
+    let subnets = unique(
+        cf.nlbs
+            .iter()
+            .flat_map(|n| n.subnets.clone())
+            .chain(
+                cf.service_endpoints
+                    .iter()
+                    .flat_map(|e| e.eni_subnets.values().cloned()),
+            )
+            .collect(),
+    );
+    let (rules, found) = tokio::join!(
         async {
             let op = Operation::DescribeSecurityGroupRules;
             if groups.is_empty() {
@@ -453,11 +464,11 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             if subnets.is_empty() {
                 return None;
             }
-            rec.call(op, inv.describe_subnet_cidrs(&subnets)).await
+            rec.call(op, inv.describe_subnets(&subnets)).await
         },
     );
     cf.sg_rules.extend(rules.unwrap_or_default());
-    cf.subnet_cidrs = cidrs.unwrap_or_default();
+    keep_subnets(cf, found.unwrap_or_default());
     for account in inv.role_accounts() {
         let op = Operation::DescribeVpcEndpointConnections;
         if let Some(m) = rec.call(op, inv.describe_connections(&account, &ids)).await {
@@ -465,6 +476,15 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
         }
     }
     read_provider_nlbs(rec, inv, cf).await;
+}
+
+fn keep_subnets(cf: &mut ControlFacts, found: BTreeMap<String, Subnet>) {
+    for (id, s) in found {
+        if let Some(az) = s.az_id {
+            cf.subnet_azs.insert(id.clone(), az);
+        }
+        cf.subnet_cidrs.insert(id, s.cidr);
+    }
 }
 
 /// Seed path A's far end: in each account with a role, its endpoint services that the
@@ -492,6 +512,14 @@ async fn read_provider_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Cont
             for arn in &service.nlb_arns {
                 if let Some(n) = Box::pin(read_nlb(rec, &provider, arn)).await {
                     nlbs.push(n);
+                }
+            }
+            // Their subnets' AZ ids, in the provider's account.
+            let subnets: Vec<String> = nlbs.iter().flat_map(|n| n.subnets.clone()).collect();
+            if !subnets.is_empty() {
+                let op = Operation::DescribeSubnets;
+                if let Some(found) = rec.call(op, provider.describe_subnets(&subnets)).await {
+                    keep_subnets(cf, found);
                 }
             }
             cf.provider_nlbs.insert(service.id, nlbs);
@@ -683,15 +711,16 @@ mod tests {
                 }],
             }])
         }
-        async fn describe_subnet_cidrs(
+        async fn describe_subnets(
             &self,
             ids: &[String],
-        ) -> Result<BTreeMap<String, String>, AwsError> {
+        ) -> Result<BTreeMap<String, Subnet>, AwsError> {
             self.allow(Operation::DescribeSubnets)?;
-            Ok(ids
-                .iter()
-                .map(|i| (i.clone(), "10.0.1.0/28".to_string()))
-                .collect())
+            let subnet = || Subnet {
+                cidr: "10.0.1.0/28".into(),
+                az_id: Some("use1-az1".into()),
+            };
+            Ok(ids.iter().map(|i| (i.clone(), subnet())).collect())
         }
         fn in_account(&self, _: &str) -> Option<Fake> {
             None

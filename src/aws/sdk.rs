@@ -745,10 +745,10 @@ impl Inventory for SdkInventory {
             .collect())
     }
 
-    async fn describe_subnet_cidrs(
+    async fn describe_subnets(
         &self,
         subnet_ids: &[String],
-    ) -> Result<BTreeMap<String, String>, AwsError> {
+    ) -> Result<BTreeMap<String, Subnet>, AwsError> {
         let o = self
             .main
             .ec2
@@ -759,7 +759,13 @@ impl Inventory for SdkInventory {
             .map_err(err)?;
         Ok(o.subnets()
             .iter()
-            .filter_map(|s| Some((s.subnet_id()?.to_string(), s.cidr_block()?.to_string())))
+            .filter_map(|s| {
+                let subnet = Subnet {
+                    cidr: s.cidr_block()?.to_string(),
+                    az_id: s.availability_zone_id().map(str::to_string),
+                };
+                Some((s.subnet_id()?.to_string(), subnet))
+            })
             .collect())
     }
 

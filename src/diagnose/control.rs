@@ -849,8 +849,70 @@ fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirme
     }
 }
 
+/// Seed path A: the PrivateLink endpoint has ENIs in Availability Zones (compared by id: names
+/// differ between accounts) where the provider's NLB has no node. Connections through those ENIs
+/// go nowhere, so only some calls fail: no prediction, since a call that works refutes nothing here.
+/// Only ENIs the VPC link's NLB sees unhealthy as targets are named (a healthy one carries traffic).
+fn privatelink_az_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    for e in &cf.service_endpoints {
+        let Some(nlbs) = e
+            .service_id()
+            .and_then(|s| cf.provider_nlbs.get(s))
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let provider: Option<Vec<&String>> = nlbs
+            .iter()
+            .flat_map(|n| n.subnets.iter())
+            .map(|s| cf.subnet_azs.get(s))
+            .collect();
+        let Some(provider) = provider.filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        let ours: Option<Vec<(IpAddr, &String)>> = e
+            .eni_subnets
+            .iter()
+            .map(|(ip, s)| Some((*ip, cf.subnet_azs.get(s)?)))
+            .collect();
+        let Some(ours) = ours else { continue };
+        let names: Vec<&str> = nlbs.iter().map(|n| n.name.as_str()).collect();
+        let mut azs: Vec<&str> = provider.iter().map(|a| a.as_str()).collect();
+        azs.sort();
+        azs.dedup();
+        let unhealthy = |ip: &IpAddr| {
+            let mut t = cf
+                .nlbs
+                .iter()
+                .flat_map(|n| n.target_groups.iter().flat_map(|g| g.targets.iter()))
+                .filter(|t| t.ip() == Some(*ip));
+            t.next().is_some_and(|t| !t.healthy())
+        };
+        let ev: Vec<String> = ours
+            .iter()
+            .filter(|(ip, az)| !provider.contains(az) && unhealthy(ip))
+            .map(|(ip, az)| {
+                format!(
+                    "{}'s ENI {ip} is in {az}; the provider's {} has nodes in {} only",
+                    e.id,
+                    names.join(", "),
+                    azs.join(", ")
+                )
+            })
+            .collect();
+        if !ev.is_empty() {
+            out.push(confirmed(
+                FindingId::PrivatelinkAzMismatch,
+                ev,
+                INTEGRATION_SYMPTOMS,
+            ));
+        }
+    }
+}
+
 fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     integration_config_rules(f, cf, out);
+    privatelink_az_rules(cf, out);
     let links = cf.integration_links();
     for id in &links {
         let Some(l) = cf.vpc_links.iter().find(|l| &l.id == id) else {
@@ -1436,6 +1498,55 @@ mod tests {
         assert!(ev[0].contains("NLB ARN is malformed"));
         cp(&mut f).vpc_links[0].status = "PENDING".into();
         assert_eq!(first(&f).0, FindingId::VpcLinkPending);
+    }
+
+    #[test]
+    fn an_endpoint_eni_in_an_az_the_provider_lacks_is_named_when_its_target_is_unhealthy() {
+        let mut f = healthy_cp();
+        let c = cp(&mut f);
+        let service = "vpce-svc-0123456789abcdef0";
+        c.service_endpoints[0].service_name =
+            Some(format!("com.amazonaws.vpce.us-east-1.{service}"));
+        c.service_endpoints[0].eni_subnets = [
+            ("10.0.1.60".parse().unwrap(), "subnet-a".to_string()),
+            ("10.0.2.60".parse().unwrap(), "subnet-b".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let mut provider = c.nlbs[0].clone();
+        provider.name = "eks-orders-nlb".into();
+        provider.subnets = vec!["subnet-p1".into()];
+        c.provider_nlbs.insert(service.into(), vec![provider]);
+        for (s, az) in [
+            ("subnet-a", "use1-az1"),
+            ("subnet-b", "use1-az2"),
+            ("subnet-p1", "use1-az1"),
+        ] {
+            c.subnet_azs.insert(s.into(), az.into());
+        }
+        // The ENI in use1-az2 is still a healthy target: it carries traffic, nothing is claimed.
+        assert!(!ids(&f).contains(&FindingId::PrivatelinkAzMismatch));
+        let t = &mut cp(&mut f).nlbs[0].target_groups[0].targets[1];
+        t.state = "unhealthy".into();
+        t.reason = Some("Target.Timeout".into());
+        set_path(
+            &mut f,
+            "/",
+            gateway(
+                504,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+        );
+        let (id, conf, ev) = first(&f);
+        assert_eq!(
+            (id, conf),
+            (FindingId::PrivatelinkAzMismatch, Confidence::Confirmed)
+        );
+        assert!(
+            ev[0].contains("10.0.2.60 is in use1-az2") && ev[0].contains("use1-az1 only"),
+            "{ev:?}"
+        );
     }
 
     #[test]

@@ -200,6 +200,9 @@ pub struct ControlFacts {
     /// The CIDR blocks of the NLBs' subnets, by subnet id (`ec2:DescribeSubnets`, seed path A): where
     /// their health checks and traffic come from.
     pub subnet_cidrs: BTreeMap<String, String>,
+    /// The Availability Zone id of each subnet read (`use1-az4`; names differ between accounts,
+    /// ids do not), by subnet id, in any account.
+    pub subnet_azs: BTreeMap<String, String>,
     /// The endpoint services of this account (`ec2:DescribeVpcEndpointServiceConfigurations`):
     /// each REST VPC link has one on its NLB. `None`: not read.
     pub endpoint_services: Option<Vec<EndpointService>>,
@@ -218,6 +221,13 @@ pub struct EndpointService {
     /// `ServiceState`: `Pending`, `Available`, `Deleting`, `Deleted`, `Failed`.
     pub state: String,
     pub nlb_arns: Vec<String>,
+}
+
+/// A subnet: its CIDR block and Availability Zone id.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subnet {
+    pub cidr: String,
+    pub az_id: Option<String>,
 }
 
 /// One route table of a VPC.
