@@ -1,0 +1,311 @@
+//! API Gateway: the API, stage, resource policy, methods (authorization, API keys) and WAF.
+
+use crate::facts::control::{ControlFacts, Endpoint, Operation, RestApi};
+use crate::facts::Facts;
+use crate::facts::InvokeVia;
+use crate::finding::{Confidence, Finding, FindingId};
+
+use super::super::policy::{self, Decision};
+use super::super::reconcile::Symptom;
+use super::{confirmed, Confirmed, IN_FLIGHT, NOT_DEPLOYED};
+
+pub(super) fn api_rules(
+    f: &Facts,
+    cf: &ControlFacts,
+    ep: Option<&Endpoint>,
+    data: &[Finding],
+    out: &mut Vec<Confirmed>,
+) {
+    if cf.api_not_found {
+        out.push(confirmed(
+            FindingId::ApiNotPrivateOrWrongApi,
+            vec![format!(
+                "apigateway:GetRestApi {}: NotFoundException",
+                f.target.api_id
+            )],
+            &[FindingId::StageNotFound, FindingId::MissingHostOrApigwApiIdHeader],
+        )
+        .predicts(
+            Symptom::StoppedAtGateway(None),
+            &["pgw read another account or region than the one serving the API (credentials, --region)", IN_FLIGHT],
+        ));
+        return;
+    }
+    let Some(api) = &cf.api else { return };
+    if !api.endpoint_types.iter().any(|t| t == "PRIVATE") {
+        let ev = vec![format!(
+            "apigateway:GetRestApi {}: endpointConfiguration.types={:?}",
+            api.id, api.endpoint_types
+        )];
+        let id = if ep.is_some_and(|e| e.private_dns_enabled) {
+            FindingId::PublicApiBlockedByPrivateDns
+        } else {
+            FindingId::ApiNotPrivateOrWrongApi
+        };
+        out.push(
+            confirmed(
+                id,
+                ev,
+                &[FindingId::StageNotFound, FindingId::DnsPrivateDnsDisabled],
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+        );
+        return;
+    }
+    alias_rule(f, api, ep, out);
+    if cf.stage.is_none()
+        && cf.calls.iter().any(|c| {
+            c.operation == Operation::GetStage
+                && c.error.as_deref().is_some_and(|e| e.contains("NotFound"))
+        })
+    {
+        out.push(
+            confirmed(
+                FindingId::StageNotFound,
+                vec![format!(
+                    "apigateway:GetStage {}: NotFoundException",
+                    f.target.stage
+                )],
+                &[FindingId::StageNotFound],
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+        );
+    }
+    policy_rules(api, ep, data, out);
+    method_rules(f, cf, out);
+    waf_rule(f, cf, out);
+}
+
+/// 403 Forbidden on calls that, by the control plane, have nothing else to be refused for (the API
+/// is PRIVATE and found, the stage found, no API key required there) while the stage has a WAF web
+/// ACL: the web ACL, likely (pgw reads no WAF rule or log).
+fn waf_rule(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(acl) = cf.stage.as_ref().and_then(|s| s.web_acl_arn.as_deref()) else {
+        return;
+    };
+    // Without the methods an API key cannot be ruled out.
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    let key_paths: Vec<String> = resources
+        .iter()
+        .filter(|r| r.methods.iter().any(|m| m.api_key_required))
+        .flat_map(|r| paths_of(f, &r.path))
+        .collect();
+    let forbidden: Vec<String> = f
+        .invokes()
+        .filter(|p| {
+            super::super::classify(p) == super::super::Class::Forbidden
+                && !key_paths.contains(&p.path)
+        })
+        .map(|p| {
+            format!(
+                "{} {} via {}: 403 ForbiddenException",
+                f.target.method, p.path, p.addr
+            )
+        })
+        .collect();
+    if forbidden.is_empty() {
+        return;
+    }
+    let mut ev = vec![format!(
+        "apigateway:GetStage {}: webAclArn={acl}",
+        f.target.stage
+    )];
+    ev.push("the API is PRIVATE, its stage exists, and these paths need no API key: nothing else in API Gateway refuses them with Forbidden".into());
+    ev.extend(forbidden.into_iter().take(4));
+    let mut c = confirmed(
+        FindingId::WafBlocked,
+        ev,
+        &[
+            FindingId::StageNotFound,
+            FindingId::UnexpectedGatewayResponse,
+        ],
+    );
+    // The web ACL's rules and logs are not read: what blocks is inferred.
+    c.finding.confidence = Confidence::Likely;
+    out.push(c);
+}
+
+/// The `{api}-{vpce}` alias route, with the client's endpoint not associated with the API.
+fn alias_rule(f: &Facts, api: &RestApi, ep: Option<&Endpoint>, out: &mut Vec<Confirmed>) {
+    let Some(e) = ep else { return };
+    if f.target.invoke_via == InvokeVia::Alias && !api.vpc_endpoint_ids.contains(&e.id) {
+        out.push(
+            confirmed(
+                FindingId::DnsVpceAliasNotAssociated,
+                vec![format!(
+                    "apigateway:GetRestApi {}: vpcEndpointIds={:?} lacks {}",
+                    api.id, api.vpc_endpoint_ids, e.id
+                )],
+                &[FindingId::DnsVpceAliasNotAssociated, FindingId::DnsNxdomain],
+            )
+            .predicts(
+                Symptom::NameMissing,
+                &[
+                    "the association changed minutes ago: DNS follows it with a delay",
+                    IN_FLIGHT,
+                ],
+            ),
+        );
+    }
+}
+
+/// The resource policy, evaluated for the client's endpoint.
+fn policy_rules(api: &RestApi, ep: Option<&Endpoint>, data: &[Finding], out: &mut Vec<Confirmed>) {
+    let denied_on_data_plane: Vec<FindingId> = data
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.id,
+                FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing
+            )
+        })
+        .map(|d| d.id)
+        .collect();
+    let denies =
+        |c: Confirmed| c.predicts(Symptom::StoppedAtGateway(None), &[NOT_DEPLOYED, IN_FLIGHT]);
+    match (&api.policy, ep) {
+        (None, _) => out.push(denies(confirmed(
+            FindingId::ResourcePolicyMissing,
+            vec![format!("apigateway:GetRestApi {}: no resource policy", api.id)],
+            &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
+        ))),
+        (Some(p), Some(e)) => match policy::parse(p).map(|v| (policy::evaluate(&v, &e.id), v)) {
+            Some((Decision::ExplicitDeny, v)) => out.push(denies(confirmed(
+                FindingId::ResourcePolicyDeniesVpce,
+                vec![format!(
+                    "resource policy denies {}: its aws:SourceVpce names {:?}",
+                    e.id,
+                    policy::named_endpoints(&v)
+                )],
+                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
+            ))),
+            Some((Decision::ImplicitDeny, _)) => out.push(denies(confirmed(
+                FindingId::ResourcePolicyMissing,
+                vec![format!("resource policy has no Allow that applies to {}", e.id)],
+                &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
+            ))),
+            Some((Decision::Allow, _)) if !denied_on_data_plane.is_empty() => out.push(confirmed(
+                FindingId::PolicyChangedNotRedeployed,
+                vec![format!(
+                    "the current resource policy allows {}, yet API Gateway denies: the stage runs an older policy",
+                    e.id
+                )],
+                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
+            )),
+            _ => {}
+        },
+        _ => {}
+    }
+}
+
+/// The configured paths served by stage resource `resource` (`/` serves `/`, `/{proxy+}` every
+/// other path).
+pub(super) fn paths_of(f: &Facts, resource: &str) -> Vec<String> {
+    let mut v: Vec<String> = f
+        .invokes()
+        .map(|p| p.path.clone())
+        .filter(|p| (p == "/") == (resource == "/"))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    for (path, id) in [
+        ("/", FindingId::MissingRootAnyMethod),
+        ("/{proxy+}", FindingId::MissingProxyMethod),
+    ] {
+        let current = resources.iter().find(|r| r.path == path);
+        let has_method = current.is_some_and(|r| !r.methods.is_empty());
+        if !has_method {
+            out.push(
+                confirmed(
+                    id,
+                    vec![format!("apigateway:GetResources: {path} has no method")],
+                    if id == FindingId::MissingRootAnyMethod {
+                        &[FindingId::MissingRootAnyMethod]
+                    } else {
+                        &[FindingId::MissingProxyMethod]
+                    },
+                )
+                .predicts(
+                    Symptom::StoppedAtGateway(Some(paths_of(f, path))),
+                    &[NOT_DEPLOYED, IN_FLIGHT],
+                ),
+            );
+            continue;
+        }
+        if let Some(deployed) = &cf.deployed {
+            let in_snapshot = deployed.get(path).is_some_and(|m| !m.is_empty());
+            if !in_snapshot {
+                out.push(confirmed(
+                    FindingId::MethodNotDeployed,
+                    vec![format!(
+                        "{path} has a method in the API but not in the stage's deployment (apigateway:GetDeployment embed=apisummary)"
+                    )],
+                    if id == FindingId::MissingRootAnyMethod { &[FindingId::MissingRootAnyMethod] } else { &[FindingId::MissingProxyMethod] },
+                )
+                .predicts(Symptom::StoppedAtGateway(Some(paths_of(f, path))), &[IN_FLIGHT]));
+            }
+        }
+    }
+    // pgw sends no API key: a method that requires one refuses every call.
+    for r in resources
+        .iter()
+        .filter(|r| r.path == "/" || r.path == "/{proxy+}")
+    {
+        let keyed: Vec<String> = r
+            .methods
+            .iter()
+            .filter(|m| m.api_key_required)
+            .map(|m| {
+                format!(
+                    "apigateway:GetResources: {} {}: apiKeyRequired=true",
+                    m.http_method, r.path
+                )
+            })
+            .collect();
+        if keyed.is_empty() {
+            continue;
+        }
+        let mut ev = keyed;
+        ev.push("pgw's calls carry no x-api-key".into());
+        out.push(
+            confirmed(
+                FindingId::ApiKeyRequired,
+                ev,
+                &[
+                    FindingId::StageNotFound,
+                    FindingId::UnexpectedGatewayResponse,
+                ],
+            )
+            .predicts(
+                Symptom::StoppedAtGateway(Some(paths_of(f, &r.path))),
+                &[NOT_DEPLOYED, IN_FLIGHT],
+            ),
+        );
+    }
+    let iam: Vec<String> = resources
+        .iter()
+        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
+        .filter(|(_, m)| m.authorization_type.as_deref() == Some("AWS_IAM"))
+        .map(|(r, m)| format!("{} {}: authorizationType=AWS_IAM", m.http_method, r.path))
+        .collect();
+    // Signed calls are what AWS_IAM wants: only unsigned ones can fail for it.
+    if !iam.is_empty() && !f.target.signed {
+        out.push(
+            confirmed(
+                FindingId::IamAuthRequired,
+                iam,
+                &[FindingId::IamAuthRequired],
+            )
+            .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
+        );
+    }
+}
