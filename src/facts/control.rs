@@ -722,6 +722,21 @@ impl ControlFacts {
         }
     }
 
+    /// The inbound (or, with `egress`, outbound) rules of every security group in `groups`;
+    /// `None` when the rules of one of them were not read.
+    pub fn rules_of(&self, groups: &[String], egress: bool) -> Option<Vec<&SgRule>> {
+        let read: Vec<&Vec<SgRule>> = groups
+            .iter()
+            .map(|g| self.sg_rules.get(g))
+            .collect::<Option<_>>()?;
+        Some(
+            read.into_iter()
+                .flatten()
+                .filter(|r| r.egress == egress)
+                .collect(),
+        )
+    }
+
     /// The network ACL of subnet `subnet` in VPC `vpc`: its own association, else the default one.
     pub fn acl_of(&self, vpc: &str, subnet: &str) -> Option<&NetworkAcl> {
         let acls = self.network_acls.get(vpc)?;

@@ -280,15 +280,7 @@ fn nlb_sg_rule(cf: &ControlFacts, nlb: &Nlb) -> Option<Confirmed> {
         return None;
     }
     let listeners = nlb.listeners.as_ref()?;
-    let rules: Vec<&crate::facts::control::SgRule> = nlb
-        .security_groups
-        .iter()
-        .map(|g| cf.sg_rules.get(g))
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .filter(|r| !r.egress)
-        .collect();
+    let rules = cf.rules_of(&nlb.security_groups, false)?;
     let closed: Vec<String> = listeners
         .iter()
         .filter(|l| {
@@ -546,15 +538,7 @@ fn target_sg_rule(
         return None;
     }
     let port = targets.iter().find_map(|t| t.port)?;
-    let rules: Vec<&crate::facts::control::SgRule> = e
-        .security_groups
-        .iter()
-        .map(|g| cf.sg_rules.get(g))
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .filter(|r| !r.egress)
-        .collect();
+    let rules = cf.rules_of(&e.security_groups, false)?;
     let cidrs: Vec<&String> = nlb
         .subnets
         .iter()

@@ -163,12 +163,7 @@ fn client_network_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec
     };
     let mut blocked: Vec<IpAddr> = Vec::new();
     let mut why: Vec<String> = Vec::new();
-    let egress: Option<Vec<&crate::facts::control::SgRule>> = me
-        .security_groups
-        .iter()
-        .map(|g| cf.sg_rules.get(g))
-        .collect::<Option<Vec<_>>>()
-        .map(|v| v.into_iter().flatten().filter(|r| r.egress).collect());
+    let egress = cf.rules_of(&me.security_groups, true);
     for eni in e.ips() {
         if let Some(rules) = &egress {
             let v: Vec<Option<bool>> = rules
