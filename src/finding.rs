@@ -255,6 +255,9 @@ catalog! {
     PrivatelinkAzMismatch = "privatelink_az_mismatch", ControlPlane, Warning, true,
         "The PrivateLink endpoint has ENIs in Availability Zones where the provider's NLB has no node",
         "Keep the consumer endpoint's subnets in AZs (by AZ id) the provider's NLB serves, or have the provider add those AZs to the NLB; calls through the ENIs in those AZs fail meanwhile.";
+    EndpointServicePermissionMissing = "endpoint_service_permission_missing", ControlPlane, Critical, true,
+        "The consumer's account is not among the endpoint service's allowed principals, and its connection is refused",
+        "The provider adds the consumer's account (or role) to the service's allowed principals (aws ec2 modify-vpc-endpoint-service-permissions --service-id <vpce-svc> --add-allowed-principals arn:aws:iam::<account>:root), then accepts the connection or the consumer recreates the endpoint.";
     ProviderNlbUnhealthy = "provider_nlb_unhealthy", ControlPlane, Critical, true,
         "The provider's NLB behind the PrivateLink endpoint service has no healthy target",
         "In the provider account, fix the targets behind the endpoint service's NLB (the EKS service and its pods, their security groups, the health-check port and path); the consumer side is fine.";

@@ -436,7 +436,8 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "id": SERVICE_ID,
                 "name": format!("com.amazonaws.vpce.{region}.{SERVICE_ID}"),
                 "acceptance_required": true,
-                "allowed_principals": [format!("arn:aws:iam::{}:root", topo.account)],
+                "allowed_principals": if faults.provider_permission_removed { vec![] }
+                    else { vec![format!("arn:aws:iam::{}:root", topo.account)] },
             },
         },
     })

@@ -541,6 +541,9 @@ pub struct Faults {
     /// Path A: AZs (the consumer's names) where the provider's NLB has no node any more; the
     /// PrivateLink endpoint's ENIs there carry no traffic (SYNs dropped, `Target.Timeout`).
     pub provider_missing_azs: Vec<String>,
+    /// Path A: the provider removed the consumer's account from the endpoint service's allowed
+    /// principals (`DescribeVpcEndpointServicePermissions` lists none).
+    pub provider_permission_removed: bool,
     /// Path A's far end: the provider NLB's target (the EKS service) refuses connections and is
     /// unhealthy (`Target.FailedHealthChecks`); the consumer side stays healthy.
     pub provider_targets_unhealthy: bool,
@@ -594,6 +597,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "ec2:DescribeVpcEndpointServiceConfigurations",
     "ec2:DescribeSubnets",
     "ec2:DescribeNetworkAcls",
+    "ec2:DescribeVpcEndpointServicePermissions",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -632,6 +636,7 @@ impl Default for Faults {
             hybrid_route: HybridRoute::Ok,
             provider_targets_unhealthy: false,
             provider_missing_azs: Vec::new(),
+            provider_permission_removed: false,
             service_endpoint_sg_blocks: false,
             client_network: ClientNetwork::Ok,
             client_resolver: ClientResolver::Vpc,

@@ -115,6 +115,11 @@ pub trait Inventory {
         &self,
         subnet_ids: &[String],
     ) -> impl Future<Output = Result<BTreeMap<String, Subnet>, AwsError>>;
+    /// DescribeVpcEndpointServicePermissions: the principals allowed to connect to a service.
+    fn describe_service_permissions(
+        &self,
+        service_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
     where
@@ -522,6 +527,11 @@ async fn read_provider_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Cont
                     keep_subnets(cf, found);
                 }
             }
+            let op = Operation::DescribeVpcEndpointServicePermissions;
+            let read = provider.describe_service_permissions(&service.id);
+            if let Some(p) = rec.call(op, read).await {
+                cf.service_principals.insert(service.id.clone(), p);
+            }
             cf.provider_nlbs.insert(service.id, nlbs);
         }
     }
@@ -722,6 +732,10 @@ mod tests {
             };
             Ok(ids.iter().map(|i| (i.clone(), subnet())).collect())
         }
+        async fn describe_service_permissions(&self, _: &str) -> Result<Vec<String>, AwsError> {
+            self.allow(Operation::DescribeVpcEndpointServicePermissions)?;
+            Ok(vec![])
+        }
         fn in_account(&self, _: &str) -> Option<Fake> {
             None
         }
@@ -800,6 +814,7 @@ mod tests {
                     Operation::DescribeVpcEndpointConnections,
                     Operation::DescribeSubnets,
                     Operation::DescribeNetworkAcls,
+                    Operation::DescribeVpcEndpointServicePermissions,
                 ]
                 .contains(o)
             })

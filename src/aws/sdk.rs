@@ -769,6 +769,24 @@ impl Inventory for SdkInventory {
             .collect())
     }
 
+    async fn describe_service_permissions(
+        &self,
+        service_id: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        let o = self
+            .main
+            .ec2
+            .describe_vpc_endpoint_service_permissions()
+            .service_id(service_id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.allowed_principals()
+            .iter()
+            .filter_map(|p| p.principal().map(str::to_string))
+            .collect())
+    }
+
     fn in_account(&self, account: &str) -> Option<SdkInventory> {
         Some(SdkInventory {
             main: self.others.get(account)?.clone(),

@@ -110,6 +110,15 @@ const CONTROL_CASES: &[Case] = &[
     (FindingId::EndpointConnectionPendingAcceptance, |f| {
         cp(f).service_endpoints[0].state = "pendingAcceptance".into()
     }),
+    (FindingId::EndpointServicePermissionMissing, |f| {
+        let svc = "vpce-svc-0123456789abcdef0";
+        cp(f).service_endpoints[0].state = "rejected".into();
+        cp(f).service_endpoints[0].service_name =
+            Some(format!("com.amazonaws.vpce.us-east-1.{svc}"));
+        cp(f)
+            .service_principals
+            .insert(svc.into(), vec!["arn:aws:iam::444455556666:root".into()]);
+    }),
     (FindingId::EndpointConnectionRejectedOrExpired, |f| {
         cp(f)
             .provider_connections

@@ -31,6 +31,7 @@ pub enum Operation {
     DescribeVpcEndpointServiceConfigurations,
     DescribeSubnets,
     DescribeNetworkAcls,
+    DescribeVpcEndpointServicePermissions,
     AssumeRole,
 }
 
@@ -57,6 +58,7 @@ impl Operation {
         Operation::DescribeVpcEndpointServiceConfigurations,
         Operation::DescribeSubnets,
         Operation::DescribeNetworkAcls,
+        Operation::DescribeVpcEndpointServicePermissions,
         Operation::AssumeRole,
     ];
 
@@ -85,6 +87,9 @@ impl Operation {
             }
             Operation::DescribeSubnets => "ec2:DescribeSubnets",
             Operation::DescribeNetworkAcls => "ec2:DescribeNetworkAcls",
+            Operation::DescribeVpcEndpointServicePermissions => {
+                "ec2:DescribeVpcEndpointServicePermissions"
+            }
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -114,6 +119,9 @@ impl Operation {
             }
             Operation::DescribeSubnets => "ec2:DescribeSubnets",
             Operation::DescribeNetworkAcls => "ec2:DescribeNetworkAcls",
+            Operation::DescribeVpcEndpointServicePermissions => {
+                "ec2:DescribeVpcEndpointServicePermissions"
+            }
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -209,6 +217,9 @@ pub struct ControlFacts {
     /// The NLBs behind the endpoint services the `service_endpoints` connect to, read in the
     /// provider's account with its role, by service id (`vpce-svc-…`).
     pub provider_nlbs: BTreeMap<String, Vec<Nlb>>,
+    /// The principals allowed to connect to those endpoint services, read in the provider's account,
+    /// by service id (`ec2:DescribeVpcEndpointServicePermissions`).
+    pub service_principals: BTreeMap<String, Vec<String>>,
     /// The route tables of the NLBs' VPCs, by VPC id (`ec2:DescribeRouteTables`): the way from the
     /// NLB's subnets to IP targets in another network.
     pub route_tables: BTreeMap<String, Vec<RouteTable>>,

@@ -210,6 +210,7 @@ scenario_tests! {
     cp_private_dns_off_refused,
     cp_private_dns_off_timeout,
     cp_provider_az_missing,
+    cp_provider_permission_removed,
     cp_provider_targets_unhealthy,
     cp_public_api,
     cp_root_not_deployed,

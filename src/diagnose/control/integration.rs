@@ -382,7 +382,9 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
                 None
             },
         );
-    if let Some(c) = matched.and_then(|e| privatelink_rule(cf, e, &target_ips, &ev)) {
+    // The consumer's account: the VPC link's NLB lives there.
+    let account = nlb.arn.split(':').nth(4).unwrap_or_default();
+    if let Some(c) = matched.and_then(|e| privatelink_rule(cf, e, account, &target_ips, &ev)) {
         out.push(c);
         return;
     }
@@ -636,6 +638,7 @@ fn target_line(t: &Target) -> String {
 fn privatelink_rule(
     cf: &ControlFacts,
     e: &Endpoint,
+    account: &str,
     target_ips: &[IpAddr],
     ev: &[String],
 ) -> Option<Confirmed> {
@@ -663,6 +666,25 @@ fn privatelink_rule(
         ));
     }
     if state.is_refused() {
+        // Read in the provider's account: is the consumer's account still allowed at all?
+        let allowed = e
+            .service_id()
+            .and_then(|s| cf.service_principals.get(s).map(|p| (s, p)));
+        if let Some((service, principals)) = allowed {
+            let mine =
+                |p: &String| p == "*" || p == account || p.split(':').nth(4) == Some(account);
+            if !account.is_empty() && !principals.iter().any(mine) {
+                ev2.insert(0, format!(
+                    "provider ec2:DescribeVpcEndpointServicePermissions {service}: allowed principals {principals:?} do not include account {account}"
+                ));
+                ev2.extend(ev.iter().cloned());
+                return Some(confirmed(
+                    FindingId::EndpointServicePermissionMissing,
+                    ev2,
+                    INTEGRATION_SYMPTOMS,
+                ));
+            }
+        }
         ev2.extend(ev.iter().cloned());
         return Some(confirmed(
             FindingId::EndpointConnectionRejectedOrExpired,
