@@ -289,20 +289,51 @@ fn unique(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// Those of security groups `groups` whose rules are not read yet, sorted and deduplicated.
+fn unread_groups(cf: &ControlFacts, groups: impl IntoIterator<Item = String>) -> Vec<String> {
+    unique(
+        groups
+            .into_iter()
+            .filter(|g| !cf.sg_rules.contains_key(g))
+            .collect(),
+    )
+}
+
+/// The rules of `groups`, in one call (no call when there is none).
+async fn sg_rules_of<I: Inventory>(
+    rec: &Recorder,
+    inv: &I,
+    groups: &[String],
+) -> Option<BTreeMap<String, Vec<SgRule>>> {
+    if groups.is_empty() {
+        return None;
+    }
+    let op = Operation::DescribeSecurityGroupRules;
+    rec.call(op, inv.describe_sg_rules(groups)).await
+}
+
+/// The rules of those of `groups` not read yet.
+async fn read_sg_rules<I: Inventory>(
+    rec: &Recorder,
+    inv: &I,
+    cf: &mut ControlFacts,
+    groups: impl IntoIterator<Item = String>,
+) {
+    let groups = unread_groups(cf, groups);
+    cf.sg_rules
+        .extend(sg_rules_of(rec, inv, &groups).await.unwrap_or_default());
+}
+
 /// Around the execute-api endpoints: their security group rules, and per VPC its DNS attributes,
 /// its CIDR blocks and this host's own interface there.
 async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
+    let groups: Vec<String> = cf
+        .execute_api_endpoints
+        .iter()
+        .flat_map(|e| e.security_groups.clone())
+        .collect();
+    read_sg_rules(rec, inv, cf, groups).await;
     let eps = &cf.execute_api_endpoints;
-    let groups = unique(eps.iter().flat_map(|e| e.security_groups.clone()).collect());
-    if !groups.is_empty() {
-        let rules = rec.call(
-            Operation::DescribeSecurityGroupRules,
-            inv.describe_sg_rules(&groups),
-        );
-        if let Some(r) = rules.await {
-            cf.sg_rules = r;
-        }
-    }
     let vpcs = unique(eps.iter().filter_map(|e| e.vpc_id.clone()).collect());
     for vpc in vpcs {
         // The address this host reaches the VPC's endpoint ENIs from: its interface there, if any.
@@ -339,26 +370,35 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
         }
         if let Some(c) = client {
             // This host's own security groups: their outbound rules.
-            let mine: Vec<String> = c
-                .security_groups
-                .iter()
-                .filter(|g| !cf.sg_rules.contains_key(*g))
-                .cloned()
-                .collect();
-            if !mine.is_empty() {
-                let op = Operation::DescribeSecurityGroupRules;
-                if let Some(r) = rec.call(op, inv.describe_sg_rules(&mine)).await {
-                    cf.sg_rules.extend(r);
-                }
-            }
+            read_sg_rules(rec, inv, cf, c.security_groups.clone()).await;
             cf.client_enis.insert(vpc, c);
         }
     }
 }
 
-/// Behind the integrations: VPC links, their NLBs, the interface endpoints in the NLBs' VPCs
-/// (seed path A) and, with a role in the provider account, the provider side of their connections.
+/// Behind the integrations: VPC links, their NLBs, what lies around the NLBs, and with a role in
+/// the provider account the provider side of seed path A.
 async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
+    read_links_and_nlbs(rec, inv, cf).await;
+    if cf.nlbs.is_empty() {
+        return;
+    }
+    read_around_nlbs(rec, inv, cf).await;
+    let ids: Vec<String> = cf.service_endpoints.iter().map(|e| e.id.clone()).collect();
+    if ids.is_empty() {
+        return;
+    }
+    for account in inv.role_accounts() {
+        let op = Operation::DescribeVpcEndpointConnections;
+        if let Some(m) = rec.call(op, inv.describe_connections(&account, &ids)).await {
+            cf.provider_connections.extend(m);
+        }
+    }
+    read_provider_nlbs(rec, inv, cf).await;
+}
+
+/// The VPC links the integrations use (a link that does not exist is kept as such) and their NLBs.
+async fn read_links_and_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
     for id in cf.integration_links() {
         match rec
             .try_call(Operation::GetVpcLink, inv.get_vpc_link(&id))
@@ -380,6 +420,12 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             cf.nlbs.push(n);
         }
     }
+}
+
+/// Around the VPC links' NLBs: the routes to IP targets in another network (path B), the account's
+/// endpoint services (each VPC link has one on its NLB), the interface endpoints in the NLBs' VPCs
+/// (path A), and the security group rules and subnets that bear on both.
+async fn read_around_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
     // The way to IP targets in another network (`AvailabilityZone=all`) starts in these routes.
     let hybrid_vpcs = unique(
         cf.nlbs
@@ -397,25 +443,8 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             cf.route_tables.insert(vpc, t);
         }
     }
-    // The NLBs' own security groups: they filter the VPC link's traffic too.
-    let groups: Vec<String> = unique(
-        cf.nlbs
-            .iter()
-            .flat_map(|n| n.security_groups.clone())
-            .filter(|g| !cf.sg_rules.contains_key(g))
-            .collect(),
-    );
-    if !groups.is_empty() {
-        let op = Operation::DescribeSecurityGroupRules;
-        if let Some(r) = rec.call(op, inv.describe_sg_rules(&groups)).await {
-            cf.sg_rules.extend(r);
-        }
-    }
-    // Each REST VPC link has an endpoint service on its NLB, in the NLB's account.
-    if !cf.nlbs.is_empty() {
-        let op = Operation::DescribeVpcEndpointServiceConfigurations;
-        cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
-    }
+    let op = Operation::DescribeVpcEndpointServiceConfigurations;
+    cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
     let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
     for vpc in nlb_vpcs {
         let in_vpc = [("vpc-id", vpc.as_str()), ("vpc-endpoint-type", "Interface")];
@@ -432,55 +461,45 @@ async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
                 .is_some_and(|s| s.starts_with("com.amazonaws.vpce."))
         }));
     }
-    let ids: Vec<String> = cf.service_endpoints.iter().map(|e| e.id.clone()).collect();
-    if ids.is_empty() {
-        return;
-    }
-    // Those endpoints' ENIs are the NLBs' targets: their security groups against the NLBs' subnets.
-    let groups: Vec<String> = unique(
-        cf.service_endpoints
-            .iter()
-            .flat_map(|e| e.security_groups.clone())
-            .filter(|g| !cf.sg_rules.contains_key(g))
-            .collect(),
-    );
-    // The NLBs' subnets, and those of the PrivateLink endpoints' ENIs (their AZs).
-    let subnets = unique(
+    // The NLBs' own security groups filter the VPC link's traffic; the PrivateLink endpoints'
+    // (their ENIs are the NLBs' targets) filter the NLBs'. One read for both.
+    let groups = unread_groups(
+        cf,
         cf.nlbs
             .iter()
-            .flat_map(|n| n.subnets.clone())
+            .flat_map(|n| n.security_groups.clone())
             .chain(
                 cf.service_endpoints
                     .iter()
-                    .flat_map(|e| e.eni_subnets.values().cloned()),
-            )
-            .collect(),
+                    .flat_map(|e| e.security_groups.clone()),
+            ),
     );
-    let (rules, found) = tokio::join!(
-        async {
-            let op = Operation::DescribeSecurityGroupRules;
-            if groups.is_empty() {
-                return None;
-            }
-            rec.call(op, inv.describe_sg_rules(&groups)).await
-        },
-        async {
-            let op = Operation::DescribeSubnets;
-            if subnets.is_empty() {
-                return None;
-            }
-            rec.call(op, inv.describe_subnets(&subnets)).await
-        },
-    );
+    // On path A, beside it: the NLBs' subnets and those of the PrivateLink endpoints' ENIs (their
+    // CIDRs and AZs).
+    let subnets: Vec<String> = if cf.service_endpoints.is_empty() {
+        Vec::new()
+    } else {
+        unique(
+            cf.nlbs
+                .iter()
+                .flat_map(|n| n.subnets.clone())
+                .chain(
+                    cf.service_endpoints
+                        .iter()
+                        .flat_map(|e| e.eni_subnets.values().cloned()),
+                )
+                .collect(),
+        )
+    };
+    let (rules, found) = tokio::join!(sg_rules_of(rec, inv, &groups), async {
+        if subnets.is_empty() {
+            return None;
+        }
+        let op = Operation::DescribeSubnets;
+        rec.call(op, inv.describe_subnets(&subnets)).await
+    });
     cf.sg_rules.extend(rules.unwrap_or_default());
     keep_subnets(cf, found.unwrap_or_default());
-    for account in inv.role_accounts() {
-        let op = Operation::DescribeVpcEndpointConnections;
-        if let Some(m) = rec.call(op, inv.describe_connections(&account, &ids)).await {
-            cf.provider_connections.extend(m);
-        }
-    }
-    read_provider_nlbs(rec, inv, cf).await;
 }
 
 fn keep_subnets(cf: &mut ControlFacts, found: BTreeMap<String, Subnet>) {
