@@ -126,23 +126,23 @@ const CONTROL_CASES: &[Case] = &[
     }),
     (FindingId::HybridTargetUnreachable, |f| {
         // The routes were not read: which of route and far side is unknown.
-        hybrid(f, "Target.Timeout");
+        hybrid_target(f, "Target.Timeout");
     }),
     (FindingId::HybridTargetUnreachable, |f| {
         // Refused: the target was reached.
-        hybrid(f, "Target.FailedHealthChecks");
+        hybrid_target(f, "Target.FailedHealthChecks");
         routes(f, Some("active"));
     }),
     (FindingId::HybridRouteMissing, |f| {
-        hybrid(f, "Target.Timeout");
+        hybrid_target(f, "Target.Timeout");
         routes(f, None);
     }),
     (FindingId::HybridRouteMissing, |f| {
-        hybrid(f, "Target.Timeout");
+        hybrid_target(f, "Target.Timeout");
         routes(f, Some("blackhole"));
     }),
     (FindingId::HybridFirewallBlocksHealthcheck, |f| {
-        hybrid(f, "Target.Timeout");
+        hybrid_target(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
     (FindingId::ClientSgOrNaclBlocksEgress, |f| {
@@ -307,17 +307,6 @@ fn allow_all(rule_number: i32, egress: bool) -> AclEntry {
         ports: None,
         cidr: Some("0.0.0.0/0".into()),
         allow: true,
-    }
-}
-
-/// Path B: the NLB's one target group holds an IP in another network, unhealthy for `reason`.
-fn hybrid(f: &mut Facts, reason: &str) {
-    cp(f).service_endpoints.clear();
-    for t in &mut cp(f).nlbs[0].target_groups[0].targets {
-        t.id = "172.31.12.59".into();
-        t.az = Some("all".into());
-        t.state = "unhealthy".into();
-        t.reason = Some(reason.into());
     }
 }
 

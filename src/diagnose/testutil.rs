@@ -303,6 +303,18 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
     }
 }
 
+/// Path B: the NLB's one target group holds an IP in another network, unhealthy for `reason`.
+pub fn hybrid_target(f: &mut Facts, reason: &str) {
+    let cf = f.control.as_mut().expect("control facts");
+    cf.service_endpoints.clear();
+    for t in &mut cf.nlbs[0].target_groups[0].targets {
+        t.id = "172.31.12.59".into();
+        t.az = Some("all".into());
+        t.state = "unhealthy".into();
+        t.reason = Some(reason.into());
+    }
+}
+
 /// [`healthy`] with a control plane.
 pub fn healthy_cp() -> Facts {
     let mut f = healthy();

@@ -1,6 +1,6 @@
 //! API Gateway: the API, stage, resource policy, methods (authorization, API keys) and WAF.
 
-use crate::facts::control::{ControlFacts, Endpoint, Operation, RestApi};
+use crate::facts::control::{ControlFacts, Endpoint, Operation, Resource, RestApi};
 use crate::facts::Facts;
 use crate::facts::InvokeVia;
 use crate::finding::{Confidence, Finding, FindingId};
@@ -217,10 +217,9 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     let Some(resources) = &cf.resources else {
         return;
     };
-    for (path, id) in [
-        ("/", FindingId::MissingRootAnyMethod),
-        ("/{proxy+}", FindingId::MissingProxyMethod),
-    ] {
+    const ROOT: &[FindingId] = &[FindingId::MissingRootAnyMethod];
+    const PROXY: &[FindingId] = &[FindingId::MissingProxyMethod];
+    for (path, id, explains) in [("/", ROOT[0], ROOT), ("/{proxy+}", PROXY[0], PROXY)] {
         let current = resources.iter().find(|r| r.path == path);
         let has_method = current.is_some_and(|r| !r.methods.is_empty());
         if !has_method {
@@ -228,11 +227,7 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 confirmed(
                     id,
                     vec![format!("apigateway:GetResources: {path} has no method")],
-                    if id == FindingId::MissingRootAnyMethod {
-                        &[FindingId::MissingRootAnyMethod]
-                    } else {
-                        &[FindingId::MissingProxyMethod]
-                    },
+                    explains,
                 )
                 .predicts(
                     Symptom::StoppedAtGateway(Some(paths_of(f, path))),
@@ -249,13 +244,34 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                     vec![format!(
                         "{path} has a method in the API but not in the stage's deployment (apigateway:GetDeployment embed=apisummary)"
                     )],
-                    if id == FindingId::MissingRootAnyMethod { &[FindingId::MissingRootAnyMethod] } else { &[FindingId::MissingProxyMethod] },
+                    explains,
                 )
                 .predicts(Symptom::StoppedAtGateway(Some(paths_of(f, path))), &[IN_FLIGHT]));
             }
         }
     }
-    // pgw sends no API key: a method that requires one refuses every call.
+    api_key_rules(f, resources, out);
+    let iam: Vec<String> = resources
+        .iter()
+        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
+        .filter(|(_, m)| m.authorization_type.as_deref() == Some("AWS_IAM"))
+        .map(|(r, m)| format!("{} {}: authorizationType=AWS_IAM", m.http_method, r.path))
+        .collect();
+    // Signed calls are what AWS_IAM wants: only unsigned ones can fail for it.
+    if !iam.is_empty() && !f.target.signed {
+        out.push(
+            confirmed(
+                FindingId::IamAuthRequired,
+                iam,
+                &[FindingId::IamAuthRequired],
+            )
+            .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
+        );
+    }
+}
+
+/// pgw sends no API key: a method of `/` or `/{proxy+}` that requires one refuses every call.
+fn api_key_rules(f: &Facts, resources: &[Resource], out: &mut Vec<Confirmed>) {
     for r in resources
         .iter()
         .filter(|r| r.path == "/" || r.path == "/{proxy+}")
@@ -289,23 +305,6 @@ fn method_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
                 Symptom::StoppedAtGateway(Some(paths_of(f, &r.path))),
                 &[NOT_DEPLOYED, IN_FLIGHT],
             ),
-        );
-    }
-    let iam: Vec<String> = resources
-        .iter()
-        .flat_map(|r| r.methods.iter().map(move |m| (r, m)))
-        .filter(|(_, m)| m.authorization_type.as_deref() == Some("AWS_IAM"))
-        .map(|(r, m)| format!("{} {}: authorizationType=AWS_IAM", m.http_method, r.path))
-        .collect();
-    // Signed calls are what AWS_IAM wants: only unsigned ones can fail for it.
-    if !iam.is_empty() && !f.target.signed {
-        out.push(
-            confirmed(
-                FindingId::IamAuthRequired,
-                iam,
-                &[FindingId::IamAuthRequired],
-            )
-            .predicts(Symptom::UnsignedRefused, &[NOT_DEPLOYED, IN_FLIGHT]),
         );
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::facts::control::{
-    ControlFacts, Endpoint, EndpointState, Nlb, Target, TargetHealth, VpcLinkStatus,
+    ControlFacts, Endpoint, EndpointState, Integration, Nlb, Target, TargetHealth, VpcLinkStatus,
 };
 use crate::facts::Facts;
 use crate::finding::FindingId;
@@ -27,9 +27,14 @@ fn paths_through(f: &Facts, cf: &ControlFacts, links: &[String]) -> Option<Vec<S
     (!v.is_empty()).then_some(v)
 }
 
+/// One cause found in an integration's settings: its id, what makes it one cause (a variable, an
+/// NLB and port), and its evidence.
+type Cause = (FindingId, String, Vec<String>);
+
 /// The integrations' own settings against what they name: a VPC link taken from a stage variable
 /// the stage does not define (or naming a link that does not exist), and a uri port on which the
-/// link's NLB has no listener. Integration changes, like method changes, apply only once deployed.
+/// link's NLB has no listener, or a TLS one for plain HTTP. Integration changes, like method
+/// changes, apply only once deployed.
 fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     let Some(resources) = &cf.resources else {
         return;
@@ -42,97 +47,17 @@ fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirme
             if i.connection_type.as_deref() != Some("VPC_LINK") {
                 continue;
             }
-            let method = format!("{} {}", m.http_method, r.path);
             let conn = i.connection_id.as_deref().unwrap_or_default();
-            let mut add = |id: FindingId, key: String, cause: Vec<String>| {
+            let causes = link_variable_cause(cf, i)
+                .into_iter()
+                .chain(listener_causes(cf, i));
+            for (id, key, cause) in causes {
                 let e = found.entry((id, key)).or_default();
                 if e.0.is_empty() {
                     e.0 = cause;
                 }
-                e.0.push(format!("{method}: connectionId {conn}"));
+                e.0.push(format!("{} {}: connectionId {conn}", m.http_method, r.path));
                 e.1.extend(paths_of(f, &r.path));
-            };
-            if let (Some(var), Some(stage)) = (i.link_variable(), &cf.stage) {
-                match stage.variables.get(var) {
-                    None => add(
-                        FindingId::VpcLinkStageVariableUnresolved,
-                        var.to_string(),
-                        vec![format!(
-                            "apigateway:GetStage {}: no stage variable {var} (variables: {:?})",
-                            stage.name,
-                            stage.variables.keys().collect::<Vec<_>>()
-                        )],
-                    ),
-                    Some(id) if cf.missing_vpc_links.contains(id) => add(
-                        FindingId::VpcLinkStageVariableUnresolved,
-                        var.to_string(),
-                        vec![format!(
-                            "stage variable {var}={id}: apigateway:GetVpcLink: no such VPC link"
-                        )],
-                    ),
-                    Some(_) => {}
-                }
-            }
-            let Some(port) = i.uri_port() else { continue };
-            let link = cf.link_of(i);
-            let nlbs = cf
-                .vpc_links
-                .iter()
-                .filter(|l| Some(&l.id) == link.as_ref())
-                .flat_map(|l| l.target_arns.iter())
-                .filter_map(|arn| cf.nlbs.iter().find(|n| &n.arn == arn));
-            for nlb in nlbs {
-                let Some(listeners) = &nlb.listeners else {
-                    continue;
-                };
-                if let Some(l) = listeners.iter().find(|l| l.port == i32::from(port)) {
-                    // Plain HTTP to a listener that terminates TLS. (`https://` to a TCP listener
-                    // may be TLS passed through to the targets: no claim.)
-                    let plain = i.uri.as_deref().is_some_and(|u| {
-                        u.get(..7)
-                            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-                    });
-                    if plain && l.protocol.eq_ignore_ascii_case("TLS") {
-                        add(
-                            FindingId::IntegrationSchemeMismatch,
-                            format!("{} {port}", nlb.arn),
-                            vec![
-                                format!(
-                                    "integration uri {} sends plain HTTP to port {port}",
-                                    i.uri.as_deref().unwrap_or_default()
-                                ),
-                                format!(
-                                    "elasticloadbalancing:DescribeListeners {}: TLS {port} expects a TLS handshake",
-                                    nlb.name
-                                ),
-                            ],
-                        );
-                    }
-                    continue;
-                }
-                let served: Vec<String> = listeners
-                    .iter()
-                    .map(|l| format!("{} {}", l.protocol, l.port))
-                    .collect();
-                add(
-                    FindingId::NlbListenerPortMismatch,
-                    format!("{} {port}", nlb.arn),
-                    vec![
-                        format!(
-                            "integration uri {} goes to port {port}",
-                            i.uri.as_deref().unwrap_or_default()
-                        ),
-                        format!(
-                            "elasticloadbalancing:DescribeListeners {}: {}",
-                            nlb.name,
-                            if served.is_empty() {
-                                "no listener".to_string()
-                            } else {
-                                served.join(", ")
-                            }
-                        ),
-                    ],
-                );
             }
         }
     }
@@ -145,6 +70,91 @@ fn integration_config_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirme
                 .predicts(Symptom::IntegrationFails(paths), &[NOT_DEPLOYED, IN_FLIGHT]),
         );
     }
+}
+
+/// `${stageVariables.NAME}` as the connection id, with the stage defining no NAME, or naming a
+/// VPC link that does not exist.
+fn link_variable_cause(cf: &ControlFacts, i: &Integration) -> Option<Cause> {
+    let (var, stage) = (i.link_variable()?, cf.stage.as_ref()?);
+    let why = match stage.variables.get(var) {
+        None => format!(
+            "apigateway:GetStage {}: no stage variable {var} (variables: {:?})",
+            stage.name,
+            stage.variables.keys().collect::<Vec<_>>()
+        ),
+        Some(id) if cf.missing_vpc_links.contains(id) => {
+            format!("stage variable {var}={id}: apigateway:GetVpcLink: no such VPC link")
+        }
+        Some(_) => return None,
+    };
+    Some((
+        FindingId::VpcLinkStageVariableUnresolved,
+        var.to_string(),
+        vec![why],
+    ))
+}
+
+/// The uri's port against the listeners of the link's NLBs: none there, or a TLS one for plain
+/// HTTP. (`https://` to a TCP listener may be TLS passed through to the targets: no claim.)
+fn listener_causes(cf: &ControlFacts, i: &Integration) -> Vec<Cause> {
+    let Some(port) = i.uri_port() else {
+        return Vec::new();
+    };
+    let uri = i.uri.as_deref().unwrap_or_default();
+    let plain = uri
+        .get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    let link = cf.link_of(i);
+    let nlbs = cf
+        .vpc_links
+        .iter()
+        .filter(|l| Some(&l.id) == link.as_ref())
+        .flat_map(|l| l.target_arns.iter())
+        .filter_map(|arn| cf.nlbs.iter().find(|n| &n.arn == arn));
+    let mut out = Vec::new();
+    for nlb in nlbs {
+        let Some(listeners) = &nlb.listeners else {
+            continue;
+        };
+        let key = format!("{} {port}", nlb.arn);
+        match listeners.iter().find(|l| l.port == i32::from(port)) {
+            Some(l) if plain && l.protocol.eq_ignore_ascii_case("TLS") => out.push((
+                FindingId::IntegrationSchemeMismatch,
+                key,
+                vec![
+                    format!("integration uri {uri} sends plain HTTP to port {port}"),
+                    format!(
+                        "elasticloadbalancing:DescribeListeners {}: TLS {port} expects a TLS handshake",
+                        nlb.name
+                    ),
+                ],
+            )),
+            Some(_) => {}
+            None => {
+                let served: Vec<String> = listeners
+                    .iter()
+                    .map(|l| format!("{} {}", l.protocol, l.port))
+                    .collect();
+                let served = if served.is_empty() {
+                    "no listener".to_string()
+                } else {
+                    served.join(", ")
+                };
+                out.push((
+                    FindingId::NlbListenerPortMismatch,
+                    key,
+                    vec![
+                        format!("integration uri {uri} goes to port {port}"),
+                        format!(
+                            "elasticloadbalancing:DescribeListeners {}: {served}",
+                            nlb.name
+                        ),
+                    ],
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Seed path A: the PrivateLink endpoint has ENIs in Availability Zones (compared by id: names

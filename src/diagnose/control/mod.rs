@@ -154,7 +154,7 @@ mod tests {
     }
 
     #[test]
-    fn hybrid_target() {
+    fn hybrid_target_without_routes_read_stays_unreachable() {
         let mut f = healthy_cp();
         set_all(
             &mut f,
@@ -164,13 +164,7 @@ mod tests {
                 "Endpoint request timed out",
             ),
         );
-        cp(&mut f).service_endpoints.clear();
-        for t in &mut cp(&mut f).nlbs[0].target_groups[0].targets {
-            t.id = "172.31.12.59".into();
-            t.az = Some("all".into());
-            t.state = "unhealthy".into();
-            t.reason = Some("Target.Timeout".into());
-        }
+        hybrid_target(&mut f, "Target.Timeout");
         assert_eq!(first(&f).0, FindingId::HybridTargetUnreachable);
     }
 
