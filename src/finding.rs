@@ -216,6 +216,9 @@ catalog! {
     ClientSgOrNaclBlocksEgress = "client_sg_or_nacl_blocks_egress", ControlPlane, Critical, true,
         "This host's security groups or a network ACL drop the way to the endpoint's ENIs",
         "Allow outbound TCP 443 to the endpoint's ENIs (or its security group) on this host's security groups, and in the network ACLs of this host's subnet and the ENIs' subnets allow TCP 443 one way and the ephemeral ports (1024-65535) back.";
+    ClientPathToVpceUnroutable = "client_path_to_vpce_unroutable", ControlPlane, Critical, true,
+        "This host is in another VPC, and a route between it and the endpoint's ENIs is missing",
+        "Add routes both ways: in this host's subnet's route table to the endpoint subnets' CIDRs, and in the endpoint subnets' route table back to this host's CIDR, through the peering connection or transit gateway (with its own route tables' associations and routes).";
     PublicApiBlockedByPrivateDns = "public_api_blocked_by_private_dns", ControlPlane, Critical, true,
         "A public API is called from a VPC whose execute-api endpoint has private DNS on",
         "Call public APIs through a custom domain name, or turn private DNS off and invoke private APIs through the vpce name or the alias.";

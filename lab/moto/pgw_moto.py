@@ -303,13 +303,18 @@ def build_network(ec2, net):
     subnets = {}
     for s in net["subnets"]:
         subnets[s["az"]] = ec2.create_subnet(vpc.id, s["cidr"], availability_zone=s["az"])
-    # Routes of the main route table (every subnet here uses it) beyond the local one.
+    add_routes(ec2, vpc, net.get("routes", []))
+    return vpc, subnets
+
+
+def add_routes(ec2, vpc, routes):
+    """Routes of the VPC's main route table (every subnet here uses it) beyond the local one, each
+    through a transit gateway, in the given state."""
     main = ec2.describe_route_tables(filters={"vpc-id": [vpc.id], "association.main": ["true"]})[0]
-    for r in net.get("routes", []):
-        tgw = ec2.create_transit_gateway("pgw-lab: towards path B's other network")
+    for r in routes:
+        tgw = ec2.create_transit_gateway("pgw-lab: towards another network")
         route = ec2.create_route(main.id, r["cidr"], transit_gateway_id=tgw.id)
         route._pgw_state = r["state"]
-    return vpc, subnets
 
 
 def build_security_group(ec2, vpc, spec, refs=None):
@@ -329,8 +334,13 @@ def build_security_group(ec2, vpc, spec, refs=None):
     return sg
 
 
-def build_client(ec2, vpc, spec, sg):
-    """The diagnosing host's own interface: a subnet of the VPC's second CIDR, one ENI."""
+def build_client(ec2, vpc, spec):
+    """The diagnosing host's own interface and security group: a subnet of the VPC's second CIDR,
+    one ENI; with `vpc`, in a VPC of its own (that CIDR) with those routes."""
+    if spec.get("vpc"):
+        vpc = ec2.create_vpc(spec["cidr"])
+        add_routes(ec2, vpc, spec["vpc"]["routes"])
+    sg = build_security_group(ec2, vpc, spec["security_group"])
     subnet = ec2.create_subnet(vpc.id, spec["cidr"], availability_zone=spec["az"])
     eni = ec2.create_network_interface(subnet, spec["ip"], group_ids=[sg.id],
                                        description="pgw diagnosing host")
@@ -345,6 +355,7 @@ def build_client(ec2, vpc, spec, sg):
         default = next(a for a in ec2.network_acls.values() if a.default and a.vpc_id == vpc.id)
         assoc = next(k for k, v in default._associations.items() if v.subnet_id == subnet.id)
         ec2.replace_network_acl_association(assoc, acl.id)
+    return sg
 
 
 def build_endpoint(ec2, region, vpc, subnets, spec, groups):
@@ -496,8 +507,7 @@ def seed(doc):
     vpc, subnets = build_network(ec2, con["network"])
     refs = {"other": build_security_group(ec2, vpc, con["other_security_group"])}
     if con.get("client"):
-        refs["client"] = build_security_group(ec2, vpc, con["client"]["security_group"])
-        build_client(ec2, vpc, con["client"], refs["client"])
+        refs["client"] = build_client(ec2, vpc, con["client"])
     sg = build_security_group(ec2, vpc, con["security_group"], refs)
     build_endpoint(ec2, region, vpc, subnets, con["execute_api_endpoint"], [sg])
     psg = build_security_group(ec2, vpc, con["service_endpoint_security_group"])

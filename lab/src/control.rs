@@ -190,9 +190,16 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
     // `127.0.0.0/28`, unless `source_nat`: then it is outside the VPC and the endpoint sees a
     // translated address. The endpoint's security group admits 443 from every VPC CIDR (none
     // when every AZ drops).
+    // In another VPC (`client_network = other_vpc…`) it is its own VPC's CIDR, which the
+    // endpoint's security group admits too.
+    let elsewhere = faults.client_network.elsewhere();
     let mut vpc_cidrs = vec![vpc_cidr.clone()];
-    if !faults.source_nat {
+    if !faults.source_nat && !elsewhere {
         vpc_cidrs.push(CLIENT_SUBNET.to_string());
+    }
+    let mut admitted = vpc_cidrs.clone();
+    if elsewhere {
+        admitted.push(CLIENT_SUBNET.to_string());
     }
     let all_dropped = azs.iter().all(|z| faults.sg_drop.contains(z));
     let rule = |source: Value| {
@@ -205,13 +212,17 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
     };
     let ingress: Vec<Value> = match faults.sg_source {
         _ if all_dropped => Vec::new(),
-        crate::SgSource::VpcCidr => vpc_cidrs.iter().map(|c| rule(json!({"cidr": c}))).collect(),
+        crate::SgSource::VpcCidr => admitted.iter().map(|c| rule(json!({"cidr": c}))).collect(),
         crate::SgSource::ClientGroup => vec![rule(json!({"source_group": "client"}))],
         crate::SgSource::OtherGroup => vec![rule(json!({"source_group": "other"}))],
     };
     // The diagnosing host's own interface in its subnet, with its security group.
     let client = (!faults.source_nat).then(|| {
-        json!({"az": azs[0], "cidr": CLIENT_SUBNET, "ip": "127.0.0.1",
+        // Its own VPC, routed to the endpoint's through a transit gateway (or not).
+        let routed = faults.client_network == crate::ClientNetwork::OtherVpc;
+        let own_vpc = elsewhere.then(|| json!({
+            "routes": if routed { json!([{"cidr": &vpc_cidr, "state": "active"}]) } else { json!([]) }}));
+        json!({"az": azs[0], "cidr": CLIENT_SUBNET, "ip": "127.0.0.1", "vpc": own_vpc,
                "security_group": {"name": "pgw-lab-diagnosing-host",
                                   "description": "the host pgw runs on", "ingress": []},
                // Its security group's outbound rules: moto's default (everything), or none.
@@ -225,6 +236,17 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                    ])
                } else { Value::Null }})
     });
+
+    // The consumer VPC's routes: towards path B's other network (.128/25, where .141 lives), and
+    // back to the diagnosing host's VPC: transit gateways.
+    let mut routes = match faults.hybrid_route {
+        HybridRoute::Missing => vec![],
+        r => vec![json!({"cidr": format!("{}.128/25", a.net),
+                         "state": if r == HybridRoute::Blackhole { "blackhole" } else { "active" }})],
+    };
+    if elsewhere {
+        routes.push(json!({"cidr": CLIENT_SUBNET, "state": "active"}));
+    }
 
     // Path A targets.
     let connection = faults.endpoint_connection;
@@ -356,12 +378,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                         "enable_dns_support": faults.vpc_dns_support,
                         "enable_dns_hostnames": faults.vpc_dns_hostnames},
                 "subnets": subnets,
-                // Towards path B's other network (.128/25, where .141 lives): a transit gateway.
-                "routes": match faults.hybrid_route {
-                    HybridRoute::Missing => json!([]),
-                    r => json!([{"cidr": format!("{}.128/25", a.net), "via": "transit_gateway",
-                                 "state": if r == HybridRoute::Blackhole { "blackhole" } else { "active" }}]),
-                },
+                "routes": routes,
             },
             "client": client,
             "other_security_group": {"name": "pgw-lab-other-clients",

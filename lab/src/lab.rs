@@ -55,7 +55,7 @@ impl Role {
         match self {
             Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
             Role::Eni(_) if faults.sg_source == crate::SgSource::OtherGroup => Reach::Drop,
-            Role::Eni(_) if faults.client_network != crate::ClientNetwork::Ok => Reach::Drop,
+            Role::Eni(_) if faults.client_network.drops() => Reach::Drop,
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
             Role::PrivateLink(az) if faults.provider_missing_azs.contains(az) => Reach::Drop,

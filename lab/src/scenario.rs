@@ -427,6 +427,26 @@ pub enum ClientNetwork {
     SgEgressBlocked,
     /// Its subnet's network ACL denies outbound TCP 443.
     NaclBlocks,
+    /// It sits in another VPC (its own CIDR, `127.0.0.0/28`), with routes both ways through a
+    /// transit gateway; the endpoint's security group admits that CIDR.
+    OtherVpc,
+    /// As `other_vpc`, but its VPC's route table has no route to the endpoint's VPC.
+    OtherVpcUnrouted,
+}
+
+impl ClientNetwork {
+    /// Whether the diagnosing host's SYNs to the endpoint's ENIs are dropped.
+    pub fn drops(self) -> bool {
+        !matches!(self, ClientNetwork::Ok | ClientNetwork::OtherVpc)
+    }
+
+    /// Whether the diagnosing host sits in a VPC of its own.
+    pub fn elsewhere(self) -> bool {
+        matches!(
+            self,
+            ClientNetwork::OtherVpc | ClientNetwork::OtherVpcUnrouted
+        )
+    }
 }
 
 /// What became of the access key the doctor signs with (`doctor.credentials`), as API Gateway
@@ -684,7 +704,9 @@ impl Faults {
                 DENIABLE_OPERATIONS.join(", ")
             ));
         }
-        if self.source_nat && self.sg_source != SgSource::VpcCidr {
+        if (self.source_nat || self.client_network.elsewhere())
+            && self.sg_source != SgSource::VpcCidr
+        {
             return Err(
                 "faults.sg_source: a security group reference needs the diagnosing host in the \
                  VPC (source_nat = false)"

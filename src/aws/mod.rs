@@ -71,13 +71,12 @@ pub trait Inventory {
         &self,
         vpc_id: &str,
     ) -> impl Future<Output = Result<(bool, bool), AwsError>>;
-    /// DescribeNetworkInterfaces in `vpc_id` at private address `ip`: this host's own interface
-    /// (`None` when there is none: pgw does not run on EC2 in that VPC).
-    fn describe_client_eni(
+    /// DescribeNetworkInterfaces at private address `ip`, in any VPC: this host's own interface
+    /// (none when pgw does not run on EC2 in this account; several when VPCs overlap).
+    fn describe_client_enis(
         &self,
-        vpc_id: &str,
         ip: std::net::IpAddr,
-    ) -> impl Future<Output = Result<Option<ClientEni>, AwsError>>;
+    ) -> impl Future<Output = Result<Vec<ClientEni>, AwsError>>;
     /// DescribeNetworkAcls of a VPC.
     fn describe_network_acls(
         &self,
@@ -325,7 +324,8 @@ async fn read_sg_rules<I: Inventory>(
 }
 
 /// Around the execute-api endpoints: their security group rules, and per VPC its DNS attributes,
-/// its CIDR blocks and this host's own interface there.
+/// its CIDR blocks and this host's own interface (in that VPC or another one; when another, the
+/// route tables of both).
 async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
     let groups: Vec<String> = cf
         .execute_api_endpoints
@@ -336,7 +336,7 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
     let eps = &cf.execute_api_endpoints;
     let vpcs = unique(eps.iter().filter_map(|e| e.vpc_id.clone()).collect());
     for vpc in vpcs {
-        // The address this host reaches the VPC's endpoint ENIs from: its interface there, if any.
+        // The address this host reaches the VPC's endpoint ENIs from: its interface, if any.
         let source = cf
             .execute_api_endpoints
             .iter()
@@ -346,9 +346,7 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
         let client = async {
             let ip = source?;
             let op = Operation::DescribeNetworkInterfaces;
-            rec.call(op, inv.describe_client_eni(&vpc, ip))
-                .await
-                .flatten()
+            rec.call(op, inv.describe_client_enis(ip)).await
         };
         let (dns, cidrs, acls, client) = tokio::join!(
             rec.call(Operation::DescribeVpcAttribute, inv.describe_vpc_dns(&vpc)),
@@ -368,11 +366,38 @@ async fn read_endpoint_network<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut C
         if let Some(a) = acls {
             cf.network_acls.insert(vpc.clone(), a);
         }
-        if let Some(c) = client {
-            // This host's own security groups: their outbound rules.
-            read_sg_rules(rec, inv, cf, c.security_groups.clone()).await;
-            cf.client_enis.insert(vpc, c);
-        }
+        let mut found = client.unwrap_or_default();
+        // Here, or (one interface at that address) in another VPC: then the way between the two.
+        let c = match found.iter().position(|c| c.vpc_id == vpc) {
+            Some(i) => found.swap_remove(i),
+            None if found.len() == 1 => {
+                let c = found.remove(0);
+                for v in [&c.vpc_id, &vpc] {
+                    read_route_tables(rec, inv, cf, v).await;
+                }
+                c
+            }
+            None => continue,
+        };
+        // This host's own security groups: their outbound rules.
+        read_sg_rules(rec, inv, cf, c.security_groups.clone()).await;
+        cf.client_enis.insert(c.vpc_id.clone(), c);
+    }
+}
+
+/// The route tables of `vpc`, unless read already.
+async fn read_route_tables<I: Inventory>(
+    rec: &Recorder,
+    inv: &I,
+    cf: &mut ControlFacts,
+    vpc: &str,
+) {
+    if cf.route_tables.contains_key(vpc) {
+        return;
+    }
+    let op = Operation::DescribeRouteTables;
+    if let Some(t) = rec.call(op, inv.describe_route_tables(vpc)).await {
+        cf.route_tables.insert(vpc.to_string(), t);
     }
 }
 
@@ -438,10 +463,7 @@ async fn read_around_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
             .collect(),
     );
     for vpc in hybrid_vpcs {
-        let op = Operation::DescribeRouteTables;
-        if let Some(t) = rec.call(op, inv.describe_route_tables(&vpc)).await {
-            cf.route_tables.insert(vpc, t);
-        }
+        read_route_tables(rec, inv, cf, &vpc).await;
     }
     let op = Operation::DescribeVpcEndpointServiceConfigurations;
     cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
@@ -666,13 +688,12 @@ mod tests {
             self.allow(Operation::DescribeVpcAttribute)?;
             Ok((true, true))
         }
-        async fn describe_client_eni(
+        async fn describe_client_enis(
             &self,
-            _: &str,
             _: std::net::IpAddr,
-        ) -> Result<Option<ClientEni>, AwsError> {
+        ) -> Result<Vec<ClientEni>, AwsError> {
             self.allow(Operation::DescribeNetworkInterfaces)?;
-            Ok(None)
+            Ok(vec![])
         }
         async fn describe_network_acls(&self, _: &str) -> Result<Vec<NetworkAcl>, AwsError> {
             self.allow(Operation::DescribeNetworkAcls)?;

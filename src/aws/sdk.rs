@@ -452,32 +452,31 @@ impl Inventory for SdkInventory {
         Ok(out)
     }
 
-    async fn describe_client_eni(
-        &self,
-        vpc_id: &str,
-        ip: std::net::IpAddr,
-    ) -> Result<Option<ClientEni>, AwsError> {
+    async fn describe_client_enis(&self, ip: std::net::IpAddr) -> Result<Vec<ClientEni>, AwsError> {
         let ip_text = ip.to_string();
         let o = self
             .main
             .ec2
             .describe_network_interfaces()
-            .filters(filter("vpc-id", &[vpc_id]))
             .filters(filter("addresses.private-ip-address", &[ip_text.as_str()]))
             .send()
             .await
             .map_err(err)?;
-        Ok(o.network_interfaces().first().map(|n| ClientEni {
-            id: n.network_interface_id().unwrap_or_default().to_string(),
-            ip,
-            security_groups: n
-                .groups()
-                .iter()
-                .filter_map(|g| g.group_id())
-                .map(str::to_string)
-                .collect(),
-            subnet: n.subnet_id().map(str::to_string),
-        }))
+        Ok(o.network_interfaces()
+            .iter()
+            .map(|n| ClientEni {
+                id: n.network_interface_id().unwrap_or_default().to_string(),
+                ip,
+                vpc_id: n.vpc_id().unwrap_or_default().to_string(),
+                security_groups: n
+                    .groups()
+                    .iter()
+                    .filter_map(|g| g.group_id())
+                    .map(str::to_string)
+                    .collect(),
+                subnet: n.subnet_id().map(str::to_string),
+            })
+            .collect())
     }
 
     async fn describe_network_acls(&self, vpc_id: &str) -> Result<Vec<NetworkAcl>, AwsError> {

@@ -145,6 +145,14 @@ const CONTROL_CASES: &[Case] = &[
         hybrid_target(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::ClientPathToVpceUnroutable, |f| {
+        // This host's subnet has no route to the endpoint's VPC.
+        client_elsewhere(f, None, Some("active"));
+    }),
+    (FindingId::ClientPathToVpceUnroutable, |f| {
+        // The way back from the ENIs' subnets leads to a transit gateway attachment that is gone.
+        client_elsewhere(f, Some("active"), Some("blackhole"));
+    }),
     (FindingId::ClientSgOrNaclBlocksEgress, |f| {
         // This host's group has no outbound rule at all.
         client(f, vec![]);
@@ -280,6 +288,7 @@ fn client(f: &mut Facts, rules: Vec<SgRule>) {
         crate::facts::control::ClientEni {
             id: "eni-0me".into(),
             ip,
+            vpc_id: "vpc-1".into(),
             security_groups: vec!["sg-me".into()],
             subnet: Some("subnet-c".into()),
         },
@@ -330,6 +339,52 @@ fn routes(f: &mut Facts, state: Option<&str>) {
     cp(f).route_tables.insert("vpc-1".into(), vec![table]);
 }
 
+/// This host at 10.1.0.7 in `vpc-2` (10.1.0.0/16), which the endpoint's security group admits:
+/// `vpc-2`'s main route table leads to `vpc-1` in state `to` (none: no route), `vpc-1`'s main one
+/// back in state `back`.
+pub(super) fn client_elsewhere(f: &mut Facts, to: Option<&str>, back: Option<&str>) {
+    use crate::facts::control::{Route, RouteTable};
+    let me: std::net::IpAddr = "10.1.0.7".parse().unwrap();
+    for e in &mut f.enis {
+        e.source = Some(me);
+    }
+    let table = |id: &str, local: &str, other: &str, state: Option<&str>| {
+        let route = |d: &str, t: &str, s: &str| Route {
+            destination: d.into(),
+            target: t.into(),
+            state: s.into(),
+        };
+        let mut routes = vec![route(local, "local", "active")];
+        routes.extend(state.map(|s| route(other, "tgw-0abc", s)));
+        vec![RouteTable {
+            id: id.into(),
+            main: true,
+            subnets: vec![],
+            routes,
+        }]
+    };
+    let cf = cp(f);
+    cf.client_enis.insert(
+        "vpc-2".into(),
+        crate::facts::control::ClientEni {
+            id: "eni-0me".into(),
+            ip: me,
+            vpc_id: "vpc-2".into(),
+            security_groups: vec![],
+            subnet: Some("subnet-x".into()),
+        },
+    );
+    cf.route_tables.insert(
+        "vpc-2".into(),
+        table("rtb-client", "10.1.0.0/16", "10.0.0.0/16", to),
+    );
+    cf.route_tables.insert(
+        "vpc-1".into(),
+        table("rtb-endpoint", "10.0.0.0/16", "10.1.0.0/16", back),
+    );
+    cf.sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("10.0.0.0/15".into());
+}
+
 /// Every integration takes its VPC link from `${stageVariables.vpcLinkId}`, which the stage lacks.
 fn link_variable(f: &mut Facts) {
     for r in cp(f).resources.as_mut().unwrap() {
@@ -363,7 +418,8 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
     match id {
         FindingId::VpceNotAvailable
         | FindingId::VpceSgBlocks443
-        | FindingId::ClientSgOrNaclBlocksEgress => {
+        | FindingId::ClientSgOrNaclBlocksEgress
+        | FindingId::ClientPathToVpceUnroutable => {
             fail_all_connects(f, ConnectOutcome::Timeout);
         }
         FindingId::DnsVpcDnsAttributesDisabled | FindingId::DnsPrivateDnsDisabled => {
@@ -697,6 +753,7 @@ fn a_rule_that_references_a_group_is_judged_by_this_hosts_own_groups() {
             crate::facts::control::ClientEni {
                 id: "eni-0pgw".into(),
                 ip: "10.0.3.7".parse().unwrap(),
+                vpc_id: "vpc-1".into(),
                 security_groups: vec![mine.into()],
                 subnet: None,
             },

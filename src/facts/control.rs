@@ -194,9 +194,10 @@ pub struct ControlFacts {
     /// The IPv4 and IPv6 CIDR blocks of the endpoints' VPCs, by VPC id (`ec2:DescribeVpcs`): a
     /// local address inside them is the address the endpoint sees.
     pub vpc_cidrs: BTreeMap<String, Vec<String>>,
-    /// This host's own network interface in each endpoint VPC, by VPC id: found by the address
-    /// this host reaches the endpoint's ENIs from (`ec2:DescribeNetworkInterfaces`), when pgw runs
-    /// on EC2 in that VPC. Its security groups decide rules that reference a security group.
+    /// This host's own network interface, by the id of the VPC it is in: found by the address this
+    /// host reaches the endpoint's ENIs from (`ec2:DescribeNetworkInterfaces`), when pgw runs on
+    /// EC2 in this account, in the endpoint's VPC or another one. Its security groups decide rules
+    /// that reference a security group.
     pub client_enis: BTreeMap<String, ClientEni>,
     /// NLBs behind the VPC links.
     pub nlbs: Vec<Nlb>,
@@ -220,8 +221,9 @@ pub struct ControlFacts {
     /// The principals allowed to connect to those endpoint services, read in the provider's account,
     /// by service id (`ec2:DescribeVpcEndpointServicePermissions`).
     pub service_principals: BTreeMap<String, Vec<String>>,
-    /// The route tables of the NLBs' VPCs, by VPC id (`ec2:DescribeRouteTables`): the way from the
-    /// NLB's subnets to IP targets in another network.
+    /// Route tables by VPC id (`ec2:DescribeRouteTables`): of the NLBs' VPCs (the way from the
+    /// NLB's subnets to IP targets in another network), and of this host's VPC and the endpoint's
+    /// when they differ (the way between them, both directions).
     pub route_tables: BTreeMap<String, Vec<RouteTable>>,
 }
 
@@ -507,6 +509,7 @@ impl Endpoint {
 pub struct ClientEni {
     pub id: String,
     pub ip: IpAddr,
+    pub vpc_id: String,
     pub security_groups: Vec<String>,
     pub subnet: Option<String>,
 }

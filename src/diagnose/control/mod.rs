@@ -137,6 +137,30 @@ mod tests {
     }
 
     #[test]
+    fn client_in_another_vpc_with_routes_both_ways_adds_nothing() {
+        let mut f = healthy_cp();
+        super::super::matrix::client_elsewhere(&mut f, Some("active"), Some("active"));
+        assert!(ids(&f).is_empty(), "{:?}", ids(&f));
+    }
+
+    #[test]
+    fn unroutable_client_names_the_missing_route_and_explains_the_timeouts() {
+        let mut f = healthy_cp();
+        super::super::matrix::client_elsewhere(&mut f, None, Some("active"));
+        fail_all_connects(&mut f, crate::facts::ConnectOutcome::Timeout);
+        let (id, conf, ev) = first(&f);
+        assert_eq!(
+            (id, conf),
+            (FindingId::ClientPathToVpceUnroutable, Confidence::Confirmed)
+        );
+        assert!(ev[0].contains("is in vpc-2, the endpoint"), "{ev:?}");
+        assert!(
+            ev[1].contains("rtb-client has no route to 10.0.1.25"),
+            "{ev:?}"
+        );
+    }
+
+    #[test]
     fn ip_drift_replaces_the_504_as_root_cause() {
         let mut f = healthy_cp();
         set_all(&mut f, network_504());

@@ -78,6 +78,7 @@ pub(super) fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &m
     }
     sg_rule(f, cf, e, out);
     client_network_rule(f, cf, e, out);
+    client_route_rule(f, cf, e, out);
 }
 
 /// The VPC resolver's addresses for a VPC whose primary CIDR is `primary`: its base + 2, and the
@@ -226,6 +227,78 @@ fn client_network_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec
     out.push(
         confirmed(
             FindingId::ClientSgOrNaclBlocksEgress,
+            why,
+            &[FindingId::VpceSgBlocks443, FindingId::VpceEniUnreachable],
+        )
+        .predicts(Symptom::ConnectsFail(blocked), &[IN_FLIGHT]),
+    );
+}
+
+/// This host in another VPC than the endpoint: the route table of its subnet must lead to each
+/// ENI, and the route table of each ENI's subnet back to this host (a missing or blackhole route
+/// either way drops the connection). Known only when EC2 knows this host's interface and both
+/// VPCs' route tables were read.
+fn client_route_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    let (Some(vpc), Some(ip)) = (e.vpc_id.as_deref(), f.enis.iter().find_map(|x| x.source)) else {
+        return;
+    };
+    let Some(me) = cf
+        .client_enis
+        .values()
+        .find(|c| c.ip == ip && c.vpc_id != vpc)
+    else {
+        return;
+    };
+    let (Some(mine), Some(theirs)) = (
+        me.subnet
+            .as_deref()
+            .and_then(|s| cf.route_table_of(&me.vpc_id, s)),
+        cf.route_tables.get(vpc),
+    ) else {
+        return;
+    };
+    let gap = |t: &crate::facts::control::RouteTable, to: IpAddr| match t.route_to(to) {
+        None => Some(format!("{} has no route to {to}", t.id)),
+        Some(r) if r.state != "active" => Some(format!(
+            "{}'s route {} to {to} via {} is {}",
+            t.id, r.destination, r.target, r.state
+        )),
+        Some(_) => None,
+    };
+    let mut why = Vec::new();
+    let mut blocked = Vec::new();
+    for eni in e.ips() {
+        let back = e
+            .eni_subnets
+            .get(&eni)
+            .and_then(|s| cf.route_table_of(vpc, s))
+            .or_else(|| theirs.iter().find(|t| t.main));
+        let gaps: Vec<String> = [
+            gap(mine, eni).map(|g| format!("this host's subnet's {g}")),
+            back.and_then(|t| gap(t, ip))
+                .map(|g| format!("{eni}'s subnet's {g} (the way back)")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !gaps.is_empty() {
+            why.extend(gaps);
+            blocked.push(eni);
+        }
+    }
+    if blocked.is_empty() {
+        return;
+    }
+    why.insert(
+        0,
+        format!(
+            "this host ({}, {ip}) is in {}, the endpoint {} in {vpc}",
+            me.id, me.vpc_id, e.id
+        ),
+    );
+    out.push(
+        confirmed(
+            FindingId::ClientPathToVpceUnroutable,
             why,
             &[FindingId::VpceSgBlocks443, FindingId::VpceEniUnreachable],
         )
