@@ -153,6 +153,9 @@ catalog! {
     TlsCertificateExpired = "tls_certificate_expired", Tls, Critical, false,
         "The certificate presented is expired or not yet valid",
         "Check the client clock (NTP) and whatever presents this certificate: API Gateway's own certificates are rotated by AWS, so an expired one usually means a proxy in between.";
+    ClientTlsVersionRejected = "client_tls_version_rejected", Tls, Critical, false,
+        "The endpoint and the client share no TLS version",
+        "Let the client offer TLS 1.3 (an API on a SecurityPolicy_TLS13_1_3_* policy takes nothing older), or move the API to a policy that also accepts TLS 1.2 (SecurityPolicy_TLS13_1_2_*, TLS_1_2).";
     TlsHandshakeFailed = "tls_handshake_failed", Tls, Critical, false,
         "The TLS handshake fails or times out",
         "Check TLS versions (private APIs need TLS 1.2+, or 1.3 with a TLS 1.3 security policy), and any middlebox between the client and the endpoint.";

@@ -114,7 +114,7 @@ impl Work {
                     Some(p) => read_ca_file(p).map_err(anyhow::Error::msg)?,
                     None => Vec::new(),
                 };
-                let tls = TlsSetup::new(&roots).map_err(anyhow::Error::msg)?;
+                let tls = TlsSetup::new(&roots, &[]).map_err(anyhow::Error::msg)?;
                 let req = Request {
                     method: http::Method::GET,
                     path: a.path.clone(),

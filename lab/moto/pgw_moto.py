@@ -246,13 +246,15 @@ def patch_moto(consumer_account):
 
     iam_models.get_account_id_from = get_account_id_from
 
-    # P8 escaped policy ----------------------------------------------------------------------
+    # P8 escaped policy; the TLS security policy (moto keeps none for REST APIs) ---------------
     orig_api_dict = apigw_models.RestAPI.to_dict
 
     def api_dict(self):
         d = orig_api_dict(self)
         if d.get("policy"):
             d["policy"] = _escape_policy(d["policy"])
+        if getattr(self, "pgw_security_policy", None):
+            d["securityPolicy"] = self.pgw_security_policy
         return d
 
     apigw_models.RestAPI.to_dict = api_dict
@@ -462,6 +464,7 @@ def build_api(apigw, region, account, spec):
         disable_execute_api_endpoint=False)
     api.tags.pop(TAG_KEY_CUSTOM_ID, None)
     assert api.id == spec["id"], (api.id, spec["id"])
+    api.pgw_security_policy = spec.get("security_policy")
     resources = {"/": api.default}
     paths = sorted({m["path"] for m in spec["deployed"] + spec["current"]} - {"/"})
     for path in paths:

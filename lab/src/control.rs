@@ -424,6 +424,8 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "types": [faults.api_type.as_str()],
                 "vpc_endpoint_ids": if private && faults.alias_associated { vec![topo.vpce_id.clone()] } else { vec![] },
                 "policy": policy(topo, faults.resource_policy),
+                "security_policy": (faults.tls == crate::TlsFault::Tls13Only)
+                    .then_some("SecurityPolicy_TLS13_1_3_2025_09"),
                 "stages": topo.deployed_stages,
                 "deployed": methods(topo, faults, a, faults.root_method_deployed(), faults.proxy_method),
                 "current": methods(topo, faults, a, faults.root_method, faults.proxy_method),

@@ -20,6 +20,7 @@ pub struct Pki {
     ok: Arc<ServerConfig>,
     expired: Arc<ServerConfig>,
     untrusted: Arc<ServerConfig>,
+    tls13_only: Arc<ServerConfig>,
 }
 
 fn err(e: impl std::fmt::Display) -> LabError {
@@ -58,7 +59,12 @@ fn make_ca(common_name: &str) -> Result<Ca, LabError> {
     })
 }
 
-fn server_config(ca: &Ca, region: &str, expired: bool) -> Result<Arc<ServerConfig>, LabError> {
+fn server_config(
+    ca: &Ca,
+    region: &str,
+    expired: bool,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ServerConfig>, LabError> {
     let names = vec![
         format!("*.execute-api.{region}.amazonaws.com"),
         format!("*.execute-api.{region}.vpce.amazonaws.com"),
@@ -84,7 +90,7 @@ fn server_config(ca: &Ca, region: &str, expired: bool) -> Result<Arc<ServerConfi
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(err)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
@@ -93,15 +99,19 @@ fn server_config(ca: &Ca, region: &str, expired: bool) -> Result<Arc<ServerConfi
     Ok(Arc::new(config))
 }
 
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS12, &rustls::version::TLS13];
+
 impl Pki {
     /// Generates fresh keys and certificates for one lab.
     pub fn generate(region: &str) -> Result<Pki, LabError> {
         let lab_ca = make_ca("pgw-lab root CA")?;
         let foreign_ca = make_ca("pgw-lab TLS inspection CA")?;
         Ok(Pki {
-            ok: server_config(&lab_ca, region, false)?,
-            expired: server_config(&lab_ca, region, true)?,
-            untrusted: server_config(&foreign_ca, region, false)?,
+            ok: server_config(&lab_ca, region, false, BOTH)?,
+            expired: server_config(&lab_ca, region, true, BOTH)?,
+            untrusted: server_config(&foreign_ca, region, false, BOTH)?,
+            tls13_only: server_config(&lab_ca, region, false, &[&rustls::version::TLS13])?,
             ca_pem: lab_ca.pem,
         })
     }
@@ -112,6 +122,7 @@ impl Pki {
             TlsFault::Ok => self.ok.clone(),
             TlsFault::Expired => self.expired.clone(),
             TlsFault::UntrustedCa => self.untrusted.clone(),
+            TlsFault::Tls13Only => self.tls13_only.clone(),
         }
     }
 }

@@ -231,6 +231,9 @@ pub enum TlsFault {
     UntrustedCa,
     /// A lab-CA certificate whose validity ended in the past.
     Expired,
+    /// The API's security policy is `SecurityPolicy_TLS13_1_3_2025_09`: the front door accepts
+    /// TLS 1.3 only (alert `protocol_version` to a TLS 1.2 client), and GetRestApi says so.
+    Tls13Only,
 }
 
 /// The API's resource policy.

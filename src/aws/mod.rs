@@ -623,6 +623,7 @@ mod tests {
                 endpoint_types: vec!["PRIVATE".into()],
                 vpc_endpoint_ids: vec![],
                 policy: None,
+                security_policy: None,
             }))
         }
         async fn get_stages(&self, _: &str) -> Result<Vec<String>, AwsError> {

@@ -188,6 +188,7 @@ impl Inventory for SdkInventory {
                     .policy()
                     .filter(|p| !p.trim().is_empty())
                     .map(str::to_string),
+                security_policy: o.security_policy().map(|p| p.as_str().to_string()),
             })),
             Err(e) => {
                 let e = err(e);

@@ -25,6 +25,7 @@ pub struct ProbeFile {
     pub resolvers: Option<Spanned<Vec<String>>>,
     pub port: Option<Spanned<u16>>,
     pub ca_file: Option<Spanned<String>>,
+    pub tls_versions: Option<Spanned<Vec<String>>>,
     pub sigv4: Option<bool>,
     pub no_aws: Option<bool>,
     pub aws_endpoint_url: Option<Spanned<String>>,

@@ -41,6 +41,9 @@ pub struct Overrides {
     /// Extra PEM trust roots (added to the system roots).
     #[arg(long, env = "PGW_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// TLS version to offer, as the client pgw stands in for does (repeatable; default 1.2 and 1.3).
+    #[arg(long = "tls-version", value_name = "1.2|1.3")]
+    pub tls_versions: Vec<String>,
     /// Sign invokes with SigV4 (service execute-api).
     #[arg(long)]
     pub sigv4: bool,

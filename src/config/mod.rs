@@ -17,7 +17,7 @@ use std::time::Duration;
 use rustls_pki_types::CertificateDer;
 use toml::Spanned;
 
-pub use crate::facts::InvokeVia;
+pub use crate::facts::{InvokeVia, TlsVersion};
 pub use file::{
     file_position, parse_probe_file, read_bounded, read_probe_file, ProbeFile, MAX_PROBE_FILE,
 };
@@ -70,6 +70,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Extra trust roots read from `ca_file`.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// The TLS versions to offer, newest first.
+    pub tls_versions: Vec<TlsVersion>,
     pub sigv4: bool,
     pub aws_endpoint_url: Option<String>,
     pub roles: BTreeMap<String, String>,
@@ -295,12 +297,10 @@ fn route(
         &pf.vpce_id,
         validate::vpce_id,
     )?;
-    cfg.vpce_dns = l.field(
-        flags.vpce_dns.clone(),
-        "--vpce-dns",
-        &pf.vpce_dns,
-        validate::dns_name,
-    )?;
+    let region = cfg.region.clone();
+    cfg.vpce_dns = l.field(flags.vpce_dns.clone(), "--vpce-dns", &pf.vpce_dns, |s| {
+        validate::vpce_dns(s, &region)
+    })?;
     cfg.resolvers = l
         .field(
             given(&flags.resolvers),
@@ -313,6 +313,14 @@ fn route(
         .field(flags.port, "--port", &pf.port, validate::port)?
         .unwrap_or(443);
     (cfg.ca_file, cfg.extra_roots) = ca(l, flags, pf)?;
+    cfg.tls_versions = l
+        .field(
+            given(&flags.tls_versions),
+            "--tls-version",
+            &pf.tls_versions,
+            validate::tls_versions,
+        )?
+        .unwrap_or_else(|| TlsVersion::ALL.to_vec());
     Ok(())
 }
 
@@ -540,6 +548,63 @@ mod tests {
             );
             assert!(!e.contains("--"), "names a flag: {e}");
         }
+    }
+
+    #[test]
+    fn tls_versions_from_flags_or_file() {
+        assert_eq!(
+            build(None, &flags(), None).unwrap().tls_versions,
+            TlsVersion::ALL
+        );
+        let mut f = flags();
+        f.tls_versions = vec!["TLSv1.2".into(), "1.2".into()];
+        assert_eq!(
+            build(None, &f, None).unwrap().tls_versions,
+            [TlsVersion::Tls12]
+        );
+        f.tls_versions = vec!["1.1".into()];
+        let e = build(None, &f, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--tls-version: unsupported TLS version \"1.1\""),
+            "{e}"
+        );
+        let src = "api_id = \"3eqr0osoc3\"\nregion = \"us-east-1\"\nstage = \"test\"\ntls_versions = [\"1.0\"]\n";
+        let p = Path::new("p.toml");
+        let pf = parse_probe_file(p, src).unwrap();
+        let e = build(Some((p, src, &pf)), &Overrides::default(), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("p.toml:4:16: unsupported TLS version"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_name_of_another_region_or_partition_is_refused() {
+        let with = |region: &str, name: &str| {
+            let mut f = flags();
+            f.region = Some(region.into());
+            f.vpce_dns = Some(name.into());
+            build(None, &f, None).map(|c| c.vpce_dns.unwrap())
+        };
+        let ours = "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com";
+        assert_eq!(with("us-east-1", ours).unwrap(), ours);
+        let e = with("us-west-2", ours).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--vpce-dns: vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com is an execute-api endpoint name in us-east-1"),
+            "{e}"
+        );
+        // China: the partition's own suffix, `.com.cn`.
+        let cn = "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.cn-northwest-1.vpce.amazonaws.com";
+        let e = with("cn-northwest-1", cn).unwrap_err().to_string();
+        assert!(
+            e.contains("expected …execute-api.cn-northwest-1.vpce.amazonaws.com.cn"),
+            "{e}"
+        );
+        assert!(with("cn-northwest-1", &format!("{cn}.cn")).is_ok());
+        // Another name in front of the endpoint is the probes' business.
+        let nlb = "pgw-chain-nlb-0123456789abcdef.elb.us-east-1.amazonaws.com";
+        assert_eq!(with("eu-west-1", nlb).unwrap(), nlb);
     }
 
     #[test]

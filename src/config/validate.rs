@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use super::{ConfigError, InvokeVia};
+use super::{ConfigError, InvokeVia, TlsVersion};
 
 /// Why one value is not acceptable (the caller adds where it came from).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +130,31 @@ pub(super) fn dns_name(s: String) -> Checked<String> {
     Ok(t.to_ascii_lowercase())
 }
 
+/// `--vpce-dns`: a name of the execute-api endpoint's shape (`…execute-api.{r}.vpce.amazonaws.com`,
+/// `.com.cn` in China) must name `region` and its partition, or every call would go to an endpoint
+/// in another region or to no name at all. Any other name (an NLB or a CNAME in front of the
+/// endpoint) is taken as given: what it leads to is for the probes to find out.
+pub(super) fn vpce_dns(s: String, region: &str) -> Checked<String> {
+    let name = dns_name(s)?;
+    let Some((_, rest)) = name.split_once(".execute-api.") else {
+        return Ok(name);
+    };
+    let Some((r, suffix)) = rest.split_once(".vpce.") else {
+        return Ok(name);
+    };
+    let want = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    if suffix.starts_with("amazonaws.com") && (r != region || suffix != want) {
+        return invalid(format!(
+            "{name} is an execute-api endpoint name in {r} (.{suffix}), not in {region}: expected …execute-api.{region}.vpce.{want}"
+        ));
+    }
+    Ok(name)
+}
+
 /// `IP` or `IP:PORT` (`[v6]:port` for IPv6); port 53 by default.
 pub fn parse_resolver(s: &str) -> Checked<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
@@ -145,6 +170,23 @@ pub fn parse_resolver(s: &str) -> Checked<SocketAddr> {
 
 pub(super) fn resolvers(list: Vec<String>) -> Checked<Vec<SocketAddr>> {
     list.iter().map(|r| parse_resolver(r)).collect()
+}
+
+pub(super) fn tls_versions(list: Vec<String>) -> Checked<Vec<TlsVersion>> {
+    let mut out = Vec::new();
+    for v in &list {
+        let Some(t) = TlsVersion::parse(v) else {
+            return invalid(format!("unsupported TLS version {v:?}: 1.2 or 1.3"));
+        };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return invalid("no TLS version given: 1.2, 1.3 or both".into());
+    }
+    out.sort_by(|a, b| b.cmp(a));
+    Ok(out)
 }
 
 pub(super) fn port(p: u16) -> Checked<u16> {

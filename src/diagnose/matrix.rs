@@ -145,6 +145,11 @@ const CONTROL_CASES: &[Case] = &[
         hybrid_target(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::ClientTlsVersionRejected, |f| {
+        // A TLS 1.3-only policy, a client that offers TLS 1.2 only.
+        api(f).security_policy = Some("SecurityPolicy_TLS13_1_3_2025_09".into());
+        f.target.tls_versions = vec![crate::facts::TlsVersion::Tls12];
+    }),
     (FindingId::ClientPathToVpceUnroutable, |f| {
         // This host's subnet has no route to the endpoint's VPC.
         client_elsewhere(f, None, Some("active"));
@@ -463,6 +468,16 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
                 "Missing Authentication Token",
             ),
         ),
+        FindingId::ClientTlsVersionRejected => {
+            for p in f.enis.iter_mut().flat_map(|e| e.paths.iter_mut()) {
+                let t = p.conn.tls.as_mut().expect("tls facts");
+                t.outcome = crate::facts::TlsOutcome::VersionRejected(
+                    "received fatal alert: ProtocolVersion".into(),
+                );
+                t.version = None;
+                p.http = HttpOutcome::NotSent;
+            }
+        }
         FindingId::IamAuthRequired => {
             set_all(
                 f,
@@ -549,6 +564,7 @@ fn the_matrix_covers_every_control_plane_id() {
         FindingId::DnsPrivateDnsDisabled,
         FindingId::DnsVpceAliasNotAssociated,
         FindingId::VpceSgBlocks443,
+        FindingId::ClientTlsVersionRejected,
         FindingId::StageNotFound,
         FindingId::ResourcePolicyDeniesVpce,
         FindingId::ResourcePolicyMissing,

@@ -80,7 +80,7 @@ pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
                 .is_some_and(|c| c.connect == crate::facts::ConnectOutcome::Ok)
         });
         if connected {
-            out.extend(tls::rules(&enis));
+            out.extend(tls::rules(&enis, &facts.target.tls_versions));
             let established = enis
                 .iter()
                 .any(|e| e.first().is_some_and(|c| c.established()));

@@ -34,6 +34,8 @@ pub(super) enum Symptom {
     UnsignedRefused,
     /// Calls on these paths (every path: `None`) get no answer from the backend.
     IntegrationFails(Option<Vec<String>>),
+    /// Every TLS handshake with the endpoint fails.
+    HandshakesFail,
 }
 
 /// What a control-plane finding predicts, and why the planes may disagree when they do.
@@ -104,6 +106,17 @@ fn contradiction(f: &Facts, symptom: &Symptom) -> Option<String> {
         Symptom::IntegrationFails(paths) => all_invokes(f)
             .find(|p| on(paths, p) && matches!(classify(p), Class::Ok | Class::Backend5xx))
             .map(|p| invoke_line(method, p)),
+        Symptom::HandshakesFail => f.invokes().find_map(|p| {
+            let t = p.conn.tls.as_ref()?;
+            (t.outcome == crate::facts::TlsOutcome::Ok).then(|| {
+                format!(
+                    "TLS {} SNI {}: handshake completed ({})",
+                    p.addr,
+                    t.server_name,
+                    t.version.as_deref().unwrap_or("version unknown")
+                )
+            })
+        }),
     }
 }
 

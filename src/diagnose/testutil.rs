@@ -92,6 +92,7 @@ pub fn healthy() -> Facts {
             method: "GET".into(),
             vpce_id: None,
             signed: false,
+            tls_versions: crate::facts::TlsVersion::ALL.to_vec(),
             vpce_dns: Some(
                 "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com".into(),
             ),
@@ -191,6 +192,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             policy: Some(format!(
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"],"Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}}},{{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"]}}]}}"#
             )),
+            security_policy: None,
         }),
         stage: Some(Stage {
             name: "test".into(),

@@ -1,11 +1,23 @@
 //! TLS rules: the certificate not covering the dialled name, an untrusted chain, an expired
 //! certificate, or a failed handshake — on every connected ENI (critical) or some (warning).
 
-use crate::facts::{ConnectOutcome, EniFacts, TlsFacts, TlsOutcome};
+use crate::facts::{ConnectOutcome, EniFacts, TlsFacts, TlsOutcome, TlsVersion};
 use crate::finding::{Finding, FindingId, Severity};
 
-pub(super) fn rules(f: &[&EniFacts]) -> Vec<Finding> {
+pub(super) fn rules(f: &[&EniFacts], offered: &[TlsVersion]) -> Vec<Finding> {
+    let offered: Vec<&str> = offered.iter().map(|v| v.as_str()).collect();
+    let version = rule(f, FindingId::ClientTlsVersionRejected, |o| {
+        matches!(o, TlsOutcome::VersionRejected(_))
+    })
+    .map(|mut x| {
+        x.evidence.push(format!(
+            "pgw offered TLS {} only (--tls-version: the versions of the client it stands in for)",
+            offered.join(" and ")
+        ));
+        x
+    });
     [
+        version,
         rule(f, FindingId::ClientTlsNameMismatch, |o| {
             *o == TlsOutcome::NameMismatch
         }),
@@ -40,7 +52,9 @@ fn line(addr: std::net::SocketAddr, t: &TlsFacts) -> String {
         format!("certificate names: {}", t.peer_names.join(", "))
     };
     let detail = match &t.outcome {
-        TlsOutcome::Protocol(s) | TlsOutcome::BadCertificate(s) => format!(" ({s})"),
+        TlsOutcome::Protocol(s)
+        | TlsOutcome::BadCertificate(s)
+        | TlsOutcome::VersionRejected(s) => format!(" ({s})"),
         _ => String::new(),
     };
     format!(
@@ -115,6 +129,25 @@ mod tests {
         let mut f = healthy();
         set_tls(&mut f, TlsOutcome::Expired);
         assert_eq!(ids(&f), vec![FindingId::TlsCertificateExpired]);
+    }
+
+    #[test]
+    fn no_version_in_common_names_what_was_offered() {
+        let mut f = healthy();
+        f.target.tls_versions = vec![crate::facts::TlsVersion::Tls12];
+        set_tls(
+            &mut f,
+            TlsOutcome::VersionRejected("received fatal alert: ProtocolVersion".into()),
+        );
+        let d = super::super::diagnose(&f);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].id, FindingId::ClientTlsVersionRejected);
+        assert!(d[0].evidence[0].contains("version_rejected (received fatal alert"));
+        assert!(d[0]
+            .evidence
+            .last()
+            .unwrap()
+            .contains("offered TLS 1.2 only"));
     }
 
     #[test]

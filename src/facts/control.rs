@@ -287,6 +287,24 @@ pub struct RestApi {
     pub vpc_endpoint_ids: Vec<String>,
     /// The resource policy as a JSON string (unescaped), if any.
     pub policy: Option<String>,
+    /// The TLS security policy (`TLS_1_2`, `SecurityPolicy_TLS13_1_3_2025_09`, …), if set.
+    pub security_policy: Option<String>,
+}
+
+impl RestApi {
+    /// Whether the API's security policy accepts TLS version `v`: known only for the policies
+    /// whose name says it (`SecurityPolicy_TLS13_1_3_*`: 1.3 only; `SecurityPolicy_TLS13_1_2_*`:
+    /// 1.2 and 1.3; `TLS_1_0`, `TLS_1_2`: 1.2).
+    pub fn accepts_tls(&self, v: crate::facts::TlsVersion) -> Option<bool> {
+        use crate::facts::TlsVersion::Tls12;
+        let p = self.security_policy.as_deref()?;
+        match (p, v) {
+            (p, Tls12) if p.starts_with("SecurityPolicy_TLS13_1_3_") => Some(false),
+            (p, _) if p.starts_with("SecurityPolicy_TLS13_") => Some(true),
+            ("TLS_1_0" | "TLS_1_2", Tls12) => Some(true),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -96,6 +96,40 @@ pub struct TargetFacts {
     pub vpce_dns: Option<String>,
     /// The execute-api endpoint id, when configured.
     pub vpce_id: Option<String>,
+    /// The TLS versions offered (those of the client pgw stands in for).
+    pub tls_versions: Vec<TlsVersion>,
+}
+
+/// A TLS protocol version pgw can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+impl TlsVersion {
+    /// Both, newest first: what pgw offers unless told otherwise.
+    pub const ALL: [TlsVersion; 2] = [TlsVersion::Tls13, TlsVersion::Tls12];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        }
+    }
+
+    /// `1.2`, `1.3` (also `TLSv1.2`, `tls1.3`).
+    pub fn parse(s: &str) -> Option<TlsVersion> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = t.trim_start_matches("tlsv").trim_start_matches("tls");
+        match t {
+            "1.2" => Some(TlsVersion::Tls12),
+            "1.3" => Some(TlsVersion::Tls13),
+            _ => None,
+        }
+    }
 }
 
 /// The result of asking one resolver for one name.
@@ -264,7 +298,10 @@ pub enum TlsOutcome {
     NotYetValid,
     /// Any other certificate problem (revoked, bad signature, …).
     BadCertificate(String),
-    /// Alerts, version or cipher disagreement, garbage.
+    /// No TLS version in common: the peer refused the versions offered (alert
+    /// `protocol_version`), or chose one not offered.
+    VersionRejected(String),
+    /// Alerts, cipher disagreement, garbage.
     Protocol(String),
     Timeout,
 }
@@ -278,6 +315,7 @@ impl TlsOutcome {
             TlsOutcome::Expired => "expired",
             TlsOutcome::NotYetValid => "not_yet_valid",
             TlsOutcome::BadCertificate(_) => "bad_certificate",
+            TlsOutcome::VersionRejected(_) => "version_rejected",
             TlsOutcome::Protocol(_) => "protocol",
             TlsOutcome::Timeout => "timeout",
         }

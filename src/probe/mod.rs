@@ -118,7 +118,7 @@ enum Identify {
 impl Prober {
     /// Build trust roots and pick resolvers (the system's when none are configured).
     pub fn new(cfg: &Config) -> Result<Self, ProbeError> {
-        let tls = TlsSetup::new(&cfg.extra_roots)?;
+        let tls = TlsSetup::new(&cfg.extra_roots, &cfg.tls_versions)?;
         let resolvers = if cfg.resolvers.is_empty() {
             dns::system_resolvers()?
         } else {
@@ -454,6 +454,7 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
         signed: cfg.sigv4,
         vpce_dns: cfg.vpce_dns.clone(),
         vpce_id: cfg.vpce_id.clone(),
+        tls_versions: cfg.tls_versions.clone(),
     }
 }
 

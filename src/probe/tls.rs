@@ -20,13 +20,14 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::facts::{TlsFacts, TlsOutcome};
+use crate::facts::{TlsFacts, TlsOutcome, TlsVersion};
 
 /// Trust roots and the crypto provider, built once per run.
 #[derive(Clone)]
 pub struct TlsSetup {
     verifier: Arc<WebPkiServerVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -43,9 +44,25 @@ type VerifierCache = Vec<(Vec<CertificateDer<'static>>, Weak<WebPkiServerVerifie
 static VERIFIERS: Mutex<VerifierCache> = Mutex::new(Vec::new());
 
 impl TlsSetup {
-    /// System roots (best effort) plus `extra` roots.
-    pub fn new(extra: &[CertificateDer<'static>]) -> Result<Self, super::ProbeError> {
+    /// System roots (best effort) plus `extra` roots; handshakes offer `versions` (both when
+    /// empty).
+    pub fn new(
+        extra: &[CertificateDer<'static>],
+        versions: &[TlsVersion],
+    ) -> Result<Self, super::ProbeError> {
         let provider = Arc::new(probe_provider());
+        let versions = if versions.is_empty() {
+            &TlsVersion::ALL[..]
+        } else {
+            versions
+        };
+        let versions = versions
+            .iter()
+            .map(|v| match v {
+                TlsVersion::Tls12 => &rustls::version::TLS12,
+                TlsVersion::Tls13 => &rustls::version::TLS13,
+            })
+            .collect();
         // aws-lc seeds its random generator on first use (CPU jitter entropy, tens of ms). Do it
         // now, so it is never counted in a handshake's time.
         static SEEDED: std::sync::Once = std::sync::Once::new();
@@ -59,7 +76,11 @@ impl TlsSetup {
             .find(|(roots, _)| roots.as_slice() == extra)
             .and_then(|(_, v)| v.upgrade())
         {
-            return Ok(TlsSetup { verifier, provider });
+            return Ok(TlsSetup {
+                verifier,
+                provider,
+                versions,
+            });
         }
         let mut roots = RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
@@ -80,7 +101,11 @@ impl TlsSetup {
                 .build()
                 .map_err(|e| super::ProbeError::Verifier(e.to_string()))?;
         cache.push((extra.to_vec(), Arc::downgrade(&verifier)));
-        Ok(TlsSetup { verifier, provider })
+        Ok(TlsSetup {
+            verifier,
+            provider,
+            versions,
+        })
     }
 
     /// Handshake over `tcp` with `server_name` as SNI.
@@ -103,7 +128,7 @@ impl TlsSetup {
             not_after: None,
         };
         let mut config = match ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(&self.versions)
         {
             Ok(b) => b
                 .dangerous()
@@ -191,6 +216,13 @@ pub fn classify(e: &std::io::Error) -> TlsOutcome {
             }
             other => TlsOutcome::BadCertificate(format!("{other:?}")),
         },
+        Some(
+            e @ (rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
+            | rustls::Error::PeerIncompatible(
+                rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
+                | rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig,
+            )),
+        ) => TlsOutcome::VersionRejected(e.to_string()),
         Some(other) => TlsOutcome::Protocol(other.to_string()),
         None => TlsOutcome::Protocol(e.to_string()),
     }
@@ -294,11 +326,11 @@ mod tests {
 
     #[test]
     fn probes_with_the_same_roots_share_one_verifier() {
-        let a = TlsSetup::new(&[]).unwrap();
-        let b = TlsSetup::new(&[]).unwrap();
+        let a = TlsSetup::new(&[], &[]).unwrap();
+        let b = TlsSetup::new(&[], &[]).unwrap();
         assert!(Arc::ptr_eq(&a.verifier, &b.verifier));
         let extra = test_ca();
-        let c = TlsSetup::new(&[extra]).unwrap();
+        let c = TlsSetup::new(&[extra], &[]).unwrap();
         assert!(!Arc::ptr_eq(&a.verifier, &c.verifier));
     }
 
@@ -317,6 +349,69 @@ qDsKGdCLM0B1aLz4wQsPzFYKyhH9AiEA814n/8d64wNAGJB37k4nkU76GJc9x9TQ\n\
 -----END CERTIFICATE-----";
         use rustls::pki_types::pem::PemObject;
         CertificateDer::from_pem_slice(PEM.as_bytes()).unwrap()
+    }
+
+    /// A handshake offering `offered` with a real rustls server on loopback that accepts `accepts`.
+    async fn handshake_with(
+        accepts: &'static rustls::SupportedProtocolVersion,
+        offered: &[TlsVersion],
+    ) -> TlsFacts {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der = cert.der().clone();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[accepts])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let _ = acceptor.accept(tcp).await;
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let setup = TlsSetup::new(&[der], offered).unwrap();
+        setup
+            .handshake(tcp, "localhost", Duration::from_secs(5))
+            .await
+            .0
+    }
+
+    #[tokio::test]
+    async fn versions_in_common_or_not() {
+        use rustls::version::{TLS12, TLS13};
+        let both = handshake_with(&TLS13, &[]).await;
+        assert_eq!(
+            (both.outcome, both.version.as_deref()),
+            (TlsOutcome::Ok, Some("TLS 1.3"))
+        );
+        let old = handshake_with(&TLS12, &TlsVersion::ALL).await;
+        assert_eq!(old.version.as_deref(), Some("TLS 1.2"));
+        // A TLS 1.3-only endpoint refuses a TLS 1.2 client with alert protocol_version...
+        let refused = handshake_with(&TLS13, &[TlsVersion::Tls12]).await;
+        assert!(
+            matches!(&refused.outcome, TlsOutcome::VersionRejected(m) if m.contains("ProtocolVersion")),
+            "{:?}",
+            refused.outcome
+        );
+        // ...and a TLS 1.3-only client will not take the TLS 1.2 a server chooses.
+        let chosen = handshake_with(&TLS12, &[TlsVersion::Tls13]).await;
+        assert!(
+            matches!(chosen.outcome, TlsOutcome::VersionRejected(_)),
+            "{:?}",
+            chosen.outcome
+        );
     }
 
     #[test]

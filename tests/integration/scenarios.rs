@@ -222,6 +222,7 @@ scenario_tests! {
     cp_stage_discovered,
     cp_stage_variable_undefined,
     cp_targets_unhealthy,
+    cp_tls_version_rejected,
     cp_vpc_dns_off,
     cp_vpc_link_failed,
     cp_vpc_link_pending,
@@ -242,6 +243,7 @@ scenario_tests! {
     healthy_cp_path_b,
     healthy_cp_sg_client_group,
     healthy_cp_stage_variable,
+    healthy_cp_tls13_policy,
     healthy_cp_waf_allows,
     healthy_path_a,
     healthy_path_b,
@@ -266,6 +268,7 @@ scenario_tests! {
     tls_ca_not_given,
     tls_name_mismatch,
     tls_untrusted_ca,
+    tls_version_rejected,
     vpc_link_failed,
 }
 

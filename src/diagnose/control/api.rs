@@ -9,6 +9,43 @@ use super::super::policy::{self, Decision};
 use super::super::reconcile::Symptom;
 use super::{confirmed, Confirmed, IN_FLIGHT, NOT_DEPLOYED};
 
+/// The API's TLS security policy accepts none of the versions offered (the client's, as
+/// configured): every handshake must fail.
+fn tls_policy_rule(f: &Facts, api: &RestApi, out: &mut Vec<Confirmed>) {
+    let offered = &f.target.tls_versions;
+    if offered.is_empty() || !offered.iter().all(|v| api.accepts_tls(*v) == Some(false)) {
+        return;
+    }
+    let offered: Vec<&str> = offered.iter().map(|v| v.as_str()).collect();
+    out.push(
+        confirmed(
+            FindingId::ClientTlsVersionRejected,
+            vec![
+                format!(
+                    "apigateway:GetRestApi {}: securityPolicy={}",
+                    api.id,
+                    api.security_policy.as_deref().unwrap_or_default()
+                ),
+                format!(
+                    "the client offers TLS {}, which that policy does not accept",
+                    offered.join(" and ")
+                ),
+            ],
+            &[
+                FindingId::ClientTlsVersionRejected,
+                FindingId::TlsHandshakeFailed,
+            ],
+        )
+        .predicts(
+            Symptom::HandshakesFail,
+            &[
+                "the endpoint pgw reached serves another API first (the TLS policy of the name dialled decides)",
+                IN_FLIGHT,
+            ],
+        ),
+    );
+}
+
 pub(super) fn api_rules(
     f: &Facts,
     cf: &ControlFacts,
@@ -53,6 +90,7 @@ pub(super) fn api_rules(
         return;
     }
     alias_rule(f, api, ep, out);
+    tls_policy_rule(f, api, out);
     if cf.stage.is_none()
         && cf.calls.iter().any(|c| {
             c.operation == Operation::GetStage
