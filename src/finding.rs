@@ -216,6 +216,9 @@ catalog! {
     DnsClientNotUsingVpcResolver = "dns_client_not_using_vpc_resolver", ControlPlane, Critical, true,
         "The resolver asked is not the VPC's own: it does not answer from the endpoint's private DNS",
         "Use the VPC resolver (VPC CIDR base +2, or 169.254.169.253), or forward execute-api.<region>.amazonaws.com from your DNS to a Route 53 Resolver inbound endpoint in the endpoint's VPC; or invoke through the vpce name or the {api}-{vpce} alias, which resolve publicly.";
+    DnsWrongHostnameOrPartition = "dns_wrong_hostname_or_partition", ControlPlane, Critical, true,
+        "The endpoint name dialled is not one of the execute-api endpoint's DNS names",
+        "Copy the endpoint's regional DNS name from its DnsEntries (aws ec2 describe-vpc-endpoints --vpc-endpoint-ids <vpce-id> --query 'VpcEndpoints[0].DnsEntries[0].DnsName'): vpce-<id>-<suffix>.execute-api.<region>.vpce.amazonaws.com, .com.cn in the China regions.";
     ClientSgOrNaclBlocksEgress = "client_sg_or_nacl_blocks_egress", ControlPlane, Critical, true,
         "This host's security groups or a network ACL drop the way to the endpoint's ENIs",
         "Allow outbound TCP 443 to the endpoint's ENIs (or its security group) on this host's security groups, and in the network ACLs of this host's subnet and the ENIs' subnets allow TCP 443 one way and the ephemeral ports (1024-65535) back.";

@@ -401,11 +401,12 @@ fn link_variable(f: &mut Facts) {
 }
 
 /// Ids no control-plane state can raise over a healthy data plane: `dns_client_not_using_vpc_resolver`
-/// needs a wrong answer, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
+/// needs a wrong answer, `dns_wrong_hostname_or_partition` a name that does not resolve, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
 /// and `waf_blocked` need the data plane to refuse, `integration_tls_hostname_mismatch` has no rule yet (it needs the
 /// backend's certificate), `planes_disagree` is the note itself.
 const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::DnsClientNotUsingVpcResolver,
+    FindingId::DnsWrongHostnameOrPartition,
     FindingId::PrivatelinkAzMismatch,
     FindingId::PolicyChangedNotRedeployed,
     FindingId::WafBlocked,

@@ -233,7 +233,12 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             vpc_id: Some("vpc-1".into()),
             service_name: Some("com.amazonaws.us-east-1.execute-api".into()),
             private_dns_enabled: true,
-            dns_names: vec![],
+            dns_names: vec![
+                "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com".into(),
+                "vpce-0a1b2c3d4e5f60001-4kq2x7ab-us-east-1a.execute-api.us-east-1.vpce.amazonaws.com"
+                    .into(),
+                "*.execute-api.us-east-1.amazonaws.com".into(),
+            ],
             security_groups: vec!["sg-1".into()],
             enis: vec![
                 ("us-east-1a".into(), ENI_A.parse().unwrap()),

@@ -228,6 +228,7 @@ scenario_tests! {
     cp_vpc_link_pending,
     cp_vpc_link_service_deleted,
     cp_vpc_link_service_failed,
+    cp_vpce_name_mistyped,
     cp_waf_blocked,
     deadline_everything_blackholed,
     deadline_one_eni_and_backend_blackholed,

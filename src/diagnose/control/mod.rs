@@ -136,6 +136,46 @@ mod tests {
         assert!(ids(&healthy_cp()).is_empty());
     }
 
+    /// `vpce-host` through a mistyped endpoint name: NXDOMAIN everywhere, and the endpoint's
+    /// DnsEntries show the right one. The same name resolving is no finding of this rule.
+    #[test]
+    fn a_mistyped_endpoint_name_is_named_against_the_endpoints_dns_entries() {
+        let wrong = "vpce-0a1b2c3d4e5f60001-4kq2x7zz.execute-api.us-east-1.vpce.amazonaws.com";
+        let mut f = healthy_cp();
+        f.target.invoke_via = crate::facts::InvokeVia::VpceHost;
+        f.target.vpce_dns = Some(wrong.into());
+        f.target.connect_name = wrong.into();
+        for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
+            d.name = wrong.into();
+        }
+        assert!(ids(&f).is_empty(), "{:?}", ids(&f));
+        for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
+            d.outcome = crate::facts::DnsOutcome::NxDomain;
+            d.addrs.clear();
+        }
+        f.enis.clear();
+        let (id, conf, ev) = first(&f);
+        assert_eq!(
+            (id, conf),
+            (
+                FindingId::DnsWrongHostnameOrPartition,
+                Confidence::Confirmed
+            )
+        );
+        assert!(
+            ev.iter()
+                .any(|e| e.contains("DnsEntries are vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api")),
+            "{ev:?}"
+        );
+        // The endpoint's own name not resolving is another matter (the endpoint, DNS).
+        let right = "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com";
+        f.target.vpce_dns = Some(right.into());
+        for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
+            d.name = right.into();
+        }
+        assert!(!ids(&f).contains(&FindingId::DnsWrongHostnameOrPartition));
+    }
+
     #[test]
     fn client_in_another_vpc_with_routes_both_ways_adds_nothing() {
         let mut f = healthy_cp();

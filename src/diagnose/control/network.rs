@@ -76,9 +76,51 @@ pub(super) fn endpoint_rules(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &m
     if private_dns_route && e.private_dns_enabled {
         resolver_rule(f, cf, e, out);
     }
+    endpoint_name_rule(f, e, out);
     sg_rule(f, cf, e, out);
     client_network_rule(f, cf, e, out);
     client_route_rule(f, cf, e, out);
+}
+
+/// The endpoint name pgw was given (`--vpce-dns`) has the shape of an execute-api endpoint's name
+/// but is none of this endpoint's DNS names (a typo, another endpoint, a deleted one), and no
+/// resolver knows it. Driven by the data plane: a name that resolves is for the probes to judge.
+fn endpoint_name_rule(f: &Facts, e: &Endpoint, out: &mut Vec<Confirmed>) {
+    let Some(name) = f.target.vpce_dns.as_deref() else {
+        return;
+    };
+    let shaped = name.contains(".execute-api.") && name.contains(".vpce.amazonaws.com");
+    let ours = |n: &String| n.trim_end_matches('.').eq_ignore_ascii_case(name);
+    if !shaped || e.dns_names.is_empty() || e.dns_names.iter().any(ours) {
+        return;
+    }
+    let lookups: Vec<_> = f
+        .dns
+        .iter()
+        .chain(f.reference_dns.iter())
+        .filter(|d| d.name.eq_ignore_ascii_case(name))
+        .collect();
+    let missing = |d: &&crate::facts::DnsFacts| {
+        matches!(d.outcome, DnsOutcome::NxDomain | DnsOutcome::NoData)
+    };
+    if lookups.is_empty() || !lookups.iter().all(missing) {
+        return;
+    }
+    let mut ev: Vec<String> = lookups
+        .iter()
+        .map(|d| format!("{} at {}: {:?}", d.name, d.resolver, d.outcome))
+        .collect();
+    ev.dedup();
+    ev.push(format!(
+        "ec2:DescribeVpcEndpoints {}: DnsEntries are {}; {name} is none of them",
+        e.id,
+        e.dns_names.join(", ")
+    ));
+    out.push(confirmed(
+        FindingId::DnsWrongHostnameOrPartition,
+        ev,
+        &[FindingId::DnsNxdomain, FindingId::DnsPrivateDnsDisabled],
+    ));
 }
 
 /// The VPC resolver's addresses for a VPC whose primary CIDR is `primary`: its base + 2, and the
