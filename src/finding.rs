@@ -204,6 +204,9 @@ catalog! {
     IntegrationInternalError = "integration_internal_error", Integration, Critical, false,
         "The integration fails inside API Gateway (500 Internal server error)",
         "Check the VPC link status (must be AVAILABLE), the integration's connectionId / stage variables, and backend TLS (the uri host must match the backend certificate).";
+    IntegrationPathOrHostMappingWrong = "integration_path_or_host_mapping_wrong", Integration, Critical, false,
+        "The backend knows no such path or host: the integration does not pass the call's path or host on as meant",
+        "On a {proxy+} resource the integration uri must end in {proxy} with requestParameters integration.request.path.proxy = method.request.path.proxy; API Gateway sends the uri's host as Host, so a vhost-routed backend (an ingress) must serve that name (or pass the original one in a header such as X-Forwarded-Host).";
     BackendHttpError = "backend_http_error", Integration, Critical, false,
         "The backend answers with a server error",
         "The chain up to the backend works; look at the backend (its logs, its own upstreams).";

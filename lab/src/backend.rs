@@ -26,6 +26,41 @@ pub(crate) enum Flavor {
 
 const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
+/// What the backends serve: the root exactly, each other route and everything under it; any other
+/// path is a 404 of the backend's own (`integration_uri_without_proxy` sends every call to `/v1`).
+const ROUTES: &[&str] = &["/", "/pgw-probe", "/health", "/orders", "/big"];
+
+fn serves(route: &str, path: &str) -> bool {
+    path == route
+        || (route != "/"
+            && path
+                .strip_prefix(route)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// The backend's own 404: Express's `Cannot GET /x` (path A), nginx's page (path B).
+fn not_found(flavor: Flavor, path: &str) -> Response<Body> {
+    let (body, kind) = match flavor {
+        Flavor::Eks => (
+            format!("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET {path}</pre>\n</body>\n</html>\n"),
+            "text/html; charset=utf-8",
+        ),
+        Flavor::Nginx => (
+            "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n".to_string(),
+            "text/html",
+        ),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::NOT_FOUND;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    if flavor == Flavor::Nginx {
+        r.headers_mut()
+            .insert(SERVER, HeaderValue::from_static("nginx"));
+    }
+    r
+}
+
 /// Serves `flavor` on `slot` until the lab stops.
 pub(crate) fn serve(
     slot: Arc<Slot>,
@@ -68,6 +103,9 @@ async fn answer(
             return r;
         }
         _ => {}
+    }
+    if !ROUTES.iter().any(|r| serves(r, path)) {
+        return not_found(flavor, path);
     }
     let service = match flavor {
         Flavor::Eks => "orders",

@@ -161,11 +161,12 @@ fn methods(topo: &Topology, faults: &Faults, a: &Addrs, root: bool, proxy: bool)
         out.push(method("/", format!("http://{host}/"), false));
     }
     if proxy {
-        out.push(method(
-            "/{proxy+}",
-            format!("http://{host}/{{proxy}}"),
-            true,
-        ));
+        let uri = if faults.integration_uri_without_proxy {
+            format!("http://{host}/v1")
+        } else {
+            format!("http://{host}/{{proxy}}")
+        };
+        out.push(method("/{proxy+}", uri, true));
     }
     out
 }

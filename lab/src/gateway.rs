@@ -241,7 +241,12 @@ impl Gateway {
         if faults.listener_port_mismatch {
             nlb = self.unlistened[(self.topo.path == IntegrationPath::B) as usize];
         }
-        let mut target = format!("/{rest}");
+        // The uri's path: `/{proxy}` filled with the matched path, or `/v1` for every call.
+        let mut target = if faults.integration_uri_without_proxy && !rest.is_empty() {
+            "/v1".to_string()
+        } else {
+            format!("/{rest}")
+        };
         if let Some(q) = parts.uri.query() {
             target = format!("{target}?{q}");
         }

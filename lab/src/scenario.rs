@@ -595,6 +595,9 @@ pub struct Faults {
     /// The VPC link NLB's listener is TLS while the integration uri says `http://`: the NLB
     /// answers API Gateway's plain HTTP with a TLS alert and closes (504 Network error).
     pub integration_scheme_mismatch: bool,
+    /// The `/{proxy+}` method's integration uri is `http://{host}/v1`: no `{proxy}`, so API
+    /// Gateway sends every call there, and the backend knows no `/v1` (404, its own page).
+    pub integration_uri_without_proxy: bool,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -671,6 +674,7 @@ impl Default for Faults {
             iam_credentials: IamCredentials::Ok,
             listener_port_mismatch: false,
             integration_scheme_mismatch: false,
+            integration_uri_without_proxy: false,
             link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }

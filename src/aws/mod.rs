@@ -661,6 +661,7 @@ mod tests {
                         connection_id: Some("a1b2c3".into()),
                         uri: None,
                         timeout_ms: Some(29000),
+                        request_parameters: BTreeMap::new(),
                     }),
                 }],
             }])

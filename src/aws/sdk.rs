@@ -305,6 +305,12 @@ impl Inventory for SdkInventory {
                                     connection_id: i.connection_id().map(str::to_string),
                                     uri: i.uri().map(str::to_string),
                                     timeout_ms: Some(i.timeout_in_millis()),
+                                    request_parameters: i
+                                        .request_parameters()
+                                        .map(|m| {
+                                            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+                                        })
+                                        .unwrap_or_default(),
                                 }),
                             })
                             .collect()

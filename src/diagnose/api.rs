@@ -35,6 +35,7 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
             Class::IntegrationInternal,
         ),
         by_class(f, FindingId::BackendHttpError, Class::Backend5xx),
+        misdirected(f),
         by_class(f, FindingId::InvokeConnectionError, Class::ConnError),
         by_class(f, FindingId::UnexpectedGatewayResponse, Class::GatewayOther),
     ]
@@ -75,6 +76,32 @@ fn evidence(method: &str, ps: &[&PathFacts]) -> Vec<String> {
         out.push(l);
     }
     out
+}
+
+/// The backend answered 421 Misdirected Request (no `x-amzn-ErrorType`): it serves no such host.
+/// API Gateway sends the integration uri's host as Host, so the uri names a host the backend does
+/// not serve. (A backend 404 alone says nothing: the path may simply not exist there; with the
+/// control plane a greedy resource's mapping can explain it.)
+fn misdirected(f: &Facts) -> Option<Finding> {
+    let hit: Vec<&PathFacts> = sent(f)
+        .into_iter()
+        .filter(|p| {
+            p.response().is_some_and(|r| {
+                r.status == 421 && r.source == crate::facts::ResponseSource::Backend
+            })
+        })
+        .collect();
+    if hit.is_empty() {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &hit);
+    ev.push(
+        "421 Misdirected Request from the backend: it serves no such host; API Gateway sent the integration uri's host as Host".into(),
+    );
+    Some(Finding::new(
+        FindingId::IntegrationPathOrHostMappingWrong,
+        ev,
+    ))
 }
 
 fn is_root(p: &PathFacts) -> bool {
@@ -432,6 +459,7 @@ mod tests {
                 FindingId::IntegrationInternalError,
             ),
             (backend(502), FindingId::BackendHttpError),
+            (backend(421), FindingId::IntegrationPathOrHostMappingWrong),
             (
                 HttpOutcome::Error("reset".into()),
                 FindingId::InvokeConnectionError,
@@ -446,6 +474,14 @@ mod tests {
             set_all(&mut f, answer.clone());
             assert_eq!(ids(&f), vec![want], "{answer:?}");
         }
+    }
+
+    /// A backend 404 is no finding of the data plane alone: the path may not exist there.
+    #[test]
+    fn a_backend_404_alone_is_healthy() {
+        let mut f = healthy();
+        set_all(&mut f, backend(404));
+        assert!(ids(&f).is_empty(), "{:?}", ids(&f));
     }
 
     #[test]

@@ -168,6 +168,12 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
         connection_id: Some("vl1234".into()),
         uri: Some("http://nlb-a.internal/{proxy}".into()),
         timeout_ms: Some(29000),
+        request_parameters: [(
+            "integration.request.path.proxy".to_string(),
+            "method.request.path.proxy".to_string(),
+        )]
+        .into_iter()
+        .collect(),
     };
     let method = || Method {
         http_method: "ANY".into(),

@@ -339,6 +339,8 @@ pub struct Integration {
     pub connection_id: Option<String>,
     pub uri: Option<String>,
     pub timeout_ms: Option<i32>,
+    /// `requestParameters`: `integration.request.path.proxy` → `method.request.path.proxy`, …
+    pub request_parameters: BTreeMap<String, String>,
 }
 
 /// A VPC link's `status`, typed (the wire value stays in [`VpcLink::status`] for evidence).
@@ -486,6 +488,28 @@ impl Integration {
                 "https" => Some(443),
                 _ => None,
             },
+        }
+    }
+
+    /// On a greedy resource (`/{proxy+}`, `/items/{rest+}`): what keeps it from passing the
+    /// matched path on: a uri without `{VAR}`, or no `integration.request.path.VAR` mapping from
+    /// `method.request.path.VAR`. `None`: the mapping is whole, or the resource is not greedy.
+    pub fn greedy_mapping_gap(&self, resource: &str) -> Option<String> {
+        let var = resource
+            .rsplit('/')
+            .next()?
+            .strip_prefix('{')?
+            .strip_suffix("+}")?;
+        let uri = self.uri.as_deref()?;
+        if !uri.contains(&format!("{{{var}}}")) {
+            return Some(format!("uri {uri} has no {{{var}}}"));
+        }
+        let key = format!("integration.request.path.{var}");
+        let want = format!("method.request.path.{var}");
+        match self.request_parameters.get(&key) {
+            Some(v) if *v == want => None,
+            Some(v) => Some(format!("requestParameters maps {key} from {v}, not {want}")),
+            None => Some(format!("requestParameters has no {key} = {want}")),
         }
     }
 
@@ -827,6 +851,7 @@ mod tests {
             connection_id: Some("${stageVariables.vpcLinkId}".into()),
             uri: Some(uri.into()),
             timeout_ms: None,
+            request_parameters: BTreeMap::new(),
         }
     }
 

@@ -218,8 +218,58 @@ fn privatelink_az_rules(cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     }
 }
 
+/// A greedy resource's HTTP integration that does not pass the matched path on (see
+/// [`Integration::greedy_mapping_gap`]), named when the backend answered 404 or 421 (no
+/// `x-amzn-ErrorType`) on every call of those paths that got an answer: the backend was reached
+/// and knows no such path or host. A success on those paths means the mapping leads somewhere
+/// that works: no finding.
+fn mapping_rule(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
+    let Some(resources) = &cf.resources else {
+        return;
+    };
+    for r in resources {
+        for m in &r.methods {
+            let Some(i) = &m.integration else { continue };
+            if !matches!(i.kind.as_deref(), Some("HTTP" | "HTTP_PROXY")) {
+                continue;
+            }
+            let Some(gap) = i.greedy_mapping_gap(&r.path) else {
+                continue;
+            };
+            let paths = paths_of(f, &r.path);
+            let answers: Vec<_> = f
+                .invokes()
+                .filter(|p| paths.contains(&p.path))
+                .filter_map(|p| p.response().map(|resp| (p, resp)))
+                .collect();
+            let misses = |r: &crate::facts::HttpResponse| {
+                r.source == crate::facts::ResponseSource::Backend && matches!(r.status, 404 | 421)
+            };
+            if answers.is_empty() || !answers.iter().all(|(_, r)| misses(r)) {
+                continue;
+            }
+            let mut ev = vec![format!(
+                "apigateway:GetResources {} {}: {gap}",
+                m.http_method, r.path
+            )];
+            ev.extend(
+                answers
+                    .iter()
+                    .take(2)
+                    .map(|(p, _)| super::super::invoke_line(&f.target.method, p)),
+            );
+            out.push(confirmed(
+                FindingId::IntegrationPathOrHostMappingWrong,
+                ev,
+                &[FindingId::IntegrationPathOrHostMappingWrong],
+            ));
+        }
+    }
+}
+
 pub(super) fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Confirmed>) {
     integration_config_rules(f, cf, out);
+    mapping_rule(f, cf, out);
     privatelink_az_rules(cf, out);
     let links = cf.integration_links();
     for id in &links {

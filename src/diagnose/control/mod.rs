@@ -176,6 +176,61 @@ mod tests {
         assert!(!ids(&f).contains(&FindingId::DnsWrongHostnameOrPartition));
     }
 
+    /// `/{proxy+}` integrated with a uri that has no `{proxy}`: every call there reaches the
+    /// same backend path, which the backend does not know (404). A success there, or a whole
+    /// mapping, is no finding.
+    #[test]
+    fn a_greedy_resource_without_its_path_mapping_explains_the_backend_404() {
+        let mut f = healthy_cp();
+        set_path(&mut f, "/pgw-probe", backend(404));
+        assert!(ids(&f).is_empty(), "{:?}", ids(&f));
+        let proxy = cp(&mut f)
+            .resources
+            .as_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r.path == "/{proxy+}")
+            .unwrap();
+        proxy.methods[0].integration.as_mut().unwrap().uri =
+            Some("http://nlb-a.internal/v1".into());
+        let (id, conf, ev) = first(&f);
+        assert_eq!(
+            (id, conf),
+            (
+                FindingId::IntegrationPathOrHostMappingWrong,
+                Confidence::Confirmed
+            )
+        );
+        assert!(
+            ev[0].contains("ANY /{proxy+}: uri http://nlb-a.internal/v1 has no {proxy}"),
+            "{ev:?}"
+        );
+        assert!(ev[1].contains("404"), "{ev:?}");
+        set_path(&mut f, "/pgw-probe", backend(200));
+        assert!(ids(&f).is_empty(), "{:?}", ids(&f));
+        // The uri is right but the path parameter is not mapped.
+        set_path(&mut f, "/pgw-probe", backend(404));
+        let i = cp(&mut f)
+            .resources
+            .as_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r.path == "/{proxy+}")
+            .unwrap()
+            .methods[0]
+            .integration
+            .as_mut()
+            .unwrap();
+        i.uri = Some("http://nlb-a.internal/{proxy}".into());
+        i.request_parameters.clear();
+        let (id, _, ev) = first(&f);
+        assert_eq!(id, FindingId::IntegrationPathOrHostMappingWrong);
+        assert!(
+            ev[0].contains("requestParameters has no integration.request.path.proxy"),
+            "{ev:?}"
+        );
+    }
+
     #[test]
     fn client_in_another_vpc_with_routes_both_ways_adds_nothing() {
         let mut f = healthy_cp();
