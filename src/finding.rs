@@ -297,6 +297,9 @@ catalog! {
     IntegrationSchemeMismatch = "integration_scheme_mismatch", ControlPlane, Critical, true,
         "The integration uri sends plain HTTP to an NLB listener that terminates TLS",
         "Make the integration uri https:// (its host then must match the listener's certificate), or give the NLB a TCP listener in front of a plain-HTTP target; then deploy.";
+    HybridTargetRegistrationInvalid = "hybrid_target_registration_invalid", ControlPlane, Critical, true,
+        "No target is healthy, and IP targets are registered the way ELB does not accept",
+        "Register IP targets outside the VPC with AvailabilityZone=all and a private address (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10) reachable through the VPC's routes; deregister the invalid ones.";
     HybridRouteMissing = "hybrid_route_missing", ControlPlane, Critical, true,
         "No active route leads from the NLB's subnets to its IP target in another network",
         "Add the route towards the target's network (transit gateway, VPN or Direct Connect gateway, peering) to the NLB subnets' route tables, replace a blackhole route, and make sure the far side routes back to the NLB subnets.";

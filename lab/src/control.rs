@@ -222,7 +222,9 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
         // Its own VPC, routed to the endpoint's through a transit gateway (or not).
         let routed = faults.client_network == crate::ClientNetwork::OtherVpc;
         let own_vpc = elsewhere.then(|| json!({
-            "routes": if routed { json!([{"cidr": &vpc_cidr, "state": "active"}]) } else { json!([]) }}));
+            "routes": if routed {
+                json!([{"cidr": &vpc_cidr, "via": "transit_gateway", "state": "active"}])
+            } else { json!([]) }}));
         json!({"az": azs[0], "cidr": CLIENT_SUBNET, "ip": "127.0.0.1", "vpc": own_vpc,
                "security_group": {"name": "pgw-lab-diagnosing-host",
                                   "description": "the host pgw runs on", "ingress": []},
@@ -242,11 +244,13 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
     // back to the diagnosing host's VPC: transit gateways.
     let mut routes = match faults.hybrid_route {
         HybridRoute::Missing => vec![],
-        r => vec![json!({"cidr": format!("{}.128/25", a.net),
-                         "state": if r == HybridRoute::Blackhole { "blackhole" } else { "active" }})],
+        r => vec![
+            json!({"cidr": format!("{}.128/25", a.net), "via": "transit_gateway",
+                         "state": if r == HybridRoute::Blackhole { "blackhole" } else { "active" }}),
+        ],
     };
     if elsewhere {
-        routes.push(json!({"cidr": CLIENT_SUBNET, "state": "active"}));
+        routes.push(json!({"cidr": CLIENT_SUBNET, "via": "transit_gateway", "state": "active"}));
     }
 
     // Path A targets.
@@ -281,7 +285,10 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .collect()
     };
     let health_b = if blackholed
-        || faults.hybrid_target == HybridFault::Timeout
+        || matches!(
+            faults.hybrid_target,
+            HybridFault::Timeout | HybridFault::PublicIp
+        )
         || faults.hybrid_route != HybridRoute::Ok
     {
         TIMEOUT
@@ -335,7 +342,16 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             "0a1b2c3d4e5fb002",
             topo.integration_host(IntegrationPath::B),
             a.nlb_b,
-            vec![target(a.backend_b, "all", health_b)],
+            vec![target(
+                if faults.hybrid_target == HybridFault::PublicIp {
+                    // Moto data only: never dialled.
+                    SocketAddr::new([203, 0, 113, 41].into(), a.backend_b.port())
+                } else {
+                    a.backend_b
+                },
+                "all",
+                health_b,
+            )],
         ),
     ];
 

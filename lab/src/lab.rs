@@ -68,7 +68,7 @@ impl Role {
             Role::PrivateLink(_) => target,
             Role::Hybrid if faults.hybrid_route != crate::HybridRoute::Ok => Reach::Drop,
             Role::Hybrid => match faults.hybrid_target {
-                HybridFault::Timeout => Reach::Drop,
+                HybridFault::Timeout | HybridFault::PublicIp => Reach::Drop,
                 HybridFault::Refused => Reach::Refuse,
                 HybridFault::Ok => target,
             },

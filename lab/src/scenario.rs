@@ -380,6 +380,10 @@ pub enum HybridFault {
     Timeout,
     /// Refuses connections; DescribeTargetHealth: unhealthy / Target.FailedHealthChecks.
     Refused,
+    /// Registered at a publicly routable address (`203.0.113.41`, `AvailabilityZone=all`), which
+    /// ELB does not accept for a target outside the VPC: nothing answers (unhealthy /
+    /// Target.Timeout). The address is moto data only: the lab never dials it.
+    PublicIp,
 }
 
 /// How the integrations name their VPC link (`connectionId`).

@@ -465,6 +465,19 @@ async fn read_around_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
     for vpc in hybrid_vpcs {
         read_route_tables(rec, inv, cf, &vpc).await;
     }
+    // The NLBs' VPCs' CIDRs: whether an IP target lies outside them.
+    let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
+    for vpc in nlb_vpcs {
+        if cf.vpc_cidrs.contains_key(&vpc) {
+            continue;
+        }
+        if let Some(c) = rec
+            .call(Operation::DescribeVpcs, inv.describe_vpc_cidrs(&vpc))
+            .await
+        {
+            cf.vpc_cidrs.insert(vpc, c);
+        }
+    }
     let op = Operation::DescribeVpcEndpointServiceConfigurations;
     cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
     let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
@@ -842,7 +855,8 @@ mod tests {
         let mut seen: Vec<Operation> = cf.calls.iter().map(|c| c.operation).collect();
         seen.sort();
         seen.dedup();
-        // The fake has no endpoint, so no security group, VPC or connection read.
+        // The fake has no endpoint, so no security group, VPC attribute or connection read (the
+        // NLB's VPC's CIDRs are read).
         let mut want: Vec<Operation> = Operation::ALL
             .iter()
             .copied()
@@ -851,7 +865,6 @@ mod tests {
                 ![
                     Operation::DescribeSecurityGroupRules,
                     Operation::DescribeVpcAttribute,
-                    Operation::DescribeVpcs,
                     Operation::DescribeNetworkInterfaces,
                     Operation::DescribeVpcEndpointConnections,
                     Operation::DescribeSubnets,

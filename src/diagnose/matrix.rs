@@ -137,6 +137,19 @@ const CONTROL_CASES: &[Case] = &[
         hybrid_target(f, "Target.Timeout");
         routes(f, None);
     }),
+    (FindingId::HybridTargetRegistrationInvalid, |f| {
+        // A public address registered as a target in another network.
+        hybrid_target(f, "Target.Timeout");
+        cp(f).nlbs[0].target_groups[0].targets[0].id = "203.0.113.41".into();
+        routes(f, Some("active"));
+    }),
+    (FindingId::HybridTargetRegistrationInvalid, |f| {
+        // An address outside the VPC registered with an Availability Zone instead of `all`.
+        hybrid_target(f, "Target.Timeout");
+        for t in &mut cp(f).nlbs[0].target_groups[0].targets {
+            t.az = Some("us-east-1a".into());
+        }
+    }),
     (FindingId::HybridRouteMissing, |f| {
         hybrid_target(f, "Target.Timeout");
         routes(f, Some("blackhole"));

@@ -191,8 +191,9 @@ pub struct ControlFacts {
     pub network_acls: BTreeMap<String, Vec<NetworkAcl>>,
     /// VPC `enableDnsSupport`, `enableDnsHostnames`, by VPC id.
     pub vpc_dns: BTreeMap<String, (bool, bool)>,
-    /// The IPv4 and IPv6 CIDR blocks of the endpoints' VPCs, by VPC id (`ec2:DescribeVpcs`): a
-    /// local address inside them is the address the endpoint sees.
+    /// The IPv4 and IPv6 CIDR blocks of the endpoints' and the NLBs' VPCs, by VPC id
+    /// (`ec2:DescribeVpcs`): a local address inside them is the address the endpoint sees; an IP
+    /// target outside them is in another network.
     pub vpc_cidrs: BTreeMap<String, Vec<String>>,
     /// This host's own network interface, by the id of the VPC it is in: found by the address this
     /// host reaches the endpoint's ENIs from (`ec2:DescribeNetworkInterfaces`), when pgw runs on
@@ -652,6 +653,29 @@ pub fn cidr_bounds(c: &str) -> Option<(IpAddr, IpAddr)> {
         }
         _ => None,
     }
+}
+
+/// Whether `ip` is a publicly routable address: none of the private (RFC 1918), shared (RFC 6598),
+/// loopback, link-local, unspecified, multicast or reserved IPv4 ranges, nor IPv6 loopback,
+/// unique-local, link-local or multicast. The documentation ranges count as public: they stand
+/// for public addresses.
+pub fn publicly_routable(ip: IpAddr) -> bool {
+    const NOT_PUBLIC: &[&str] = &[
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/127",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    ];
+    !NOT_PUBLIC.iter().any(|c| cidr_contains(c, ip))
 }
 
 /// Whether IPv4/IPv6 CIDR `c` contains `ip`.

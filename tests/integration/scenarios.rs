@@ -198,6 +198,7 @@ scenario_tests! {
     cp_ec2_call_denied,
     cp_hybrid_route_blackhole,
     cp_hybrid_route_missing,
+    cp_hybrid_target_public_ip,
     cp_hybrid_timeout,
     cp_integration_scheme_mismatch,
     cp_integration_uri_without_proxy,

@@ -223,7 +223,7 @@ async fn hybrid_timeout_and_provider_side() {
         "rejected"
     );
     assert_eq!(cp["service_endpoints"][0]["state"], "rejected");
-    let r = via_private_dns(&lab, "/test/x").await;
+    let r = via_private_dns(&lab, "/test/orders").await;
     assert_eq!(r.status, 504);
     let m = ask_udp(lab.resolver(), API_HOST, RecordType::A)
         .await
@@ -258,14 +258,14 @@ async fn public_api_with_failed_link() {
         .as_str()
         .unwrap()
         .contains("vpce-0a1b2c3d4e5f60001"));
-    let r = via_private_dns(&lab, "/test/x").await;
+    let r = via_private_dns(&lab, "/test/orders").await;
     assert_gateway_error(&r, 403, "ForbiddenException", r#"{"message":"Forbidden"}"#);
     // Back to a private API: the stage's old policy denies, and then the failed link answers.
     lab.set_faults(Faults {
         api_type: ApiType::Private,
         ..faults.clone()
     });
-    let r = via_private_dns(&lab, "/test/x").await;
+    let r = via_private_dns(&lab, "/test/orders").await;
     assert_eq!(r.error_type(), Some("AccessDeniedException"));
     assert!(r.body.ends_with("with an explicit deny\"}"), "{}", r.body);
     lab.set_faults(Faults {
@@ -273,7 +273,7 @@ async fn public_api_with_failed_link() {
         policy_not_redeployed: false,
         ..faults
     });
-    let r = via_private_dns(&lab, "/test/x").await;
+    let r = via_private_dns(&lab, "/test/orders").await;
     assert_gateway_error(
         &r,
         500,

@@ -41,13 +41,13 @@ async fn requests_reach_the_backend_on_both_paths() {
             Call {
                 addr: eni(lab, 0),
                 sni: VPCE_HOST,
-                req: get(API_HOST, "/test/x"),
+                req: get(API_HOST, "/test/orders"),
             },
         )
         .await
         .unwrap();
         assert_eq!(r.status, 200);
-        let mut req = get(VPCE_HOST, "/test/x");
+        let mut req = get(VPCE_HOST, "/test/orders");
         req.headers_mut()
             .insert("x-apigw-api-id", "3eqr0osoc3".parse().unwrap());
         let r = call(
@@ -66,7 +66,7 @@ async fn requests_reach_the_backend_on_both_paths() {
             Call {
                 addr: eni(lab, 1),
                 sni: VPCE_HOST,
-                req: get(VPCE_HOST, "/test/x"),
+                req: get(VPCE_HOST, "/test/orders"),
             },
         )
         .await
@@ -100,12 +100,12 @@ async fn gateway_error_shapes() {
         "MissingAuthenticationTokenException",
         MISSING_TOKEN,
     );
-    assert_eq!(via_private_dns(&lab, "/test/x").await.status, 200);
+    assert_eq!(via_private_dns(&lab, "/test/orders").await.status, 200);
     set(Faults {
         proxy_method: false,
         ..ok()
     });
-    let r = via_private_dns(&lab, "/test/x").await;
+    let r = via_private_dns(&lab, "/test/orders").await;
     assert_gateway_error(
         &r,
         403,
@@ -287,23 +287,27 @@ async fn aws_iam_authorization() {
             },
         )
     };
-    let r = send(get(API_HOST, "/test/x")).await.unwrap();
+    let r = send(get(API_HOST, "/test/orders")).await.unwrap();
     assert_gateway_error(
         &r,
         403,
         "MissingAuthenticationTokenException",
         MISSING_TOKEN,
     );
-    let r = send(signed("/test/x", LAB_ACCESS_KEY_ID, LAB_SECRET_ACCESS_KEY))
-        .await
-        .unwrap();
+    let r = send(signed(
+        "/test/orders",
+        LAB_ACCESS_KEY_ID,
+        LAB_SECRET_ACCESS_KEY,
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = send(signed("/test/x", LAB_ACCESS_KEY_ID, "wrong"))
+    let r = send(signed("/test/orders", LAB_ACCESS_KEY_ID, "wrong"))
         .await
         .unwrap();
     let mismatch = r#"{"message":"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}"#;
     assert_gateway_error(&r, 403, "InvalidSignatureException", mismatch);
-    let r = send(signed("/test/x", "AKIAUNKNOWNKEY000000", "x"))
+    let r = send(signed("/test/orders", "AKIAUNKNOWNKEY000000", "x"))
         .await
         .unwrap();
     let invalid = r#"{"message":"The security token included in the request is invalid."}"#;

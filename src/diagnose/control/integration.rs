@@ -319,6 +319,7 @@ pub(super) fn integration_rules(f: &Facts, cf: &ControlFacts, out: &mut Vec<Conf
             let reasons: &'static [&'static str] = match c.finding.id {
                 FindingId::NlbNoHealthyTargets
                 | FindingId::HybridTargetUnreachable
+                | FindingId::HybridTargetRegistrationInvalid
                 | FindingId::HybridRouteMissing
                 | FindingId::HybridFirewallBlocksHealthcheck
                 | FindingId::ProviderNlbUnhealthy
@@ -424,6 +425,10 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
         return;
     }
     let ev: Vec<String> = targets.iter().map(|t| target_line(t)).collect();
+    if let Some(c) = registration_rule(cf, nlb, &targets, &ev) {
+        out.push(c);
+        return;
+    }
     // Seed path A: IP targets should be the ENI IPs of an interface endpoint in the NLB's VPC.
     let candidates: Vec<&Endpoint> = cf
         .service_endpoints
@@ -489,6 +494,53 @@ fn nlb_rules(cf: &ControlFacts, nlb: &Nlb, out: &mut Vec<Confirmed>) {
             ));
         }
     }
+}
+
+/// No target is healthy, and IP targets are registered the way ELB refuses: outside the VPC with
+/// an Availability Zone (it must be `all` there), or with `AvailabilityZone=all` at a publicly
+/// routable address (outside the VPC only 10/8, 172.16/12, 192.168/16 and 100.64/10 are accepted).
+fn registration_rule(
+    cf: &ControlFacts,
+    nlb: &Nlb,
+    targets: &[&Target],
+    ev: &[String],
+) -> Option<Confirmed> {
+    if targets.iter().any(|t| t.healthy()) {
+        return None;
+    }
+    let vpc = nlb.vpc_id.as_deref();
+    let cidrs = vpc.and_then(|v| cf.vpc_cidrs.get(v));
+    let mut why = Vec::new();
+    for t in targets {
+        let Some(ip) = t.ip() else { continue };
+        let inside = cidrs.map(|c| {
+            c.iter()
+                .any(|c| crate::facts::control::cidr_contains(c, ip))
+        });
+        match t.az.as_deref() {
+            Some("all") if inside != Some(true) && crate::facts::control::publicly_routable(ip) => {
+                why.push(format!(
+                    "{ip} (AvailabilityZone=all) is a publicly routable address: an IP target outside the VPC must be in 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10"
+                ))
+            }
+            Some(az) if az != "all" && inside == Some(false) => why.push(format!(
+                "{ip} (AvailabilityZone={az}) is outside {}'s CIDRs {}: an IP target outside the VPC must be registered with AvailabilityZone=all",
+                vpc.unwrap_or_default(),
+                cidrs.map(|c| c.join(", ")).unwrap_or_default()
+            )),
+            _ => {}
+        }
+    }
+    if why.is_empty() {
+        return None;
+    }
+    let mut all = ev.to_vec();
+    all.extend(why);
+    Some(confirmed(
+        FindingId::HybridTargetRegistrationInvalid,
+        all,
+        INTEGRATION_SYMPTOMS,
+    ))
 }
 
 /// Path B: IP targets in another network that do not answer. A target that times out is judged
