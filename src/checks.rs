@@ -26,6 +26,8 @@ pub enum CheckKind {
     InvokeSignedRetry,
     /// `vpce-host` only: the call identified by `x-apigw-api-id` instead of `Host`.
     InvokeApiIdHeader,
+    /// The path whose answer is large (`--large-path`).
+    InvokeLarge,
     /// The addresses of an answer left unprobed (past the cap on addresses per name).
     AddressesNotProbed,
     /// One AWS API call of the control-plane read, e.g. `apigateway:GetRestApi`.
@@ -42,6 +44,7 @@ impl CheckKind {
             CheckKind::Invoke => "invoke",
             CheckKind::InvokeSignedRetry => "invoke_signed_retry",
             CheckKind::InvokeApiIdHeader => "invoke_api_id_header",
+            CheckKind::InvokeLarge => "invoke_large",
             CheckKind::AddressesNotProbed => "addresses_not_probed",
             CheckKind::Aws(op) => op.as_str(),
         }
@@ -194,8 +197,13 @@ fn invokes(f: &Facts) -> Vec<Check> {
             p,
         )
     });
+    let large = f
+        .large
+        .iter()
+        .map(|p| (CheckKind::InvokeLarge, "invoke large answer", p));
     main.chain(signed)
         .chain(header)
+        .chain(large)
         .map(|(kind, what, p)| invoke(kind, what, method, p))
         .collect()
 }

@@ -204,6 +204,9 @@ catalog! {
     IntegrationInternalError = "integration_internal_error", Integration, Critical, false,
         "The integration fails inside API Gateway (500 Internal server error)",
         "Check the VPC link status (must be AVAILABLE), the integration's connectionId / stage variables, and backend TLS (the uri host must match the backend certificate).";
+    HybridMtuBlackhole = "hybrid_mtu_blackhole", Integration, Critical, false,
+        "Small answers come back through the integration, a large one stalls: a path MTU black hole",
+        "Clamp the TCP MSS on the VPN / Direct Connect / transit gateway path (1379 or less for AWS Site-to-Site VPN), allow ICMP fragmentation-needed back towards the NLB's subnets, and use one MTU end to end (transit gateway: 8500, VPN: 1500).";
     IntegrationPathOrHostMappingWrong = "integration_path_or_host_mapping_wrong", Integration, Critical, false,
         "The backend knows no such path or host: the integration does not pass the call's path or host on as meant",
         "On a {proxy+} resource the integration uri must end in {proxy} with requestParameters integration.request.path.proxy = method.request.path.proxy; API Gateway sends the uri's host as Host, so a vhost-routed backend (an ingress) must serve that name (or pass the original one in a header such as X-Forwarded-Host).";

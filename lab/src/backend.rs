@@ -26,6 +26,10 @@ pub(crate) enum Flavor {
 
 const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
+/// The size of `/big`'s padding, and the largest packet under `hybrid_mtu_blackhole`.
+const BIG: usize = 64 * 1024;
+const MTU: usize = 1400;
+
 /// What the backends serve: the root exactly, each other route and everything under it; any other
 /// path is a 404 of the backend's own (`integration_uri_without_proxy` sends every call to `/v1`).
 const ROUTES: &[&str] = &["/", "/pgw-probe", "/health", "/orders", "/big"];
@@ -107,12 +111,26 @@ async fn answer(
     if !ROUTES.iter().any(|r| serves(r, path)) {
         return not_found(flavor, path);
     }
+    // `/big` answers 64 KiB: more than any packet.
+    let padding = if serves("/big", path) { BIG } else { 0 };
+    if faults.hybrid_mtu_blackhole && flavor == Flavor::Nginx && padding > MTU {
+        // Its full-size segments are dropped on the way: as API Gateway sees it, no answer.
+        let limit = faults.integration_timeout_ms.unwrap_or(default_timeout_ms);
+        tokio::time::sleep(Duration::from_millis(limit.saturating_mul(2) + 1000)).await;
+    }
     let service = match flavor {
         Flavor::Eks => "orders",
         Flavor::Nginx => "nginx",
     };
     let path = serde_json::to_string(path).unwrap_or_else(|_| "\"\"".into());
-    let body = format!("{{\"service\":\"{service}\",\"path\":{path}}}");
+    let body = if padding == 0 {
+        format!("{{\"service\":\"{service}\",\"path\":{path}}}")
+    } else {
+        format!(
+            "{{\"service\":\"{service}\",\"path\":{path},\"padding\":\"{}\"}}",
+            "x".repeat(padding)
+        )
+    };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -602,6 +602,10 @@ pub struct Faults {
     /// The `/{proxy+}` method's integration uri is `http://{host}/v1`: no `{proxy}`, so API
     /// Gateway sends every call there, and the backend knows no `/v1` (404, its own page).
     pub integration_uri_without_proxy: bool,
+    /// Path B only: the way to the other network passes no packet over 1400 bytes and says
+    /// nothing (no ICMP fragmentation-needed): the nginx backend's answers above that never
+    /// arrive, and API Gateway times out (504) on them while small answers pass.
+    pub hybrid_mtu_blackhole: bool,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -679,6 +683,7 @@ impl Default for Faults {
             listener_port_mismatch: false,
             integration_scheme_mismatch: false,
             integration_uri_without_proxy: false,
+            hybrid_mtu_blackhole: false,
             link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }
@@ -729,6 +734,9 @@ impl Faults {
                 "faults.client_network needs the diagnosing host in the VPC (source_nat = false)"
                     .into(),
             );
+        }
+        if self.hybrid_mtu_blackhole && topology.path != IntegrationPath::B {
+            return Err("faults.hybrid_mtu_blackhole needs topology.path = \"b\"".into());
         }
         if self.integration_timeout_ms == Some(0) {
             return Err("faults.integration_timeout_ms must be > 0".into());

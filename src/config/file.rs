@@ -18,6 +18,7 @@ pub struct ProbeFile {
     pub region: Option<Spanned<String>>,
     pub stage: Option<Spanned<String>>,
     pub paths: Option<Spanned<Vec<String>>>,
+    pub large_path: Option<Spanned<String>>,
     pub method: Option<Spanned<String>>,
     pub invoke_via: Option<Spanned<InvokeVia>>,
     pub vpce_id: Option<Spanned<String>>,

@@ -41,6 +41,11 @@ pub struct Overrides {
     /// Extra PEM trust roots (added to the system roots).
     #[arg(long, env = "PGW_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// A stage-relative path whose answer is larger than one packet (9 KB or more: a document,
+    /// a list), invoked beside the others: small answers that pass while this one stalls are a
+    /// path MTU black hole.
+    #[arg(long, value_name = "PATH")]
+    pub large_path: Option<String>,
     /// TLS version to offer, as the client pgw stands in for does (repeatable; default 1.2 and 1.3).
     #[arg(long = "tls-version", value_name = "1.2|1.3")]
     pub tls_versions: Vec<String>,

@@ -60,6 +60,8 @@ pub struct Config {
     /// ([`Config::set_stage`]); `build` refuses a missing stage with `--no-aws`.
     pub stage: Option<String>,
     pub paths: Vec<String>,
+    /// A path whose answer is large, invoked beside `paths` (`--large-path`).
+    pub large_path: Option<String>,
     pub method: http::Method,
     pub invoke_via: InvokeVia,
     pub vpce_id: Option<String>,
@@ -280,6 +282,14 @@ fn route(
     cfg.paths = l
         .field(given(&flags.paths), "--path", &pf.paths, validate::paths)?
         .unwrap_or_else(|| DEFAULT_PATHS.iter().map(|s| s.to_string()).collect());
+    cfg.large_path = l
+        .field(
+            flags.large_path.clone(),
+            "--large-path",
+            &pf.large_path,
+            |p: String| validate::paths(vec![p]),
+        )?
+        .and_then(|mut v| v.pop());
     cfg.method = l
         .field(
             flags.method.clone(),

@@ -23,6 +23,7 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         ),
         by_class(f, FindingId::ResourcePolicyMissing, Class::DeniedImplicit),
         by_class(f, FindingId::Throttled, Class::Throttled),
+        mtu_blackhole(f),
         integration_timeout(f),
         by_class(
             f,
@@ -76,6 +77,56 @@ fn evidence(method: &str, ps: &[&PathFacts]) -> Vec<String> {
         out.push(l);
     }
     out
+}
+
+/// The large answer's path (`--large-path`) stalls — 504 "Endpoint request timed out" or "Network
+/// error", no answer before the phase cap, or the connection broken — on ENIs where the other
+/// paths were answered by the backend, and nowhere does it come back: a path MTU black hole
+/// between the NLB and the target passes small packets and drops full-size ones (no
+/// fragmentation-needed ICMP comes back, so TCP never lowers its segment size).
+fn mtu_blackhole(f: &Facts) -> Option<Finding> {
+    use crate::facts::ResponseSource;
+    let backend = |p: &&PathFacts| {
+        p.response()
+            .is_some_and(|r| r.source == ResponseSource::Backend)
+    };
+    let answered: Vec<&PathFacts> = f.invokes().filter(backend).collect();
+    if f.large.is_empty() || answered.is_empty() || f.large.iter().any(|p| backend(&p)) {
+        return None;
+    }
+    let stalled: Vec<&PathFacts> = f
+        .large
+        .iter()
+        .filter(|p| answered.iter().any(|a| a.addr == p.addr))
+        .filter(|p| {
+            matches!(
+                classify(p),
+                Class::IntegrationTimeout
+                    | Class::IntegrationNetwork
+                    | Class::NoResponse
+                    | Class::ConnError
+            )
+        })
+        .collect();
+    if stalled.is_empty() {
+        return None;
+    }
+    let mut ev = evidence(&f.target.method, &stalled);
+    if let Some((p, r)) = answered
+        .iter()
+        .filter_map(|p| p.response().map(|r| (p, r)))
+        .max_by_key(|(_, r)| r.body_bytes)
+    {
+        let more = if r.body_truncated { "more than " } else { "" };
+        ev.push(format!(
+            "the backend's answers of up to {more}{} bytes came back (largest: {} {}); the large answer did not",
+            r.body_bytes, f.target.method, p.request_path
+        ));
+    }
+    Some(
+        Finding::new(FindingId::HybridMtuBlackhole, ev)
+            .alternatives(&[FindingId::IntegrationTimeout]),
+    )
 }
 
 /// The backend answered 421 Misdirected Request (no `x-amzn-ErrorType`): it serves no such host.
@@ -474,6 +525,36 @@ mod tests {
             set_all(&mut f, answer.clone());
             assert_eq!(ids(&f), vec![want], "{answer:?}");
         }
+    }
+
+    /// `--large-path` stalls where the small answers came back: an MTU black hole, with the size
+    /// that passed. Answered there, or nothing answered at all, it is not.
+    #[test]
+    fn a_large_answer_that_stalls_beside_small_ones_is_an_mtu_black_hole() {
+        let mut f = healthy();
+        let timed_out = gateway(
+            504,
+            "InternalServerErrorException",
+            "Endpoint request timed out",
+        );
+        f.large = f
+            .enis
+            .iter()
+            .map(|e| path(&e.addr.ip().to_string(), "/big", timed_out.clone()))
+            .collect();
+        let d = super::super::diagnose(&f);
+        assert_eq!(ids(&f), vec![FindingId::HybridMtuBlackhole], "{d:#?}");
+        assert!(
+            d[0].evidence
+                .iter()
+                .any(|e| e.contains("up to 2 bytes came back")),
+            "{d:#?}"
+        );
+        f.large[0].http = backend(200);
+        assert!(ids(&f).is_empty());
+        f.large[0].http = HttpOutcome::Timeout;
+        set_all(&mut f, timed_out);
+        assert!(!ids(&f).contains(&FindingId::HybridMtuBlackhole));
     }
 
     /// A backend 404 is no finding of the data plane alone: the path may not exist there.

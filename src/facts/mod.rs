@@ -62,6 +62,9 @@ pub struct Facts {
     pub signed_retry_unavailable: Option<String>,
     /// In `vpce-host` mode: the same invoke identified by `x-apigw-api-id` instead of `Host`.
     pub header_control: Vec<PathFacts>,
+    /// The path whose answer is large (`--large-path`), invoked on every ENI beside the others:
+    /// a path MTU black hole lets the small answers through and stalls this one.
+    pub large: Vec<PathFacts>,
     /// What the AWS control plane says (`None` with `--no-aws`).
     pub control: Option<control::ControlFacts>,
     /// True when the overall deadline cut a probe short.

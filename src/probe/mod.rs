@@ -78,6 +78,7 @@ fn host_error(f: &Facts) -> Option<String> {
         .invokes()
         .chain(&f.signed_retry)
         .chain(&f.header_control)
+        .chain(&f.large)
         .flat_map(|p| {
             let connect = match &p.conn.connect {
                 ConnectOutcome::Error(e) => Some(e),
@@ -201,7 +202,18 @@ impl Prober {
             phase_cap,
             progress: self.progress.clone(),
         };
-        facts.enis = pass.invoke_all(cfg, &target, &addrs).await;
+        // The large answer's path, beside the others on every address.
+        let large: &[String] = cfg.large_path.as_slice();
+        let (enis, large) =
+            tokio::join!(pass.invoke_all(cfg, &target, &addrs, &cfg.paths), async {
+                if large.is_empty() {
+                    Vec::new()
+                } else {
+                    pass.invoke_all(cfg, &target, &addrs, large).await
+                }
+            });
+        facts.enis = enis;
+        facts.large = large.into_iter().flat_map(|e| e.paths).collect();
 
         self.follow_ups(cfg, &target, &pass, &mut facts).await;
         facts.deadline_hit = Instant::now() >= deadline;
@@ -240,7 +252,7 @@ impl Prober {
                         creds: Some(Arc::new(c)),
                         ..pass.clone()
                     };
-                    let retry = signed.invoke_all(cfg, target, &[ip]).await;
+                    let retry = signed.invoke_all(cfg, target, &[ip], &cfg.paths).await;
                     facts.signed_retry = retry.into_iter().flat_map(|e| e.paths).collect();
                 }
                 (Err(e), _) => facts.signed_retry_unavailable = Some(e.to_string()),
@@ -253,7 +265,7 @@ impl Prober {
                     identify: Identify::ApiIdHeader,
                     ..pass.clone()
                 };
-                let control = by_header.invoke_all(cfg, target, &[ip]).await;
+                let control = by_header.invoke_all(cfg, target, &[ip], &cfg.paths).await;
                 facts.header_control = control.into_iter().flat_map(|e| e.paths).collect();
             }
         }
@@ -277,17 +289,18 @@ struct Pass {
 }
 
 impl Pass {
-    /// Every configured path on every address in `addrs`, concurrently; one [`EniFacts`] per
+    /// Every one of `paths` on every address in `addrs`, concurrently; one [`EniFacts`] per
     /// address, in order.
     async fn invoke_all(
         &self,
         cfg: &Config,
         target: &TargetFacts,
         addrs: &[IpAddr],
+        paths: &[String],
     ) -> Vec<EniFacts> {
         let mut set = tokio::task::JoinSet::new();
         for (ai, ip) in addrs.iter().enumerate() {
-            for (pi, path) in cfg.paths.iter().enumerate() {
+            for (pi, path) in paths.iter().enumerate() {
                 let addr = SocketAddr::new(*ip, cfg.port);
                 let req = build_request(cfg, target, path, self.identify);
                 let pass = self.clone();
