@@ -66,6 +66,13 @@ fn target(addr: SocketAddr, az: &str, health: (&str, Option<(&str, &str)>)) -> V
 }
 
 const HEALTHY: (&str, Option<(&str, &str)>) = ("healthy", None);
+const NOT_IN_USE: (&str, Option<(&str, &str)>) = (
+    "unused",
+    Some((
+        "Target.NotInUse",
+        "Target group is not configured to receive traffic from the load balancer",
+    )),
+);
 const TIMEOUT: (&str, Option<(&str, &str)>) =
     ("unhealthy", Some(("Target.Timeout", "Request timed out")));
 const FAILED: (&str, Option<(&str, &str)>) = (
@@ -265,7 +272,9 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             .map(|(i, s)| target(*s, &az(i), TIMEOUT))
             .collect()
     } else {
-        let health = if connection != ConnectionState::Available
+        let health = if faults.targets == TargetsFault::AzNotEnabled {
+            NOT_IN_USE
+        } else if connection != ConnectionState::Available
             || blackholed
             || faults.service_endpoint_sg_blocks
         {
@@ -405,7 +414,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             "execute_api_endpoint": {
                 "id": topo.vpce_id,
                 "service_name": format!("com.amazonaws.{region}.execute-api"),
-                "state": "available",
+                "state": faults.execute_api_endpoint_state.as_str(),
                 "private_dns_enabled": faults.dns != crate::DnsFault::Public,
                 "private_dns_name": format!("*.execute-api.{region}.amazonaws.com"),
                 "dns_suffix": topo.vpce_dns_suffix,

@@ -50,12 +50,16 @@ impl Role {
             IntegrationFault::TargetRefused => Reach::Refuse,
             IntegrationFault::TargetBlackhole => Reach::Drop,
             _ if faults.targets == TargetsFault::Unhealthy => Reach::Refuse,
+            _ if faults.targets == TargetsFault::AzNotEnabled => Reach::Drop,
             _ => Reach::Open,
         };
         match self {
             Role::Eni(az) if faults.sg_drop.contains(az) => Reach::Drop,
             Role::Eni(_) if faults.sg_source == crate::SgSource::OtherGroup => Reach::Drop,
             Role::Eni(_) if faults.client_network.drops() => Reach::Drop,
+            Role::Eni(_) if faults.execute_api_endpoint_state != crate::VpceState::Available => {
+                Reach::Drop
+            }
             Role::Eni(_) => Reach::Open,
             // Not accepted (or rejected): the endpoint's ENIs carry no traffic.
             Role::PrivateLink(az) if faults.provider_missing_azs.contains(az) => Reach::Drop,

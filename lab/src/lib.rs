@@ -42,7 +42,7 @@ pub use scenario::{
     ControlPlaneSpec, DnsFault, DoctorSpec, Expect, Faults, HybridFault, HybridRoute,
     IamCredentials, IntegrationFault, IntegrationPath, LinkReference, LinkService, PolicyFault,
     PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology, VpcLinkStatus,
-    WafFault, DENIABLE_OPERATIONS,
+    VpceState, WafFault, DENIABLE_OPERATIONS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

@@ -290,6 +290,33 @@ pub enum TargetsFault {
     /// Path A: NLB A's IP targets are stale addresses (`.113`, `.114`, which drop SYNs) instead
     /// of the PrivateLink endpoint's ENIs; DescribeTargetHealth: unhealthy / Target.Timeout.
     IpDrift,
+    /// Path A: NLB A's targets sit in Availability Zones the NLB is not enabled in;
+    /// DescribeTargetHealth: unused / Target.NotInUse. The NLB sends them nothing: 504 "Endpoint
+    /// request timed out".
+    AzNotEnabled,
+}
+
+/// `State` of the execute-api interface endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VpceState {
+    #[default]
+    Available,
+    /// Being created: its ENIs carry no traffic yet.
+    Pending,
+    /// Creation failed (e.g. no free address in a subnet): its ENIs carry no traffic.
+    Failed,
+}
+
+impl VpceState {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VpceState::Available => "available",
+            VpceState::Pending => "pending",
+            VpceState::Failed => "failed",
+        }
+    }
 }
 
 /// `status` of the VPC link the integrations use.
@@ -606,6 +633,8 @@ pub struct Faults {
     /// nothing (no ICMP fragmentation-needed): the nginx backend's answers above that never
     /// arrive, and API Gateway times out (504) on them while small answers pass.
     pub hybrid_mtu_blackhole: bool,
+    /// The execute-api endpoint's `State` (not `available`: its ENIs drop SYNs).
+    pub execute_api_endpoint_state: VpceState,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -684,6 +713,7 @@ impl Default for Faults {
             integration_scheme_mismatch: false,
             integration_uri_without_proxy: false,
             hybrid_mtu_blackhole: false,
+            execute_api_endpoint_state: VpceState::Available,
             link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }
