@@ -133,6 +133,8 @@ async fn diagnose_with(
     if let Some(p) = &progress {
         prober = prober.with_progress(p.clone());
     }
+    // The AWS clients, kept for the execution logs of what failed.
+    let mut clients = None;
     let control = async {
         if cfg.no_aws {
             return None;
@@ -144,13 +146,25 @@ async fn diagnose_with(
                 SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await
             }
         };
-        Some(run::read_control_plane(&inv, cfg, deadline).await)
+        let cf = run::read_control_plane(&inv, cfg, deadline).await;
+        clients = Some(inv);
+        Some(cf)
     };
     let work = run::probe_and_diagnose(cfg, &prober, deadline, control);
-    let (facts, findings) = match &progress {
+    let (mut facts, mut findings) = match &progress {
         Some(p) => show_progress(p, deadline, work).await,
         None => work.await,
     };
+    if let Some(inv) = &clients {
+        // `--logs-wait` extends the deadline for these alone.
+        let logs_deadline = deadline + cfg.logs_wait;
+        let _waiting = crate::progress::enter(&progress, Stage::Logs);
+        let work = run::add_execution_logs(inv, cfg, &mut facts, &mut findings, logs_deadline);
+        match &progress {
+            Some(p) => show_progress(p, logs_deadline, work).await,
+            None => work.await,
+        }
+    }
     if let Some(e) = facts.host_error {
         return Err(DoctorError::Host(e));
     }

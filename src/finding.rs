@@ -312,6 +312,18 @@ catalog! {
     IntegrationTlsHostnameMismatch = "integration_tls_hostname_mismatch", ControlPlane, Critical, true,
         "The integration uri host does not match the backend's certificate",
         "Set the integration uri host to a name in the backend certificate (the VPC link still routes to the NLB), or terminate TLS on the NLB with a matching certificate.";
+    IntegrationBackendCertUntrusted = "integration_backend_cert_untrusted", ControlPlane, Critical, true,
+        "API Gateway does not trust the backend's certificate (self-signed, a private CA, or an incomplete chain)",
+        "Give the backend (or the NLB's TLS listener) a certificate from a publicly trusted CA with its full chain, or terminate TLS on the NLB with an ACM certificate; API Gateway trusts no private CA for HTTP integrations.";
+    IntegrationBackendCertExpired = "integration_backend_cert_expired", ControlPlane, Critical, true,
+        "The backend's certificate is expired",
+        "Renew the backend's (or the NLB TLS listener's) certificate; API Gateway refuses an expired one on every call.";
+    IntegrationEndpointAddressInvalid = "integration_endpoint_address_invalid", ControlPlane, Critical, true,
+        "API Gateway cannot use the integration's endpoint address",
+        "Fix the integration uri: a well-formed http(s)://host[:port]/path whose host resolves (the VPC link routes to the NLB whatever the host, but it must be a valid name), then deploy the stage.";
+    ExecutionLoggingDisabled = "execution_logging_disabled", ControlPlane, Info, true,
+        "The stage writes no execution log: AWS's own account of the failures cannot be quoted",
+        "Set the stage's logging level to ERROR (or INFO) and, once per region, the account's CloudWatch role for API Gateway; the evidence has the commands.";
     PlanesDisagree = "planes_disagree", ControlPlane, Info, true,
         "The control plane predicts a failure that the probes did not see",
         "Nothing failed on the data plane. Check the likely reasons in the evidence: the address the endpoint sees (source NAT, a proxy, a container network), a rule pgw cannot evaluate, a change not deployed yet, or a change in flight. Run again to see whether it persists.";

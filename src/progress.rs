@@ -8,7 +8,7 @@ use std::time::Duration;
 /// What is pending, per stage of a run.
 #[derive(Debug, Default)]
 pub struct Progress {
-    pending: [AtomicUsize; 5],
+    pending: [AtomicUsize; 6],
 }
 
 /// A stage of a run, in request order.
@@ -19,14 +19,17 @@ pub enum Stage {
     Tls,
     Http,
     Aws,
+    /// The execution logs of failed requests, being delivered.
+    Logs,
 }
 
-const STAGES: [(Stage, &str); 5] = [
+const STAGES: [(Stage, &str); 6] = [
     (Stage::Dns, "DNS"),
     (Stage::Tcp, "TCP"),
     (Stage::Tls, "TLS"),
     (Stage::Http, "HTTP"),
     (Stage::Aws, "AWS reads"),
+    (Stage::Logs, "execution logs"),
 ];
 
 /// One pending operation; done when dropped.

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use tokio::time::Instant;
 
+use crate::aws::logs::{read_execution_logs, Failed};
 use crate::aws::{gather, Inventory};
 use crate::config::Config;
 use crate::facts::control::ControlFacts;
@@ -39,9 +40,114 @@ pub async fn read_control_plane<I: Inventory>(
     cf
 }
 
+/// The invokes API Gateway failed whose execution log may say why: one per distinct answer
+/// (status, error type, message) with an `x-amzn-RequestId`. Not a 403 Missing Authentication
+/// Token (API Gateway logs none for a path it does not know) nor Forbidden (a request it could
+/// not tie to the API and stage: another API, the public front end, a web ACL), nor a backend's
+/// own answer.
+pub fn failed_at_gateway(f: &Facts) -> Vec<Failed> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for p in f.invokes().chain(&f.large) {
+        let Some(r) = p.response() else { continue };
+        let (Some(kind), Some(id)) = (&r.error_type, &r.request_id) else {
+            continue;
+        };
+        if r.status < 400
+            || kind == "MissingAuthenticationTokenException"
+            || kind == "ForbiddenException"
+        {
+            continue;
+        }
+        let key = (r.status, kind.clone(), r.message.clone());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        out.push(Failed {
+            request_id: id.clone(),
+            path: format!("{} {}", f.target.method, p.request_path),
+            at_ms: now_ms,
+        });
+    }
+    out
+}
+
+/// After a run with the control plane: read the execution logs of the invokes API Gateway
+/// failed (by `deadline`) and diagnose again with them. Nothing when nothing failed there.
+pub async fn add_execution_logs<I: Inventory>(
+    inv: &I,
+    cfg: &Config,
+    facts: &mut Facts,
+    findings: &mut Vec<Finding>,
+    deadline: Instant,
+) {
+    let failed = failed_at_gateway(facts);
+    let Some(cf) = facts.control.as_mut().filter(|_| !failed.is_empty()) else {
+        return;
+    };
+    let stage = cfg.stage_name();
+    read_execution_logs(inv, cf, &cfg.region, &cfg.api_id, stage, &failed, deadline).await;
+    *findings = crate::diagnose::diagnose(facts);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only API Gateway's own failures that it logs are looked up, one per distinct answer: a
+    /// healthy chain costs no AWS call.
+    #[test]
+    fn what_failed_at_gateway_is_looked_up_once_per_answer() {
+        use crate::diagnose::testutil::{gateway, healthy, set_all, set_path};
+        let mut f = healthy();
+        assert!(failed_at_gateway(&f).is_empty());
+        let with_id = |mut h: crate::facts::HttpOutcome, id: &str| {
+            if let crate::facts::HttpOutcome::Response(r) = &mut h {
+                r.request_id = Some(id.into());
+            }
+            h
+        };
+        set_all(
+            &mut f,
+            with_id(
+                gateway(500, "InternalServerErrorException", "Internal server error"),
+                "r1",
+            ),
+        );
+        set_path(
+            &mut f,
+            "/pgw-probe",
+            with_id(
+                gateway(
+                    504,
+                    "InternalServerErrorException",
+                    "Endpoint request timed out",
+                ),
+                "r2",
+            ),
+        );
+        let ids: Vec<String> = failed_at_gateway(&f)
+            .into_iter()
+            .map(|x| x.request_id)
+            .collect();
+        assert_eq!(ids, ["r1", "r2"]);
+        set_all(
+            &mut f,
+            with_id(
+                gateway(
+                    403,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                ),
+                "r3",
+            ),
+        );
+        assert!(failed_at_gateway(&f).is_empty());
+    }
     use crate::config::{build, Overrides};
     use crate::finding::FindingId;
     use std::time::Duration;

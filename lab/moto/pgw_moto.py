@@ -473,10 +473,17 @@ def build_api(apigw, region, account, spec):
         resources[path] = apigw.create_resource(api.id, parent.id, part)
     # What the stages run: the deployed snapshot ...
     put_methods(apigw, api, resources, spec["deployed"])
+    logging = spec.get("logging") or {}
+    if logging.get("role"):
+        apigw.update_account([{"op": "replace", "path": "/cloudwatchRoleArn",
+                               "value": f"arn:aws:iam::{account}:role/pgw-lab-apigw-logs"}])
     for stage in spec["stages"]:
         api.create_deployment(stage, spec.get("deployment_description", ""),
                               spec.get("stage_variables") or None)
         api.stages[stage].web_acl_arn = spec.get("web_acl_arn")
+        if logging.get("level"):
+            apigw.update_stage(api.id, stage, [{"op": "replace", "path": "/*/*/logging/loglevel",
+                                                "value": logging["level"]}])
     # ... then the edits made since, not deployed.
     put_methods(apigw, api, resources, spec["current"])
     return api
@@ -549,6 +556,7 @@ APIGW_GETS = [
     (re.compile(r"^/restapis/[^/]+/deployments/[^/]+/?$"), "GetDeployment"),
     (re.compile(r"^/restapis/[^/]+/resources/?$"), "GetResources"),
     (re.compile(r"^/vpclinks/[^/]+/?$"), "GetVpcLink"),
+    (re.compile(r"^/account/?$"), "GetAccount"),
 ]
 # Query-protocol services: the XML namespace of their ErrorResponse (EC2 has its own shape).
 QUERY_NAMESPACES = {
@@ -574,6 +582,11 @@ def request_operation(environ):
             if pattern.match(path):
                 return f"apigateway:{op}", key, region, path
         return None
+    if service == "logs":
+        # JSON protocol: the operation is in X-Amz-Target (`Logs_20140328.FilterLogEvents`).
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        action = target.rsplit(".", 1)[-1] if "." in target else None
+        return (f"logs:{action}", key, region, environ.get("PATH_INFO", "/")) if action else None
     params = parse_qs(environ.get("QUERY_STRING", ""))
     length = int(environ.get("CONTENT_LENGTH") or 0)
     if length > 0:
@@ -601,7 +614,8 @@ def caller_arn(access_key, region):
 def denied_response(operation, access_key, region, resource):
     """(status, headers, body) of AWS's AccessDenied answer to `operation`, in the service's own
     protocol: EC2's `<Response><Errors>` with UnauthorizedOperation, the query protocol's
-    `<ErrorResponse>` with AccessDenied (ELBv2, STS), API Gateway's JSON AccessDeniedException."""
+    `<ErrorResponse>` with AccessDenied (ELBv2, STS), API Gateway's and CloudWatch Logs' JSON
+    AccessDeniedException."""
     service = operation.split(":", 1)[0]
     who = caller_arn(access_key, region)
     request_id = str(uuid.uuid4())
@@ -614,6 +628,11 @@ def denied_response(operation, access_key, region, resource):
                    ("x-amzn-ErrorType", "AccessDeniedException")]
         return 403, headers, json.dumps({"Message": message})
     because = f"because no identity-based policy allows the {operation} action"
+    if service == "logs":
+        message = f"User: {who} is not authorized to perform: {operation} {because}"
+        headers = [("Content-Type", "application/x-amz-json-1.1"),
+                   ("x-amzn-RequestId", request_id)]
+        return 400, headers, json.dumps({"__type": "AccessDeniedException", "message": message})
     if service == "ec2":
         message = (f"You are not authorized to perform this operation. User: {who} is not "
                    f"authorized to perform: {operation} {because}")
@@ -633,6 +652,21 @@ def denied_response(operation, access_key, region, resource):
     return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
 
 
+def put_logs(doc):
+    """Appends API Gateway's execution-log events for one request to the stage's log group (made
+    on first use, as API Gateway does): `{account, region, group, stream, events: [{timestamp,
+    message}]}`."""
+    from moto.logs.models import logs_backends
+
+    logs = logs_backends[doc["account"]][doc["region"]]
+    if doc["group"] not in logs.groups:
+        logs.create_log_group(doc["group"], {})
+    group = logs.groups[doc["group"]]
+    if doc["stream"] not in group.streams:
+        logs.create_log_stream(doc["group"], doc["stream"])
+    logs.put_log_events(doc["group"], doc["stream"], doc["events"])
+
+
 def reseed(doc):
     """Empties the seeded accounts' EC2, ELBv2 and API Gateway backends and seeds them again
     (IAM and STS are kept: credentials from earlier AssumeRole calls stay valid)."""
@@ -640,9 +674,11 @@ def reseed(doc):
     from moto.ec2.models import ec2_backends
     from moto.elbv2.models import elbv2_backends
 
+    from moto.logs.models import logs_backends
+
     region = doc["region"]
     for account in (doc["consumer"]["account"], doc["provider"]["account"]):
-        for backends in (ec2_backends, elbv2_backends, apigateway_backends):
+        for backends in (ec2_backends, elbv2_backends, apigateway_backends, logs_backends):
             backends[account][region].reset()
     seed(doc)
 
@@ -673,6 +709,14 @@ def main():
 
     def app(environ, start_response):
         with lock:
+            if environ.get("PATH_INFO") == "/_pgw/logs" and environ.get("REQUEST_METHOD") == "POST":
+                from werkzeug.wrappers import Request, Response
+                try:
+                    put_logs(json.loads(Request(environ).get_data()))
+                    resp = Response('{"ok":true}', 200, mimetype="application/json")
+                except Exception:  # noqa: BLE001 - reported to the lab
+                    resp = Response(traceback.format_exc(), 500, mimetype="text/plain")
+                return resp(environ, start_response)
             if environ.get("PATH_INFO") == "/_pgw/seed" and environ.get("REQUEST_METHOD") == "POST":
                 from werkzeug.wrappers import Request, Response
                 try:
@@ -686,7 +730,7 @@ def main():
                 status, headers, body = denied_response(*op)
                 body = body.encode("utf-8")
                 headers.append(("Content-Length", str(len(body))))
-                start_response(f"{status} Forbidden", headers)
+                start_response(f"{status} {'Forbidden' if status == 403 else 'Bad Request'}", headers)
                 return [body]
             return list(moto_app(environ, start_response))
 

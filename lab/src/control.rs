@@ -450,6 +450,11 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "types": [faults.api_type.as_str()],
                 "vpc_endpoint_ids": if private && faults.alias_associated { vec![topo.vpce_id.clone()] } else { vec![] },
                 "policy": policy(topo, faults.resource_policy),
+                "logging": match faults.execution_logs {
+                    crate::ExecutionLogs::Off => json!({}),
+                    crate::ExecutionLogs::Error => json!({"level": "ERROR", "role": true}),
+                    crate::ExecutionLogs::NoRole => json!({"level": "ERROR", "role": false}),
+                },
                 "security_policy": (faults.tls == crate::TlsFault::Tls13Only)
                     .then_some("SecurityPolicy_TLS13_1_3_2025_09"),
                 "stages": topo.deployed_stages,
@@ -486,6 +491,32 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
             },
         },
     })
+}
+
+/// `POST path` with `body` as JSON to the lab's moto server at `addr` (blocking): `Ok` on 200,
+/// else the reply's start.
+pub(crate) fn post_json(addr: SocketAddr, path: &str, body: &Value) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let body = serde_json::to_vec(body).expect("JSON serializes");
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())
+        .and_then(|()| s.write_all(&body))
+        .map_err(|e| format!("send: {e}"))?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .map_err(|e| format!("read: {e}"))?;
+    if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(reply.chars().take(2000).collect())
+    }
 }
 
 /// The venv holding the pinned moto server: `$PGW_VENV`, else `~/.cache/pgw/venv`
@@ -613,28 +644,7 @@ impl ControlPlane {
 
     /// Rebuilds moto's state from `seed` (blocking; a loopback round trip of a few hundred ms).
     pub(crate) fn reseed(&self, seed: &Value) -> Result<(), String> {
-        use std::io::{Read, Write};
-        let body = serde_json::to_vec(seed).expect("seed serializes");
-        let addr = self.addr();
-        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-        let head = format!(
-            "POST /_pgw/seed HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        s.write_all(head.as_bytes())
-            .and_then(|()| s.write_all(&body))
-            .map_err(|e| format!("send: {e}"))?;
-        let mut reply = String::new();
-        s.read_to_string(&mut reply)
-            .map_err(|e| format!("read: {e}"))?;
-        if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
-            Ok(())
-        } else {
-            Err(reply.chars().take(2000).collect())
-        }
+        post_json(self.addr(), "/_pgw/seed", seed)
     }
 
     fn stop(&mut self) {

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
 use crate::integration::{self, Failure};
-use crate::responses::{stamp, Body, GatewayError};
+use crate::responses::{stamp, Body, GatewayError, LogLine};
 use crate::runtime::FaultCell;
 use crate::{
     ApiType, Authorization, Faults, IamCredentials, IntegrationPath, PolicyFault, Topology,
@@ -40,6 +40,8 @@ pub(crate) struct Gateway {
     pub(crate) nlb_b: SocketAddr,
     /// A port of NLB A and of NLB B that no listener serves (SYNs dropped).
     pub(crate) unlistened: [SocketAddr; 2],
+    /// The moto server the execution logs go to, once it runs.
+    pub(crate) logs: std::sync::OnceLock<SocketAddr>,
 }
 
 /// The secret of the lab's access key after `iam_credentials = "wrong_secret"` rotated it.
@@ -84,7 +86,22 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Response<Body> {
         let faults = self.faults.get();
+        let (method, path) = (req.method().to_string(), req.uri().path().to_string());
         let (Ok(mut resp) | Err(mut resp)) = self.pipeline(door, peer, &faults, req).await;
+        if let (Some(moto), Some(LogLine(line))) =
+            (self.logs.get(), resp.extensions().get::<LogLine>())
+        {
+            if door == Door::Endpoint && faults.execution_logs == crate::ExecutionLogs::Error {
+                let lines =
+                    crate::exec_log::lines(resp.headers(), &method, &path, line, resp.status());
+                crate::exec_log::deliver(
+                    *moto,
+                    &self.topo,
+                    lines,
+                    Duration::from_millis(faults.execution_log_delay_ms),
+                );
+            }
+        }
         // API Gateway's own clock, as every response's Date shows it.
         let date = httpdate::fmt_http_date(clock(&faults));
         if let Ok(v) = HeaderValue::from_str(&date) {
@@ -187,6 +204,12 @@ impl Gateway {
         // 7. Integration.
         if faults.vpc_link_broken() {
             return Err(fail(GatewayError::InternalServerError));
+        }
+        let host = self.topo.integration_host(self.topo.path);
+        if let Some(line) = faults.integration.config_error(&host) {
+            let mut r = fail(GatewayError::InternalServerError);
+            r.extensions_mut().insert(LogLine(line));
+            return Err(r);
         }
         self.integrate(&parts, body, rest, peer, faults).await
     }

@@ -254,6 +254,7 @@ impl Lab {
             nlb_a: nlb_a.addr(),
             nlb_b: nlb_b.addr(),
             unlistened: [unlistened[0].addr(), unlistened[1].addr()],
+            logs: std::sync::OnceLock::new(),
         });
         let front = |door| FrontDoor {
             door,
@@ -339,6 +340,7 @@ impl Lab {
             let seed = control::seed(&topo, &scenario.faults, &addrs);
             let cp = ControlPlane::start(addrs, &seed, &dir.0).await?;
             hops.push(("AWS control plane (moto)".into(), cp.addr()));
+            let _ = gateway.logs.set(cp.addr());
             Some(cp)
         } else {
             None

@@ -42,6 +42,11 @@ pub(crate) enum GatewayError {
     EndpointTimeout,
 }
 
+/// The line API Gateway writes into the stage's execution log for a request it failed (after
+/// `(<request id>) `), carried on the response as an extension (never sent).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogLine(pub(crate) String);
+
 /// The text of an `InvalidSignatureException` for a signature mismatch.
 pub(crate) const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
@@ -118,6 +123,26 @@ impl GatewayError {
         }
     }
 
+    /// The execution-log line for this failure; `None` for what API Gateway does not log (an
+    /// unknown path's Missing Authentication Token, a request it could not tie to a stage).
+    pub(crate) fn log_line(&self) -> Option<String> {
+        Some(match self {
+            GatewayError::AccessDenied {
+                user,
+                arn,
+                explicit,
+            } => format!(
+                "User: {user} is not authorized to perform: execute-api:Invoke on resource: {arn}{}",
+                if *explicit { " with an explicit deny" } else { "" }
+            ),
+            GatewayError::InternalServerError => "Execution failed due to configuration error: There was an internal error while executing your request".into(),
+            GatewayError::NetworkError => "Execution failed due to a network error communicating with endpoint".into(),
+            GatewayError::EndpointTimeout => "Execution failed due to a timeout error".into(),
+            GatewayError::IncompleteSignature(m) | GatewayError::InvalidSignature(m) => m.clone(),
+            _ => return None,
+        })
+    }
+
     /// The full HTTP response.
     pub(crate) fn response(&self) -> Response<Body> {
         let mut resp = Response::new(Full::new(Bytes::from(self.body())));
@@ -127,6 +152,9 @@ impl GatewayError {
         stamp(h);
         if let Some(t) = self.error_type() {
             h.insert("x-amzn-ErrorType", HeaderValue::from_static(t));
+        }
+        if let Some(l) = self.log_line() {
+            resp.extensions_mut().insert(LogLine(l));
         }
         resp
     }

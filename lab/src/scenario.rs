@@ -276,6 +276,50 @@ pub enum IntegrationFault {
     /// The backend answers 502 with an nginx error page.
     #[serde(rename = "backend_5xx")]
     Backend5xx,
+    /// The backend's certificate is self-signed (the integration uri is https://): API Gateway
+    /// answers 500 and logs `PKIX path building failed`.
+    BackendCertUntrusted,
+    /// The backend's certificate expired: 500, logged `PKIX path validation failed … validity
+    /// check failed`.
+    BackendCertExpired,
+    /// The backend's certificate names another host than the integration uri's: 500, logged
+    /// `Host name '…' does not match the certificate subject provided by the peer (CN=…)`.
+    BackendHostnameMismatch,
+    /// The integration uri is not a usable address: 500, logged `Invalid endpoint address`.
+    EndpointAddressInvalid,
+}
+
+impl IntegrationFault {
+    /// The execution-log line of a configuration error API Gateway meets before reaching the
+    /// backend (answering 500 Internal server error), for a uri host of `host`.
+    pub(crate) fn config_error(self, host: &str) -> Option<String> {
+        let why = match self {
+            IntegrationFault::BackendCertUntrusted => "PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target".to_string(),
+            IntegrationFault::BackendCertExpired => "PKIX path validation failed: java.security.cert.CertPathValidatorException: validity check failed".to_string(),
+            IntegrationFault::BackendHostnameMismatch => format!(
+                "Host name '{host}' does not match the certificate subject provided by the peer (CN=orders.internal.example)"
+            ),
+            IntegrationFault::EndpointAddressInvalid => "Invalid endpoint address".to_string(),
+            _ => return None,
+        };
+        Some(format!(
+            "Execution failed due to configuration error: {why}"
+        ))
+    }
+}
+
+/// Whether API Gateway writes the stage's execution log (`methodSettings["*/*"].loggingLevel`
+/// and the account's CloudWatch role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionLogs {
+    /// No logging level set (AWS's default): nothing is written.
+    #[default]
+    Off,
+    /// Level ERROR with the account's role: every request API Gateway fails is logged.
+    Error,
+    /// Level ERROR, but the account has no CloudWatch role: nothing is written.
+    NoRole,
 }
 
 /// NLB target faults (both VPC-link NLBs).
@@ -635,6 +679,10 @@ pub struct Faults {
     pub hybrid_mtu_blackhole: bool,
     /// The execute-api endpoint's `State` (not `available`: its ENIs drop SYNs).
     pub execute_api_endpoint_state: VpceState,
+    /// The stage's execution logging (needs `[control_plane] enabled = true` to be written).
+    pub execution_logs: ExecutionLogs,
+    /// How long after a request its execution-log lines are delivered.
+    pub execution_log_delay_ms: u64,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
@@ -665,6 +713,8 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
+    "apigateway:GetAccount",
+    "logs:FilterLogEvents",
     "sts:AssumeRole",
 ];
 
@@ -714,6 +764,8 @@ impl Default for Faults {
             integration_uri_without_proxy: false,
             hybrid_mtu_blackhole: false,
             execute_api_endpoint_state: VpceState::Available,
+            execution_logs: ExecutionLogs::Off,
+            execution_log_delay_ms: 0,
             link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }
@@ -885,6 +937,8 @@ pub struct Expect {
     /// With a control plane: exactly the AWS operations whose `control_plane` checks failed
     /// (`ok: false`, reason "not checked: …"); every other AWS call must succeed.
     pub not_checked: Vec<String>,
+    /// Texts some evidence line of some finding must contain (e.g. a quoted log line).
+    pub evidence: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -897,6 +951,8 @@ struct RawExpect {
     findings: Option<Vec<String>>,
     #[serde(default)]
     not_checked: Vec<String>,
+    #[serde(default)]
+    evidence: Vec<String>,
 }
 
 impl TryFrom<RawExpect> for Expect {
@@ -938,6 +994,7 @@ impl TryFrom<RawExpect> for Expect {
             confidence: raw.confidence,
             findings: raw.findings,
             not_checked: raw.not_checked,
+            evidence: raw.evidence,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! Reads go through the [`Inventory`] trait; [`sdk`] implements it with the AWS SDK. A failed call
 //! is recorded, never fatal: the rest of the diagnosis still comes out.
 
+pub mod logs;
 pub mod sdk;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,19 @@ pub trait Inventory {
     fn describe_service_permissions(
         &self,
         service_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, AwsError>>;
+    /// GetAccount: the account's CloudWatch Logs role for API Gateway (`cloudwatchRoleArn`),
+    /// `None` when unset.
+    fn get_account_role(&self) -> impl Future<Output = Result<Option<String>, AwsError>>;
+    /// FilterLogEvents in `group` matching `pattern` between `start_ms` and `end_ms` (Unix ms):
+    /// the messages in time order, at most [`MAX_LOG_EVENTS`]. A group that does not exist has
+    /// no events.
+    fn filter_log_events(
+        &self,
+        group: &str,
+        pattern: &str,
+        start_ms: i64,
+        end_ms: i64,
     ) -> impl Future<Output = Result<Vec<String>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
@@ -401,6 +415,9 @@ async fn read_route_tables<I: Inventory>(
     }
 }
 
+/// The most log events read for one request (one request logs about 15 lines).
+pub const MAX_LOG_EVENTS: usize = 100;
+
 /// Behind the integrations: VPC links, their NLBs, what lies around the NLBs, and with a role in
 /// the provider account the provider side of seed path A.
 async fn read_integration<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut ControlFacts) {
@@ -650,6 +667,7 @@ mod tests {
                 deployment_id: Some("d1".into()),
                 variables: BTreeMap::new(),
                 web_acl_arn: None,
+                logging_level: None,
             }))
         }
         async fn get_deployment_summary(
@@ -787,6 +805,20 @@ mod tests {
             };
             Ok(ids.iter().map(|i| (i.clone(), subnet())).collect())
         }
+        async fn get_account_role(&self) -> Result<Option<String>, AwsError> {
+            self.allow(Operation::GetAccount)?;
+            Ok(None)
+        }
+        async fn filter_log_events(
+            &self,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> Result<Vec<String>, AwsError> {
+            self.allow(Operation::FilterLogEvents)?;
+            Ok(vec![])
+        }
         async fn describe_service_permissions(&self, _: &str) -> Result<Vec<String>, AwsError> {
             self.allow(Operation::DescribeVpcEndpointServicePermissions)?;
             Ok(vec![])
@@ -867,6 +899,9 @@ mod tests {
                     Operation::DescribeVpcAttribute,
                     Operation::DescribeNetworkInterfaces,
                     Operation::DescribeVpcEndpointConnections,
+                    // Read after the probes, for what failed: `logs::read_execution_logs`.
+                    Operation::GetAccount,
+                    Operation::FilterLogEvents,
                     Operation::DescribeSubnets,
                     Operation::DescribeNetworkAcls,
                     Operation::DescribeVpcEndpointServicePermissions,

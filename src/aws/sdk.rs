@@ -17,6 +17,7 @@ struct Clients {
     apigw: aws_sdk_apigateway::Client,
     ec2: aws_sdk_ec2::Client,
     elb: aws_sdk_elasticloadbalancingv2::Client,
+    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Clients {
@@ -25,6 +26,7 @@ impl Clients {
             apigw: aws_sdk_apigateway::Client::new(conf),
             ec2: aws_sdk_ec2::Client::new(conf),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(conf),
+            logs: aws_sdk_cloudwatchlogs::Client::new(conf),
         }
     }
 }
@@ -201,6 +203,62 @@ impl Inventory for SdkInventory {
         }
     }
 
+    async fn get_account_role(&self) -> Result<Option<String>, AwsError> {
+        let o = self.main.apigw.get_account().send().await.map_err(err)?;
+        Ok(o.cloudwatch_role_arn()
+            .filter(|r| !r.is_empty())
+            .map(str::to_string))
+    }
+
+    async fn filter_log_events(
+        &self,
+        group: &str,
+        pattern: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        // A few pages at most: each may come back empty while the search goes on.
+        for _ in 0..5 {
+            let r = self
+                .main
+                .logs
+                .filter_log_events()
+                .log_group_name(group)
+                .filter_pattern(pattern)
+                .start_time(start_ms)
+                .end_time(end_ms)
+                .limit(super::MAX_LOG_EVENTS as i32)
+                .set_next_token(token.clone())
+                .send()
+                .await;
+            let o = match r {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = err(e);
+                    // No such group: API Gateway has logged nothing for the stage yet.
+                    return if e.kind == ErrorKind::NotFound {
+                        Ok(out)
+                    } else {
+                        Err(e)
+                    };
+                }
+            };
+            out.extend(
+                o.events()
+                    .iter()
+                    .filter_map(|e| e.message().map(str::to_string)),
+            );
+            token = o.next_token().map(str::to_string);
+            if token.is_none() || out.len() >= super::MAX_LOG_EVENTS {
+                break;
+            }
+        }
+        out.truncate(super::MAX_LOG_EVENTS);
+        Ok(out)
+    }
+
     async fn get_stages(&self, api_id: &str) -> Result<Vec<String>, AwsError> {
         let o = self
             .main
@@ -237,6 +295,11 @@ impl Inventory for SdkInventory {
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
                 web_acl_arn: o.web_acl_arn().map(str::to_string),
+                logging_level: o
+                    .method_settings()
+                    .and_then(|m| m.get("*/*"))
+                    .and_then(|m| m.logging_level())
+                    .map(str::to_string),
             })),
             Err(e) => {
                 let e = err(e);

@@ -61,6 +61,10 @@ pub struct Overrides {
     /// Data plane only: no AWS API call at all.
     #[arg(long)]
     pub no_aws: bool,
+    /// Wait up to this much longer than --timeout for the execution logs of failed requests
+    /// (delivery takes seconds, sometimes minutes).
+    #[arg(long, value_name = "DURATION")]
+    pub logs_wait: Option<String>,
     /// Overall deadline for the whole diagnosis (10s, 1500ms).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,

@@ -79,6 +79,8 @@ pub struct Config {
     pub roles: BTreeMap<String, String>,
     pub no_aws: bool,
     pub timeout: Duration,
+    /// How much longer than `timeout` the doctor may wait for execution logs (`--logs-wait`).
+    pub logs_wait: Duration,
     pub interval: Duration,
     pub control_plane_interval: Duration,
 }
@@ -376,6 +378,14 @@ fn timing(
         DEFAULT_TIMEOUT,
     )?;
     cfg.interval = duration(None, "interval", &pf.interval, DEFAULT_INTERVAL)?;
+    cfg.logs_wait = l
+        .field(
+            flags.logs_wait.clone(),
+            "--logs-wait",
+            &None,
+            validate::duration,
+        )?
+        .unwrap_or_default();
     cfg.control_plane_interval = duration(
         None,
         "control_plane_interval",

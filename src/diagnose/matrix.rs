@@ -415,8 +415,9 @@ fn link_variable(f: &mut Facts) {
 
 /// Ids no control-plane state can raise over a healthy data plane: `dns_client_not_using_vpc_resolver`
 /// needs a wrong answer, `dns_wrong_hostname_or_partition` a name that does not resolve, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
-/// and `waf_blocked` need the data plane to refuse, `integration_tls_hostname_mismatch` has no rule yet (it needs the
-/// backend's certificate), `planes_disagree` is the note itself.
+/// and `waf_blocked` need the data plane to refuse, the backend's TLS and address ids and
+/// `execution_logging_disabled` come from the execution logs of a failed request (`super::logs`),
+/// `planes_disagree` is the note itself.
 const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::DnsClientNotUsingVpcResolver,
     FindingId::DnsWrongHostnameOrPartition,
@@ -424,6 +425,10 @@ const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::PolicyChangedNotRedeployed,
     FindingId::WafBlocked,
     FindingId::IntegrationTlsHostnameMismatch,
+    FindingId::IntegrationBackendCertUntrusted,
+    FindingId::IntegrationBackendCertExpired,
+    FindingId::IntegrationEndpointAddressInvalid,
+    FindingId::ExecutionLoggingDisabled,
     FindingId::PlanesDisagree,
 ];
 

@@ -6,6 +6,7 @@
 mod api;
 mod control;
 mod dns;
+mod logs;
 pub mod policy;
 mod reconcile;
 mod tcp;
@@ -35,7 +36,9 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
     match &facts.control {
         Some(cf) => {
             let control = control::rules(facts, cf, &data);
-            reconcile::reconcile(facts, cf, data, control)
+            let mut out = reconcile::reconcile(facts, cf, data, control);
+            logs::notes(cf, &facts.target.api_id, &facts.target.stage, &mut out);
+            out
         }
         None => data,
     }

@@ -205,6 +205,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             deployment_id: Some("dep1".into()),
             variables: Default::default(),
             web_acl_arn: None,
+            logging_level: None,
         }),
         deployed: Some(
             [

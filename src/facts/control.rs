@@ -32,6 +32,8 @@ pub enum Operation {
     DescribeSubnets,
     DescribeNetworkAcls,
     DescribeVpcEndpointServicePermissions,
+    GetAccount,
+    FilterLogEvents,
     AssumeRole,
 }
 
@@ -59,6 +61,8 @@ impl Operation {
         Operation::DescribeSubnets,
         Operation::DescribeNetworkAcls,
         Operation::DescribeVpcEndpointServicePermissions,
+        Operation::GetAccount,
+        Operation::FilterLogEvents,
         Operation::AssumeRole,
     ];
 
@@ -90,6 +94,8 @@ impl Operation {
             Operation::DescribeVpcEndpointServicePermissions => {
                 "ec2:DescribeVpcEndpointServicePermissions"
             }
+            Operation::GetAccount => "apigateway:GetAccount",
+            Operation::FilterLogEvents => "logs:FilterLogEvents",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -122,6 +128,8 @@ impl Operation {
             Operation::DescribeVpcEndpointServicePermissions => {
                 "ec2:DescribeVpcEndpointServicePermissions"
             }
+            Operation::GetAccount => "apigateway:GET",
+            Operation::FilterLogEvents => "logs:FilterLogEvents",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -226,6 +234,38 @@ pub struct ControlFacts {
     /// NLB's subnets to IP targets in another network), and of this host's VPC and the endpoint's
     /// when they differ (the way between them, both directions).
     pub route_tables: BTreeMap<String, Vec<RouteTable>>,
+    /// The stage's execution logs for the failed invokes, read after the probes (`None`: not
+    /// looked at: nothing failed at API Gateway, or no AWS access).
+    pub execution_logs: Option<ExecutionLogs>,
+}
+
+/// What the stage's execution logs say about the invokes API Gateway failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionLogs {
+    /// `API-Gateway-Execution-Logs_{api}/{stage}`.
+    pub group: String,
+    /// Why API Gateway writes no execution log for the stage (logging level off, no account
+    /// CloudWatch role), when the settings say so; `None`: logging is on, or its settings could
+    /// not be read.
+    pub disabled: Option<String>,
+    /// One lookup per failed request looked up.
+    pub lookups: Vec<LogLookup>,
+}
+
+/// The execution-log lines of one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLookup {
+    /// `x-amzn-RequestId` of the response.
+    pub request_id: String,
+    /// The stage-relative path of the invoke.
+    pub path: String,
+    /// Its lines, in order, without the `(<request id>) ` prefix; empty: not (yet) delivered,
+    /// or not read.
+    pub lines: Vec<String>,
+    /// Why they could not be read (`logs:FilterLogEvents` denied, unreachable).
+    pub error: Option<String>,
+    /// The command that finds them later (`aws logs filter-log-events …`).
+    pub command: String,
 }
 
 /// A VPC endpoint service of an account.
@@ -315,6 +355,9 @@ pub struct Stage {
     pub variables: BTreeMap<String, String>,
     /// The AWS WAF web ACL associated with the stage (`webAclArn`).
     pub web_acl_arn: Option<String>,
+    /// The execution-log level of every method (`methodSettings["*/*"].loggingLevel`: `OFF`,
+    /// `ERROR`, `INFO`); `None`: not set (off).
+    pub logging_level: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

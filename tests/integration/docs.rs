@@ -72,7 +72,10 @@ fn iam_policy_lists_exactly_the_actions_pgw_calls() {
         for a in s["Action"].as_array().unwrap() {
             let a = a.as_str().unwrap();
             assert!(
-                a == "apigateway:GET" || a == "sts:AssumeRole" || a.contains(":Describe"),
+                a == "apigateway:GET"
+                    || a == "sts:AssumeRole"
+                    || a == "logs:FilterLogEvents"
+                    || a.contains(":Describe"),
                 "{a} is not read-only"
             );
         }

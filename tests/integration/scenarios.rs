@@ -23,8 +23,20 @@ async fn run_one(s: Scenario) -> Result<String, String> {
     for (k, v) in lab.aws_env() {
         cmd.env(k, v);
     }
-    let timeout =
-        pgw::config::parse_duration(&s.doctor.timeout).map_err(|e| format!("{}: {e}", s.name))?;
+    // `--logs-wait` extends the deadline for the execution logs alone.
+    let logs_wait = s
+        .doctor
+        .extra_args
+        .iter()
+        .position(|a| a == "--logs-wait")
+        .and_then(|i| s.doctor.extra_args.get(i + 1))
+        .map(|w| pgw::config::parse_duration(w))
+        .transpose()
+        .map_err(|e| format!("{}: {e}", s.name))?
+        .unwrap_or_default();
+    let timeout = pgw::config::parse_duration(&s.doctor.timeout)
+        .map_err(|e| format!("{}: {e}", s.name))?
+        + logs_wait;
     let started = std::time::Instant::now();
     let out = tokio::process::Command::from(cmd)
         .output()
@@ -79,6 +91,17 @@ async fn run_one(s: Scenario) -> Result<String, String> {
         let ids: Vec<&str> = findings.iter().filter_map(|f| f["id"].as_str()).collect();
         if ids != want.iter().map(String::as_str).collect::<Vec<_>>() {
             problems.push(format!("findings {ids:?}, expected {want:?}"));
+        }
+    }
+    for want in &s.expect.evidence {
+        let quoted = findings.iter().any(|f| {
+            f["evidence"].as_array().is_some_and(|ev| {
+                ev.iter()
+                    .any(|e| e.as_str().is_some_and(|e| e.contains(want.as_str())))
+            })
+        });
+        if !quoted {
+            problems.push(format!("no evidence line contains {want:?}"));
         }
     }
     if s.control_plane.enabled {
@@ -207,6 +230,18 @@ scenario_tests! {
     cp_link_nlb_sg_blocks,
     cp_listener_port_mismatch,
     cp_listeners_denied,
+    cp_log_backend_cert_expired,
+    cp_log_backend_cert_untrusted,
+    cp_log_backend_hostname_mismatch,
+    cp_log_endpoint_address_invalid,
+    cp_log_policy_deny,
+    cp_log_timeout,
+    cp_log_vpc_link_failed,
+    cp_logging_no_role,
+    cp_logging_off,
+    cp_logs_denied,
+    cp_logs_late,
+    cp_logs_late_waited,
     cp_one_call_denied,
     cp_policy_not_redeployed,
     cp_policy_other_vpce,

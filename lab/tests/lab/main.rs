@@ -42,6 +42,7 @@ pub(crate) fn scenario() -> Scenario {
             confidence: None,
             findings: None,
             not_checked: Vec::new(),
+            evidence: Vec::new(),
         },
     }
 }

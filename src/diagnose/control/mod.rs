@@ -38,6 +38,15 @@ impl Confirmed {
     }
 }
 
+/// A finding the stage's execution log confirms (its line quoted in `evidence`).
+pub(super) fn confirmed_by_log(
+    id: FindingId,
+    evidence: Vec<String>,
+    explains: &'static [FindingId],
+) -> Confirmed {
+    confirmed(id, evidence, explains)
+}
+
 fn confirmed(id: FindingId, evidence: Vec<String>, explains: &'static [FindingId]) -> Confirmed {
     let mut finding = Finding::new(id, evidence);
     finding.confidence = Confidence::Confirmed;
@@ -95,6 +104,7 @@ pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confi
     }
     api_rules(f, cf, ep, data, &mut out);
     integration_rules(f, cf, &mut out);
+    super::logs::rules(cf, &mut out);
     out
 }
 
