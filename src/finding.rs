@@ -458,3 +458,22 @@ mod tests {
         assert_eq!(parse_id("no_such_id"), None);
     }
 }
+
+/// One cause of the failures a stage's execution log holds for a recent window (`--since`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentFailure {
+    /// The finding id the line names; `None` for a line pgw has no id for.
+    pub id: Option<FindingId>,
+    /// One such line, as logged (after the request id).
+    pub line: String,
+    pub count: u64,
+    /// When the first and the last were logged (RFC 3339, UTC).
+    pub first_seen: String,
+    pub last_seen: String,
+    /// One request that failed so (`x-amzn-RequestId`).
+    pub example_request_id: String,
+    /// Whether the live diagnosis names the same cause (then it is ranked first).
+    pub in_diagnosis: bool,
+    /// The search hit its bound: there may be more than `count`.
+    pub at_least: bool,
+}

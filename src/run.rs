@@ -46,9 +46,7 @@ pub async fn read_control_plane<I: Inventory>(
 /// not tie to the API and stage: another API, the public front end, a web ACL), nor a backend's
 /// own answer.
 pub fn failed_at_gateway(f: &Facts) -> Vec<Failed> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::aws::logs::now_ms();
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for p in f.invokes().chain(&f.large) {
@@ -77,7 +75,8 @@ pub fn failed_at_gateway(f: &Facts) -> Vec<Failed> {
 }
 
 /// After a run with the control plane: read the execution logs of the invokes API Gateway
-/// failed (by `deadline`) and diagnose again with them. Nothing when nothing failed there.
+/// failed, and with `--since` the failures logged in that window (by `deadline`), and diagnose
+/// again with them. Nothing when nothing failed there and no window is asked for.
 pub async fn add_execution_logs<I: Inventory>(
     inv: &I,
     cfg: &Config,
@@ -86,11 +85,13 @@ pub async fn add_execution_logs<I: Inventory>(
     deadline: Instant,
 ) {
     let failed = failed_at_gateway(facts);
-    let Some(cf) = facts.control.as_mut().filter(|_| !failed.is_empty()) else {
+    let wanted = !failed.is_empty() || cfg.since.is_some();
+    let Some(cf) = facts.control.as_mut().filter(|_| wanted) else {
         return;
     };
     let stage = cfg.stage_name();
-    read_execution_logs(inv, cf, &cfg.region, &cfg.api_id, stage, &failed, deadline).await;
+    let (region, api) = (&cfg.region, &cfg.api_id);
+    read_execution_logs(inv, cf, region, api, stage, &failed, cfg.since, deadline).await;
     *findings = crate::diagnose::diagnose(facts);
 }
 

@@ -72,3 +72,44 @@ pub(crate) fn deliver(
         }
     });
 }
+
+/// The failures `faults.execution_log_history` seeds, written into moto at `moto` (blocking): each
+/// kind's line, `count` times, its requests spread evenly over the last 50 minutes.
+pub(crate) fn write_history(
+    moto: SocketAddr,
+    topo: &Topology,
+    faults: &crate::Faults,
+) -> Result<(), String> {
+    if faults.execution_logs != crate::ExecutionLogs::Error
+        || faults.execution_log_history.is_empty()
+    {
+        return Ok(());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let span: u64 = 50 * 60 * 1000;
+    let mut events = Vec::new();
+    let mut n = 0u64;
+    for (kind, count) in &faults.execution_log_history {
+        let line = crate::HISTORY_KINDS
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, l)| *l)
+            .unwrap_or_default();
+        for i in 0..*count as u64 {
+            n += 1;
+            let at = now - span + (span * i) / u64::from((*count).max(1)) + n;
+            let rid = format!("{:08x}-0000-4000-8000-{:012x}", n, at);
+            events.push(json!({"timestamp": at, "message": format!("({rid}) {line}")}));
+        }
+    }
+    events.sort_by_key(|e| e["timestamp"].as_u64());
+    let doc = json!({
+        "account": topo.account, "region": topo.region,
+        "group": format!("API-Gateway-Execution-Logs_{}/{}", topo.api_id, topo.stage),
+        "stream": "pgw-lab-history",
+        "events": events,
+    });
+    crate::control::post_json(moto, "/_pgw/logs", &doc)
+}

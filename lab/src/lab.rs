@@ -341,6 +341,11 @@ impl Lab {
             let cp = ControlPlane::start(addrs, &seed, &dir.0).await?;
             hops.push(("AWS control plane (moto)".into(), cp.addr()));
             let _ = gateway.logs.set(cp.addr());
+            let (moto, t, f) = (cp.addr(), topo.clone(), scenario.faults.clone());
+            tokio::task::spawn_blocking(move || crate::exec_log::write_history(moto, &t, &f))
+                .await
+                .map_err(|e| LabError::ControlPlane(e.to_string()))?
+                .map_err(LabError::ControlPlane)?;
             Some(cp)
         } else {
             None

@@ -683,12 +683,28 @@ pub struct Faults {
     pub execution_logs: ExecutionLogs,
     /// How long after a request its execution-log lines are delivered.
     pub execution_log_delay_ms: u64,
+    /// Failures already in the stage's execution log when the lab starts (`execution_logs =
+    /// "error"`), by kind (see [`HISTORY_KINDS`]) and count, spread over the last 50 minutes.
+    pub execution_log_history: std::collections::BTreeMap<String, u32>,
     /// AWS operations (`service:Action`, as in [`DENIABLE_OPERATIONS`]) the control plane answers
     /// with the service's own AccessDenied error (EC2: 403 `UnauthorizedOperation`; ELBv2 and
     /// STS: 403 `AccessDenied`; API Gateway: 403 `AccessDeniedException`). Needs
     /// `[control_plane] enabled = true`.
     pub aws_denied: Vec<String>,
 }
+
+/// The kinds of past failures `faults.execution_log_history` can seed, and their lines.
+pub const HISTORY_KINDS: &[(&str, &str)] = &[
+    ("network_error", "Execution failed due to a network error communicating with endpoint"),
+    ("timeout", "Execution failed due to a timeout error"),
+    ("internal_error", "Execution failed due to configuration error: There was an internal error while executing your request"),
+    ("hostname_mismatch", "Execution failed due to configuration error: Host name 'nlb-a-internal.elb.us-east-1.amazonaws.com' does not match the certificate subject provided by the peer (CN=orders.internal.example)"),
+    ("cert_untrusted", "Execution failed due to configuration error: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target"),
+    ("cert_expired", "Execution failed due to configuration error: PKIX path validation failed: java.security.cert.CertPathValidatorException: validity check failed"),
+    ("endpoint_invalid", "Execution failed due to configuration error: Invalid endpoint address"),
+    ("deny", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/ with an explicit deny"),
+    ("throttle", "Key throttle limit exceeded for RestApi 3eqr0osoc3, Stage test, Resource /, HttpMethod GET. Limit: 1.00 Burst: 1"),
+];
 
 /// The AWS operations `faults.aws_denied` can deny: every read pgw-doctor makes.
 pub const DENIABLE_OPERATIONS: &[&str] = &[
@@ -766,6 +782,7 @@ impl Default for Faults {
             execute_api_endpoint_state: VpceState::Available,
             execution_logs: ExecutionLogs::Off,
             execution_log_delay_ms: 0,
+            execution_log_history: Default::default(),
             link_nlb_sg_blocks: false,
             aws_denied: Vec::new(),
         }
@@ -790,6 +807,17 @@ impl Faults {
             return Err(format!(
                 "faults.provider_missing_azs: unknown AZ {az:?} (topology AZs: {})",
                 azs.join(", ")
+            ));
+        }
+        if let Some(k) = self
+            .execution_log_history
+            .keys()
+            .find(|k| !HISTORY_KINDS.iter().any(|(h, _)| h == k))
+        {
+            let kinds: Vec<&str> = HISTORY_KINDS.iter().map(|(h, _)| *h).collect();
+            return Err(format!(
+                "faults.execution_log_history: unknown kind {k:?} (one of {})",
+                kinds.join(", ")
             ));
         }
         if let Some(op) = self
@@ -939,6 +967,8 @@ pub struct Expect {
     pub not_checked: Vec<String>,
     /// Texts some evidence line of some finding must contain (e.g. a quoted log line).
     pub evidence: Vec<String>,
+    /// `--since`: the report's `recent_failures`, in order, each `id=count` or `id>=count`.
+    pub recent_failures: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -953,6 +983,8 @@ struct RawExpect {
     not_checked: Vec<String>,
     #[serde(default)]
     evidence: Vec<String>,
+    #[serde(default)]
+    recent_failures: Vec<String>,
 }
 
 impl TryFrom<RawExpect> for Expect {
@@ -995,6 +1027,7 @@ impl TryFrom<RawExpect> for Expect {
             findings: raw.findings,
             not_checked: raw.not_checked,
             evidence: raw.evidence,
+            recent_failures: raw.recent_failures,
         })
     }
 }

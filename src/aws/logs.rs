@@ -5,7 +5,7 @@
 use tokio::time::{Duration, Instant};
 
 use super::{Inventory, Recorder};
-use crate::facts::control::{ControlFacts, ExecutionLogs, LogLookup, Operation};
+use crate::facts::control::{ControlFacts, ExecutionLogs, LogLookup, Operation, RecentLogs};
 
 /// One invoke to look up: its request id, its stage-relative path and when it was answered
 /// (Unix milliseconds).
@@ -22,6 +22,17 @@ const BEFORE_MS: i64 = 60_000;
 const AFTER_MS: i64 = 300_000;
 /// Between two searches for lines not delivered yet.
 const RETRY: Duration = Duration::from_secs(1);
+/// The most events read for one request (one request logs about 15 lines).
+const PER_REQUEST: usize = 100;
+/// The most failure lines read per search of a window (`--since`).
+const PER_WINDOW: usize = 1000;
+/// What a failure line of API Gateway's execution log contains: one search each (CloudWatch
+/// Logs' quoted terms; `?` alternatives are not portable).
+const FAILURE_TERMS: &[&str] = &[
+    "Execution failed due to",
+    "is not authorized to perform: execute-api:Invoke",
+    "throttle limit exceeded",
+];
 
 /// `API-Gateway-Execution-Logs_{api}/{stage}`.
 pub fn group(api_id: &str, stage: &str) -> String {
@@ -31,7 +42,8 @@ pub fn group(api_id: &str, stage: &str) -> String {
 /// Read the execution-log lines of `failed` into `cf.execution_logs` by `deadline`: first
 /// whether the stage logs at all (its level from the stage read with `cf`, the account's
 /// CloudWatch role), then each request's lines, searched again until they arrive or the deadline
-/// passes. Calls are recorded in `cf.calls`.
+/// passes, and with `since` the failures logged in that window. Calls are recorded in `cf.calls`.
+#[allow(clippy::too_many_arguments)]
 pub async fn read_execution_logs<I: Inventory>(
     inv: &I,
     cf: &mut ControlFacts,
@@ -39,9 +51,10 @@ pub async fn read_execution_logs<I: Inventory>(
     api_id: &str,
     stage: &str,
     failed: &[Failed],
+    since: Option<Duration>,
     deadline: Instant,
 ) {
-    if failed.is_empty() {
+    if failed.is_empty() && since.is_none() {
         return;
     }
     let rec = Recorder {
@@ -53,6 +66,7 @@ pub async fn read_execution_logs<I: Inventory>(
         group: group.clone(),
         disabled: None,
         lookups: Vec::new(),
+        recent: None,
     };
     let level = cf.stage.as_ref().map(|s| s.logging_level.clone());
     let role = rec
@@ -73,7 +87,14 @@ pub async fn read_execution_logs<I: Inventory>(
         let searches = failed
             .iter()
             .map(|f| lines_of(&rec, inv, &group, f, region, deadline));
-        logs.lookups = futures_util::future::join_all(searches).await;
+        let recent = async {
+            match since {
+                Some(w) => Some(recent(&rec, inv, &group, w).await),
+                None => None,
+            }
+        };
+        (logs.lookups, logs.recent) =
+            tokio::join!(futures_util::future::join_all(searches), recent);
     }
     cf.calls.extend(rec.calls.into_inner().expect("poisoned"));
     cf.execution_logs = Some(logs);
@@ -97,14 +118,14 @@ async fn lines_of<I: Inventory>(
         let found = rec
             .try_call(
                 Operation::FilterLogEvents,
-                inv.filter_log_events(group, &pattern, start, end),
+                inv.filter_log_events(group, &pattern, start, end, PER_REQUEST),
             )
             .await;
         match found {
-            Ok(messages) => {
-                lines = messages
+            Ok(events) => {
+                lines = events
                     .iter()
-                    .filter_map(|m| m.strip_prefix(&prefix))
+                    .filter_map(|e| e.message.strip_prefix(&prefix))
                     .map(|m| m.trim_end().to_string())
                     .collect();
             }
@@ -129,4 +150,46 @@ async fn lines_of<I: Inventory>(
             f.request_id
         ),
     }
+}
+
+/// The failure lines logged in the last `since`: one bounded search per kind of failure line,
+/// merged in time order.
+async fn recent<I: Inventory>(rec: &Recorder, inv: &I, group: &str, since: Duration) -> RecentLogs {
+    let end = now_ms();
+    let start = end - since.as_millis() as i64;
+    let searches = FAILURE_TERMS.iter().map(|t| {
+        let pattern = format!("\"{t}\"");
+        async move {
+            rec.try_call(
+                Operation::FilterLogEvents,
+                inv.filter_log_events(group, &pattern, start, end, PER_WINDOW),
+            )
+            .await
+        }
+    });
+    let mut out = RecentLogs {
+        since,
+        events: Vec::new(),
+        truncated: false,
+        error: None,
+    };
+    for r in futures_util::future::join_all(searches).await {
+        match r {
+            Ok(events) => {
+                out.truncated |= events.len() >= PER_WINDOW;
+                out.events.extend(events);
+            }
+            Err(e) => out.error = Some(e.message),
+        }
+    }
+    out.events.sort_by_key(|e| e.timestamp_ms);
+    out.events.dedup();
+    out
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -124,15 +124,15 @@ pub trait Inventory {
     /// `None` when unset.
     fn get_account_role(&self) -> impl Future<Output = Result<Option<String>, AwsError>>;
     /// FilterLogEvents in `group` matching `pattern` between `start_ms` and `end_ms` (Unix ms):
-    /// the messages in time order, at most [`MAX_LOG_EVENTS`]. A group that does not exist has
-    /// no events.
+    /// the events in time order, at most `max`. A group that does not exist has no events.
     fn filter_log_events(
         &self,
         group: &str,
         pattern: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> impl Future<Output = Result<Vec<String>, AwsError>>;
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<LogEvent>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
     where
@@ -414,9 +414,6 @@ async fn read_route_tables<I: Inventory>(
         cf.route_tables.insert(vpc.to_string(), t);
     }
 }
-
-/// The most log events read for one request (one request logs about 15 lines).
-pub const MAX_LOG_EVENTS: usize = 100;
 
 /// Behind the integrations: VPC links, their NLBs, what lies around the NLBs, and with a role in
 /// the provider account the provider side of seed path A.
@@ -815,7 +812,8 @@ mod tests {
             _: &str,
             _: i64,
             _: i64,
-        ) -> Result<Vec<String>, AwsError> {
+            _: usize,
+        ) -> Result<Vec<LogEvent>, AwsError> {
             self.allow(Operation::FilterLogEvents)?;
             Ok(vec![])
         }

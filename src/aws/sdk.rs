@@ -216,11 +216,13 @@ impl Inventory for SdkInventory {
         pattern: &str,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<String>, AwsError> {
+        max: usize,
+    ) -> Result<Vec<LogEvent>, AwsError> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
-        // A few pages at most: each may come back empty while the search goes on.
-        for _ in 0..5 {
+        // Pages until `max` events, the last page, or ten pages (each may come back empty while
+        // the search goes on).
+        for _ in 0..10 {
             let r = self
                 .main
                 .logs
@@ -229,7 +231,7 @@ impl Inventory for SdkInventory {
                 .filter_pattern(pattern)
                 .start_time(start_ms)
                 .end_time(end_ms)
-                .limit(super::MAX_LOG_EVENTS as i32)
+                .limit(max.clamp(1, 10_000) as i32)
                 .set_next_token(token.clone())
                 .send()
                 .await;
@@ -245,17 +247,18 @@ impl Inventory for SdkInventory {
                     };
                 }
             };
-            out.extend(
-                o.events()
-                    .iter()
-                    .filter_map(|e| e.message().map(str::to_string)),
-            );
+            out.extend(o.events().iter().filter_map(|e| {
+                Some(LogEvent {
+                    timestamp_ms: e.timestamp()?,
+                    message: e.message()?.to_string(),
+                })
+            }));
             token = o.next_token().map(str::to_string);
-            if token.is_none() || out.len() >= super::MAX_LOG_EVENTS {
+            if token.is_none() || out.len() >= max {
                 break;
             }
         }
-        out.truncate(super::MAX_LOG_EVENTS);
+        out.truncate(max);
         Ok(out)
     }
 

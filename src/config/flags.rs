@@ -65,6 +65,10 @@ pub struct Overrides {
     /// (delivery takes seconds, sometimes minutes).
     #[arg(long, value_name = "DURATION")]
     pub logs_wait: Option<String>,
+    /// Also summarise the failures the stage's execution log holds for this long back (1h,
+    /// 30m; at most 24h), grouped by cause.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
     /// Overall deadline for the whole diagnosis (10s, 1500ms).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,

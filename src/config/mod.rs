@@ -81,6 +81,8 @@ pub struct Config {
     pub timeout: Duration,
     /// How much longer than `timeout` the doctor may wait for execution logs (`--logs-wait`).
     pub logs_wait: Duration,
+    /// The window of past failures to summarise from the execution logs (`--since`).
+    pub since: Option<Duration>,
     pub interval: Duration,
     pub control_plane_interval: Duration,
 }
@@ -386,6 +388,7 @@ fn timing(
             validate::duration,
         )?
         .unwrap_or_default();
+    cfg.since = l.field(flags.since.clone(), "--since", &None, validate::window)?;
     cfg.control_plane_interval = duration(
         None,
         "control_plane_interval",

@@ -219,6 +219,18 @@ pub(super) fn duration(s: String) -> Checked<Duration> {
     parse_duration(&s)
 }
 
+/// A window back in time (`--since`): above 0, at most a day.
+pub(super) fn window(s: String) -> Checked<Duration> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| InvalidValue(format!("invalid duration {s:?}: {e} (e.g. 1h, 30m)")))?;
+    if d.is_zero() || d > Duration::from_secs(24 * 3600) {
+        return invalid(format!(
+            "window {s:?} out of range: above 0 and at most 24h"
+        ));
+    }
+    Ok(d)
+}
+
 /// One role per account: 12-digit account, IAM role ARN.
 pub(super) fn role(acct: &str, arn: &str) -> Checked<()> {
     if acct.len() != 12 || !acct.bytes().all(|b| b.is_ascii_digit()) {

@@ -4,7 +4,8 @@
 //! said once, never a failure of the diagnosis.
 
 use crate::facts::control::{ControlFacts, ExecutionLogs, LogLookup};
-use crate::finding::{Finding, FindingId};
+use crate::facts::Facts;
+use crate::finding::{Finding, FindingId, RecentFailure};
 
 use super::control::Confirmed;
 
@@ -143,8 +144,14 @@ pub(super) fn notes(cf: &ControlFacts, api_id: &str, stage: &str, out: &mut Vec<
             ),
         })
         .collect();
+    let unread = logs
+        .recent
+        .as_ref()
+        .and_then(|r| r.error.as_ref())
+        .map(|e| format!("recent failures in {}: not read ({e})", logs.group));
     if let Some(first) = out.first_mut() {
         first.evidence.extend(pending);
+        first.evidence.extend(unread);
     }
 }
 
@@ -162,9 +169,117 @@ fn disabled(logs: &ExecutionLogs, why: &str, api_id: &str, stage: &str) -> Findi
     )
 }
 
+/// The failures the stage logged in the `--since` window, grouped by the cause their line names
+/// (lines pgw has no id for, by their text), counted, with the first and last time and one
+/// request each; a cause the live diagnosis (`findings`) names comes first, then the most
+/// frequent. `None` without a window.
+pub fn recent_failures(f: &Facts, findings: &[Finding]) -> Option<Vec<RecentFailure>> {
+    let recent = f
+        .control
+        .as_ref()?
+        .execution_logs
+        .as_ref()?
+        .recent
+        .as_ref()?;
+    // A search that failed leaves no count to trust: said in the findings instead (`notes`).
+    if recent.error.is_some() {
+        return None;
+    }
+    let mut out: Vec<RecentFailure> = Vec::new();
+    for e in &recent.events {
+        let (rid, line) = match e.message.strip_prefix('(').and_then(|m| m.split_once(") ")) {
+            Some((rid, line)) => (rid, line.trim_end()),
+            None => ("", e.message.trim_end()),
+        };
+        let id = cause_of(line);
+        let at = rfc3339(e.timestamp_ms);
+        let same = |r: &RecentFailure| match id {
+            Some(_) => r.id == id,
+            None => r.id.is_none() && r.line == line,
+        };
+        match out.iter_mut().find(|r| same(r)) {
+            Some(r) => {
+                r.count += 1;
+                r.last_seen = at;
+            }
+            None => out.push(RecentFailure {
+                id,
+                line: line.to_string(),
+                count: 1,
+                first_seen: at.clone(),
+                last_seen: at,
+                example_request_id: rid.to_string(),
+                in_diagnosis: id.is_some_and(|i| findings.iter().any(|x| x.id == i)),
+                at_least: recent.truncated,
+            }),
+        }
+    }
+    out.sort_by(|a, b| (b.in_diagnosis, b.count).cmp(&(a.in_diagnosis, a.count)));
+    Some(out)
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_failures_group_count_and_rank_what_the_diagnosis_names_first() {
+        use crate::facts::control::{LogEvent, RecentLogs};
+        let mut f = crate::diagnose::testutil::healthy_cp();
+        let ev = |ms: i64, rid: &str, line: &str| LogEvent {
+            timestamp_ms: ms,
+            message: format!("({rid}) {line}"),
+        };
+        let mut events = Vec::new();
+        for i in 0..40 {
+            events.push(ev(
+                1_000 * i,
+                &format!("n{i}"),
+                "Execution failed due to a network error communicating with endpoint",
+            ));
+        }
+        for i in 0..3 {
+            events.push(ev(50_000 + i, &format!("h{i}"), "Execution failed due to configuration error: Host name 'a' does not match the certificate subject provided by the peer (CN=b)"));
+        }
+        events.push(ev(60_000, "d0", "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn with an explicit deny"));
+        events.push(ev(61_000, "x0", "Execution failed due to something new"));
+        f.control.as_mut().unwrap().execution_logs = Some(ExecutionLogs {
+            group: "g".into(),
+            disabled: None,
+            lookups: vec![],
+            recent: Some(RecentLogs {
+                since: std::time::Duration::from_secs(3600),
+                events,
+                truncated: false,
+                error: None,
+            }),
+        });
+        let live = vec![Finding::new(
+            FindingId::IntegrationTlsHostnameMismatch,
+            vec![],
+        )];
+        let r = recent_failures(&f, &live).unwrap();
+        let got: Vec<(Option<FindingId>, u64, bool)> =
+            r.iter().map(|x| (x.id, x.count, x.in_diagnosis)).collect();
+        assert_eq!(
+            got,
+            [
+                (Some(FindingId::IntegrationTlsHostnameMismatch), 3, true),
+                (Some(FindingId::IntegrationNetworkError), 40, false),
+                (Some(FindingId::ResourcePolicyDeniesVpce), 1, false),
+                (None, 1, false),
+            ]
+        );
+        assert_eq!(r[1].example_request_id, "n0");
+        assert_eq!(r[1].first_seen, "1970-01-01T00:00:00Z");
+        assert_eq!(r[1].last_seen, "1970-01-01T00:00:39Z");
+        assert_eq!(r[3].line, "Execution failed due to something new");
+    }
 
     #[test]
     fn aws_lines_name_their_causes() {

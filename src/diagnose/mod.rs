@@ -7,6 +7,8 @@ mod api;
 mod control;
 mod dns;
 mod logs;
+
+pub use logs::recent_failures;
 pub mod policy;
 mod reconcile;
 mod tcp;

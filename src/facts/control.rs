@@ -239,6 +239,25 @@ pub struct ControlFacts {
     pub execution_logs: Option<ExecutionLogs>,
 }
 
+/// One CloudWatch Logs event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEvent {
+    pub timestamp_ms: i64,
+    pub message: String,
+}
+
+/// The failures the stage logged in a recent window (`--since`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentLogs {
+    pub since: Duration,
+    /// The failure lines read, in time order.
+    pub events: Vec<LogEvent>,
+    /// More matched than were read (the bound on events per search).
+    pub truncated: bool,
+    /// Why not all could be read.
+    pub error: Option<String>,
+}
+
 /// What the stage's execution logs say about the invokes API Gateway failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecutionLogs {
@@ -250,6 +269,8 @@ pub struct ExecutionLogs {
     pub disabled: Option<String>,
     /// One lookup per failed request looked up.
     pub lookups: Vec<LogLookup>,
+    /// With `--since`: the failures logged in that window.
+    pub recent: Option<RecentLogs>,
 }
 
 /// The execution-log lines of one request.

@@ -18,6 +18,9 @@ pub struct Report {
     pub verdict: &'static str,
     pub findings: Vec<Finding>,
     pub checks: Vec<Check>,
+    /// With `--since`: the failures the stage's execution log holds for that window, by cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_failures: Option<Vec<crate::finding::RecentFailure>>,
     pub duration_seconds: f64,
     /// When the report was made (not in the JSON contract; the Markdown report shows it).
     #[serde(skip)]
@@ -44,6 +47,7 @@ impl Report {
             "healthy"
         };
         let checks = crate::checks::of(facts);
+        let recent_failures = crate::diagnose::recent_failures(facts, &findings);
         Report {
             pgw_version: env!("CARGO_PKG_VERSION"),
             target: Target {
@@ -56,6 +60,7 @@ impl Report {
             verdict,
             findings,
             checks,
+            recent_failures,
             duration_seconds: facts.duration.as_secs_f64(),
             finished: std::time::SystemTime::now(),
         }

@@ -18,7 +18,30 @@ pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     render_checks(r, &paint, &mut out);
     render_findings(r, &paint, &mut out);
+    render_recent(r, &mut out);
     out
+}
+
+/// `--since`: the stage's logged failures by cause.
+fn render_recent(r: &Report, out: &mut String) {
+    let Some(recent) = &r.recent_failures else {
+        return;
+    };
+    let _ = writeln!(out, "\nRecent failures in the stage's execution log:");
+    if recent.is_empty() {
+        let _ = writeln!(out, "   none logged in the window");
+    }
+    for c in recent {
+        let id = c.id.map_or("(no id)", |i| i.as_str());
+        let more = if c.at_least { "at least " } else { "" };
+        let live = if c.in_diagnosis { ", as now" } else { "" };
+        let _ = writeln!(
+            out,
+            "   {more}{} × {id}{live}  {} .. {}  e.g. {}",
+            c.count, c.first_seen, c.last_seen, c.example_request_id
+        );
+        let _ = writeln!(out, "     \"{}\"", printable(&c.line));
+    }
 }
 
 /// The header line and the layer tree of checks.

@@ -104,6 +104,7 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             problems.push(format!("no evidence line contains {want:?}"));
         }
     }
+    problems.extend(recent_problems(&s, &report));
     if s.control_plane.enabled {
         problems.extend(control_plane_problems(&s, &report));
     }
@@ -123,6 +124,52 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             "{name}: {} | findings {ids:?} | args {args:?}",
             problems.join("; ")
         ))
+    }
+}
+
+/// `--since`: the report's `recent_failures` are `expect.recent_failures`, in order (`id=n`
+/// exactly n, `id>=n` at least n: the doctor's own failures may or may not be delivered yet).
+fn recent_problems(s: &Scenario, report: &serde_json::Value) -> Vec<String> {
+    if s.expect.recent_failures.is_empty() {
+        return Vec::new();
+    }
+    let got: Vec<(String, u64)> = report["recent_failures"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    let id = c["id"].as_str().unwrap_or("null").to_string();
+                    (id, c["count"].as_u64().unwrap_or(0))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ok = got.len() == s.expect.recent_failures.len()
+        && s.expect
+            .recent_failures
+            .iter()
+            .zip(&got)
+            .all(
+                |(want, (id, n))| match want.split_once(">=").or_else(|| want.split_once('=')) {
+                    Some((w, c)) => {
+                        let c: u64 = c.parse().unwrap_or(u64::MAX);
+                        w == id
+                            && if want.contains(">=") {
+                                *n >= c
+                            } else {
+                                *n == c
+                            }
+                    }
+                    None => false,
+                },
+            );
+    if ok {
+        Vec::new()
+    } else {
+        vec![format!(
+            "recent_failures {got:?}, expected {:?}",
+            s.expect.recent_failures
+        )]
     }
 }
 
@@ -242,6 +289,7 @@ scenario_tests! {
     cp_logs_denied,
     cp_logs_late,
     cp_logs_late_waited,
+    cp_logs_since,
     cp_one_call_denied,
     cp_policy_not_redeployed,
     cp_policy_other_vpce,

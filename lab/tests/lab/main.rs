@@ -43,6 +43,7 @@ pub(crate) fn scenario() -> Scenario {
             findings: None,
             not_checked: Vec::new(),
             evidence: Vec::new(),
+            recent_failures: Vec::new(),
         },
     }
 }
