@@ -214,7 +214,7 @@ pub fn recent_failures(f: &Facts, findings: &[Finding]) -> Option<Vec<RecentFail
             }),
         }
     }
-    out.sort_by(|a, b| (b.in_diagnosis, b.count).cmp(&(a.in_diagnosis, a.count)));
+    out.sort_by_key(|r| std::cmp::Reverse((r.in_diagnosis, r.count)));
     Some(out)
 }
 
