@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::checks::CheckKind;
 use crate::config::Config;
-use crate::facts::control::Operation;
+use crate::facts::control::{LogsOutcome, Operation};
 use crate::facts::Facts;
 use crate::finding::{Finding, Layer, Severity};
 
@@ -57,6 +57,8 @@ pub mod names {
     pub const PROBE_RUNS: &str = "pgw_probe_runs";
     /// `pgw_aws_api_errors_total{operation}`: failed AWS calls of scheduled runs.
     pub const AWS_API_ERRORS: &str = "pgw_aws_api_errors";
+    /// `pgw_execution_log_lookups_total{probe,result}`: looks at the execution logs of failed runs.
+    pub const EXECUTION_LOG_LOOKUPS: &str = "pgw_execution_log_lookups";
     /// `pgw_config_last_reload_successful`: whether the last (re)load succeeded.
     pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "pgw_config_last_reload_successful";
     /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
@@ -111,7 +113,7 @@ macro_rules! lowercase_label_value {
         }
     )*};
 }
-lowercase_label_value!(Phase, RunResult, Layer, Severity, Operation);
+lowercase_label_value!(Phase, RunResult, Layer, Severity, Operation, LogsOutcome);
 
 /// `{probe,api_id,stage}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -202,6 +204,13 @@ pub struct PhaseLabels {
 pub struct RunLabels {
     pub probe: String,
     pub result: RunResult,
+}
+
+/// `{probe,result}` of the execution-log lookup counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LookupLabels {
+    pub probe: String,
+    pub result: LogsOutcome,
 }
 
 /// `{operation}` of the AWS API error counter, e.g. `DescribeVpcEndpoints`.
@@ -496,6 +505,7 @@ pub struct Metrics {
     phases: PhaseHistograms,
     runs: Family<RunLabels, Counter>,
     aws_api_errors: Family<AwsErrorLabels, Counter>,
+    log_lookups: Family<LookupLabels, Counter>,
     reload_ok: Gauge,
     reload_ts: Gauge<f64, AtomicU64>,
     rejected: Counter,
@@ -540,6 +550,12 @@ impl Metrics {
             "AWS API calls that failed (denied, throttled, unreachable), by operation",
             aws_api_errors.clone(),
         );
+        let log_lookups = Family::<LookupLabels, Counter>::default();
+        registry.register(
+            names::EXECUTION_LOG_LOOKUPS,
+            "Looks at the stage's execution logs for the requests a run saw API Gateway fail (at most one per probe per control_plane_interval), by result: found, not_delivered, disabled (the stage writes none), error",
+            log_lookups.clone(),
+        );
         let reload_ok = Gauge::default();
         registry.register(
             names::CONFIG_LAST_RELOAD_SUCCESSFUL,
@@ -565,6 +581,7 @@ impl Metrics {
             phases,
             runs,
             aws_api_errors,
+            log_lookups,
             reload_ok,
             reload_ts,
             rejected,
@@ -623,6 +640,16 @@ impl Metrics {
         for op in &snap.aws_errors {
             self.count_aws_api_error(*op);
         }
+    }
+
+    /// Count one look at the execution logs for `probe`.
+    pub fn count_log_lookup(&self, probe: &str, result: LogsOutcome) {
+        self.log_lookups
+            .get_or_create(&LookupLabels {
+                probe: probe.to_string(),
+                result,
+            })
+            .inc();
     }
 
     /// Export `pgw_aws_api_errors_total` at 0 for every operation a control-plane read records,

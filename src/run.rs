@@ -60,15 +60,20 @@ pub fn failed_at_gateway(f: &Facts) -> Vec<Failed> {
         {
             continue;
         }
-        let key = (r.status, kind.clone(), r.message.clone());
-        if seen.contains(&key) {
+        let answer = format!(
+            "{} {kind} {}",
+            r.status,
+            r.message.as_deref().unwrap_or_default()
+        );
+        if seen.contains(&answer) {
             continue;
         }
-        seen.push(key);
+        seen.push(answer.clone());
         out.push(Failed {
             request_id: id.clone(),
             path: format!("{} {}", f.target.method, p.request_path),
             at_ms: now_ms,
+            answer,
         });
     }
     out

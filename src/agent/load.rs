@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::aws::sdk::SdkInventory;
 use crate::config::{self, Config, ConfigError, Overrides};
-use crate::facts::control::ControlFacts;
+use crate::facts::control::{ControlFacts, ExecutionLogs};
 use crate::finding::FindingId;
 use crate::probe::Prober;
 
@@ -35,6 +35,15 @@ pub struct Probe {
 pub struct ControlCache {
     inventory: tokio::sync::OnceCell<Arc<SdkInventory>>,
     last: std::sync::Mutex<Option<CachedRead>>,
+    logs: std::sync::Mutex<Option<CachedLogs>>,
+}
+
+/// A look at the execution logs, when it was made, and the failures it was for.
+#[derive(Debug, Clone)]
+struct CachedLogs {
+    at: Instant,
+    failures: Vec<String>,
+    logs: ExecutionLogs,
 }
 
 /// A control-plane read, when it was made, and the data plane beside it.
@@ -99,6 +108,26 @@ impl ControlCache {
             facts: cf,
             data_plane,
         });
+    }
+
+    /// The last look at the execution logs, if made for the same `failures` less than `max_age`
+    /// before `now`.
+    pub fn logs_for(
+        &self,
+        failures: &[String],
+        now: Instant,
+        max_age: Duration,
+    ) -> Option<ExecutionLogs> {
+        let last = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        last.as_ref()
+            .filter(|l| l.failures == failures && now.saturating_duration_since(l.at) < max_age)
+            .map(|l| l.logs.clone())
+    }
+
+    /// Keep a look at the execution logs made at `at` for `failures`.
+    pub fn store_logs(&self, at: Instant, failures: Vec<String>, logs: ExecutionLogs) {
+        *self.logs.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(CachedLogs { at, failures, logs });
     }
 
     /// The AWS clients for `cfg` (shared, got once).

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ConfigError;
+use crate::facts::control::{LogsOutcome, Operation};
 use crate::facts::Facts;
 use crate::finding::{Finding, FindingId, Layer, Severity};
 use crate::metrics::{Metrics, ProbeSnapshot, RunResult};
@@ -131,7 +132,10 @@ const REREAD_MIN: Duration = Duration::from_secs(1);
 /// came or went), the control plane is read again before anything is concluded from it: a stale
 /// read would contradict the probes (a fixed policy "not deployed", a fault "not seen").
 /// Returns whether the control plane was read in this run.
-pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, bool) {
+pub async fn execute(
+    probe: &Probe,
+    timeout: Duration,
+) -> (Facts, Vec<Finding>, bool, Option<LogsOutcome>) {
     let cfg = &probe.cfg;
     let start = Instant::now();
     let deadline = start + timeout;
@@ -150,7 +154,7 @@ pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, 
     let (mut facts, mut findings) =
         run::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
     let Some(cf) = facts.control.take() else {
-        return (facts, findings, read);
+        return (facts, findings, read, None);
     };
     let data_plane: Vec<FindingId> = crate::diagnose::diagnose(&facts)
         .iter()
@@ -179,7 +183,40 @@ pub async fn execute(probe: &Probe, timeout: Duration) -> (Facts, Vec<Finding>, 
         findings = crate::diagnose::diagnose(&facts);
         read = true;
     }
-    (facts, findings, read)
+    let logs = execution_logs(probe, &mut facts, &mut findings, start, deadline).await;
+    (facts, findings, read, logs)
+}
+
+/// A run API Gateway failed, with the control plane: the execution logs of what failed, looked at
+/// at most once per `control_plane_interval` for the same failures (the last look stands in
+/// meanwhile), within the run's deadline. Returns how a look made now ended.
+async fn execution_logs(
+    probe: &Probe,
+    facts: &mut Facts,
+    findings: &mut Vec<Finding>,
+    start: Instant,
+    deadline: Instant,
+) -> Option<LogsOutcome> {
+    let cfg = &probe.cfg;
+    let failed = run::failed_at_gateway(facts);
+    if failed.is_empty() || facts.control.is_none() {
+        return None;
+    }
+    let failures: Vec<String> = failed.iter().map(|f| f.answer.clone()).collect();
+    if let Some(logs) = probe
+        .control
+        .logs_for(&failures, start, cfg.control_plane_interval)
+    {
+        facts.control.as_mut()?.execution_logs = Some(logs);
+        *findings = crate::diagnose::diagnose(facts);
+        return None;
+    }
+    let inv = probe.control.inventory(cfg).await;
+    Box::pin(run::add_execution_logs(inv, cfg, facts, findings, deadline)).await;
+    let logs = facts.control.as_ref()?.execution_logs.clone()?;
+    let outcome = logs.outcome();
+    probe.control.store_logs(start, failures, logs);
+    Some(outcome)
 }
 
 fn unix_now() -> f64 {
@@ -220,11 +257,21 @@ impl Shared {
         probe: &Probe,
         timeout: Duration,
     ) -> (ProbeSnapshot, Vec<Finding>) {
-        let (facts, findings, read) = Box::pin(execute(probe, timeout)).await;
+        let (facts, findings, read, logs) = Box::pin(execute(probe, timeout)).await;
         let snap = ProbeSnapshot::from_run(&probe.cfg, &facts, &findings, unix_now());
         if read {
             // A reused read's failures were counted when it was made.
             self.metrics.count_aws_api_errors(&snap);
+        } else if logs.is_some() {
+            // Only the look at the logs was made now.
+            for op in &snap.aws_errors {
+                if matches!(op, Operation::GetAccount | Operation::FilterLogEvents) {
+                    self.metrics.count_aws_api_error(*op);
+                }
+            }
+        }
+        if let Some(outcome) = logs {
+            self.metrics.count_log_lookup(probe.name(), outcome);
         }
         (snap, findings)
     }

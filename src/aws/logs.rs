@@ -14,6 +14,8 @@ pub struct Failed {
     pub request_id: String,
     pub path: String,
     pub at_ms: i64,
+    /// The answer: status, error type and message (what tells two failures apart).
+    pub answer: String,
 }
 
 /// How far before and after the answer a request's lines are searched (API Gateway stamps them

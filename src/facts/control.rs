@@ -273,6 +273,45 @@ pub struct ExecutionLogs {
     pub recent: Option<RecentLogs>,
 }
 
+/// How a look at the execution logs ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogsOutcome {
+    /// Some request's lines were read.
+    Found,
+    /// Not delivered yet when the time ran out.
+    NotDelivered,
+    /// The stage writes none.
+    Disabled,
+    /// A call failed (denied, throttled, unreachable).
+    Error,
+}
+
+impl LogsOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogsOutcome::Found => "found",
+            LogsOutcome::NotDelivered => "not_delivered",
+            LogsOutcome::Disabled => "disabled",
+            LogsOutcome::Error => "error",
+        }
+    }
+}
+
+impl ExecutionLogs {
+    /// How the lookups of failed requests ended, all told.
+    pub fn outcome(&self) -> LogsOutcome {
+        if self.disabled.is_some() {
+            LogsOutcome::Disabled
+        } else if self.lookups.iter().any(|l| !l.lines.is_empty()) {
+            LogsOutcome::Found
+        } else if self.lookups.iter().any(|l| l.error.is_some()) {
+            LogsOutcome::Error
+        } else {
+            LogsOutcome::NotDelivered
+        }
+    }
+}
+
 /// The execution-log lines of one request.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogLookup {

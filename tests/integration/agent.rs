@@ -282,3 +282,41 @@ fn a_control_read_is_renewed_when_the_data_plane_changes() {
     });
     labs.stop(lab);
 }
+
+/// A probe whose chain fails at API Gateway, with the stage's execution logs on: the agent looks
+/// at them once per `control_plane_interval` for the same failure, names the cause the log line
+/// gives (its page quotes the line) and counts the look.
+#[test]
+fn the_agent_quotes_the_execution_log_once_per_interval() {
+    use crate::promkit::{probe_toml_aws, Agent, Labs};
+    let labs = Labs::new();
+    let lab = labs.start("cp_log_backend_cert_untrusted");
+    let probe = probe_toml_aws("orders", &lab).replace(
+        "control_plane_interval = \"1s\"",
+        "control_plane_interval = \"10m\"",
+    );
+    let agent = Agent::start_env(&[("orders", probe)], &lab.aws_env());
+    let found = "pgw_execution_log_lookups_total{probe=\"orders\",result=\"found\"} 1\n";
+    agent.metrics_until("the cause the log names, and one look", |m| {
+        m.contains("pgw_finding{probe=\"orders\",id=\"integration_backend_cert_untrusted\"")
+            && m.contains(found)
+    });
+    // Later runs (1 s apart) reuse that look: still one.
+    let runs = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("pgw_probe_runs_total{probe=\"orders\",result=\"failed\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let m = agent.metrics_until("three more runs", |m| runs(m) >= 4);
+    assert!(m.contains(found), "{m}");
+    assert!(
+        m.contains("pgw_finding{probe=\"orders\",id=\"integration_backend_cert_untrusted\""),
+        "{m}"
+    );
+    let (status, page) = agent.get("/probes/orders");
+    assert_eq!(status, 200);
+    assert!(page.contains("PKIX path building failed"), "{page}");
+    labs.stop(lab);
+}
