@@ -7,8 +7,9 @@ Four benchmarks, each repeated --runs times with fresh processes, reported as me
   scale     pgw-agent watching 1 000 and 10 000 targets (address x path) at a 30 s interval
   accuracy  connect / TLS / TTFB with a known RTT added by a delay line between two network
             namespaces (root only), pgw next to curl and blackbox_exporter
-  verdict   pgw-doctor time to verdict on the lab: healthy chain with control plane, and a chain
-            where every layer blackholes (must stop at its deadline)
+  verdict   pgw-doctor time to verdict on the lab: healthy chain with control plane, a chain failing
+            at API Gateway whose execution log is read, and a chain where every layer blackholes
+            (must stop at its deadline)
 
 Traffic stays on 127.0.0.0/8 and inside the two network namespaces this script creates.
 Results: bench/results/latest.json, and the table between the markers in bench/README.md.
@@ -532,7 +533,9 @@ def lab_doctor(ps, scenario, work):
 
 def bench_verdict(opt, work):
     rows = []
-    for scenario in ("healthy_cp_path_a", "deadline_everything_blackholed"):
+    # A healthy chain looks at no execution log; a chain failing at API Gateway with the stage's
+    # logs on reads and quotes them (cp_log_backend_cert_untrusted).
+    for scenario in ("healthy_cp_path_a", "cp_log_backend_cert_untrusted", "deadline_everything_blackholed"):
         with Procs() as ps:
             env, args = lab_doctor(ps, scenario, work)
             timeout = next((args[i + 1] for i, a in enumerate(args) if a == "--timeout"), "10s")
