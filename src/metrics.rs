@@ -1036,6 +1036,7 @@ mod tests {
         assert!(!snap.findings.is_empty());
         m.count_aws_api_errors(&snap);
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
+        m.count_log_lookup("3eqr0osoc3-test", LogsOutcome::Found);
         let mut exported = label_sets(&text(&m));
         exported.extend(label_sets(&encode(&probe_registry(snap))));
         assert_eq!(
