@@ -48,7 +48,7 @@ fn parse_dns(s: &str) -> Result<(SocketAddr, Vec<Ipv4Addr>), String> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // The lab's certificates: a fresh CA and its `*.execute-api.<region>` server certificate.
-    let pki = Pki::generate(&args.region)?;
+    let pki = Pki::generate(&args.region, &pgw_lab::Topology::default().domain_name)?;
     std::fs::write(&args.ca_out, &pki.ca_pem)
         .with_context(|| format!("{}", args.ca_out.display()))?;
     let acceptor = TlsAcceptor::from(pki.server_config(TlsFault::Ok));

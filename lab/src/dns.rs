@@ -28,6 +28,9 @@ pub(crate) struct Zones {
     vpce_zone: String,
     /// `elb.<region>.amazonaws.com`: load balancer names.
     elb_zone: String,
+    /// The private custom domain name: its own private hosted zone, whose record points at the
+    /// endpoint (an alias of its regional name).
+    domain_zone: String,
     alias: String,
     vpce_regional: String,
     zonal: Vec<(String, Ipv4Addr)>,
@@ -58,6 +61,7 @@ impl Zones {
             api_zone: lc(format!("execute-api.{}.amazonaws.com", topo.region)),
             vpce_zone: lc(format!("execute-api.{}.vpce.amazonaws.com", topo.region)),
             elb_zone: lc(format!("elb.{}.amazonaws.com", topo.region)),
+            domain_zone: lc(topo.domain_name.clone()),
             alias: lc(topo.alias_host()),
             vpce_regional: lc(topo.vpce_regional_dns()),
             zonal: enis
@@ -72,9 +76,17 @@ impl Zones {
 
     /// The zone `qname` falls in, and the outcome; `None` = not ours (REFUSED).
     fn lookup<'a>(&'a self, qname: &str, faults: &Faults) -> Option<(&'a str, Outcome)> {
-        let zone = [&self.api_zone, &self.vpce_zone, &self.elb_zone]
-            .into_iter()
-            .find(|z| qname == z.as_str() || qname.ends_with(&format!(".{z}")))?;
+        if qname == self.domain_zone {
+            return Some((&self.domain_zone, Outcome::Addrs(self.enis.clone())));
+        }
+        let zone = [
+            &self.api_zone,
+            &self.vpce_zone,
+            &self.elb_zone,
+            &self.domain_zone,
+        ]
+        .into_iter()
+        .find(|z| qname == z.as_str() || qname.ends_with(&format!(".{z}")))?;
         let label = qname.strip_suffix(zone.as_str()).unwrap_or("");
         let label = label.strip_suffix('.').unwrap_or(label);
         let outcome = if zone == &self.api_zone {

@@ -139,10 +139,21 @@ impl Gateway {
         {
             return Err(fail(GatewayError::Forbidden));
         }
-        // 2. Stage.
+        // 2. Stage: named by the path, or through the custom domain's base path mapping.
         let path = parts.uri.path().to_string();
         let trimmed = path.strip_prefix('/').unwrap_or(&path);
-        let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        let (stage, rest) = if self.host_of(&parts) == self.topo.domain_name {
+            let base = self.topo.base_path.as_str();
+            match trimmed.strip_prefix(base) {
+                Some(r) if r.is_empty() || r.starts_with('/') => {
+                    (self.topo.stage.as_str(), r.trim_start_matches('/'))
+                }
+                // No mapping for that path.
+                _ => return Err(fail(GatewayError::Forbidden)),
+            }
+        } else {
+            trimmed.split_once('/').unwrap_or((trimmed, ""))
+        };
         if !self.topo.deployed_stages.iter().any(|s| s == stage) {
             return Err(fail(GatewayError::Forbidden));
         }
@@ -218,20 +229,11 @@ impl Gateway {
     /// `{api}-{vpce}.execute-api…`; any other Host (endpoint names, NLB names, IPs) needs
     /// `x-apigw-api-id`.
     fn identify(&self, parts: &Parts, faults: &Faults) -> Option<String> {
-        let host = parts
-            .headers
-            .get(HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| parts.uri.host())
-            .unwrap_or("");
-        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        });
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let host = self.host_of(parts);
+        // The private custom domain: its base path mapping names the API.
+        if host == self.topo.domain_name {
+            return Some(self.topo.api_id.clone());
+        }
         let suffix = format!(".execute-api.{}.amazonaws.com", self.topo.region);
         if let Some(label) = host.strip_suffix(&suffix).filter(|l| !l.contains('.')) {
             return match label.split_once('-') {
@@ -246,6 +248,24 @@ impl Gateway {
             .get("x-apigw-api-id")
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_string())
+    }
+
+    /// The request's host name: `Host` (else the URI's), without port or trailing dot, lower case.
+    fn host_of(&self, parts: &Parts) -> String {
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        host.trim_end_matches('.').to_ascii_lowercase()
     }
 
     async fn integrate(

@@ -180,7 +180,7 @@ impl Lab {
         topo.azs = topo.azs();
         let block = Block::reserve()?;
         let dir = TempDir::new()?;
-        let pki = Arc::new(Pki::generate(&topo.region)?);
+        let pki = Arc::new(Pki::generate(&topo.region, &topo.domain_name)?);
         let ca_file = dir.0.join("ca.pem");
         std::fs::write(&ca_file, &pki.ca_pem).map_err(|source| LabError::Io {
             path: ca_file.clone(),
@@ -489,6 +489,14 @@ impl Lab {
         }
         if d.sigv4 {
             args.push("--sigv4".into());
+        }
+        if d.invoke_via == "custom-domain" {
+            args.extend([
+                "--domain-name".into(),
+                t.domain_name.clone(),
+                "--base-path".into(),
+                t.base_path.clone(),
+            ]);
         }
         for p in &d.paths {
             args.push("--path".into());

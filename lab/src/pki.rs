@@ -62,12 +62,15 @@ fn make_ca(common_name: &str) -> Result<Ca, LabError> {
 fn server_config(
     ca: &Ca,
     region: &str,
+    domain: &str,
     expired: bool,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<ServerConfig>, LabError> {
     let names = vec![
         format!("*.execute-api.{region}.amazonaws.com"),
         format!("*.execute-api.{region}.vpce.amazonaws.com"),
+        // The private custom domain's ACM certificate (served by the same front door).
+        domain.to_string(),
     ];
     let key = KeyPair::generate().map_err(err)?;
     let mut params = CertificateParams::new(names.clone()).map_err(err)?;
@@ -104,14 +107,14 @@ const BOTH: &[&rustls::SupportedProtocolVersion] =
 
 impl Pki {
     /// Generates fresh keys and certificates for one lab.
-    pub fn generate(region: &str) -> Result<Pki, LabError> {
+    pub fn generate(region: &str, domain: &str) -> Result<Pki, LabError> {
         let lab_ca = make_ca("pgw-lab root CA")?;
         let foreign_ca = make_ca("pgw-lab TLS inspection CA")?;
         Ok(Pki {
-            ok: server_config(&lab_ca, region, false, BOTH)?,
-            expired: server_config(&lab_ca, region, true, BOTH)?,
-            untrusted: server_config(&foreign_ca, region, false, BOTH)?,
-            tls13_only: server_config(&lab_ca, region, false, &[&rustls::version::TLS13])?,
+            ok: server_config(&lab_ca, region, domain, false, BOTH)?,
+            expired: server_config(&lab_ca, region, domain, true, BOTH)?,
+            untrusted: server_config(&foreign_ca, region, domain, false, BOTH)?,
+            tls13_only: server_config(&lab_ca, region, domain, false, &[&rustls::version::TLS13])?,
             ca_pem: lab_ca.pem,
         })
     }

@@ -65,6 +65,11 @@ pub struct Topology {
     pub path: IntegrationPath,
     /// Integration timeout of both methods (`timeoutInMillis`), lab default 2000.
     pub integration_timeout_ms: u64,
+    /// The private custom domain name shared with the endpoint (its private hosted zone record
+    /// points at the endpoint; the front door's certificate covers it).
+    pub domain_name: String,
+    /// The domain's base path mapped to `stage`.
+    pub base_path: String,
 }
 
 impl Default for Topology {
@@ -80,6 +85,8 @@ impl Default for Topology {
             azs: Vec::new(),
             path: IntegrationPath::A,
             integration_timeout_ms: 2000,
+            domain_name: "orders.internal.example.com".into(),
+            base_path: "v1".into(),
         }
     }
 }
@@ -1035,9 +1042,9 @@ impl TryFrom<RawExpect> for Expect {
 fn invoke_via<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = String::deserialize(d)?;
     match v.as_str() {
-        "private-dns" | "vpce-host" | "alias" => Ok(v),
+        "private-dns" | "vpce-host" | "alias" | "custom-domain" => Ok(v),
         _ => Err(serde::de::Error::custom(format!(
-            "invoke_via {v:?} is not one of private-dns, vpce-host, alias"
+            "invoke_via {v:?} is not one of private-dns, vpce-host, alias, custom-domain"
         ))),
     }
 }

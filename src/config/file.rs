@@ -23,6 +23,8 @@ pub struct ProbeFile {
     pub invoke_via: Option<Spanned<InvokeVia>>,
     pub vpce_id: Option<Spanned<String>>,
     pub vpce_dns: Option<Spanned<String>>,
+    pub domain_name: Option<Spanned<String>>,
+    pub base_path: Option<Spanned<String>>,
     pub resolvers: Option<Spanned<Vec<String>>>,
     pub port: Option<Spanned<u16>>,
     pub ca_file: Option<Spanned<String>>,

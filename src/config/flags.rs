@@ -32,6 +32,12 @@ pub struct Overrides {
     /// The endpoint's regional DNS name (for vpce-host).
     #[arg(long, value_name = "NAME")]
     pub vpce_dns: Option<String>,
+    /// The private custom domain name to call (for custom-domain).
+    #[arg(long, value_name = "NAME")]
+    pub domain_name: Option<String>,
+    /// The base path the domain maps to the API's stage (custom-domain; none: the root mapping).
+    #[arg(long, value_name = "PATH")]
+    pub base_path: Option<String>,
     /// DNS server to ask, IP[:PORT] (repeatable). Default: /etc/resolv.conf.
     #[arg(long = "resolver", value_name = "IP[:PORT]")]
     pub resolvers: Vec<String>,

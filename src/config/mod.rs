@@ -66,6 +66,10 @@ pub struct Config {
     pub invoke_via: InvokeVia,
     pub vpce_id: Option<String>,
     pub vpce_dns: Option<String>,
+    /// `custom-domain`: the private custom domain name, and the base path mapped to the stage
+    /// (`None`: the root mapping).
+    pub domain_name: Option<String>,
+    pub base_path: Option<String>,
     /// Empty: use the system's resolvers.
     pub resolvers: Vec<SocketAddr>,
     pub port: u16,
@@ -219,6 +223,7 @@ pub fn build(
     timing(&l, flags, pf, &mut cfg)?;
     validate::check_stage_vs_no_aws(&cfg.stage, cfg.no_aws, l.file.map(|(p, _)| p))?;
     validate::check_route_needs_endpoint(cfg.invoke_via, &cfg.vpce_dns, &cfg.vpce_id)?;
+    validate::check_route_needs_domain(cfg.invoke_via, &cfg.domain_name)?;
     Ok(cfg)
 }
 
@@ -315,6 +320,20 @@ fn route(
     cfg.vpce_dns = l.field(flags.vpce_dns.clone(), "--vpce-dns", &pf.vpce_dns, |s| {
         validate::vpce_dns(s, &region)
     })?;
+    cfg.domain_name = l.field(
+        flags.domain_name.clone(),
+        "--domain-name",
+        &pf.domain_name,
+        validate::dns_name,
+    )?;
+    cfg.base_path = l
+        .field(
+            flags.base_path.clone(),
+            "--base-path",
+            &pf.base_path,
+            validate::base_path,
+        )?
+        .flatten();
     cfg.resolvers = l
         .field(
             given(&flags.resolvers),
@@ -628,6 +647,33 @@ mod tests {
         // Another name in front of the endpoint is the probes' business.
         let nlb = "pgw-chain-nlb-0123456789abcdef.elb.us-east-1.amazonaws.com";
         assert_eq!(with("eu-west-1", nlb).unwrap(), nlb);
+    }
+
+    #[test]
+    fn custom_domain_route_needs_its_domain_and_takes_a_base_path() {
+        let mut f = flags();
+        f.invoke_via = Some(InvokeVia::CustomDomain);
+        let e = build(None, &f, None).unwrap_err().to_string();
+        assert_eq!(e, "--domain-name: required with --invoke-via custom-domain");
+        f.domain_name = Some("Orders.Internal.Example.com".into());
+        f.base_path = Some("/v1/".into());
+        let c = build(None, &f, None).unwrap();
+        assert_eq!(
+            c.domain_name.as_deref(),
+            Some("orders.internal.example.com")
+        );
+        assert_eq!(c.base_path.as_deref(), Some("v1"));
+        f.base_path = Some("/".into());
+        assert_eq!(build(None, &f, None).unwrap().base_path, None);
+        f.base_path = Some("v 1".into());
+        assert!(build(None, &f, None)
+            .unwrap_err()
+            .to_string()
+            .starts_with("--base-path: invalid base path"));
+        let mut f = flags();
+        f.domain_name = Some("orders.internal.example.com".into());
+        let e = build(None, &f, None).unwrap_err().to_string();
+        assert_eq!(e, "--domain-name: goes with --invoke-via custom-domain");
     }
 
     #[test]

@@ -316,6 +316,46 @@ pub(super) fn check_stage_vs_no_aws(
     })
 }
 
+/// `custom-domain` calls a domain name; the domain flags mean nothing on the other routes.
+pub(super) fn check_route_needs_domain(
+    via: InvokeVia,
+    domain: &Option<String>,
+) -> Result<(), ConfigError> {
+    match (via, domain) {
+        (InvokeVia::CustomDomain, None) => Err(ConfigError::flag(
+            "--domain-name",
+            "required with --invoke-via custom-domain",
+        )),
+        (v, Some(_)) if v != InvokeVia::CustomDomain => Err(ConfigError::flag(
+            "--domain-name",
+            "goes with --invoke-via custom-domain",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A base path: one or more path segments without the leading or trailing `/` (`v1`,
+/// `orders/v2`); `/` or empty is the root mapping.
+pub(super) fn base_path(s: String) -> Checked<Option<String>> {
+    let t = s.trim_matches('/');
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let ok = t.len() <= 512
+        && t.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+    if !ok {
+        return invalid(format!(
+            "invalid base path {s:?}: path segments of letters, digits and - . _ ~"
+        ));
+    }
+    Ok(Some(t.to_string()))
+}
+
 /// `vpce-host` dials the endpoint's own name, `alias` needs the endpoint id.
 pub(super) fn check_route_needs_endpoint(
     via: InvokeVia,

@@ -168,6 +168,8 @@ fn nxdomain(f: &Facts) -> Option<Finding> {
             FindingId::DnsPrivateDnsDisabled,
             FindingId::DnsVpcDnsAttributesDisabled,
         ],
+        // The domain's record in the private hosted zone (or its alias target) is missing.
+        InvokeVia::CustomDomain => &[],
         _ => &[FindingId::VpceNotAvailable],
     };
     Some(

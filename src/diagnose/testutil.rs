@@ -93,6 +93,8 @@ pub fn healthy() -> Facts {
             vpce_id: None,
             signed: false,
             tls_versions: crate::facts::TlsVersion::ALL.to_vec(),
+            domain_name: None,
+            base_path: None,
             vpce_dns: Some(
                 "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com".into(),
             ),

@@ -24,6 +24,9 @@ pub enum InvokeVia {
     VpceHost,
     /// The Route 53 alias `{api}-{vpce}.execute-api.{region}.amazonaws.com`.
     Alias,
+    /// A private custom domain name shared with the endpoint: SNI and Host are the domain, the
+    /// path goes under its base path mapping instead of the stage.
+    CustomDomain,
 }
 
 impl InvokeVia {
@@ -32,6 +35,7 @@ impl InvokeVia {
             InvokeVia::PrivateDns => "private-dns",
             InvokeVia::VpceHost => "vpce-host",
             InvokeVia::Alias => "alias",
+            InvokeVia::CustomDomain => "custom-domain",
         }
     }
 }
@@ -101,6 +105,10 @@ pub struct TargetFacts {
     pub vpce_id: Option<String>,
     /// The TLS versions offered (those of the client pgw stands in for).
     pub tls_versions: Vec<TlsVersion>,
+    /// `custom-domain`: the private custom domain name called, and its base path (`None`: the
+    /// mapping at the domain's root).
+    pub domain_name: Option<String>,
+    pub base_path: Option<String>,
 }
 
 /// A TLS protocol version pgw can offer.

@@ -452,6 +452,10 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
             );
             (a.clone(), a)
         }
+        InvokeVia::CustomDomain => {
+            let d = cfg.domain_name.clone().unwrap_or_default();
+            (d.clone(), d)
+        }
     };
     TargetFacts {
         api_id: cfg.api_id.clone(),
@@ -468,11 +472,18 @@ pub fn target_facts(cfg: &Config) -> TargetFacts {
         vpce_dns: cfg.vpce_dns.clone(),
         vpce_id: cfg.vpce_id.clone(),
         tls_versions: cfg.tls_versions.clone(),
+        domain_name: cfg.domain_name.clone(),
+        base_path: cfg.base_path.clone(),
     }
 }
 
 fn build_request(cfg: &Config, target: &TargetFacts, path: &str, identify: Identify) -> Request {
-    let request_path = stage_path(cfg.stage_name(), path);
+    // A custom domain maps its base path to the stage: the stage is not in the path.
+    let request_path = match (cfg.invoke_via, &cfg.base_path) {
+        (InvokeVia::CustomDomain, Some(b)) => format!("/{b}{path}"),
+        (InvokeVia::CustomDomain, None) => path.to_string(),
+        _ => stage_path(cfg.stage_name(), path),
+    };
     let mut headers = Vec::new();
     match identify {
         Identify::Host => headers.push(("host".to_string(), target.host_header.clone())),
@@ -563,6 +574,37 @@ mod tests {
 mod host_error_tests {
     use super::*;
     use crate::diagnose::testutil;
+
+    /// `custom-domain`: SNI and Host are the domain; the path goes under the base path (the
+    /// mapping names the stage), or straight under the root mapping.
+    #[test]
+    fn custom_domain_requests_carry_the_domain_and_its_base_path() {
+        use crate::config::{build, Overrides};
+        let mut o = Overrides {
+            api_id: Some("3eqr0osoc3".into()),
+            region: Some("us-east-1".into()),
+            stage: Some("test".into()),
+            invoke_via: Some(InvokeVia::CustomDomain),
+            domain_name: Some("orders.internal.example.com".into()),
+            base_path: Some("v1".into()),
+            ..Default::default()
+        };
+        let cfg = build(None, &o, None).unwrap();
+        let t = target_facts(&cfg);
+        assert_eq!(t.connect_name, "orders.internal.example.com");
+        let r = build_request(&cfg, &t, "/pgw-probe", Identify::Host);
+        assert_eq!(r.path, "/v1/pgw-probe");
+        let host: Vec<&str> = r
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "host")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(host, ["orders.internal.example.com"]);
+        o.base_path = None;
+        let cfg = build(None, &o, None).unwrap();
+        assert_eq!(build_request(&cfg, &t, "/", Identify::Host).path, "/");
+    }
 
     #[test]
     fn running_out_of_descriptors_is_the_hosts_error_not_a_finding() {

@@ -198,6 +198,8 @@ fn probe_file(name: &str, lab: &Lab, aws: bool) -> String {
             "--vpce-dns" => lines.push(format!("vpce_dns = {}", value())),
             "--timeout" => lines.push(format!("timeout = {}", value())),
             "--ca-file" => lines.push(format!("ca_file = {}", value())),
+            "--domain-name" => lines.push(format!("domain_name = {}", value())),
+            "--base-path" => lines.push(format!("base_path = {}", value())),
             "--port" => {
                 let v = it.next().expect("port");
                 lines.push(format!("port = {v}"));

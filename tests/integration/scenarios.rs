@@ -335,6 +335,7 @@ scenario_tests! {
     healthy_cp_stage_variable,
     healthy_cp_tls13_policy,
     healthy_cp_waf_allows,
+    healthy_custom_domain,
     healthy_path_a,
     healthy_path_b,
     healthy_path_b_large_answer,
