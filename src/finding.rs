@@ -231,6 +231,12 @@ catalog! {
     ClientPathToVpceUnroutable = "client_path_to_vpce_unroutable", ControlPlane, Critical, true,
         "This host is in another VPC, and a route between it and the endpoint's ENIs is missing",
         "Add routes both ways: in this host's subnet's route table to the endpoint subnets' CIDRs, and in the endpoint subnets' route table back to this host's CIDR, through the peering connection or transit gateway (with its own route tables' associations and routes).";
+    DefaultExecuteApiEndpointDisabled = "default_execute_api_endpoint_disabled", ControlPlane, Critical, true,
+        "The API's default execute-api endpoint is disabled: only its custom domain names reach it",
+        "Call the API through its private custom domain name, or turn the default endpoint back on (aws apigateway update-rest-api --patch-operations op=replace,path=/disableExecuteApiEndpoint,value=false) and deploy.";
+    StrictAccessModeSniMismatch = "strict_access_mode_sni_mismatch", ControlPlane, Critical, true,
+        "The API's endpoint access mode is STRICT and the call's SNI does not match its Host (vpce-host)",
+        "Call the API's private DNS name or a private custom domain name (SNI = Host), or set the API's endpointAccessMode to BASIC (aws apigateway update-rest-api --patch-operations op=replace,path=/endpointAccessMode,value=BASIC).";
     PublicApiBlockedByPrivateDns = "public_api_blocked_by_private_dns", ControlPlane, Critical, true,
         "A public API is called from a VPC whose execute-api endpoint has private DNS on",
         "Call public APIs through a custom domain name, or turn private DNS off and invoke private APIs through the vpce name or the alias.";

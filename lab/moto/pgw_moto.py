@@ -255,6 +255,8 @@ def patch_moto(consumer_account):
             d["policy"] = _escape_policy(d["policy"])
         if getattr(self, "pgw_security_policy", None):
             d["securityPolicy"] = self.pgw_security_policy
+        if getattr(self, "pgw_endpoint_access_mode", None):
+            d["endpointAccessMode"] = self.pgw_endpoint_access_mode
         return d
 
     apigw_models.RestAPI.to_dict = api_dict
@@ -461,10 +463,11 @@ def build_api(apigw, region, account, spec):
         if spec["vpc_endpoint_ids"] else {"types": spec["types"]},
         tags={TAG_KEY_CUSTOM_ID: spec["id"]},
         policy=policy,
-        disable_execute_api_endpoint=False)
+        disable_execute_api_endpoint=spec.get("disable_execute_api_endpoint", False))
     api.tags.pop(TAG_KEY_CUSTOM_ID, None)
     assert api.id == spec["id"], (api.id, spec["id"])
     api.pgw_security_policy = spec.get("security_policy")
+    api.pgw_endpoint_access_mode = spec.get("endpoint_access_mode")
     resources = {"/": api.default}
     paths = sorted({m["path"] for m in spec["deployed"] + spec["current"]} - {"/"})
     for path in paths:

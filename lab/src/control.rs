@@ -455,6 +455,8 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                     crate::ExecutionLogs::Error => json!({"level": "ERROR", "role": true}),
                     crate::ExecutionLogs::NoRole => json!({"level": "ERROR", "role": false}),
                 },
+                "disable_execute_api_endpoint": faults.execute_api_endpoint_disabled,
+                "endpoint_access_mode": if faults.endpoint_access_mode_strict { "STRICT" } else { "BASIC" },
                 "security_policy": (faults.tls == crate::TlsFault::Tls13Only)
                     .then_some("SecurityPolicy_TLS13_1_3_2025_09"),
                 "stages": topo.deployed_stages,

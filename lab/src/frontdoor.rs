@@ -49,9 +49,10 @@ impl FrontDoor {
             Err(_) => return,
         };
         let (door, gateway) = (self.door, self.gateway.clone());
+        let sni: Option<String> = tls.get_ref().1.server_name().map(str::to_string);
         crate::httpd::serve(tls, move |req| {
-            let gateway = gateway.clone();
-            async move { gateway.handle(door, peer, req).await }
+            let (gateway, sni) = (gateway.clone(), sni.clone());
+            async move { gateway.handle(door, peer, sni.as_deref(), req).await }
         })
         .await;
     }

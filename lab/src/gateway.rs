@@ -83,11 +83,12 @@ impl Gateway {
         &self,
         door: Door,
         peer: SocketAddr,
+        sni: Option<&str>,
         req: Request<Incoming>,
     ) -> Response<Body> {
         let faults = self.faults.get();
         let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-        let (Ok(mut resp) | Err(mut resp)) = self.pipeline(door, peer, &faults, req).await;
+        let (Ok(mut resp) | Err(mut resp)) = self.pipeline(door, peer, sni, &faults, req).await;
         if let (Some(moto), Some(LogLine(line))) =
             (self.logs.get(), resp.extensions().get::<LogLine>())
         {
@@ -114,6 +115,7 @@ impl Gateway {
         &self,
         door: Door,
         peer: SocketAddr,
+        sni: Option<&str>,
         faults: &Faults,
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Response<Body>> {
@@ -139,10 +141,24 @@ impl Gateway {
         {
             return Err(fail(GatewayError::Forbidden));
         }
+        // Its default endpoint off: only the custom domain reaches it. STRICT: the SNI must be
+        // the Host.
+        let host = self.host_of(&parts);
+        let by_domain = host == self.topo.domain_name;
+        // STRICT also refuses the endpoint's own name with `x-apigw-api-id`: the API must be
+        // named by the host the handshake named.
+        let named_by_host =
+            by_domain || host == self.topo.api_host() || host == self.topo.alias_host();
+        let sni_is_host = sni.is_some_and(|s| s.eq_ignore_ascii_case(&host));
+        if (faults.execute_api_endpoint_disabled && !by_domain)
+            || (faults.endpoint_access_mode_strict && !(sni_is_host && named_by_host))
+        {
+            return Err(fail(GatewayError::Forbidden));
+        }
         // 2. Stage: named by the path, or through the custom domain's base path mapping.
         let path = parts.uri.path().to_string();
         let trimmed = path.strip_prefix('/').unwrap_or(&path);
-        let (stage, rest) = if self.host_of(&parts) == self.topo.domain_name {
+        let (stage, rest) = if by_domain {
             let base = self.topo.base_path.as_str();
             match trimmed.strip_prefix(base) {
                 Some(r) if r.is_empty() || r.starts_with('/') => {

@@ -686,6 +686,13 @@ pub struct Faults {
     pub hybrid_mtu_blackhole: bool,
     /// The execute-api endpoint's `State` (not `available`: its ENIs drop SYNs).
     pub execute_api_endpoint_state: VpceState,
+    /// The API's default execute-api endpoint is disabled (`disableExecuteApiEndpoint`): calls
+    /// through the execute-api names get 403 Forbidden; the custom domain still works.
+    pub execute_api_endpoint_disabled: bool,
+    /// The API's `endpointAccessMode` is `STRICT`: a request whose TLS SNI is not its Host
+    /// (`vpce-host`) gets 403 Forbidden (AWS does not document the response; assumed as for other
+    /// calls API Gateway cannot tie to the API).
+    pub endpoint_access_mode_strict: bool,
     /// The stage's execution logging (needs `[control_plane] enabled = true` to be written).
     pub execution_logs: ExecutionLogs,
     /// How long after a request its execution-log lines are delivered.
@@ -787,6 +794,8 @@ impl Default for Faults {
             integration_uri_without_proxy: false,
             hybrid_mtu_blackhole: false,
             execute_api_endpoint_state: VpceState::Available,
+            execute_api_endpoint_disabled: false,
+            endpoint_access_mode_strict: false,
             execution_logs: ExecutionLogs::Off,
             execution_log_delay_ms: 0,
             execution_log_history: Default::default(),

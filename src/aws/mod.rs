@@ -651,6 +651,8 @@ mod tests {
                 vpc_endpoint_ids: vec![],
                 policy: None,
                 security_policy: None,
+                disable_execute_api_endpoint: false,
+                endpoint_access_mode: None,
             }))
         }
         async fn get_stages(&self, _: &str) -> Result<Vec<String>, AwsError> {

@@ -191,6 +191,8 @@ impl Inventory for SdkInventory {
                     .filter(|p| !p.trim().is_empty())
                     .map(str::to_string),
                 security_policy: o.security_policy().map(|p| p.as_str().to_string()),
+                disable_execute_api_endpoint: o.disable_execute_api_endpoint(),
+                endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
             })),
             Err(e) => {
                 let e = err(e);

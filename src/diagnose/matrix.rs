@@ -158,6 +158,13 @@ const CONTROL_CASES: &[Case] = &[
         hybrid_target(f, "Target.Timeout");
         routes(f, Some("active"));
     }),
+    (FindingId::DefaultExecuteApiEndpointDisabled, |f| {
+        api(f).disable_execute_api_endpoint = true;
+    }),
+    (FindingId::StrictAccessModeSniMismatch, |f| {
+        api(f).endpoint_access_mode = Some("STRICT".into());
+        f.target.invoke_via = InvokeVia::VpceHost;
+    }),
     (FindingId::ClientTlsVersionRejected, |f| {
         // A TLS 1.3-only policy, a client that offers TLS 1.2 only.
         api(f).security_policy = Some("SecurityPolicy_TLS13_1_3_2025_09".into());
@@ -458,6 +465,8 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
             f.enis.clear();
         }
         FindingId::ApiNotPrivateOrWrongApi
+        | FindingId::DefaultExecuteApiEndpointDisabled
+        | FindingId::StrictAccessModeSniMismatch
         | FindingId::PublicApiBlockedByPrivateDns
         | FindingId::ApiKeyRequired
         | FindingId::StageNotFound => set_all(f, gw(403, "ForbiddenException", "Forbidden")),

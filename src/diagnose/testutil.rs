@@ -201,6 +201,8 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
                 r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"],"Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}}},{{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":["execute-api:/*"]}}]}}"#
             )),
             security_policy: None,
+            disable_execute_api_endpoint: false,
+            endpoint_access_mode: None,
         }),
         stage: Some(Stage {
             name: "test".into(),

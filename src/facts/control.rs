@@ -390,6 +390,10 @@ pub struct RestApi {
     pub policy: Option<String>,
     /// The TLS security policy (`TLS_1_2`, `SecurityPolicy_TLS13_1_3_2025_09`, …), if set.
     pub security_policy: Option<String>,
+    /// `disableExecuteApiEndpoint`: only custom domain names reach the API.
+    pub disable_execute_api_endpoint: bool,
+    /// `endpointAccessMode` (`BASIC`, `STRICT`), if set.
+    pub endpoint_access_mode: Option<String>,
 }
 
 impl RestApi {

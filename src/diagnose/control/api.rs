@@ -9,6 +9,59 @@ use super::super::policy::{self, Decision};
 use super::super::reconcile::Symptom;
 use super::{confirmed, Confirmed, IN_FLIGHT, NOT_DEPLOYED};
 
+/// The execute-api routes the API refuses: all of them with its default endpoint disabled
+/// (`disableExecuteApiEndpoint`: custom domain names only), and `vpce-host` under
+/// `endpointAccessMode=STRICT` (the SNI must match the Host: the endpoint's name with the API's
+/// Host does not).
+fn access_rules(f: &Facts, api: &RestApi, out: &mut Vec<Confirmed>) {
+    let via = f.target.invoke_via;
+    let forbidden: &[FindingId] = &[
+        FindingId::StageNotFound,
+        FindingId::MissingHostOrApigwApiIdHeader,
+    ];
+    if api.disable_execute_api_endpoint && via != InvokeVia::CustomDomain {
+        out.push(
+            confirmed(
+                FindingId::DefaultExecuteApiEndpointDisabled,
+                vec![
+                    format!(
+                        "apigateway:GetRestApi {}: disableExecuteApiEndpoint=true",
+                        api.id
+                    ),
+                    format!(
+                        "the call uses the default execute-api endpoint ({}, route {via}): only the API's custom domain names reach it",
+                        f.target.connect_name
+                    ),
+                ],
+                forbidden,
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[NOT_DEPLOYED, IN_FLIGHT]),
+        );
+        return;
+    }
+    let strict = api
+        .endpoint_access_mode
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case("STRICT"));
+    if strict && via == InvokeVia::VpceHost {
+        out.push(
+            confirmed(
+                FindingId::StrictAccessModeSniMismatch,
+                vec![
+                    format!("apigateway:GetRestApi {}: endpointAccessMode=STRICT", api.id),
+                    format!(
+                        "vpce-host sends SNI {} with Host {}: STRICT requires the SNI to match the Host",
+                        f.target.connect_name, f.target.host_header
+                    ),
+                    "ways out: call the API's private DNS name or a private custom domain name (SNI = Host), or set endpointAccessMode=BASIC".into(),
+                ],
+                forbidden,
+            )
+            .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
+        );
+    }
+}
+
 /// The API's TLS security policy accepts none of the versions offered (the client's, as
 /// configured): every handshake must fail.
 fn tls_policy_rule(f: &Facts, api: &RestApi, out: &mut Vec<Confirmed>) {
@@ -91,6 +144,7 @@ pub(super) fn api_rules(
     }
     alias_rule(f, api, ep, out);
     tls_policy_rule(f, api, out);
+    access_rules(f, api, out);
     if cf.stage.is_none()
         && cf.calls.iter().any(|c| {
             c.operation == Operation::GetStage
