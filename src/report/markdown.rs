@@ -29,9 +29,15 @@ pub fn render(r: &Report) -> String {
         md(&t.region),
         r.verdict
     );
+    // A custom domain maps a base path (in the checks' paths) to the stage, not `/{stage}`.
+    let prefix = if t.invoke_via == "custom-domain" {
+        String::new()
+    } else {
+        format!("/{stage}")
+    };
     let _ = writeln!(
         out,
-        "- Invoked: `https://{}/{stage}/…` via `{}`",
+        "- Invoked: `https://{}{prefix}/…` via `{}`",
         md(&t.host),
         t.invoke_via
     );
@@ -47,8 +53,48 @@ pub fn render(r: &Report) -> String {
     );
     findings(r, &mut out);
     failed_invokes(r, &mut out);
+    recent_failures(r, &mut out);
     checks(r, &mut out);
     out
+}
+
+/// `--since`: the stage's logged failures by cause, one row each.
+fn recent_failures(r: &Report, out: &mut String) {
+    let Some(recent) = &r.recent_failures else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "### Recent failures in the stage's execution log
+"
+    );
+    if recent.is_empty() {
+        let _ = writeln!(
+            out,
+            "None logged in the window.
+"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| count | cause | first | last | example request id | line |\n| --- | --- | --- | --- | --- | --- |"
+    );
+    for c in recent {
+        let _ = writeln!(
+            out,
+            "| {}{} | {}{} | {} | {} | `{}` | {} |",
+            if c.at_least { "≥ " } else { "" },
+            c.count,
+            c.id.map_or("—", |i| i.as_str()),
+            if c.in_diagnosis { " (as now)" } else { "" },
+            c.first_seen,
+            c.last_seen,
+            md(&c.example_request_id),
+            md(&c.line)
+        );
+    }
+    let _ = writeln!(out);
 }
 
 fn findings(r: &Report, out: &mut String) {
@@ -185,6 +231,38 @@ mod tests {
             "{m}"
         );
         assert!(m.contains(" UTC, "), "{m}");
+    }
+
+    #[test]
+    fn recent_failures_are_a_table_and_a_custom_domain_is_not_under_the_stage() {
+        use crate::finding::{FindingId, RecentFailure};
+        let mut f = testutil::healthy();
+        f.target.invoke_via = crate::facts::InvokeVia::CustomDomain;
+        f.target.connect_name = "orders.internal.example.com".into();
+        let mut report = Report::new(&f, Vec::new());
+        report.recent_failures = Some(vec![RecentFailure {
+            id: Some(FindingId::IntegrationNetworkError),
+            line: "Execution failed due to a network error | communicating with endpoint".into(),
+            count: 40,
+            first_seen: "2026-11-27T15:17:58Z".into(),
+            last_seen: "2026-11-27T16:06:43Z".into(),
+            example_request_id: "00000005-0000".into(),
+            in_diagnosis: false,
+            at_least: true,
+        }]);
+        let m = render(&report);
+        assert!(
+            m.contains("- Invoked: `https://orders.internal.example.com/…` via `custom-domain`"),
+            "{m}"
+        );
+        assert!(
+            m.contains("### Recent failures in the stage's execution log"),
+            "{m}"
+        );
+        assert!(
+            m.contains("| ≥ 40 | integration_network_error | 2026-11-27T15:17:58Z | 2026-11-27T16:06:43Z | `00000005-0000` | Execution failed due to a network error \\| communicating with endpoint |"),
+            "{m}"
+        );
     }
 
     #[test]

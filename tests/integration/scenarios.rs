@@ -284,6 +284,7 @@ scenario_tests! {
     cp_log_endpoint_address_invalid,
     cp_log_network_error,
     cp_log_policy_deny,
+    cp_log_policy_missing,
     cp_log_timeout,
     cp_log_vpc_link_failed,
     cp_logging_no_role,
