@@ -13,13 +13,16 @@ use crate::progress::{Progress, Stage};
 use crate::report::Report;
 use crate::run;
 
-/// Await `work`; from its second second on, keep one line on stderr saying what it waits for and
-/// how long is left, cleared when it is done.
+/// Await `work`; with `p` (a terminal), from its second second on, keep one line on stderr saying
+/// what it waits for and how long is left, cleared when it is done.
 async fn show_progress<F: std::future::Future>(
-    p: &Progress,
+    p: Option<&Progress>,
     deadline: Instant,
     work: F,
 ) -> F::Output {
+    let Some(p) = p else {
+        return work.await;
+    };
     let mut work = std::pin::pin!(work);
     let first = Instant::now() + std::time::Duration::from_secs(1);
     let mut tick = tokio::time::interval_at(first, std::time::Duration::from_millis(200));
@@ -151,19 +154,15 @@ async fn diagnose_with(
         Some(cf)
     };
     let work = run::probe_and_diagnose(cfg, &prober, deadline, control);
-    let (mut facts, mut findings) = match &progress {
-        Some(p) => show_progress(p, deadline, work).await,
-        None => work.await,
-    };
+    let (mut facts, mut findings) = show_progress(progress.as_deref(), deadline, work).await;
     if let Some(inv) = &clients {
         // `--logs-wait` extends the deadline for these alone.
         let logs_deadline = deadline + cfg.logs_wait;
         let _waiting = crate::progress::enter(&progress, Stage::Logs);
-        let work = run::add_execution_logs(inv, cfg, &mut facts, &mut findings, logs_deadline);
-        match &progress {
-            Some(p) => show_progress(p, logs_deadline, work).await,
-            None => work.await,
-        }
+        let failed = run::failed_at_gateway(&facts);
+        let work =
+            run::add_execution_logs(inv, cfg, &failed, &mut facts, &mut findings, logs_deadline);
+        show_progress(progress.as_deref(), logs_deadline, work).await;
     }
     if let Some(e) = facts.host_error {
         return Err(DoctorError::Host(e));

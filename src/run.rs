@@ -80,23 +80,23 @@ pub fn failed_at_gateway(f: &Facts) -> Vec<Failed> {
 }
 
 /// After a run with the control plane: read the execution logs of the invokes API Gateway
-/// failed, and with `--since` the failures logged in that window (by `deadline`), and diagnose
+/// failed (`failed`: [`failed_at_gateway`]), and with `--since` the failures logged in that window (by `deadline`), and diagnose
 /// again with them. Nothing when nothing failed there and no window is asked for.
 pub async fn add_execution_logs<I: Inventory>(
     inv: &I,
     cfg: &Config,
+    failed: &[Failed],
     facts: &mut Facts,
     findings: &mut Vec<Finding>,
     deadline: Instant,
 ) {
-    let failed = failed_at_gateway(facts);
     let wanted = !failed.is_empty() || cfg.since.is_some();
     let Some(cf) = facts.control.as_mut().filter(|_| wanted) else {
         return;
     };
     let stage = cfg.stage_name();
     let (region, api) = (&cfg.region, &cfg.api_id);
-    read_execution_logs(inv, cf, region, api, stage, &failed, cfg.since, deadline).await;
+    read_execution_logs(inv, cf, region, api, stage, failed, cfg.since, deadline).await;
     *findings = crate::diagnose::diagnose(facts);
 }
 

@@ -50,27 +50,44 @@ pub(crate) fn deliver(
     (stage, lines): (String, Vec<String>),
     delay: Duration,
 ) {
-    let (account, region, api) = (
-        topo.account.clone(),
-        topo.region.clone(),
-        topo.api_id.clone(),
-    );
+    let topo = topo.clone();
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let doc = json!({
-            "account": account, "region": region,
-            "group": format!("API-Gateway-Execution-Logs_{api}/{stage}"),
-            "stream": "pgw-lab",
-            "events": lines.iter().map(|m| json!({"timestamp": now, "message": m})).collect::<Vec<_>>(),
-        });
-        let post = move || crate::control::post_json(moto, "/_pgw/logs", &doc);
+        let now = now_ms();
+        let events = lines.into_iter().map(|m| (now, m)).collect();
+        let post = move || put(moto, &topo, &stage, "pgw-lab", events);
         if let Ok(Err(e)) = tokio::task::spawn_blocking(post).await {
             eprintln!("pgw-lab: execution log not delivered: {e}");
         }
     });
+}
+
+/// The current time in Unix milliseconds.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Appends `events` (timestamp, message) to `stage`'s execution-log group, stream `stream`, in
+/// moto at `moto` (blocking).
+fn put(
+    moto: SocketAddr,
+    topo: &Topology,
+    stage: &str,
+    stream: &str,
+    events: Vec<(u64, String)>,
+) -> Result<(), String> {
+    let doc = json!({
+        "account": topo.account, "region": topo.region,
+        "group": format!("API-Gateway-Execution-Logs_{}/{stage}", topo.api_id),
+        "stream": stream,
+        "events": events
+            .iter()
+            .map(|(t, m)| json!({"timestamp": t, "message": m}))
+            .collect::<Vec<_>>(),
+    });
+    crate::control::post_json(moto, "/_pgw/logs", &doc)
 }
 
 /// The failures `faults.execution_log_history` seeds, written into moto at `moto` (blocking): each
@@ -85,9 +102,7 @@ pub(crate) fn write_history(
     {
         return Ok(());
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now = now_ms();
     let span: u64 = 50 * 60 * 1000;
     let mut events = Vec::new();
     let mut n = 0u64;
@@ -101,15 +116,9 @@ pub(crate) fn write_history(
             n += 1;
             let at = now - span + (span * i) / u64::from((*count).max(1)) + n;
             let rid = format!("{:08x}-0000-4000-8000-{:012x}", n, at);
-            events.push(json!({"timestamp": at, "message": format!("({rid}) {line}")}));
+            events.push((at, format!("({rid}) {line}")));
         }
     }
-    events.sort_by_key(|e| e["timestamp"].as_u64());
-    let doc = json!({
-        "account": topo.account, "region": topo.region,
-        "group": format!("API-Gateway-Execution-Logs_{}/{}", topo.api_id, topo.stage),
-        "stream": "pgw-lab-history",
-        "events": events,
-    });
-    crate::control::post_json(moto, "/_pgw/logs", &doc)
+    events.sort_by_key(|(t, _)| *t);
+    put(moto, topo, &topo.stage, "pgw-lab-history", events)
 }

@@ -136,14 +136,14 @@ impl Gateway {
         };
 
         // 1. Which API? A public (REGIONAL/EDGE) API is not served through the endpoint.
-        if self.identify(&parts, faults).as_deref() != Some(self.topo.api_id.as_str())
+        let host = self.host_of(&parts);
+        if self.identify(&parts, &host, faults).as_deref() != Some(self.topo.api_id.as_str())
             || faults.api_type != ApiType::Private
         {
             return Err(fail(GatewayError::Forbidden));
         }
         // Its default endpoint off: only the custom domain reaches it. STRICT: the SNI must be
         // the Host.
-        let host = self.host_of(&parts);
         let by_domain = host == self.topo.domain_name;
         // STRICT also refuses the endpoint's own name with `x-apigw-api-id`: the API must be
         // named by the host the handshake named.
@@ -243,9 +243,8 @@ impl Gateway {
 
     /// The API id named by the request: Host `{api}.execute-api…` or the associated alias
     /// `{api}-{vpce}.execute-api…`; any other Host (endpoint names, NLB names, IPs) needs
-    /// `x-apigw-api-id`.
-    fn identify(&self, parts: &Parts, faults: &Faults) -> Option<String> {
-        let host = self.host_of(parts);
+    /// `x-apigw-api-id`. `host`: [`Gateway::host_of`] the request.
+    fn identify(&self, parts: &Parts, host: &str, faults: &Faults) -> Option<String> {
         // The private custom domain: its base path mapping names the API.
         if host == self.topo.domain_name {
             return Some(self.topo.api_id.clone());

@@ -212,7 +212,10 @@ async fn execution_logs(
         return None;
     }
     let inv = probe.control.inventory(cfg).await;
-    Box::pin(run::add_execution_logs(inv, cfg, facts, findings, deadline)).await;
+    Box::pin(run::add_execution_logs(
+        inv, cfg, &failed, facts, findings, deadline,
+    ))
+    .await;
     let logs = facts.control.as_ref()?.execution_logs.clone()?;
     let outcome = logs.outcome();
     probe.control.store_logs(start, failures, logs);

@@ -479,23 +479,17 @@ async fn read_around_nlbs<I: Inventory>(rec: &Recorder, inv: &I, cf: &mut Contro
     for vpc in hybrid_vpcs {
         read_route_tables(rec, inv, cf, &vpc).await;
     }
-    // The NLBs' VPCs' CIDRs: whether an IP target lies outside them.
-    let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
-    for vpc in nlb_vpcs {
-        if cf.vpc_cidrs.contains_key(&vpc) {
-            continue;
-        }
-        if let Some(c) = rec
-            .call(Operation::DescribeVpcs, inv.describe_vpc_cidrs(&vpc))
-            .await
-        {
-            cf.vpc_cidrs.insert(vpc, c);
-        }
-    }
     let op = Operation::DescribeVpcEndpointServiceConfigurations;
     cf.endpoint_services = rec.call(op, inv.describe_endpoint_services()).await;
     let nlb_vpcs = unique(cf.nlbs.iter().filter_map(|n| n.vpc_id.clone()).collect());
     for vpc in nlb_vpcs {
+        // Its CIDRs (whether an IP target lies outside them), unless read with the endpoints.
+        if !cf.vpc_cidrs.contains_key(&vpc) {
+            let op = Operation::DescribeVpcs;
+            if let Some(c) = rec.call(op, inv.describe_vpc_cidrs(&vpc)).await {
+                cf.vpc_cidrs.insert(vpc.clone(), c);
+            }
+        }
         let in_vpc = [("vpc-id", vpc.as_str()), ("vpc-endpoint-type", "Interface")];
         let found = rec
             .call(

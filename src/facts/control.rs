@@ -762,6 +762,19 @@ pub fn cidr_bounds(c: &str) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
+/// What applies to `subnet` among a VPC's `items` (network ACLs, route tables): the one associated
+/// with it, else the VPC's default one. `assoc` gives an item's subnets and whether it is the default.
+fn own_or_default<'a, T>(
+    items: &'a [T],
+    subnet: &str,
+    assoc: impl Fn(&T) -> (&Vec<String>, bool),
+) -> Option<&'a T> {
+    items
+        .iter()
+        .find(|x| assoc(x).0.iter().any(|s| s == subnet))
+        .or_else(|| items.iter().find(|x| assoc(x).1))
+}
+
 /// Whether `ip` is a publicly routable address: none of the private (RFC 1918), shared (RFC 6598),
 /// loopback, link-local, unspecified, multicast or reserved IPv4 ranges, nor IPv6 loopback,
 /// unique-local, link-local or multicast. The documentation ranges count as public: they stand
@@ -926,19 +939,16 @@ impl ControlFacts {
 
     /// The network ACL of subnet `subnet` in VPC `vpc`: its own association, else the default one.
     pub fn acl_of(&self, vpc: &str, subnet: &str) -> Option<&NetworkAcl> {
-        let acls = self.network_acls.get(vpc)?;
-        acls.iter()
-            .find(|a| a.subnets.iter().any(|s| s == subnet))
-            .or_else(|| acls.iter().find(|a| a.default))
+        own_or_default(self.network_acls.get(vpc)?, subnet, |a| {
+            (&a.subnets, a.default)
+        })
     }
 
     /// The route table subnet `subnet` of VPC `vpc` uses: its own association, else the main one.
     pub fn route_table_of(&self, vpc: &str, subnet: &str) -> Option<&RouteTable> {
-        let tables = self.route_tables.get(vpc)?;
-        tables
-            .iter()
-            .find(|t| t.subnets.iter().any(|s| s == subnet))
-            .or_else(|| tables.iter().find(|t| t.main))
+        own_or_default(self.route_tables.get(vpc)?, subnet, |t| {
+            (&t.subnets, t.main)
+        })
     }
 
     /// Failed calls, as `operation: error`.

@@ -155,9 +155,13 @@ mod tests {
         f.target.invoke_via = crate::facts::InvokeVia::VpceHost;
         f.target.vpce_dns = Some(wrong.into());
         f.target.connect_name = wrong.into();
-        for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
-            d.name = wrong.into();
-        }
+        // Every lookup, of the invoke name and of the endpoint's, is of `name`.
+        let name_all = |f: &mut crate::facts::Facts, name: &str| {
+            for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
+                d.name = name.into();
+            }
+        };
+        name_all(&mut f, wrong);
         assert!(ids(&f).is_empty(), "{:?}", ids(&f));
         for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
             d.outcome = crate::facts::DnsOutcome::NxDomain;
@@ -180,9 +184,7 @@ mod tests {
         // The endpoint's own name not resolving is another matter (the endpoint, DNS).
         let right = "vpce-0a1b2c3d4e5f60001-4kq2x7ab.execute-api.us-east-1.vpce.amazonaws.com";
         f.target.vpce_dns = Some(right.into());
-        for d in f.dns.iter_mut().chain(f.reference_dns.iter_mut()) {
-            d.name = right.into();
-        }
+        name_all(&mut f, right);
         assert!(!ids(&f).contains(&FindingId::DnsWrongHostnameOrPartition));
     }
 
@@ -194,15 +196,13 @@ mod tests {
         let mut f = healthy_cp();
         set_path(&mut f, "/pgw-probe", backend(404));
         assert!(ids(&f).is_empty(), "{:?}", ids(&f));
-        let proxy = cp(&mut f)
-            .resources
-            .as_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|r| r.path == "/{proxy+}")
-            .unwrap();
-        proxy.methods[0].integration.as_mut().unwrap().uri =
-            Some("http://nlb-a.internal/v1".into());
+        /// The integration of `ANY /{proxy+}`.
+        fn proxy(f: &mut crate::facts::Facts) -> &mut crate::facts::control::Integration {
+            let r = f.control.as_mut().unwrap().resources.as_mut().unwrap();
+            let r = r.iter_mut().find(|r| r.path == "/{proxy+}").unwrap();
+            r.methods[0].integration.as_mut().unwrap()
+        }
+        proxy(&mut f).uri = Some("http://nlb-a.internal/v1".into());
         let (id, conf, ev) = first(&f);
         assert_eq!(
             (id, conf),
@@ -220,17 +220,7 @@ mod tests {
         assert!(ids(&f).is_empty(), "{:?}", ids(&f));
         // The uri is right but the path parameter is not mapped.
         set_path(&mut f, "/pgw-probe", backend(404));
-        let i = cp(&mut f)
-            .resources
-            .as_mut()
-            .unwrap()
-            .iter_mut()
-            .find(|r| r.path == "/{proxy+}")
-            .unwrap()
-            .methods[0]
-            .integration
-            .as_mut()
-            .unwrap();
+        let i = proxy(&mut f);
         i.uri = Some("http://nlb-a.internal/{proxy}".into());
         i.request_parameters.clear();
         let (id, _, ev) = first(&f);

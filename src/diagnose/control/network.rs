@@ -291,14 +291,16 @@ fn client_route_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<C
     else {
         return;
     };
-    let (Some(mine), Some(theirs)) = (
-        me.subnet
-            .as_deref()
-            .and_then(|s| cf.route_table_of(&me.vpc_id, s)),
-        cf.route_tables.get(vpc),
-    ) else {
+    let Some(mine) = me
+        .subnet
+        .as_deref()
+        .and_then(|s| cf.route_table_of(&me.vpc_id, s))
+    else {
         return;
     };
+    if !cf.route_tables.contains_key(vpc) {
+        return;
+    }
     let gap = |t: &crate::facts::control::RouteTable, to: IpAddr| match t.route_to(to) {
         None => Some(format!("{} has no route to {to}", t.id)),
         Some(r) if r.state != "active" => Some(format!(
@@ -310,11 +312,9 @@ fn client_route_rule(f: &Facts, cf: &ControlFacts, e: &Endpoint, out: &mut Vec<C
     let mut why = Vec::new();
     let mut blocked = Vec::new();
     for eni in e.ips() {
-        let back = e
-            .eni_subnets
-            .get(&eni)
-            .and_then(|s| cf.route_table_of(vpc, s))
-            .or_else(|| theirs.iter().find(|t| t.main));
+        // An ENI whose subnet is not known: the main route table stands for it.
+        let subnet = e.eni_subnets.get(&eni).map_or("", String::as_str);
+        let back = cf.route_table_of(vpc, subnet);
         let gaps: Vec<String> = [
             gap(mine, eni).map(|g| format!("this host's subnet's {g}")),
             back.and_then(|t| gap(t, ip))
