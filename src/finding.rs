@@ -129,6 +129,9 @@ catalog! {
     DnsNxdomain = "dns_nxdomain", Dns, Critical, false,
         "The invoke name does not exist for this resolver",
         "Check the name (API id, region, partition) and the resolver: the execute-api private hosted zone only answers through the VPC resolver (VPC CIDR base +2) or a Route 53 Resolver inbound endpoint.";
+    CustomDomainDnsNotEndpoint = "custom_domain_dns_not_endpoint", Dns, Critical, true,
+        "The private custom domain name does not resolve to the execute-api endpoint (record missing or pointing elsewhere)",
+        "In the private hosted zone for the domain (associated with the client's VPC), create or correct an alias A record for the domain pointing at the execute-api endpoint's regional DNS name (vpce-….execute-api.{region}.vpce.amazonaws.com), and make sure the client asks the VPC resolver.";
     DnsResolverFailure = "dns_resolver_failure", Dns, Critical, false,
         "The DNS resolver fails to answer",
         "Check the resolver is reachable (UDP and TCP 53) and healthy; on EC2 use the VPC resolver (169.254.169.253 or VPC CIDR base +2); check DHCP options and forwarding rules.";
@@ -144,6 +147,15 @@ catalog! {
     VpceEniUnreachable = "vpce_eni_unreachable", Tcp, Warning, false,
         "Endpoint ENIs do not accept connections while the endpoint itself is up (some AZs, or all with the endpoint available)",
         "Check the failing ENI's subnet: NACLs, routes from the client subnet, and that the endpoint's subnet in that AZ is healthy; clients resolving to that ENI fail intermittently.";
+    CustomDomainNotAvailable = "custom_domain_not_available", Tls, Critical, true,
+        "The private custom domain name is not AVAILABLE (pending, updating or failed)",
+        "Read the domain's status message (aws apigateway get-domain-name --domain-name <name> --domain-name-id <id>): PENDING and UPDATING end by themselves (about 15 minutes); PENDING_CERTIFICATE_REIMPORT needs the certificate reimported, PENDING_OWNERSHIP_VERIFICATION the ownership certificate; FAILED needs the domain recreated.";
+    CustomDomainNotAssociated = "custom_domain_not_associated", Tls, Critical, true,
+        "The endpoint has no access association with the private custom domain name: it does not serve the domain",
+        "From the endpoint's account: aws apigateway create-domain-name-access-association --domain-name-arn <domain ARN> --access-association-source <vpce-id> --access-association-source-type VPCE (the provider's managementPolicy must allow your endpoint; a rejected association must be created again once allowed). A new association takes about 15 minutes.";
+    CustomDomainCertificateMismatch = "custom_domain_certificate_mismatch", Tls, Critical, true,
+        "The private custom domain's certificate does not cover the domain name",
+        "Give the domain an ACM certificate whose names cover it (a wildcard covers one label: *.example.com does not cover orders.internal.example.com), then aws apigateway update-domain-name --domain-name <name> --domain-name-id <id> --patch-operations op=replace,path=/certificateArn,value=<certificate ARN>.";
     ClientTlsNameMismatch = "client_tls_name_mismatch", Tls, Critical, false,
         "The endpoint's certificate does not cover the name the client dials",
         "Dial a name the certificate covers: the API's private DNS name, the endpoint's vpce DNS name, or the {api}-{vpce} alias; do not put another DNS name (an NLB, a CNAME, an IP) in front of the endpoint without sending the right SNI.";
@@ -162,6 +174,9 @@ catalog! {
     MissingHostOrApigwApiIdHeader = "missing_host_or_apigw_api_id_header", Api, Critical, false,
         "The request reaches the endpoint without a usable Host or x-apigw-api-id header",
         "When calling the endpoint's vpce DNS name, send Host: {api-id}.execute-api.{region}.amazonaws.com or x-apigw-api-id: {api-id}, and make sure no proxy in between rewrites or strips it.";
+    CustomDomainBasePathUnmapped = "custom_domain_base_path_unmapped", Api, Critical, true,
+        "The private custom domain maps no API stage at the called base path",
+        "Map the API's stage at that base path (aws apigateway create-base-path-mapping --domain-name <name> --domain-name-id <id> --base-path <path> --rest-api-id <api> --stage <stage>), or call the base path that is mapped.";
     StageNotFound = "stage_not_found", Api, Critical, false,
         "API Gateway answers Forbidden on every path: the stage (or the API) is not found",
         "Use a deployed stage name (aws apigateway get-stages --rest-api-id <id>), or deploy to it; check the API id and that the API is PRIVATE and reachable through this endpoint.";
@@ -180,6 +195,9 @@ catalog! {
     MissingProxyMethod = "missing_proxy_method", Api, Critical, false,
         "Paths below the stage root have no method (ANY /{proxy+})",
         "Add a /{proxy+} resource with an ANY method and a VPC_LINK integration whose uri ends in /{proxy} (with the path parameter mapped), then deploy the stage.";
+    CustomDomainPolicyDenies = "custom_domain_policy_denies", Api, Critical, true,
+        "The private custom domain's policy does not allow this endpoint to invoke through it",
+        "The domain's provider allows the endpoint in the domain's execute-api policy (aws apigateway update-domain-name --domain-name <name> --domain-name-id <id> --patch-operations op=replace,path=/policy,value=<policy JSON>); the API's own resource policy must allow it too.";
     ResourcePolicyDeniesVpce = "resource_policy_denies_vpce", Api, Critical, false,
         "The resource policy explicitly denies calls through this endpoint",
         "Put this execute-api endpoint's id in the policy's aws:SourceVpce condition (or remove the wrong one), then deploy the API again: policy changes apply only after a deployment.";

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-    MetricEncoder,
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelSetEncoder,
+    LabelValueEncoder, MetricEncoder,
 };
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -115,12 +115,31 @@ macro_rules! lowercase_label_value {
 }
 lowercase_label_value!(Phase, RunResult, Layer, Severity, Operation, LogsOutcome);
 
-/// `{probe,api_id,stage}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+/// `{probe,api_id,stage,domain}`. `domain` is the private custom domain name a
+/// `custom-domain` probe calls, left out for the other routes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ProbeLabels {
     pub probe: String,
     pub api_id: String,
     pub stage: String,
+    pub domain: String,
+}
+
+impl EncodeLabelSet for ProbeLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel;
+        for (k, v) in [
+            ("probe", &self.probe),
+            ("api_id", &self.api_id),
+            ("stage", &self.stage),
+            ("domain", &self.domain),
+        ] {
+            if k != "domain" || !v.is_empty() {
+                (k, v.as_str()).encode(encoder.encode_label())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `{probe,layer,check,endpoint,path}`. `path` is a configured stage-relative path for invokes,
@@ -275,6 +294,7 @@ impl ProbeSnapshot {
                 probe: name.clone(),
                 api_id: cfg.api_id.clone(),
                 stage: cfg.stage_name().to_string(),
+                domain: cfg.domain_name.clone().unwrap_or_default(),
             },
             success: !findings
                 .iter()
@@ -1032,8 +1052,10 @@ mod tests {
         let m = Metrics::new();
         m.config_loaded(true, 1_700_000_000.0);
         m.init_aws_api_errors();
-        let snap = run(&m, &f);
+        let mut snap = run(&m, &f);
         assert!(!snap.findings.is_empty());
+        // A custom-domain probe: `domain` is exported (the other routes leave it out).
+        snap.probe.domain = "orders.internal.example.com".into();
         m.count_aws_api_errors(&snap);
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
         m.count_log_lookup("3eqr0osoc3-test", LogsOutcome::Found);

@@ -6,7 +6,7 @@ use std::future::Future;
 use tokio::time::Instant;
 
 use crate::aws::logs::{read_execution_logs, Failed};
-use crate::aws::{gather, Inventory};
+use crate::aws::{gather, DomainQuery, Inventory};
 use crate::config::Config;
 use crate::facts::control::ControlFacts;
 use crate::facts::Facts;
@@ -35,7 +35,12 @@ pub async fn read_control_plane<I: Inventory>(
     cfg: &Config,
     deadline: Instant,
 ) -> ControlFacts {
-    let mut cf = gather(inv, &cfg.api_id, cfg.stage_name(), &cfg.region, deadline).await;
+    let domain = cfg.domain_name.as_deref().map(|name| DomainQuery {
+        name,
+        id: cfg.domain_name_id.as_deref(),
+    });
+    let stage = cfg.stage_name();
+    let mut cf = gather(inv, &cfg.api_id, stage, &cfg.region, domain, deadline).await;
     cf.endpoint = cfg.aws_endpoint_url.clone();
     cf
 }

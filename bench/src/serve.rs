@@ -15,7 +15,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use pgw_lab::{Pki, TlsFault};
+use pgw_lab::{DomainCertificate, Pki, TlsFault};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 
@@ -51,7 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let pki = Pki::generate(&args.region, &pgw_lab::Topology::default().domain_name)?;
     std::fs::write(&args.ca_out, &pki.ca_pem)
         .with_context(|| format!("{}", args.ca_out.display()))?;
-    let acceptor = TlsAcceptor::from(pki.server_config(TlsFault::Ok));
+    let acceptor = TlsAcceptor::from(pki.server_config(TlsFault::Ok, DomainCertificate::Served));
     for addr in &args.https {
         // A deep accept queue: the load driver opens tens of thousands of connections a second.
         let socket = if addr.is_ipv4() {

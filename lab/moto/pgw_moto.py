@@ -46,6 +46,11 @@ from urllib.parse import parse_qs
 
 # Operations answered AccessDenied (`service:Action`), from the seed's `denied`.
 DENIED = set()
+# Private custom domain names by (account, region, name), and domain name access associations by
+# (account, region): moto 5.2.5 keeps no domainNameId for PRIVATE domains and answers the
+# association calls `404 Not yet implemented`, so the fidelity layer answers these three reads.
+DOMAINS = {}
+ASSOCIATIONS = {}
 
 
 def _escape_policy(text):
@@ -543,8 +548,67 @@ def seed(doc):
                 [lbs[link["nlb"]].arn], False, None, [], [])
             svc.service_state = link["service_state"]
     build_api(apigw, region, con["account"], con["api"])
+    seed_domain(region, con["account"], con.get("domain"))
     DENIED.clear()
     DENIED.update(doc.get("denied", []))
+
+
+def seed_domain(region, account, spec):
+    """The private custom domain (in the API's account) and the endpoints associated with it."""
+    DOMAINS.clear()
+    ASSOCIATIONS.clear()
+    if not spec:
+        return
+    arn = f"arn:aws:apigateway:{region}:{account}:/domainnames/{spec['name']}+{spec['id']}"
+    DOMAINS[(account, region, spec["name"])] = dict(spec, arn=arn)
+    ASSOCIATIONS[(account, region)] = [{
+        "domainNameAccessAssociationArn":
+            f"arn:aws:apigateway:{region}:{account}:/domainnameaccessassociations/domainname/"
+            f"{spec['name']}+{spec['id']}/vpcesource/{vpce}",
+        "domainNameArn": arn,
+        "accessAssociationSource": vpce,
+        "accessAssociationSourceType": "VPCE",
+    } for vpce in spec["associations"]]
+
+
+def domain_read(operation, access_key, region, path, query):
+    """(status, headers, body) of GetDomainName, GetBasePathMappings or
+    GetDomainNameAccessAssociations, in the API reference's shapes. A PRIVATE domain is found only
+    with its domainNameId."""
+    from moto.iam import models as iam_models
+    from urllib.parse import unquote
+
+    account = iam_models.get_account_id_from(access_key)
+    headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    if operation == "GetDomainNameAccessAssociations":
+        owner = (query.get("resourceOwner") or ["SELF"])[0]
+        items = ASSOCIATIONS.get((account, region), []) if owner == "SELF" else []
+        return 200, headers, json.dumps({"item": items})
+    name = unquote(path.split("/")[2])
+    spec = DOMAINS.get((account, region, name))
+    if spec is None or (query.get("domainNameId") or [None])[0] != spec["id"]:
+        message = "Invalid domain name identifier specified"
+        headers.append(("x-amzn-ErrorType", "NotFoundException"))
+        return 404, headers, json.dumps({"message": message})
+    if operation == "GetBasePathMappings":
+        return 200, headers, json.dumps({"item": [
+            {"basePath": m["base_path"], "restApiId": m["rest_api_id"], "stage": m["stage"]}
+            for m in spec["mappings"]]})
+    body = {
+        "domainName": name,
+        "domainNameId": spec["id"],
+        "domainNameArn": spec["arn"],
+        "certificateArn": spec["certificate_arn"],
+        "endpointConfiguration": {"types": ["PRIVATE"], "ipAddressType": "ipv4"},
+        "domainNameStatus": spec["status"],
+        "securityPolicy": "TLS_1_2",
+        "endpointAccessMode": "BASIC",
+        "routingMode": "BASE_PATH_MAPPING_ONLY",
+        "policy": _escape_policy(spec["policy"]),
+    }
+    if spec.get("status_message"):
+        body["domainNameStatusMessage"] = spec["status_message"]
+    return 200, headers, json.dumps(body)
 
 
 # ------------------------------------------------------------------------------------------
@@ -560,7 +624,13 @@ APIGW_GETS = [
     (re.compile(r"^/restapis/[^/]+/resources/?$"), "GetResources"),
     (re.compile(r"^/vpclinks/[^/]+/?$"), "GetVpcLink"),
     (re.compile(r"^/account/?$"), "GetAccount"),
+    (re.compile(r"^/domainnames/[^/]+/?$"), "GetDomainName"),
+    (re.compile(r"^/domainnames/[^/]+/basepathmappings/?$"), "GetBasePathMappings"),
+    (re.compile(r"^/domainnameaccessassociations/?$"), "GetDomainNameAccessAssociations"),
 ]
+# The reads the fidelity layer answers itself (`domain_read`).
+DOMAIN_READS = {"apigateway:GetDomainName", "apigateway:GetBasePathMappings",
+                "apigateway:GetDomainNameAccessAssociations"}
 # Query-protocol services: the XML namespace of their ErrorResponse (EC2 has its own shape).
 QUERY_NAMESPACES = {
     "elasticloadbalancing": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
@@ -728,6 +798,13 @@ def main():
                 body = body.encode("utf-8")
                 headers.append(("Content-Length", str(len(body))))
                 start_response(f"{status} {'Forbidden' if status == 403 else 'Bad Request'}", headers)
+                return [body]
+            if op and op[0] in DOMAIN_READS:
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                status, headers, body = domain_read(op[0].split(":")[1], op[1], op[2], op[3], query)
+                body = body.encode("utf-8")
+                headers.append(("Content-Length", str(len(body))))
+                start_response(f"{status} {'OK' if status == 200 else 'Not Found'}", headers)
                 return [body]
             return list(moto_app(environ, start_response))
 

@@ -107,6 +107,54 @@ fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
     ))
 }
 
+/// The private custom domain's `domainNameId` (the lab's domain lives in the API's account).
+pub(crate) const DOMAIN_NAME_ID: &str = "a1b2c3d4e5";
+/// The only base path the domain maps under `custom_domain = "unmapped"`.
+pub(crate) const UNMAPPED_BASE_PATH: &str = "v2";
+
+/// The private custom domain as API Gateway holds it: status, certificate, policy, base path
+/// mappings, and the consumer's access associations.
+fn domain(topo: &Topology, faults: &Faults) -> Value {
+    use crate::CustomDomainFault as F;
+    let fault = faults.custom_domain;
+    let vpce = if fault == F::PolicyDenies {
+        OTHER_VPCE
+    } else {
+        topo.vpce_id.as_str()
+    };
+    let statement = |effect: &str, condition: &str| {
+        format!(
+            r#"{{"Effect":"{effect}","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*"{condition}}}"#
+        )
+    };
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{},{}]}}"#,
+        statement("Allow", ""),
+        statement(
+            "Deny",
+            &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}"#)
+        ),
+    );
+    let base_path = if fault == F::Unmapped {
+        UNMAPPED_BASE_PATH
+    } else {
+        topo.base_path.as_str()
+    };
+    json!({
+        "name": topo.domain_name,
+        "id": DOMAIN_NAME_ID,
+        "status": if fault == F::NotAvailable { "PENDING" } else { "AVAILABLE" },
+        "status_message": (fault == F::NotAvailable).then_some("Creating the private custom domain name"),
+        "certificate_arn": format!(
+            "arn:aws:acm:{}:{}:certificate/5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+            topo.region, topo.account
+        ),
+        "policy": policy,
+        "mappings": [{"base_path": base_path, "rest_api_id": topo.api_id, "stage": topo.stage}],
+        "associations": if fault == F::NotAssociated { vec![] } else { vec![topo.vpce_id.clone()] },
+    })
+}
+
 /// The stage variable naming the VPC link under `vpc_link_reference = "stage_variable…"`.
 const LINK_VARIABLE: &str = "vpcLinkId";
 
@@ -443,6 +491,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 link(VPC_LINK_A, "a", IntegrationPath::A),
                 link(VPC_LINK_B, "b", IntegrationPath::B),
             ],
+            "domain": domain(topo, faults),
             "api": {
                 "id": topo.api_id,
                 "name": "pgw-lab-orders",

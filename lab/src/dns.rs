@@ -77,7 +77,14 @@ impl Zones {
     /// The zone `qname` falls in, and the outcome; `None` = not ours (REFUSED).
     fn lookup<'a>(&'a self, qname: &str, faults: &Faults) -> Option<(&'a str, Outcome)> {
         if qname == self.domain_zone {
-            return Some((&self.domain_zone, Outcome::Addrs(self.enis.clone())));
+            let outcome = match faults.custom_domain {
+                crate::CustomDomainFault::DnsMissing => Outcome::NxDomain,
+                crate::CustomDomainFault::DnsElsewhere => {
+                    Outcome::Addrs(vec![self.public_front_end])
+                }
+                _ => Outcome::Addrs(self.enis.clone()),
+            };
+            return Some((&self.domain_zone, outcome));
         }
         let zone = [
             &self.api_zone,

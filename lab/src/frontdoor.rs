@@ -38,7 +38,11 @@ impl FrontDoor {
 
     async fn connection(self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(self.pki.server_config(self.faults.get().tls));
+        let faults = self.faults.get();
+        let config = self
+            .pki
+            .server_config(faults.tls, faults.custom_domain.certificate());
+        let acceptor = TlsAcceptor::from(config);
         let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
         {
             Ok(Ok(tls)) => tls,

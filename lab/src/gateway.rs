@@ -159,7 +159,11 @@ impl Gateway {
         let path = parts.uri.path().to_string();
         let trimmed = path.strip_prefix('/').unwrap_or(&path);
         let (stage, rest) = if by_domain {
-            let base = self.topo.base_path.as_str();
+            // `unmapped`: the domain maps the stage at `v2` only.
+            let base = match faults.custom_domain {
+                crate::CustomDomainFault::Unmapped => crate::control::UNMAPPED_BASE_PATH,
+                _ => self.topo.base_path.as_str(),
+            };
             match trimmed.strip_prefix(base) {
                 Some(r) if r.is_empty() || r.starts_with('/') => {
                     (self.topo.stage.as_str(), r.trim_start_matches('/'))
@@ -200,7 +204,21 @@ impl Gateway {
             )
             .map_err(fail)?;
         }
-        // 5. Resource policy (aws:SourceVpce = the endpoint the connection came through).
+        // 5. Resource policies (aws:SourceVpce = the endpoint the connection came through): the
+        // custom domain's, then the API's.
+        if by_domain && faults.custom_domain == crate::CustomDomainFault::PolicyDenies {
+            return Err(fail(GatewayError::AccessDenied {
+                user,
+                arn: format!(
+                    "arn:aws:execute-api:{}:{}:/domainnames/{}+{}",
+                    self.topo.region,
+                    self.topo.account,
+                    self.topo.domain_name,
+                    crate::control::DOMAIN_NAME_ID
+                ),
+                explicit: true,
+            }));
+        }
         let arn = format!(
             "arn:aws:execute-api:{}:{}:{}/{stage}/{}/{rest}",
             self.topo.region, self.topo.account, self.topo.api_id, parts.method

@@ -40,10 +40,10 @@ pub use lab::Lab;
 pub use pki::Pki;
 pub use scenario::{
     default_scenarios_dir, ApiType, Authorization, ClientNetwork, ClientResolver, ConnectionState,
-    ControlPlaneSpec, DnsFault, DoctorSpec, ExecutionLogs, Expect, Faults, HybridFault,
-    HybridRoute, IamCredentials, IntegrationFault, IntegrationPath, LinkReference, LinkService,
-    PolicyFault, PublicEndpointFault, Scenario, SgSource, TargetsFault, TlsFault, Topology,
-    VpcLinkStatus, VpceState, WafFault, DENIABLE_OPERATIONS, HISTORY_KINDS,
+    ControlPlaneSpec, CustomDomainFault, DnsFault, DoctorSpec, DomainCertificate, ExecutionLogs,
+    Expect, Faults, HybridFault, HybridRoute, IamCredentials, IntegrationFault, IntegrationPath,
+    LinkReference, LinkService, PolicyFault, PublicEndpointFault, Scenario, SgSource, TargetsFault,
+    TlsFault, Topology, VpcLinkStatus, VpceState, WafFault, DENIABLE_OPERATIONS, HISTORY_KINDS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

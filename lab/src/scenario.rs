@@ -561,6 +561,59 @@ pub enum WafFault {
     Block,
 }
 
+/// The private custom domain name (`topology.domain_name`). AWS documents none of the data-plane
+/// answers below; each variant says what the lab assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomDomainFault {
+    /// AVAILABLE, associated with the execute-api endpoint, its policy allowing the endpoint,
+    /// the base path mapped to the stage; its private hosted zone record points at the endpoint.
+    #[default]
+    Ok,
+    /// No access association of the endpoint with the domain (never made, or rejected by the
+    /// provider): the endpoint does not serve the domain and answers its SNI with the
+    /// endpoint's own certificate.
+    NotAssociated,
+    /// The domain's status is `PENDING` (just created): not served yet, as `not_associated`.
+    NotAvailable,
+    /// The domain's certificate covers `*.example.com`, not the domain (one label short).
+    CertWrongName,
+    /// The domain's policy allows another endpoint only: 403 AccessDeniedException naming the
+    /// domain's execute-api resource, with an explicit deny (as for an API's policy).
+    PolicyDenies,
+    /// The domain maps the stage at base path `v2` only: 403 ForbiddenException `Forbidden`
+    /// for the base path called (as for a public custom domain without a matching mapping).
+    Unmapped,
+    /// No record for the domain in its private hosted zone: NXDOMAIN.
+    DnsMissing,
+    /// The domain's record points at the public execute-api front end instead of the endpoint.
+    DnsElsewhere,
+}
+
+impl CustomDomainFault {
+    /// The certificate the front door presents for the domain's SNI.
+    pub fn certificate(self) -> DomainCertificate {
+        match self {
+            CustomDomainFault::NotAssociated | CustomDomainFault::NotAvailable => {
+                DomainCertificate::NotServed
+            }
+            CustomDomainFault::CertWrongName => DomainCertificate::WrongName,
+            _ => DomainCertificate::Served,
+        }
+    }
+}
+
+/// What the front door presents for the custom domain's SNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainCertificate {
+    /// The domain's own certificate.
+    Served,
+    /// The endpoint's own `*.execute-api` certificate: the domain is not served here.
+    NotServed,
+    /// The domain's certificate, naming `*.example.com` only.
+    WrongName,
+}
+
 /// Path B's route from the NLB's subnets towards the target's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -693,6 +746,8 @@ pub struct Faults {
     /// (`vpce-host`) gets 403 Forbidden (AWS does not document the response; assumed as for other
     /// calls API Gateway cannot tie to the API).
     pub endpoint_access_mode_strict: bool,
+    /// The private custom domain name.
+    pub custom_domain: CustomDomainFault,
     /// The stage's execution logging (needs `[control_plane] enabled = true` to be written).
     pub execution_logs: ExecutionLogs,
     /// How long after a request its execution-log lines are delivered.
@@ -744,6 +799,9 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
     "apigateway:GetAccount",
+    "apigateway:GetDomainNameAccessAssociations",
+    "apigateway:GetDomainName",
+    "apigateway:GetBasePathMappings",
     "logs:FilterLogEvents",
     "sts:AssumeRole",
 ];
@@ -796,6 +854,7 @@ impl Default for Faults {
             execute_api_endpoint_state: VpceState::Available,
             execute_api_endpoint_disabled: false,
             endpoint_access_mode_strict: false,
+            custom_domain: CustomDomainFault::Ok,
             execution_logs: ExecutionLogs::Off,
             execution_log_delay_ms: 0,
             execution_log_history: Default::default(),

@@ -133,6 +133,24 @@ pub trait Inventory {
         end_ms: i64,
         max: usize,
     ) -> impl Future<Output = Result<Vec<LogEvent>, AwsError>>;
+    /// GetDomainNameAccessAssociations (resourceOwner=SELF): this account's domain name access
+    /// associations.
+    fn get_domain_access_associations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<AccessAssociation>, AwsError>>;
+    /// GetDomainName of `name` (with its `domainNameId`: a private domain needs it); `None` when
+    /// not found.
+    fn get_domain_name(
+        &self,
+        name: &str,
+        id: Option<&str>,
+    ) -> impl Future<Output = Result<Option<DomainName>, AwsError>>;
+    /// GetBasePathMappings of the domain `name` (and `domainNameId`).
+    fn get_base_path_mappings(
+        &self,
+        name: &str,
+        id: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<BasePathMapping>, AwsError>>;
     /// The same reads in `account`, through its role (`None` without one).
     fn in_account(&self, account: &str) -> Option<Self>
     where
@@ -228,12 +246,21 @@ async fn read_nlb<I: Inventory>(rec: &Recorder, inv: &I, arn: &str) -> Option<Nl
     complete.then_some(nlb)
 }
 
-/// Read the whole chain of `api_id` / `stage` in `region`, finishing by `deadline`.
+/// The private custom domain name called: its name and, when configured, its `domainNameId`.
+#[derive(Debug, Clone, Copy)]
+pub struct DomainQuery<'a> {
+    pub name: &'a str,
+    pub id: Option<&'a str>,
+}
+
+/// Read the whole chain of `api_id` / `stage` in `region` (and the custom `domain` called
+/// through), finishing by `deadline`.
 pub async fn gather<I: Inventory>(
     inv: &I,
     api_id: &str,
     stage: &str,
     region: &str,
+    domain: Option<DomainQuery<'_>>,
     deadline: Instant,
 ) -> ControlFacts {
     let rec = Recorder {
@@ -242,7 +269,14 @@ pub async fn gather<I: Inventory>(
     };
     let mut cf = ControlFacts::default();
     read_api_and_endpoints(&rec, inv, api_id, stage, region, &mut cf).await;
-    read_endpoint_network(&rec, inv, &mut cf).await;
+    let domain_read = async {
+        match domain {
+            Some(q) => Some(read_domain(&rec, inv, q).await),
+            None => None,
+        }
+    };
+    let (_, domain) = tokio::join!(read_endpoint_network(&rec, inv, &mut cf), domain_read);
+    cf.domain = domain;
     read_integration(&rec, inv, &mut cf).await;
     cf.calls = rec.calls.into_inner().expect("poisoned");
     cf
@@ -293,6 +327,56 @@ async fn read_api_and_endpoints<I: Inventory>(
             )
             .await;
     }
+}
+
+/// The private custom domain: this account's access associations, then the domain and its base
+/// path mappings, in the provider's account when the association names another one with a role.
+/// The domain's id comes from the configuration, else from an association to a domain of that
+/// name; without one the domain is not read (API Gateway finds a private domain by name and id
+/// only).
+async fn read_domain<I: Inventory>(rec: &Recorder, inv: &I, q: DomainQuery<'_>) -> DomainFacts {
+    let op = Operation::GetDomainNameAccessAssociations;
+    let associations = rec.call(op, inv.get_domain_access_associations()).await;
+    let named = associations.iter().flatten().find_map(|a| {
+        a.domain()
+            .filter(|(name, id, _)| {
+                name.eq_ignore_ascii_case(q.name) && q.id.is_none_or(|want| want == *id)
+            })
+            .map(|(_, id, account)| (id.to_string(), account.to_string()))
+    });
+    let id =
+        q.id.map(str::to_string)
+            .or(named.as_ref().map(|n| n.0.clone()));
+    let provider = named.and_then(|(_, account)| inv.in_account(&account));
+    let (domain, mappings) = match (&provider, id.as_deref()) {
+        (_, None) => (None, None),
+        (Some(p), Some(id)) => read_domain_name(rec, p, q.name, id).await,
+        (None, Some(id)) => read_domain_name(rec, inv, q.name, id).await,
+    };
+    DomainFacts {
+        associations,
+        not_found: matches!(domain, Some(None)),
+        domain: domain.flatten(),
+        mappings,
+    }
+}
+
+async fn read_domain_name<I: Inventory>(
+    rec: &Recorder,
+    inv: &I,
+    name: &str,
+    id: &str,
+) -> (Option<Option<DomainName>>, Option<Vec<BasePathMapping>>) {
+    tokio::join!(
+        rec.call(
+            Operation::GetDomainName,
+            inv.get_domain_name(name, Some(id))
+        ),
+        rec.call(
+            Operation::GetBasePathMappings,
+            inv.get_base_path_mappings(name, Some(id))
+        ),
+    )
 }
 
 /// Sorted, deduplicated.
@@ -813,6 +897,42 @@ mod tests {
             self.allow(Operation::FilterLogEvents)?;
             Ok(vec![])
         }
+        async fn get_domain_access_associations(&self) -> Result<Vec<AccessAssociation>, AwsError> {
+            self.allow(Operation::GetDomainNameAccessAssociations)?;
+            Ok(vec![AccessAssociation {
+                arn: "arn:aws:apigateway:us-east-1:111122223333:/domainnameaccessassociations/domainname/orders.internal.example.com+abc123/vpcesource/vpce-1".into(),
+                domain_name_arn: "arn:aws:apigateway:us-east-1:111122223333:/domainnames/orders.internal.example.com+abc123".into(),
+                source_type: "VPCE".into(),
+                source: "vpce-1".into(),
+            }])
+        }
+        async fn get_domain_name(
+            &self,
+            name: &str,
+            id: Option<&str>,
+        ) -> Result<Option<DomainName>, AwsError> {
+            self.allow(Operation::GetDomainName)?;
+            // A private domain is found by name and id only.
+            Ok((id == Some("abc123")).then(|| DomainName {
+                name: name.into(),
+                id: id.map(str::to_string),
+                status: Some("AVAILABLE".into()),
+                ..Default::default()
+            }))
+        }
+        async fn get_base_path_mappings(
+            &self,
+            _: &str,
+            id: Option<&str>,
+        ) -> Result<Vec<BasePathMapping>, AwsError> {
+            self.allow(Operation::GetBasePathMappings)?;
+            assert_eq!(id, Some("abc123"));
+            Ok(vec![BasePathMapping {
+                base_path: "v1".into(),
+                rest_api_id: "3eqr0osoc3".into(),
+                stage: Some("test".into()),
+            }])
+        }
         async fn describe_service_permissions(&self, _: &str) -> Result<Vec<String>, AwsError> {
             self.allow(Operation::DescribeVpcEndpointServicePermissions)?;
             Ok(vec![])
@@ -851,7 +971,7 @@ mod tests {
 
     async fn read_from(fake: Fake) -> ControlFacts {
         let deadline = Instant::now() + Duration::from_secs(5);
-        gather(&fake, "3eqr0osoc3", "test", "us-east-1", deadline).await
+        gather(&fake, "3eqr0osoc3", "test", "us-east-1", None, deadline).await
     }
 
     /// The ELBv2 calls made, in order, with whether each succeeded.
@@ -873,6 +993,57 @@ mod tests {
             assert!(op.iam_action().starts_with(service), "{op}");
         }
         assert_eq!(Operation::parse("ec2:RunInstances"), None);
+    }
+
+    async fn read_domain_of(fake: Fake, id: Option<&str>) -> DomainFacts {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let q = DomainQuery {
+            name: "orders.internal.example.com",
+            id,
+        };
+        let cf = gather(&fake, "3eqr0osoc3", "test", "us-east-1", Some(q), deadline).await;
+        cf.domain.expect("a domain read")
+    }
+
+    /// The domain's id comes from this endpoint's association when not configured; the domain and
+    /// its mappings are read with it.
+    #[tokio::test]
+    async fn a_private_domain_is_read_with_the_id_its_association_names() {
+        let d = read_domain_of(
+            Fake {
+                denied: vec![],
+                missing: vec![],
+            },
+            None,
+        )
+        .await;
+        assert_eq!(d.associations.as_ref().map(Vec::len), Some(1));
+        assert_eq!(d.domain.unwrap().id.as_deref(), Some("abc123"));
+        assert!(!d.not_found);
+        assert_eq!(d.mappings.unwrap()[0].base_path, "v1");
+    }
+
+    /// Associations denied: with the id configured, the domain is read; without, it is not (a
+    /// private domain is found by name and id only), and nothing claims it missing.
+    #[tokio::test]
+    async fn denied_associations_leave_the_configured_id() {
+        let denied = || Fake {
+            denied: vec![Operation::GetDomainNameAccessAssociations],
+            missing: vec![],
+        };
+        let d = read_domain_of(denied(), Some("abc123")).await;
+        assert!(d.associations.is_none());
+        assert_eq!(d.domain.unwrap().status.as_deref(), Some("AVAILABLE"));
+        let d = read_domain_of(denied(), None).await;
+        assert!(d.domain.is_none() && d.mappings.is_none() && !d.not_found);
+        let a = AccessAssociation {
+            arn: String::new(),
+            domain_name_arn:
+                "arn:aws:apigateway:us-east-1:444455556666:/domainnames/a.example.com+x1".into(),
+            source_type: "VPCE".into(),
+            source: "vpce-1".into(),
+        };
+        assert_eq!(a.domain(), Some(("a.example.com", "x1", "444455556666")));
     }
 
     #[tokio::test]
@@ -899,6 +1070,10 @@ mod tests {
                     Operation::DescribeSubnets,
                     Operation::DescribeNetworkAcls,
                     Operation::DescribeVpcEndpointServicePermissions,
+                    // The custom-domain route only (its own tests above).
+                    Operation::GetDomainNameAccessAssociations,
+                    Operation::GetDomainName,
+                    Operation::GetBasePathMappings,
                 ]
                 .contains(o)
             })

@@ -11,6 +11,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::{AwsError, ErrorKind, Inventory};
 use crate::facts::control::*;
 
+/// At most this many items of a paginated listing are kept (a bound on a huge account).
+const MAX_ITEMS: usize = 5_000;
+
 /// Clients for one account.
 #[derive(Debug, Clone)]
 struct Clients {
@@ -203,6 +206,113 @@ impl Inventory for SdkInventory {
                 }
             }
         }
+    }
+
+    async fn get_domain_access_associations(&self) -> Result<Vec<AccessAssociation>, AwsError> {
+        use aws_sdk_apigateway::types::ResourceOwner;
+        let mut out = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let o = self
+                .main
+                .apigw
+                .get_domain_name_access_associations()
+                .resource_owner(ResourceOwner::SelfValue)
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(err)?;
+            out.extend(o.items().iter().map(|a| {
+                AccessAssociation {
+                    arn: a
+                        .domain_name_access_association_arn()
+                        .unwrap_or_default()
+                        .to_string(),
+                    domain_name_arn: a.domain_name_arn().unwrap_or_default().to_string(),
+                    source_type: a
+                        .access_association_source_type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    source: a
+                        .access_association_source()
+                        .unwrap_or_default()
+                        .to_string(),
+                }
+            }));
+            position = o.position().map(str::to_string);
+            if position.is_none() || o.items().is_empty() || out.len() >= MAX_ITEMS {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn get_domain_name(
+        &self,
+        name: &str,
+        id: Option<&str>,
+    ) -> Result<Option<DomainName>, AwsError> {
+        let read = self
+            .main
+            .apigw
+            .get_domain_name()
+            .domain_name(name)
+            .set_domain_name_id(id.map(str::to_string))
+            .send()
+            .await;
+        match read {
+            Ok(o) => Ok(Some(DomainName {
+                name: o.domain_name().unwrap_or(name).to_string(),
+                id: o.domain_name_id().map(str::to_string),
+                arn: o.domain_name_arn().map(str::to_string),
+                endpoint_types: o
+                    .endpoint_configuration()
+                    .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+                    .unwrap_or_default(),
+                status: o.domain_name_status().map(|s| s.as_str().to_string()),
+                status_message: o.domain_name_status_message().map(str::to_string),
+                certificate_arn: o.certificate_arn().map(str::to_string),
+                policy: o
+                    .policy()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(str::to_string),
+                endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
+                routing_mode: o.routing_mode().map(|m| m.as_str().to_string()),
+            })),
+            Err(e) => {
+                let e = err(e);
+                if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    async fn get_base_path_mappings(
+        &self,
+        name: &str,
+        id: Option<&str>,
+    ) -> Result<Vec<BasePathMapping>, AwsError> {
+        let o = self
+            .main
+            .apigw
+            .get_base_path_mappings()
+            .domain_name(name)
+            .set_domain_name_id(id.map(str::to_string))
+            .limit(500)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(o.items()
+            .iter()
+            .map(|m| BasePathMapping {
+                base_path: m.base_path().unwrap_or("(none)").to_string(),
+                rest_api_id: m.rest_api_id().unwrap_or_default().to_string(),
+                stage: m.stage().map(str::to_string),
+            })
+            .collect())
     }
 
     async fn get_account_role(&self) -> Result<Option<String>, AwsError> {

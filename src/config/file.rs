@@ -24,6 +24,7 @@ pub struct ProbeFile {
     pub vpce_id: Option<Spanned<String>>,
     pub vpce_dns: Option<Spanned<String>>,
     pub domain_name: Option<Spanned<String>>,
+    pub domain_name_id: Option<Spanned<String>>,
     pub base_path: Option<Spanned<String>>,
     pub resolvers: Option<Spanned<Vec<String>>>,
     pub port: Option<Spanned<u16>>,

@@ -35,6 +35,10 @@ pub struct Overrides {
     /// The private custom domain name to call (for custom-domain).
     #[arg(long, value_name = "NAME")]
     pub domain_name: Option<String>,
+    /// The domain's `domainNameId` (custom-domain; default: the one this endpoint's access
+    /// association names).
+    #[arg(long, value_name = "ID")]
+    pub domain_name_id: Option<String>,
     /// The base path the domain maps to the API's stage (custom-domain; none: the root mapping).
     #[arg(long, value_name = "PATH")]
     pub base_path: Option<String>,

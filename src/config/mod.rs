@@ -69,6 +69,8 @@ pub struct Config {
     /// `custom-domain`: the private custom domain name, and the base path mapped to the stage
     /// (`None`: the root mapping).
     pub domain_name: Option<String>,
+    /// The domain's `domainNameId` (`None`: the one this endpoint's access association names).
+    pub domain_name_id: Option<String>,
     pub base_path: Option<String>,
     /// Empty: use the system's resolvers.
     pub resolvers: Vec<SocketAddr>,
@@ -223,7 +225,7 @@ pub fn build(
     timing(&l, flags, pf, &mut cfg)?;
     validate::check_stage_vs_no_aws(&cfg.stage, cfg.no_aws, l.file.map(|(p, _)| p))?;
     validate::check_route_needs_endpoint(cfg.invoke_via, &cfg.vpce_dns, &cfg.vpce_id)?;
-    validate::check_route_needs_domain(cfg.invoke_via, &cfg.domain_name)?;
+    validate::check_route_needs_domain(cfg.invoke_via, &cfg.domain_name, &cfg.domain_name_id)?;
     Ok(cfg)
 }
 
@@ -325,6 +327,12 @@ fn route(
         "--domain-name",
         &pf.domain_name,
         validate::dns_name,
+    )?;
+    cfg.domain_name_id = l.field(
+        flags.domain_name_id.clone(),
+        "--domain-name-id",
+        &pf.domain_name_id,
+        validate::domain_name_id,
     )?;
     cfg.base_path = l
         .field(

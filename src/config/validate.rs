@@ -320,7 +320,14 @@ pub(super) fn check_stage_vs_no_aws(
 pub(super) fn check_route_needs_domain(
     via: InvokeVia,
     domain: &Option<String>,
+    domain_id: &Option<String>,
 ) -> Result<(), ConfigError> {
+    if domain.is_none() && domain_id.is_some() {
+        return Err(ConfigError::flag(
+            "--domain-name-id",
+            "goes with --domain-name",
+        ));
+    }
     match (via, domain) {
         (InvokeVia::CustomDomain, None) => Err(ConfigError::flag(
             "--domain-name",
@@ -332,6 +339,15 @@ pub(super) fn check_route_needs_domain(
         )),
         _ => Ok(()),
     }
+}
+
+/// A `domainNameId`: letters and digits, as API Gateway issues them.
+pub(super) fn domain_name_id(s: String) -> Checked<String> {
+    let t = s.trim();
+    if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return invalid(format!("invalid domain name id {s:?}: letters and digits"));
+    }
+    Ok(t.to_string())
 }
 
 /// A base path: one or more path segments without the leading or trailing `/` (`v1`,

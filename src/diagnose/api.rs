@@ -16,12 +16,15 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         signature_rejected(f),
         missing_root_any_method(f),
         missing_proxy_method(f),
-        by_class(
-            f,
-            FindingId::ResourcePolicyDeniesVpce,
-            Class::DeniedExplicit,
-        ),
-        by_class(f, FindingId::ResourcePolicyMissing, Class::DeniedImplicit),
+        by_filter(f, FindingId::CustomDomainPolicyDenies, |p| {
+            matches!(classify(p), Class::DeniedExplicit | Class::DeniedImplicit) && domain_denied(p)
+        }),
+        by_filter(f, FindingId::ResourcePolicyDeniesVpce, |p| {
+            classify(p) == Class::DeniedExplicit && !domain_denied(p)
+        }),
+        by_filter(f, FindingId::ResourcePolicyMissing, |p| {
+            classify(p) == Class::DeniedImplicit && !domain_denied(p)
+        }),
         by_class(f, FindingId::Throttled, Class::Throttled),
         mtu_blackhole(f),
         integration_timeout(f),
@@ -185,13 +188,28 @@ fn host_header_missing(f: &Facts) -> Option<Finding> {
     Some(Finding::new(FindingId::MissingHostOrApigwApiIdHeader, ev))
 }
 
-/// Every call Forbidden (and not explained by the Host header): the stage or API is not found.
+/// Every call Forbidden (and not explained by the Host header): the stage or API is not found;
+/// through a private custom domain, no API stage is mapped at the base path called.
 fn stage_not_found(f: &Facts) -> Option<Finding> {
     let main = sent(f);
     if !all_are(&main, Class::Forbidden) || host_header_missing(f).is_some() {
         return None;
     }
     let mut ev = evidence(&f.target.method, &main);
+    if f.target.invoke_via == InvokeVia::CustomDomain {
+        let domain = f.target.domain_name.as_deref().unwrap_or_default();
+        ev.push(match &f.target.base_path {
+            Some(b) => format!("base path {b:?} of {domain}"),
+            None => format!("the root mapping of {domain} (no base path)"),
+        });
+        return Some(
+            Finding::new(FindingId::CustomDomainBasePathUnmapped, ev).alternatives(&[
+                FindingId::ApiNotPrivateOrWrongApi,
+                FindingId::ApiKeyRequired,
+                FindingId::WafBlocked,
+            ]),
+        );
+    }
     ev.push(format!(
         "stage {:?} of API {} via {}",
         f.target.stage, f.target.api_id, f.target.invoke_via
@@ -405,9 +423,22 @@ fn all_invokes(f: &Facts) -> Vec<&PathFacts> {
 }
 
 /// Any invoke of class `c` raises `id`; a warning when other invokes of the same kind work.
+/// A 403 AccessDeniedException names the resource refused: a private custom domain's
+/// (`arn:aws:execute-api:{region}:{account}:/domainnames/{name}+{id}`) is the domain's policy,
+/// any other the API's resource policy.
+fn domain_denied(p: &PathFacts) -> bool {
+    p.response()
+        .and_then(|r| r.message.as_deref())
+        .is_some_and(|m| m.contains(":/domainnames/"))
+}
+
 fn by_class(f: &Facts, id: FindingId, c: Class) -> Option<Finding> {
+    by_filter(f, id, |p| classify(p) == c)
+}
+
+fn by_filter(f: &Facts, id: FindingId, keep: impl Fn(&PathFacts) -> bool) -> Option<Finding> {
     let v = all_invokes(f);
-    let hit: Vec<&PathFacts> = v.iter().copied().filter(|p| classify(p) == c).collect();
+    let hit: Vec<&PathFacts> = v.iter().copied().filter(|p| keep(p)).collect();
     if hit.is_empty() {
         return None;
     }

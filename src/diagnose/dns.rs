@@ -70,12 +70,15 @@ fn is_private(ip: &IpAddr) -> bool {
     }
 }
 
-/// The private DNS name resolves, but to none of the endpoint's ENIs (as pgw knows them from the
-/// endpoint's own name or the control plane), or, knowing no ENI, to public addresses only.
+/// The private DNS name (or the private custom domain name) resolves, but to none of the
+/// endpoint's ENIs (as pgw knows them from the endpoint's own name or the control plane), or,
+/// knowing no ENI, to public addresses only.
 fn private_dns_disabled(f: &Facts) -> Option<Finding> {
-    if f.target.invoke_via != InvokeVia::PrivateDns {
-        return None;
-    }
+    let id = match f.target.invoke_via {
+        InvokeVia::PrivateDns => FindingId::DnsPrivateDnsDisabled,
+        InvokeVia::CustomDomain => FindingId::CustomDomainDnsNotEndpoint,
+        _ => return None,
+    };
     let answer = f.resolved();
     if answer.is_empty() {
         return None;
@@ -114,12 +117,14 @@ fn private_dns_disabled(f: &Facts) -> Option<Finding> {
     } else if let Some(e) = f.enis.first() {
         ev.push(super::tcp::line(e, ""));
     }
-    Some(
-        Finding::new(FindingId::DnsPrivateDnsDisabled, ev).alternatives(&[
+    let alternatives: &[FindingId] = match id {
+        FindingId::DnsPrivateDnsDisabled => &[
             FindingId::DnsVpcDnsAttributesDisabled,
             FindingId::DnsNxdomain,
-        ]),
-    )
+        ],
+        _ => &[],
+    };
+    Some(Finding::new(id, ev).alternatives(alternatives))
 }
 
 fn join(ips: &[IpAddr]) -> String {
@@ -163,19 +168,20 @@ fn nxdomain(f: &Facts) -> Option<Finding> {
     if f.target.invoke_via == InvokeVia::Alias || f.dns.is_empty() || !f.dns.iter().all(no_name) {
         return None;
     }
+    let ev = f.dns.iter().map(line).collect();
     let alternatives: &[FindingId] = match f.target.invoke_via {
         InvokeVia::PrivateDns => &[
             FindingId::DnsPrivateDnsDisabled,
             FindingId::DnsVpcDnsAttributesDisabled,
         ],
-        // The domain's record in the private hosted zone (or its alias target) is missing.
-        InvokeVia::CustomDomain => &[],
+        // The domain's record in the private hosted zone (or the zone's association with the
+        // VPC) is missing.
+        InvokeVia::CustomDomain => {
+            return Some(Finding::new(FindingId::CustomDomainDnsNotEndpoint, ev))
+        }
         _ => &[FindingId::VpceNotAvailable],
     };
-    Some(
-        Finding::new(FindingId::DnsNxdomain, f.dns.iter().map(line).collect())
-            .alternatives(alternatives),
-    )
+    Some(Finding::new(FindingId::DnsNxdomain, ev).alternatives(alternatives))
 }
 
 /// The `{api}-{vpce}` alias does not exist: the endpoint is not associated with the API.

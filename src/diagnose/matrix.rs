@@ -165,6 +165,20 @@ const CONTROL_CASES: &[Case] = &[
         api(f).endpoint_access_mode = Some("STRICT".into());
         f.target.invoke_via = InvokeVia::VpceHost;
     }),
+    (FindingId::CustomDomainNotAssociated, |f| {
+        custom_domain(f).associations = Some(vec![]);
+    }),
+    (FindingId::CustomDomainNotAvailable, |f| {
+        custom_domain(f).domain.as_mut().unwrap().status = Some("PENDING".into());
+    }),
+    (FindingId::CustomDomainPolicyDenies, |f| {
+        custom_domain(f).domain.as_mut().unwrap().policy = Some(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-0other"}}}]}"#.into(),
+        );
+    }),
+    (FindingId::CustomDomainBasePathUnmapped, |f| {
+        custom_domain(f).mappings.as_mut().unwrap()[0].base_path = "v2".into();
+    }),
     (FindingId::ClientTlsVersionRejected, |f| {
         // A TLS 1.3-only policy, a client that offers TLS 1.2 only.
         api(f).security_policy = Some("SecurityPolicy_TLS13_1_3_2025_09".into());
@@ -410,6 +424,67 @@ pub(super) fn client_elsewhere(f: &mut Facts, to: Option<&str>, back: Option<&st
     cf.sg_rules.get_mut("sg-1").unwrap()[0].cidr = Some("10.0.0.0/15".into());
 }
 
+/// The call goes through the private custom domain `orders.internal.example.com` (base path
+/// `v1`), healthy: this endpoint associated, the domain AVAILABLE, its policy allowing the
+/// endpoint, `v1` mapped to the stage. SNI and Host are the domain.
+fn custom_domain(f: &mut Facts) -> &mut crate::facts::control::DomainFacts {
+    use crate::facts::control::{AccessAssociation, BasePathMapping, DomainFacts, DomainName};
+    let name = "orders.internal.example.com";
+    f.target.invoke_via = InvokeVia::CustomDomain;
+    f.target.domain_name = Some(name.into());
+    f.target.base_path = Some("v1".into());
+    f.target.connect_name = name.into();
+    f.target.host_header = name.into();
+    for p in f.enis.iter_mut().flat_map(|e| e.paths.iter_mut()) {
+        if let Some(t) = p.conn.tls.as_mut() {
+            t.server_name = name.into();
+            t.peer_names = vec![name.into()];
+        }
+    }
+    let vpce = cp(f).execute_api_endpoints[0].id.clone();
+    let arn = format!("arn:aws:apigateway:us-east-1:111122223333:/domainnames/{name}+abc123");
+    cp(f).domain = Some(DomainFacts {
+        associations: Some(vec![AccessAssociation {
+            arn: format!("{arn}/association"),
+            domain_name_arn: arn.clone(),
+            source_type: "VPCE".into(),
+            source: vpce.clone(),
+        }]),
+        domain: Some(DomainName {
+            name: name.into(),
+            id: Some("abc123".into()),
+            arn: Some(arn),
+            endpoint_types: vec!["PRIVATE".into()],
+            status: Some("AVAILABLE".into()),
+            policy: Some(format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*","Condition":{{"StringEquals":{{"aws:SourceVpce":"{vpce}"}}}}}}]}}"#
+            )),
+            ..Default::default()
+        }),
+        not_found: false,
+        mappings: Some(vec![BasePathMapping {
+            base_path: "v1".into(),
+            rest_api_id: "3eqr0osoc3".into(),
+            stage: Some("test".into()),
+        }]),
+    });
+    cp(f).domain.as_mut().unwrap()
+}
+
+/// Every handshake presents the endpoint's own certificate, which does not cover the dialled name.
+fn endpoint_certificate_only(f: &mut Facts) {
+    for p in f.enis.iter_mut().flat_map(|e| e.paths.iter_mut()) {
+        let t = p.conn.tls.as_mut().expect("tls facts");
+        t.outcome = crate::facts::TlsOutcome::NameMismatch;
+        t.peer_names = vec![
+            "*.execute-api.us-east-1.amazonaws.com".into(),
+            "*.execute-api.us-east-1.vpce.amazonaws.com".into(),
+        ];
+        t.version = None;
+        p.http = HttpOutcome::NotSent;
+    }
+}
+
 /// Every integration takes its VPC link from `${stageVariables.vpcLinkId}`, which the stage lacks.
 fn link_variable(f: &mut Facts) {
     for r in cp(f).resources.as_mut().unwrap() {
@@ -421,13 +496,16 @@ fn link_variable(f: &mut Facts) {
 }
 
 /// Ids no control-plane state can raise over a healthy data plane: `dns_client_not_using_vpc_resolver`
-/// needs a wrong answer, `dns_wrong_hostname_or_partition` a name that does not resolve, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
+/// needs a wrong answer, `custom_domain_dns_not_endpoint` a domain that resolves elsewhere or
+/// nowhere, `custom_domain_certificate_mismatch` a certificate that does not cover the domain, `dns_wrong_hostname_or_partition` a name that does not resolve, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
 /// and `waf_blocked` need the data plane to refuse, the backend's TLS and address ids and
 /// `execution_logging_disabled` come from the execution logs of a failed request (`super::logs`),
 /// `planes_disagree` is the note itself.
 const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::DnsClientNotUsingVpcResolver,
     FindingId::DnsWrongHostnameOrPartition,
+    FindingId::CustomDomainDnsNotEndpoint,
+    FindingId::CustomDomainCertificateMismatch,
     FindingId::PrivatelinkAzMismatch,
     FindingId::PolicyChangedNotRedeployed,
     FindingId::WafBlocked,
@@ -494,6 +572,20 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
                 403,
                 "MissingAuthenticationTokenException",
                 "Missing Authentication Token",
+            ),
+        ),
+        FindingId::CustomDomainNotAssociated | FindingId::CustomDomainNotAvailable => {
+            endpoint_certificate_only(f)
+        }
+        FindingId::CustomDomainBasePathUnmapped => {
+            set_all(f, gw(403, "ForbiddenException", "Forbidden"))
+        }
+        FindingId::CustomDomainPolicyDenies => set_all(
+            f,
+            gw(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:/domainnames/orders.internal.example.com+abc123 with an explicit deny",
             ),
         ),
         FindingId::ClientTlsVersionRejected => {

@@ -75,8 +75,13 @@ fn endpoint_enis(f: &Facts) -> Vec<&EniFacts> {
 /// Findings from the data plane alone, ranked.
 pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
     let mut out = dns::rules(facts);
-    let dns_blocks =
-        facts.resolved().is_empty() || out.iter().any(|f| f.id == FindingId::DnsPrivateDnsDisabled);
+    let dns_blocks = facts.resolved().is_empty()
+        || out.iter().any(|f| {
+            matches!(
+                f.id,
+                FindingId::DnsPrivateDnsDisabled | FindingId::CustomDomainDnsNotEndpoint
+            )
+        });
     if !dns_blocks {
         let enis = endpoint_enis(facts);
         out.extend(tcp::rules(&enis));
@@ -85,7 +90,7 @@ pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
                 .is_some_and(|c| c.connect == crate::facts::ConnectOutcome::Ok)
         });
         if connected {
-            out.extend(tls::rules(&enis, &facts.target.tls_versions));
+            out.extend(tls::rules(&enis, &facts.target));
             let established = enis
                 .iter()
                 .any(|e| e.first().is_some_and(|c| c.established()));

@@ -1,11 +1,31 @@
 //! TLS rules: the certificate not covering the dialled name, an untrusted chain, an expired
 //! certificate, or a failed handshake — on every connected ENI (critical) or some (warning).
 
-use crate::facts::{ConnectOutcome, EniFacts, TlsFacts, TlsOutcome, TlsVersion};
+use crate::facts::{ConnectOutcome, EniFacts, InvokeVia, TargetFacts, TlsFacts, TlsOutcome};
 use crate::finding::{Finding, FindingId, Severity};
 
-pub(super) fn rules(f: &[&EniFacts], offered: &[TlsVersion]) -> Vec<Finding> {
-    let offered: Vec<&str> = offered.iter().map(|v| v.as_str()).collect();
+/// Whether `name` is one of the names an execute-api endpoint's own certificate carries
+/// (`*.execute-api.{region}.amazonaws.com`, `*.execute-api.{region}.vpce.amazonaws.com`).
+fn endpoint_default_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("*.execute-api.") && n.ends_with(".amazonaws.com")
+}
+
+/// Which id a certificate not covering the dialled name is. Through a private custom domain:
+/// the endpoint presenting its own certificate does not serve the domain (no access association,
+/// or the domain not available); another certificate is the domain's, and it does not cover it.
+fn mismatch_id(target: &TargetFacts, t: &TlsFacts) -> FindingId {
+    if target.invoke_via != InvokeVia::CustomDomain {
+        FindingId::ClientTlsNameMismatch
+    } else if !t.peer_names.is_empty() && t.peer_names.iter().all(|n| endpoint_default_name(n)) {
+        FindingId::CustomDomainNotAssociated
+    } else {
+        FindingId::CustomDomainCertificateMismatch
+    }
+}
+
+pub(super) fn rules(f: &[&EniFacts], target: &TargetFacts) -> Vec<Finding> {
+    let offered: Vec<&str> = target.tls_versions.iter().map(|v| v.as_str()).collect();
     let version = rule(f, FindingId::ClientTlsVersionRejected, |o| {
         matches!(o, TlsOutcome::VersionRejected(_))
     })
@@ -18,9 +38,10 @@ pub(super) fn rules(f: &[&EniFacts], offered: &[TlsVersion]) -> Vec<Finding> {
     });
     [
         version,
-        rule(f, FindingId::ClientTlsNameMismatch, |o| {
-            *o == TlsOutcome::NameMismatch
-        }),
+        mismatch(f, target, FindingId::ClientTlsNameMismatch),
+        mismatch(f, target, FindingId::CustomDomainNotAssociated)
+            .map(|x| x.alternatives(&[FindingId::CustomDomainNotAvailable])),
+        mismatch(f, target, FindingId::CustomDomainCertificateMismatch),
         rule(f, FindingId::TlsUntrustedCa, |o| {
             *o == TlsOutcome::UnknownCa
         }),
@@ -37,6 +58,13 @@ pub(super) fn rules(f: &[&EniFacts], offered: &[TlsVersion]) -> Vec<Finding> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Certificates not covering the dialled name, of the kind `id` ([`mismatch_id`]).
+fn mismatch(f: &[&EniFacts], target: &TargetFacts, id: FindingId) -> Option<Finding> {
+    rule_where(f, id, |t| {
+        t.outcome == TlsOutcome::NameMismatch && mismatch_id(target, t) == id
+    })
 }
 
 fn tls_of(e: &EniFacts) -> Option<&TlsFacts> {
@@ -65,14 +93,19 @@ fn line(addr: std::net::SocketAddr, t: &TlsFacts) -> String {
 }
 
 fn rule(f: &[&EniFacts], id: FindingId, matches: impl Fn(&TlsOutcome) -> bool) -> Option<Finding> {
+    rule_where(f, id, |t| matches(&t.outcome))
+}
+
+fn rule_where(
+    f: &[&EniFacts],
+    id: FindingId,
+    matches: impl Fn(&TlsFacts) -> bool,
+) -> Option<Finding> {
     let connected: Vec<(&EniFacts, &TlsFacts)> = f
         .iter()
         .filter_map(|e| tls_of(e).map(|t| (*e, t)))
         .collect();
-    let hit: Vec<_> = connected
-        .iter()
-        .filter(|(_, t)| matches(&t.outcome))
-        .collect();
+    let hit: Vec<_> = connected.iter().filter(|(_, t)| matches(t)).collect();
     if hit.is_empty() {
         return None;
     }

@@ -34,6 +34,9 @@ pub enum Operation {
     DescribeVpcEndpointServicePermissions,
     GetAccount,
     FilterLogEvents,
+    GetDomainNameAccessAssociations,
+    GetDomainName,
+    GetBasePathMappings,
     AssumeRole,
 }
 
@@ -63,6 +66,9 @@ impl Operation {
         Operation::DescribeVpcEndpointServicePermissions,
         Operation::GetAccount,
         Operation::FilterLogEvents,
+        Operation::GetDomainNameAccessAssociations,
+        Operation::GetDomainName,
+        Operation::GetBasePathMappings,
         Operation::AssumeRole,
     ];
 
@@ -96,6 +102,11 @@ impl Operation {
             }
             Operation::GetAccount => "apigateway:GetAccount",
             Operation::FilterLogEvents => "logs:FilterLogEvents",
+            Operation::GetDomainNameAccessAssociations => {
+                "apigateway:GetDomainNameAccessAssociations"
+            }
+            Operation::GetDomainName => "apigateway:GetDomainName",
+            Operation::GetBasePathMappings => "apigateway:GetBasePathMappings",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -130,6 +141,9 @@ impl Operation {
             }
             Operation::GetAccount => "apigateway:GET",
             Operation::FilterLogEvents => "logs:FilterLogEvents",
+            Operation::GetDomainNameAccessAssociations => "apigateway:GET",
+            Operation::GetDomainName => "apigateway:GET",
+            Operation::GetBasePathMappings => "apigateway:GET",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -237,6 +251,73 @@ pub struct ControlFacts {
     /// The stage's execution logs for the failed invokes, read after the probes (`None`: not
     /// looked at: nothing failed at API Gateway, or no AWS access).
     pub execution_logs: Option<ExecutionLogs>,
+    /// `custom-domain`: what API Gateway says about the private custom domain name called.
+    pub domain: Option<DomainFacts>,
+}
+
+/// A private custom domain name, its base path mappings and this account's access associations.
+/// `None` fields were not read (denied, throttled, another account's domain without a role).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DomainFacts {
+    /// `apigateway:GetDomainNameAccessAssociations` (resourceOwner=SELF): this account's
+    /// associations, to any domain.
+    pub associations: Option<Vec<AccessAssociation>>,
+    /// `apigateway:GetDomainName` of the domain (its id from the configuration or from this
+    /// endpoint's association).
+    pub domain: Option<DomainName>,
+    /// `GetDomainName` answered NotFoundException.
+    pub not_found: bool,
+    /// `apigateway:GetBasePathMappings` of the domain.
+    pub mappings: Option<Vec<BasePathMapping>>,
+}
+
+/// One domain name access association.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessAssociation {
+    pub arn: String,
+    /// `arn:aws:apigateway:{region}:{account}:/domainnames/{name}+{domainNameId}`.
+    pub domain_name_arn: String,
+    /// `VPCE`.
+    pub source_type: String,
+    /// The endpoint id.
+    pub source: String,
+}
+
+impl AccessAssociation {
+    /// The domain name, its id and the provider's account, from [`domain_name_arn`](Self::domain_name_arn).
+    pub fn domain(&self) -> Option<(&str, &str, &str)> {
+        let (head, tail) = self.domain_name_arn.split_once(":/domainnames/")?;
+        let account = head.rsplit(':').next()?;
+        let (name, id) = tail.rsplit_once('+')?;
+        Some((name, id, account))
+    }
+}
+
+/// A custom domain name as `GetDomainName` returns it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DomainName {
+    pub name: String,
+    pub id: Option<String>,
+    pub arn: Option<String>,
+    pub endpoint_types: Vec<String>,
+    /// `AVAILABLE`, `UPDATING`, `PENDING`, `PENDING_CERTIFICATE_REIMPORT`,
+    /// `PENDING_OWNERSHIP_VERIFICATION`, `FAILED`.
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub certificate_arn: Option<String>,
+    /// The `execute-api:Invoke` policy: which endpoints may invoke through the domain.
+    pub policy: Option<String>,
+    pub endpoint_access_mode: Option<String>,
+    /// `BASE_PATH_MAPPING_ONLY`, `ROUTING_RULE_ONLY`, `ROUTING_RULE_THEN_BASE_PATH_MAPPING`.
+    pub routing_mode: Option<String>,
+}
+
+/// One base path mapping: `base_path` (`(none)` for the root) to an API's stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct BasePathMapping {
+    pub base_path: String,
+    pub rest_api_id: String,
+    pub stage: Option<String>,
 }
 
 /// One CloudWatch Logs event.

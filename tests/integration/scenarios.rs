@@ -105,6 +105,9 @@ async fn run_one(s: Scenario) -> Result<String, String> {
         }
     }
     problems.extend(recent_problems(&s, &report));
+    if s.doctor.invoke_via == "custom-domain" {
+        problems.extend(custom_domain_problems(&s, &report));
+    }
     if s.control_plane.enabled {
         problems.extend(control_plane_problems(&s, &report));
     }
@@ -125,6 +128,43 @@ async fn run_one(s: Scenario) -> Result<String, String> {
             problems.join("; ")
         ))
     }
+}
+
+/// Through a private custom domain, every handshake names the domain (SNI) and every invoke goes
+/// under its base path; a healthy run handshakes with every endpoint ENI.
+fn custom_domain_problems(s: &Scenario, report: &serde_json::Value) -> Vec<String> {
+    let domain = s.topology.domain_name.as_str();
+    let checks = report["checks"].as_array().cloned().unwrap_or_default();
+    let of = |name: &str| -> Vec<&serde_json::Value> {
+        checks
+            .iter()
+            .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let handshakes = of("handshake");
+    for h in &handshakes {
+        if h["detail"]["server_name"] != domain {
+            out.push(format!(
+                "handshake with SNI {}, not {domain}",
+                h["detail"]["server_name"]
+            ));
+        }
+    }
+    let under = format!("invoke GET /{}/", s.topology.base_path);
+    for i in of("invoke") {
+        if !i["name"].as_str().is_some_and(|n| n.starts_with(&under)) {
+            out.push(format!("{} is not under {under}", i["name"]));
+        }
+    }
+    if s.expect.exit_code == 0 && handshakes.len() != s.topology.azs().len() {
+        out.push(format!(
+            "{} handshakes for {} endpoint ENIs",
+            handshakes.len(),
+            s.topology.azs().len()
+        ));
+    }
+    out
 }
 
 /// `--since`: the report's `recent_failures` are `expect.recent_failures`, in order (`id=n`
@@ -259,6 +299,7 @@ scenario_tests! {
     alias_not_associated,
     backend_5xx,
     cp_api_key_required,
+    cp_api_policy_denies_via_custom_domain,
     cp_api_regional_vpce_host,
     cp_client_nacl_blocks,
     cp_client_other_vpc_unrouted,
@@ -266,6 +307,12 @@ scenario_tests! {
     cp_client_sg_egress_blocked,
     cp_connection_pending,
     cp_connection_rejected,
+    cp_custom_domain_base_path_unmapped,
+    cp_custom_domain_certificate_mismatch,
+    cp_custom_domain_dns_elsewhere,
+    cp_custom_domain_not_associated,
+    cp_custom_domain_not_available,
+    cp_custom_domain_policy_denies,
     cp_default_endpoint_disabled,
     cp_ec2_call_denied,
     cp_hybrid_route_blackhole,
@@ -322,6 +369,11 @@ scenario_tests! {
     cp_vpce_failed,
     cp_vpce_name_mistyped,
     cp_waf_blocked,
+    custom_domain_base_path_unmapped,
+    custom_domain_certificate_mismatch,
+    custom_domain_dns_missing,
+    custom_domain_not_associated,
+    custom_domain_policy_denies,
     deadline_everything_blackholed,
     deadline_one_eni_and_backend_blackholed,
     dns_nxdomain,
@@ -332,6 +384,7 @@ scenario_tests! {
     dns_timeout,
     healthy_alias,
     healthy_cp_client_other_vpc,
+    healthy_cp_custom_domain,
     healthy_cp_path_a,
     healthy_cp_path_b,
     healthy_cp_sg_client_group,

@@ -1,6 +1,6 @@
 //! API Gateway: the API, stage, resource policy, methods (authorization, API keys) and WAF.
 
-use crate::facts::control::{ControlFacts, Endpoint, Operation, Resource, RestApi};
+use crate::facts::control::{ControlFacts, DomainName, Endpoint, Operation, Resource, RestApi};
 use crate::facts::Facts;
 use crate::facts::InvokeVia;
 use crate::finding::{Confidence, Finding, FindingId};
@@ -163,7 +163,9 @@ pub(super) fn api_rules(
             .predicts(Symptom::StoppedAtGateway(None), &[IN_FLIGHT]),
         );
     }
+    let domain = cf.domain.as_ref().and_then(|d| d.domain.as_ref());
     policy_rules(api, ep, data, out);
+    domain_allows_note(domain, ep, out);
     method_rules(f, cf, out);
     waf_rule(f, cf, out);
 }
@@ -240,6 +242,33 @@ fn alias_rule(f: &Facts, api: &RestApi, ep: Option<&Endpoint>, out: &mut Vec<Con
                 ],
             ),
         );
+    }
+}
+
+/// Through a private custom domain whose own policy lets the endpoint through, a refusal by the
+/// API's resource policy says so: the domain is not the one to fix.
+fn domain_allows_note(domain: Option<&DomainName>, ep: Option<&Endpoint>, out: &mut [Confirmed]) {
+    let (Some(doc), Some(e)) = (
+        domain
+            .and_then(|d| d.policy.as_deref())
+            .and_then(policy::parse),
+        ep,
+    ) else {
+        return;
+    };
+    if policy::evaluate(&doc, &e.id) != Decision::Allow {
+        return;
+    }
+    for c in out.iter_mut().filter(|c| {
+        matches!(
+            c.finding.id,
+            FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing
+        )
+    }) {
+        c.finding.evidence.push(format!(
+            "the domain's policy allows this endpoint ({}): the API's own resource policy refuses the call",
+            e.id
+        ));
     }
 }
 

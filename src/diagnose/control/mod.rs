@@ -1,10 +1,11 @@
 //! Control-plane rules: what API Gateway, EC2 and ELBv2 say, turned into confirmed findings that
 //! name which data-plane symptoms they explain (so correlation can put them first) and which
 //! symptom they predict (so the probes can contradict them: [`super::reconcile`]). By layer: the
-//! endpoint and the way to it ([`network`]), API Gateway ([`api`]), the integration behind it
-//! ([`integration`]).
+//! endpoint and the way to it ([`network`]), the private custom domain ([`domain`]), API Gateway
+//! ([`api`]), the integration behind it ([`integration`]).
 
 mod api;
+mod domain;
 mod integration;
 mod network;
 
@@ -101,6 +102,9 @@ pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confi
     let ep = client_endpoint(f, cf);
     if let Some(e) = ep {
         endpoint_rules(f, cf, e, &mut out);
+    }
+    if let Some(d) = &cf.domain {
+        domain::domain_rules(f, d, ep, data, &mut out);
     }
     api_rules(f, cf, ep, data, &mut out);
     integration_rules(f, cf, &mut out);
