@@ -220,8 +220,29 @@ fn a_run_that_waits_says_so_on_a_terminal_only() {
     });
 }
 
-/// A DNS server on loopback (a thread) answering every A query with `n` addresses in 127.0.6.0/24,
-/// where nothing listens.
+/// Listeners on 127.0.6.1..=`n`, one port, that accept every connection and hold it open without
+/// a word (each probe connection keeps its descriptor until the deadline); the port.
+fn holding_listeners(n: u8) -> u16 {
+    let first = std::net::TcpListener::bind("127.0.6.1:0").unwrap();
+    let port = first.local_addr().unwrap().port();
+    let mut all = vec![first];
+    for i in 2..=n {
+        all.push(
+            std::net::TcpListener::bind((std::net::Ipv4Addr::new(127, 0, 6, i), port)).unwrap(),
+        );
+    }
+    for l in all {
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept() {
+                held.push(s);
+            }
+        });
+    }
+    port
+}
+
+/// A DNS server on loopback (a thread) answering every A query with `n` addresses in 127.0.6.0/24.
 fn many_addresses(n: u8) -> std::net::SocketAddr {
     use hickory_proto::op::Message;
     use hickory_proto::rr::rdata::A;
@@ -253,9 +274,11 @@ fn many_addresses(n: u8) -> std::net::SocketAddr {
 #[test]
 fn a_host_out_of_descriptors_is_not_a_finding() {
     let resolver = many_addresses(16);
+    // Connections that stay open: a host this loaded cannot finish, whatever the scheduling.
+    let port = holding_listeners(16);
     let line = format!(
         "ulimit -n 24 && exec '{}' --api-id 3eqr0osoc3 --region us-east-1 --stage test \
-         --resolver {resolver} --port 9 --no-aws --timeout 3s --output json",
+         --resolver {resolver} --port {port} --no-aws --timeout 3s --output json",
         env!("CARGO_BIN_EXE_pgw-doctor")
     );
     let mut c = crate::support::clean("bash");

@@ -283,7 +283,8 @@ fn exposed(text: &str) -> BTreeSet<String> {
 fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     let labs = Labs::new();
     // (probe, scenario, with the control plane): findings of every severity and layer, skipped
-    // runs, one ENI down, NLB target states from the lab's AWS control plane (moto).
+    // runs, one ENI down, NLB target states from the lab's AWS control plane (moto), a probe
+    // through a private custom domain (its `domain` label).
     let scenarios = [
         ("healthy", "healthy_path_a", false),
         ("broken", "missing_root_method", false),
@@ -291,6 +292,7 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
         ("slow", "integration_timeout", false),
         ("targets", "cp_targets_unhealthy", true),
         ("cp-healthy", "healthy_cp_path_a", true),
+        ("domain", "cp_custom_domain_policy_denies", true),
     ];
     let mut lab_list = Vec::new();
     let mut probes = Vec::new();
@@ -320,6 +322,12 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
             .iter()
             .all(|(p, _)| m.contains(&format!("pgw_probe_success{{probe=\"{p}\"")))
     });
+    let m = agent.metrics();
+    assert!(
+        m.contains("domain=\"orders.internal.example.com\"} 0")
+            && m.contains("id=\"custom_domain_policy_denies\""),
+        "{m}"
+    );
 
     // The variables, as Grafana resolves them: each query returns values; selecting them all.
     let d = dashboard();
