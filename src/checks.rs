@@ -30,6 +30,10 @@ pub enum CheckKind {
     InvokeLarge,
     /// The addresses of an answer left unprobed (past the cap on addresses per name).
     AddressesNotProbed,
+    /// `--check-public`: the API's public name at the public resolver.
+    PublicResolve,
+    /// `--check-public`: an invoke on the public side (passes when refused as a private API is).
+    PublicInvoke,
     /// One AWS API call of the control-plane read, e.g. `apigateway:GetRestApi`.
     Aws(Operation),
 }
@@ -46,6 +50,8 @@ impl CheckKind {
             CheckKind::InvokeApiIdHeader => "invoke_api_id_header",
             CheckKind::InvokeLarge => "invoke_large",
             CheckKind::AddressesNotProbed => "addresses_not_probed",
+            CheckKind::PublicResolve => "public_resolve",
+            CheckKind::PublicInvoke => "public_invoke",
             CheckKind::Aws(op) => op.as_str(),
         }
     }
@@ -99,7 +105,42 @@ pub fn of(f: &Facts) -> Vec<Check> {
     let mut out = dns(f);
     out.extend(connections(f));
     out.extend(invokes(f));
+    out.extend(public(f));
     out.extend(aws_calls(f));
+    out
+}
+
+/// `--check-public`: the public name's lookup and the public invokes; an invoke passes when API
+/// Gateway refused it as it refuses a private API outside its endpoints (403 Forbidden).
+fn public(f: &Facts) -> Vec<Check> {
+    let Some(p) = &f.public else {
+        return Vec::new();
+    };
+    let d = &p.dns;
+    let mut out = vec![Check {
+        layer: Layer::Exposure,
+        kind: CheckKind::PublicResolve,
+        name: format!("public resolve {}", d.name),
+        endpoint: Some(d.resolver.to_string()),
+        path: None,
+        ok: d.outcome.is_answer(),
+        duration_seconds: Some(d.duration.as_secs_f64()),
+        phases: vec![(Phase::Resolve, d.duration)],
+        detail: json!({"outcome": d.outcome.as_str(), "addresses": d.addrs}),
+    }];
+    for path in &p.paths {
+        let mut c = invoke(
+            CheckKind::PublicInvoke,
+            "public invoke",
+            &f.target.method,
+            path,
+        );
+        c.layer = Layer::Exposure;
+        c.ok = path
+            .response()
+            .is_some_and(|r| r.is_error_type(403, "ForbiddenException"));
+        out.push(c);
+    }
     out
 }
 

@@ -34,6 +34,8 @@ pub enum Layer {
     Api,
     Integration,
     ControlPlane,
+    /// Who else can reach the API: never a failure of the chain, except a public answer.
+    Exposure,
 }
 
 impl Layer {
@@ -45,6 +47,7 @@ impl Layer {
             Layer::Api => "api",
             Layer::Integration => "integration",
             Layer::ControlPlane => "control_plane",
+            Layer::Exposure => "exposure",
         }
     }
 }
@@ -345,6 +348,24 @@ catalog! {
     IntegrationEndpointAddressInvalid = "integration_endpoint_address_invalid", ControlPlane, Critical, true,
         "API Gateway cannot use the integration's endpoint address",
         "Fix the integration uri: a well-formed http(s)://host[:port]/path whose host resolves (the VPC link routes to the NLB whatever the host, but it must be a valid name), then deploy the stage.";
+    VpceEndpointPolicyDenies = "vpce_endpoint_policy_denies", Api, Critical, true,
+        "The execute-api endpoint's own policy does not allow this call",
+        "Allow execute-api:Invoke on the API's ARN in the endpoint's policy (aws ec2 modify-vpc-endpoint --vpc-endpoint-id <vpce-id> --policy-document file://policy.json); the API's resource policy must allow the endpoint too.";
+    ApiReachablePublicly = "api_reachable_publicly", Exposure, Critical, false,
+        "The private API answers on its public execute-api name from outside the VPC",
+        "Find what serves it publicly: the API's endpoint type (aws apigateway get-rest-api: it must be PRIVATE), a public custom domain mapping to it, or a proxy; make the API PRIVATE, remove the public mapping, and check the resource policy denies every caller outside your endpoints.";
+    PolicyOpenToAnyEndpoint = "policy_open_to_any_endpoint", Exposure, Warning, true,
+        "The resource policy lets any execute-api endpoint of any AWS account invoke the API",
+        "Limit the Allow to your endpoints or VPCs: add a Deny with StringNotEquals aws:SourceVpce (or aws:SourceVpc) listing them, as the seed's policy does, then deploy the API.";
+    PolicyAllowsUnknownEndpoints = "policy_allows_unknown_endpoints", Exposure, Warning, true,
+        "The resource policy allows endpoints or VPCs that are neither this account's nor associated with the API",
+        "Check each endpoint or VPC listed is meant to invoke the API (another account's consumer, an old endpoint); remove those that are not from the policy and deploy.";
+    PolicyEndpointAssociationMismatch = "policy_endpoint_association_mismatch", Exposure, Warning, true,
+        "The API's associated endpoints and the endpoints its resource policy allows disagree",
+        "Make vpcEndpointIds and the policy name the same endpoints: allow an associated endpoint that must call the API (or dissociate it), associate an allowed endpoint whose clients use the {api}-{vpce} alias.";
+    VpcePolicyAllowsAll = "vpce_policy_allows_all", Exposure, Warning, true,
+        "The execute-api endpoint's policy allows everything, and the API relies on it to say who may call",
+        "Give the endpoint a policy that allows execute-api:Invoke on your APIs only (and for your principals), so that workloads in the VPC cannot call other accounts' private APIs through it.";
     ExecutionLoggingDisabled = "execution_logging_disabled", ControlPlane, Info, true,
         "The stage writes no execution log: AWS's own account of the failures cannot be quoted",
         "Set the stage's logging level to ERROR (or INFO) and, once per region, the account's CloudWatch role for API Gateway; the evidence has the commands.";
@@ -448,8 +469,14 @@ impl Finding {
     }
 
     /// Whether this finding makes the verdict unhealthy.
+    /// Whether it makes the chain unhealthy: critical, or a warning about the chain (an exposure
+    /// warning says who else can reach the API, not that the call fails).
     pub fn is_problem(&self) -> bool {
-        matches!(self.severity, Severity::Critical | Severity::Warning)
+        match self.severity {
+            Severity::Critical => true,
+            Severity::Warning => self.layer != Layer::Exposure,
+            Severity::Info => false,
+        }
     }
 }
 
@@ -481,6 +508,24 @@ mod tests {
         }
         assert_eq!(parse_id("no_such_id"), None);
     }
+}
+
+/// What the policies say of one probed method and path through the client's endpoint, beside
+/// what the call got: a policy that allows more (or less) than meant shows here.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathPolicy {
+    pub method: String,
+    pub path: String,
+    /// The endpoint the calls came through (`aws:SourceVpce`).
+    pub endpoint: String,
+    /// The API's resource policy: `allow`, `explicit_deny`, `implicit_deny`, `unknown`.
+    pub resource_policy: &'static str,
+    /// The endpoint's own policy, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_policy: Option<&'static str>,
+    /// What the first call on the path got (`200`, `403 AccessDeniedException`), if it got an answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 /// One cause of the failures a stage's execution log holds for a recent window (`--since`).

@@ -280,6 +280,7 @@ impl ProbeSnapshot {
             .iter()
             .flat_map(|c| c.calls.iter().filter(|c| !c.ok).map(|c| c.operation))
             .collect();
+        let success = !findings.iter().any(|f| f.is_problem());
         let findings: BTreeSet<FindingLabels> = findings
             .iter()
             .map(|f| FindingLabels {
@@ -296,9 +297,7 @@ impl ProbeSnapshot {
                 stage: cfg.stage_name().to_string(),
                 domain: cfg.domain_name.clone().unwrap_or_default(),
             },
-            success: !findings
-                .iter()
-                .any(|f| matches!(f.severity, Severity::Critical | Severity::Warning)),
+            success,
             duration_seconds: facts.duration.as_secs_f64(),
             finished_unix,
             checks,

@@ -398,6 +398,8 @@ def build_endpoint(ec2, region, vpc, subnets, spec, groups):
         private_dns_enabled=spec["private_dns_enabled"],
     )
     vpce.state = spec["state"]
+    if spec.get("policy"):
+        vpce.policy_document = spec["policy"]
     vpce.requester_managed = False
     vpce.ip_address_type = "ipv4"
     vpce.dns_options = {"DnsRecordIpType": "ipv4"}

@@ -14,6 +14,8 @@ pub(crate) mod host {
     /// A DNS server of the customer's own in the VPC, not the VPC resolver
     /// (`client_resolver = "corporate"`).
     pub const CORPORATE_DNS: u8 = 53;
+    /// A public DNS server (`doctor.check_public`): answers the API's name from public DNS.
+    pub const PUBLIC_DNS: u8 = 88;
     /// First endpoint ENI; the n-th AZ gets `ENI + n`.
     pub const ENI: u8 = 11;
     pub const NLB_A: u8 = 101;

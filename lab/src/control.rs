@@ -20,6 +20,8 @@ use crate::{
 const READY_LIMIT: Duration = Duration::from_secs(60);
 /// The endpoint id a wrong resource policy names (`resource_policy = "other_vpce"`).
 pub(crate) const OTHER_VPCE: &str = "vpce-0f9e8d7c6b5a40002";
+/// An endpoint of no account the lab knows (`resource_policy = "allow_vpce_and_foreign"`).
+pub(crate) const FOREIGN_VPCE: &str = "vpce-0feedfacecafe0001";
 /// Path A's PrivateLink consumer endpoint (to the provider's endpoint service).
 pub(crate) const SERVICE_VPCE: &str = "vpce-0a1b2c3d4e5f60011";
 /// The provider's endpoint service id.
@@ -84,8 +86,10 @@ const FAILED: (&str, Option<(&str, &str)>) = (
 fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
     let vpce = match policy {
         PolicyFault::Missing => return None,
-        PolicyFault::AllowVpce => topo.vpce_id.as_str(),
-        PolicyFault::OtherVpce => OTHER_VPCE,
+        PolicyFault::AllowVpce => format!("\"{}\"", topo.vpce_id),
+        PolicyFault::OtherVpce => format!("\"{OTHER_VPCE}\""),
+        PolicyFault::AllowVpceAndForeign => format!("[\"{}\",\"{FOREIGN_VPCE}\"]", topo.vpce_id),
+        PolicyFault::Open => String::new(),
     };
     let resource = format!(
         "arn:aws:execute-api:{}:{}:{}/*",
@@ -97,11 +101,16 @@ fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
             r#"{{"Effect":"{effect}","Principal":"*","Action":"execute-api:Invoke","Resource":"{resource}"{condition}}}"#
         )
     };
+    let allow = statement("Allow", "");
+    if policy == PolicyFault::Open {
+        return Some(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{allow}]}}"#
+        ));
+    }
     let deny = statement(
         "Deny",
-        &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}"#),
+        &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":{vpce}}}}}"#),
     );
-    let allow = statement("Allow", "");
     Some(format!(
         r#"{{"Version":"2012-10-17","Statement":[{deny},{allow}]}}"#
     ))
@@ -153,6 +162,21 @@ fn domain(topo: &Topology, faults: &Faults) -> Value {
         "mappings": [{"base_path": base_path, "rest_api_id": topo.api_id, "stage": topo.stage}],
         "associations": if fault == F::NotAssociated { vec![] } else { vec![topo.vpce_id.clone()] },
     })
+}
+
+/// The execute-api endpoint's own policy document.
+fn endpoint_policy(topo: &Topology, fault: crate::VpcePolicyFault) -> String {
+    let api = match fault {
+        crate::VpcePolicyFault::FullAccess => {
+            return r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#.into()
+        }
+        crate::VpcePolicyFault::Restricted => "*",
+        crate::VpcePolicyFault::OtherApi => "otherapi01",
+    };
+    format!(
+        r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:{}:{}:{api}/*"}}]}}"#,
+        topo.region, topo.account
+    )
 }
 
 /// The stage variable naming the VPC link under `vpc_link_reference = "stage_variable…"`.
@@ -442,6 +466,13 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
 
     let private = faults.api_type == crate::ApiType::Private;
     let service_name = format!("com.amazonaws.vpce.{region}.{SERVICE_ID}");
+    let mut vpc_endpoint_ids = Vec::new();
+    if private && faults.alias_associated {
+        vpc_endpoint_ids.push(topo.vpce_id.clone());
+    }
+    if faults.associate_other_vpce {
+        vpc_endpoint_ids.push(OTHER_VPCE.to_string());
+    }
     json!({
         "region": region,
         "denied": faults.aws_denied,
@@ -468,6 +499,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "dns_suffix": topo.vpce_dns_suffix,
                 "dns_base": format!("execute-api.{region}.vpce.amazonaws.com"),
                 "enis": a.enis.iter().map(|(az, s)| json!({"az": az, "ip": s.ip().to_string()})).collect::<Vec<_>>(),
+                "policy": endpoint_policy(topo, faults.vpce_policy),
             },
             "service_endpoint_security_group": {
                 "name": "pgw-lab-orders-endpoint", "description": "orders PrivateLink endpoint",
@@ -497,7 +529,7 @@ pub(crate) fn seed(topo: &Topology, faults: &Faults, a: &Addrs) -> Value {
                 "name": "pgw-lab-orders",
                 "description": "pgw-lab private REST API",
                 "types": [faults.api_type.as_str()],
-                "vpc_endpoint_ids": if private && faults.alias_associated { vec![topo.vpce_id.clone()] } else { vec![] },
+                "vpc_endpoint_ids": vpc_endpoint_ids,
                 "policy": policy(topo, faults.resource_policy),
                 "logging": match faults.execution_logs {
                     crate::ExecutionLogs::Off => json!({}),

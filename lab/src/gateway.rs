@@ -120,7 +120,8 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Response<Body>> {
         let fail = |e: GatewayError| e.response();
-        if door == Door::Public {
+        // The public front end refuses a private API, unless the API answers publicly too.
+        if door == Door::Public && faults.public_endpoint != crate::PublicEndpointFault::Open {
             return Err(fail(GatewayError::Forbidden));
         }
         let (mut parts, body) = req.into_parts();
@@ -226,7 +227,7 @@ impl Gateway {
         // The deployed policy counts, not the current one (policy_not_redeployed).
         let policy = faults.deployed_policy();
         match policy {
-            PolicyFault::AllowVpce => {}
+            PolicyFault::AllowVpce | PolicyFault::Open | PolicyFault::AllowVpceAndForeign => {}
             PolicyFault::Missing | PolicyFault::OtherVpce => {
                 return Err(fail(GatewayError::AccessDenied {
                     user,
@@ -234,6 +235,13 @@ impl Gateway {
                     explicit: policy == PolicyFault::OtherVpce,
                 }));
             }
+        }
+        // The endpoint's own policy (the call came through it).
+        if door == Door::Endpoint && faults.vpce_policy == crate::VpcePolicyFault::OtherApi {
+            return Err(fail(GatewayError::AccessDeniedByEndpointPolicy {
+                user,
+                arn,
+            }));
         }
         // API keys (INVALID_API_KEY: 403 Forbidden).
         if faults.api_key_required

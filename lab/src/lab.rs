@@ -82,7 +82,7 @@ impl Role {
             Role::LinkNlb if faults.link_nlb_sg_blocks => Reach::Drop,
             Role::LinkNlb => Reach::Open,
             Role::Public => match faults.public_endpoint {
-                PublicEndpointFault::Forbidden => Reach::Open,
+                PublicEndpointFault::Forbidden | PublicEndpointFault::Open => Reach::Open,
                 PublicEndpointFault::Refused => Reach::Refuse,
                 PublicEndpointFault::Timeout => Reach::Drop,
             },
@@ -132,6 +132,8 @@ pub struct Lab {
     _unlistened: Vec<Arc<Slot>>,
     /// The moto server, when the scenario has `[control_plane] enabled = true`.
     control: Option<ControlPlane>,
+    /// The public DNS server, when the doctor checks the public side.
+    public_resolver: Option<SocketAddr>,
     // Dropped last: the address block lock and the directory.
     _block: Block,
     _dir: TempDir,
@@ -295,11 +297,29 @@ impl Lab {
                 dns: crate::DnsFault::Public,
                 ..Faults::default()
             };
-            dns::serve(udp, tcp, zones, FaultCell::new(public), &tasks);
+            dns::serve(udp, tcp, zones.clone(), FaultCell::new(public), &tasks);
             hops.insert(0, ("VPC resolver (UDP+TCP)".into(), resolver));
             resolver = corporate;
         }
 
+        // `doctor.check_public`: a public DNS server (the internet's view): the API's name is
+        // the public front end.
+        let mut public_resolver = None;
+        if scenario.doctor.check_public {
+            let ip = block.ip(host::PUBLIC_DNS);
+            let (udp, tcp, addr) = dns::bind(ip).map_err(|source| LabError::Bind {
+                what: "public DNS",
+                addr: v4(ip, 0),
+                source,
+            })?;
+            let public_view = Faults {
+                dns: crate::DnsFault::Public,
+                ..Faults::default()
+            };
+            dns::serve(udp, tcp, zones.clone(), FaultCell::new(public_view), &tasks);
+            hops.push(("public DNS (UDP+TCP)".into(), addr));
+            public_resolver = Some(addr);
+        }
         hops.insert(0, ("resolver (UDP+TCP)".into(), resolver));
         hops.push(("public front end".into(), public.addr()));
         hops.push(("NLB A (VPC link, path A)".into(), nlb_a.addr()));
@@ -365,6 +385,7 @@ impl Lab {
             controlled,
             _unlistened: unlistened,
             control,
+            public_resolver,
             _block: block,
             _dir: dir,
         };
@@ -489,6 +510,13 @@ impl Lab {
         }
         if d.sigv4 {
             args.push("--sigv4".into());
+        }
+        if let Some(r) = self.public_resolver {
+            args.extend([
+                "--check-public".into(),
+                "--public-resolver".into(),
+                r.to_string(),
+            ]);
         }
         if d.invoke_via == "custom-domain" {
             args.extend([

@@ -43,7 +43,8 @@ pub use scenario::{
     ControlPlaneSpec, CustomDomainFault, DnsFault, DoctorSpec, DomainCertificate, ExecutionLogs,
     Expect, Faults, HybridFault, HybridRoute, IamCredentials, IntegrationFault, IntegrationPath,
     LinkReference, LinkService, PolicyFault, PublicEndpointFault, Scenario, SgSource, TargetsFault,
-    TlsFault, Topology, VpcLinkStatus, VpceState, WafFault, DENIABLE_OPERATIONS, HISTORY_KINDS,
+    TlsFault, Topology, VpcLinkStatus, VpcePolicyFault, VpceState, WafFault, DENIABLE_OPERATIONS,
+    HISTORY_KINDS,
 };
 
 /// Access key id the lab's API Gateway accepts for AWS_IAM methods.

@@ -30,6 +30,8 @@ pub(crate) enum GatewayError {
         arn: String,
         explicit: bool,
     },
+    /// 403: the execute-api endpoint's policy does not allow the call.
+    AccessDeniedByEndpointPolicy { user: String, arn: String },
     /// 413: body over 10 MiB.
     RequestTooLarge,
     /// 429.
@@ -74,7 +76,8 @@ impl GatewayError {
             GatewayError::IncompleteSignature(_) => "IncompleteSignatureException",
             GatewayError::InvalidSignature(_) => "InvalidSignatureException",
             GatewayError::UnrecognizedClient => "UnrecognizedClientException",
-            GatewayError::AccessDenied { .. } => "AccessDeniedException",
+            GatewayError::AccessDenied { .. }
+            | GatewayError::AccessDeniedByEndpointPolicy { .. } => "AccessDeniedException",
             GatewayError::RequestTooLarge => return None,
             GatewayError::TooManyRequests => "TooManyRequestsException",
             GatewayError::InternalServerError
@@ -108,6 +111,12 @@ impl GatewayError {
                 };
                 let msg = format!(
                     "User: {user} is not authorized to perform: execute-api:Invoke on resource: {arn}{deny}"
+                );
+                format!("{{\"Message\":{}}}", json_string(&msg))
+            }
+            GatewayError::AccessDeniedByEndpointPolicy { user, arn } => {
+                let msg = format!(
+                    "User: {user} is not authorized to perform: execute-api:Invoke on resource: {arn} because no VPC endpoint policy allows the execute-api:Invoke action"
                 );
                 format!("{{\"Message\":{}}}", json_string(&msg))
             }

@@ -211,6 +211,9 @@ pub enum PublicEndpointFault {
     Forbidden,
     /// A firewall on the way resets the connection (RST).
     Refused,
+    /// The API answers publicly as it does through the endpoint (it was made REGIONAL, or a
+    /// public custom domain maps it): the misconfiguration `--check-public` looks for.
+    Open,
     /// No route out of the VPC (no NAT): SYNs go unanswered, the connect times out.
     Timeout,
 }
@@ -254,6 +257,26 @@ pub enum PolicyFault {
     OtherVpce,
     /// No resource policy at all.
     Missing,
+    /// Allow with `Principal: *` and no condition: open to every endpoint of every account.
+    Open,
+    /// Deny unless aws:SourceVpce is the lab endpoint or an endpoint of no account the lab
+    /// knows, then Allow.
+    AllowVpceAndForeign,
+}
+
+/// The execute-api endpoint's own policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VpcePolicyFault {
+    /// Allows execute-api:Invoke on the lab account's APIs only.
+    #[default]
+    Restricted,
+    /// The default interface endpoint policy: every principal, every action, every resource.
+    FullAccess,
+    /// Allows execute-api:Invoke on another API only: API Gateway answers 403
+    /// AccessDeniedException "… because no VPC endpoint policy allows the execute-api:Invoke
+    /// action" (IAM's wording; API Gateway's exact body is not documented).
+    OtherApi,
 }
 
 /// `authorizationType` of both methods.
@@ -748,6 +771,10 @@ pub struct Faults {
     pub endpoint_access_mode_strict: bool,
     /// The private custom domain name.
     pub custom_domain: CustomDomainFault,
+    /// The execute-api endpoint's own policy.
+    pub vpce_policy: VpcePolicyFault,
+    /// The API's `vpcEndpointIds` also lists an endpoint its resource policy denies.
+    pub associate_other_vpce: bool,
     /// The stage's execution logging (needs `[control_plane] enabled = true` to be written).
     pub execution_logs: ExecutionLogs,
     /// How long after a request its execution-log lines are delivered.
@@ -855,6 +882,8 @@ impl Default for Faults {
             execute_api_endpoint_disabled: false,
             endpoint_access_mode_strict: false,
             custom_domain: CustomDomainFault::Ok,
+            vpce_policy: VpcePolicyFault::Restricted,
+            associate_other_vpce: false,
             execution_logs: ExecutionLogs::Off,
             execution_log_delay_ms: 0,
             execution_log_history: Default::default(),
@@ -1004,6 +1033,9 @@ pub struct DoctorSpec {
     pub extra_args: Vec<String>,
     /// Leave `--stage` out: the doctor discovers the stage (needs the control plane).
     pub discover_stage: bool,
+    /// Pass `--check-public --public-resolver <the lab's public DNS>` (which answers the API's
+    /// name with the public front end).
+    pub check_public: bool,
 }
 
 impl Default for DoctorSpec {
@@ -1019,6 +1051,7 @@ impl Default for DoctorSpec {
             timeout: "5s".into(),
             extra_args: Vec::new(),
             discover_stage: false,
+            check_public: false,
         }
     }
 }

@@ -599,6 +599,10 @@ impl Inventory for SdkInventory {
                     .filter_map(|id| enis.get(id))
                     .filter_map(|(_, ip)| Some((*ip, subnets.get(ip)?.clone())))
                     .collect(),
+                policy: e
+                    .policy_document()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(str::to_string),
             });
         }
         Ok(out)

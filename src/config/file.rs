@@ -31,6 +31,8 @@ pub struct ProbeFile {
     pub ca_file: Option<Spanned<String>>,
     pub tls_versions: Option<Spanned<Vec<String>>>,
     pub sigv4: Option<bool>,
+    pub check_public: Option<bool>,
+    pub public_resolver: Option<Spanned<String>>,
     pub no_aws: Option<bool>,
     pub aws_endpoint_url: Option<Spanned<String>>,
     pub roles: Option<Spanned<BTreeMap<String, String>>>,

@@ -62,6 +62,13 @@ pub struct Overrides {
     /// Sign invokes with SigV4 (service execute-api).
     #[arg(long)]
     pub sigv4: bool,
+    /// Also call the API's public execute-api name from outside the VPC (needs egress): a private
+    /// API must answer 403 Forbidden there.
+    #[arg(long)]
+    pub check_public: bool,
+    /// A public DNS server to resolve the API's public name with, IP[:PORT] (for --check-public).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub public_resolver: Option<String>,
     /// Send every AWS API call to this URL.
     #[arg(long, env = "PGW_AWS_ENDPOINT_URL", value_name = "URL")]
     pub aws_endpoint_url: Option<String>,

@@ -81,6 +81,9 @@ pub struct Config {
     /// The TLS versions to offer, newest first.
     pub tls_versions: Vec<TlsVersion>,
     pub sigv4: bool,
+    /// `--check-public`: the public resolver to resolve the API's public name with; `None`: the
+    /// public side is not checked.
+    pub public_resolver: Option<SocketAddr>,
     pub aws_endpoint_url: Option<String>,
     pub roles: BTreeMap<String, String>,
     pub no_aws: bool,
@@ -385,6 +388,29 @@ fn aws(
             .unwrap_or_default(),
     };
     cfg.sigv4 = flags.sigv4 || pf.sigv4.unwrap_or(false);
+    let check_public = flags.check_public || pf.check_public.unwrap_or(false);
+    let public_resolver = l.field(
+        flags.public_resolver.clone(),
+        "--public-resolver",
+        &pf.public_resolver,
+        |r| validate::parse_resolver(&r),
+    )?;
+    cfg.public_resolver = match (check_public, public_resolver) {
+        (true, Some(r)) => Some(r),
+        (true, None) => {
+            return Err(ConfigError::flag(
+                "--public-resolver",
+                "required with --check-public (a public DNS server: the VPC resolver answers the private zone)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(ConfigError::flag(
+                "--public-resolver",
+                "goes with --check-public",
+            ))
+        }
+        (false, None) => None,
+    };
     cfg.no_aws = flags.no_aws || pf.no_aws.unwrap_or(false);
     Ok(())
 }

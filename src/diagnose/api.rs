@@ -19,11 +19,16 @@ pub(super) fn rules(f: &Facts) -> Vec<Finding> {
         by_filter(f, FindingId::CustomDomainPolicyDenies, |p| {
             matches!(classify(p), Class::DeniedExplicit | Class::DeniedImplicit) && domain_denied(p)
         }),
+        by_filter(
+            f,
+            FindingId::VpceEndpointPolicyDenies,
+            endpoint_policy_denied,
+        ),
         by_filter(f, FindingId::ResourcePolicyDeniesVpce, |p| {
-            classify(p) == Class::DeniedExplicit && !domain_denied(p)
+            classify(p) == Class::DeniedExplicit && !domain_denied(p) && !endpoint_policy_denied(p)
         }),
         by_filter(f, FindingId::ResourcePolicyMissing, |p| {
-            classify(p) == Class::DeniedImplicit && !domain_denied(p)
+            classify(p) == Class::DeniedImplicit && !domain_denied(p) && !endpoint_policy_denied(p)
         }),
         by_class(f, FindingId::Throttled, Class::Throttled),
         mtu_blackhole(f),
@@ -430,6 +435,15 @@ fn domain_denied(p: &PathFacts) -> bool {
     p.response()
         .and_then(|r| r.message.as_deref())
         .is_some_and(|m| m.contains(":/domainnames/"))
+}
+
+/// A 403 AccessDeniedException IAM explains "because no VPC endpoint policy allows the
+/// execute-api:Invoke action": the endpoint's own policy, not the API's.
+fn endpoint_policy_denied(p: &PathFacts) -> bool {
+    matches!(classify(p), Class::DeniedImplicit | Class::DeniedExplicit)
+        && p.response()
+            .and_then(|r| r.message.as_deref())
+            .is_some_and(|m| m.contains("VPC endpoint policy"))
 }
 
 fn by_class(f: &Facts, id: FindingId, c: Class) -> Option<Finding> {

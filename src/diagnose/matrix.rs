@@ -165,6 +165,12 @@ const CONTROL_CASES: &[Case] = &[
         api(f).endpoint_access_mode = Some("STRICT".into());
         f.target.invoke_via = InvokeVia::VpceHost;
     }),
+    (FindingId::VpceEndpointPolicyDenies, |f| {
+        // The endpoint's policy allows another API only.
+        cp(f).execute_api_endpoints[0].policy = Some(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:us-east-1:111122223333:otherapi01/*"}]}"#.into(),
+        );
+    }),
     (FindingId::CustomDomainNotAssociated, |f| {
         custom_domain(f).associations = Some(vec![]);
     }),
@@ -495,7 +501,10 @@ fn link_variable(f: &mut Facts) {
     }
 }
 
-/// Ids no control-plane state can raise over a healthy data plane: `dns_client_not_using_vpc_resolver`
+/// Ids no control-plane state can raise over a healthy data plane — or, for the exposure warnings
+/// (`policy_open_to_any_endpoint`, `policy_allows_unknown_endpoints`,
+/// `policy_endpoint_association_mismatch`, `vpce_policy_allows_all`), that predict no symptom of
+/// this chain at all: `dns_client_not_using_vpc_resolver`
 /// needs a wrong answer, `custom_domain_dns_not_endpoint` a domain that resolves elsewhere or
 /// nowhere, `custom_domain_certificate_mismatch` a certificate that does not cover the domain, `dns_wrong_hostname_or_partition` a name that does not resolve, `privatelink_az_mismatch` fails some calls only (nothing refutes it), `policy_changed_not_redeployed`
 /// and `waf_blocked` need the data plane to refuse, the backend's TLS and address ids and
@@ -506,6 +515,10 @@ const NOT_IN_MATRIX: &[FindingId] = &[
     FindingId::DnsWrongHostnameOrPartition,
     FindingId::CustomDomainDnsNotEndpoint,
     FindingId::CustomDomainCertificateMismatch,
+    FindingId::PolicyOpenToAnyEndpoint,
+    FindingId::PolicyAllowsUnknownEndpoints,
+    FindingId::PolicyEndpointAssociationMismatch,
+    FindingId::VpcePolicyAllowsAll,
     FindingId::PrivatelinkAzMismatch,
     FindingId::PolicyChangedNotRedeployed,
     FindingId::WafBlocked,
@@ -580,6 +593,14 @@ fn with_symptom(id: FindingId, f: &mut Facts) {
         FindingId::CustomDomainBasePathUnmapped => {
             set_all(f, gw(403, "ForbiddenException", "Forbidden"))
         }
+        FindingId::VpceEndpointPolicyDenies => set_all(
+            f,
+            gw(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/ because no VPC endpoint policy allows the execute-api:Invoke action",
+            ),
+        ),
         FindingId::CustomDomainPolicyDenies => set_all(
             f,
             gw(

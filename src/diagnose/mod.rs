@@ -7,8 +7,15 @@ mod api;
 mod control;
 mod dns;
 mod logs;
+mod public;
 
 pub use logs::recent_failures;
+
+/// What the resource and endpoint policies decide for each probed path (the report's
+/// `policy_by_path`), beside what the calls got.
+pub fn policy_by_path(f: &Facts) -> Option<Vec<crate::finding::PathPolicy>> {
+    control::policy_by_path(f)
+}
 pub mod policy;
 mod reconcile;
 mod tcp;
@@ -99,6 +106,7 @@ pub fn diagnose_data(facts: &Facts) -> Vec<Finding> {
             }
         }
     }
+    out.extend(public::rules(facts));
     rank(out)
 }
 

@@ -261,6 +261,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
             ]
             .into_iter()
             .collect(),
+            policy: None,
         }],
         sg_rules: [(
             "sg-1".to_string(),
@@ -316,6 +317,7 @@ pub fn healthy_control() -> crate::facts::control::ControlFacts {
                 ("us-east-1b".into(), "10.0.2.60".parse().unwrap()),
             ],
             eni_subnets: Default::default(),
+            policy: None,
         }],
         ..Default::default()
     }

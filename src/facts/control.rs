@@ -655,6 +655,8 @@ pub struct Endpoint {
     pub enis: Vec<(String, IpAddr)>,
     /// The subnet of each ENI, by its private IP.
     pub eni_subnets: BTreeMap<IpAddr, String>,
+    /// The endpoint's own policy (`PolicyDocument`), when it has one.
+    pub policy: Option<String>,
 }
 
 impl Integration {

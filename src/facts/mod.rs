@@ -69,6 +69,8 @@ pub struct Facts {
     /// The path whose answer is large (`--large-path`), invoked on every ENI beside the others:
     /// a path MTU black hole lets the small answers through and stalls this one.
     pub large: Vec<PathFacts>,
+    /// `--check-public`: the API's public name called from outside the VPC.
+    pub public: Option<PublicFacts>,
     /// What the AWS control plane says (`None` with `--no-aws`).
     pub control: Option<control::ControlFacts>,
     /// True when the overall deadline cut a probe short.
@@ -79,6 +81,27 @@ pub struct Facts {
     /// Wall time of the whole run.
     #[serde(with = "secs")]
     pub duration: Duration,
+}
+
+/// The public side (`--check-public`): the API's public name at a public resolver, and the
+/// invokes on the first address it gives.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicFacts {
+    pub dns: DnsFacts,
+    pub paths: Vec<PathFacts>,
+}
+
+impl PublicFacts {
+    /// Whether every answer was API Gateway's 403 ForbiddenException (what a private API answers
+    /// outside its endpoints); `None` when nothing answered.
+    pub fn refused(&self) -> Option<bool> {
+        let answers: Vec<&HttpResponse> = self.paths.iter().filter_map(|p| p.response()).collect();
+        (!answers.is_empty()).then(|| {
+            answers
+                .iter()
+                .all(|r| r.is_error_type(403, "ForbiddenException"))
+        })
+    }
 }
 
 /// How the doctor addressed the API.

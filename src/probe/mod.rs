@@ -20,7 +20,8 @@ use tokio::time::Instant;
 
 use crate::config::{alias_host, Config, InvokeVia};
 use crate::facts::{
-    ConnFacts, ConnectOutcome, EniFacts, Facts, HttpOutcome, PathFacts, TargetFacts, Timings,
+    ConnFacts, ConnectOutcome, EniFacts, Facts, HttpOutcome, PathFacts, PublicFacts, TargetFacts,
+    Timings,
 };
 use crate::progress::{Progress, Stage};
 use invoke::Request;
@@ -215,7 +216,13 @@ impl Prober {
         facts.enis = enis;
         facts.large = large.into_iter().flat_map(|e| e.paths).collect();
 
-        self.follow_ups(cfg, &target, &pass, &mut facts).await;
+        let (_, public) = tokio::join!(self.follow_ups(cfg, &target, &pass, &mut facts), async {
+            match cfg.public_resolver {
+                Some(r) => Some(check_public(cfg, r, &pass).await),
+                None => None,
+            }
+        });
+        facts.public = public;
         facts.deadline_hit = Instant::now() >= deadline;
         facts.duration = start.elapsed();
         facts.host_error = host_error(&facts);
@@ -270,6 +277,36 @@ impl Prober {
             }
         }
     }
+}
+
+/// `--check-public`: the API's public name at the public resolver `resolver`, then the configured
+/// paths (stage paths, unsigned, Host and SNI = that name) on the first address it gives.
+async fn check_public(cfg: &Config, resolver: SocketAddr, pass: &Pass) -> PublicFacts {
+    let mut public_cfg = cfg.clone();
+    public_cfg.invoke_via = InvokeVia::PrivateDns;
+    public_cfg.domain_name = None;
+    public_cfg.base_path = None;
+    let target = target_facts(&public_cfg);
+    let dns = dns::lookup(
+        &target.api_host,
+        resolver,
+        budget(pass.deadline, pass.phase_cap),
+    )
+    .await;
+    let mut paths = Vec::new();
+    if let Some(ip) = dns.addrs.first() {
+        let public_pass = Pass {
+            sni: target.api_host.clone(),
+            identify: Identify::Host,
+            creds: None,
+            ..pass.clone()
+        };
+        let enis = public_pass
+            .invoke_all(&public_cfg, &target, &[*ip], &cfg.paths)
+            .await;
+        paths = enis.into_iter().flat_map(|e| e.paths).collect();
+    }
+    PublicFacts { dns, paths }
 }
 
 /// The run-wide settings of one pass of invokes: every attempt of the pass shares them.

@@ -21,6 +21,10 @@ pub struct Report {
     /// With `--since`: the failures the stage's execution log holds for that window, by cause.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_failures: Option<Vec<crate::finding::RecentFailure>>,
+    /// With the control plane: what the policies decide for each probed path, beside what the
+    /// calls got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_by_path: Option<Vec<crate::finding::PathPolicy>>,
     pub duration_seconds: f64,
     /// When the report was made (not in the JSON contract; the Markdown report shows it).
     #[serde(skip)]
@@ -61,6 +65,7 @@ impl Report {
             findings,
             checks,
             recent_failures,
+            policy_by_path: crate::diagnose::policy_by_path(facts),
             duration_seconds: facts.duration.as_secs_f64(),
             finished: std::time::SystemTime::now(),
         }

@@ -17,9 +17,32 @@ pub fn render(r: &Report, color: bool) -> String {
     };
     let mut out = String::new();
     render_checks(r, &paint, &mut out);
+    render_policy(r, &mut out);
     render_findings(r, &paint, &mut out);
     render_recent(r, &mut out);
     out
+}
+
+/// What the policies decide for each probed path, beside what the calls got.
+fn render_policy(r: &Report, out: &mut String) {
+    let Some(paths) = r.policy_by_path.as_ref().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let _ = writeln!(out, "\nPolicies, per path (through {}):", paths[0].endpoint);
+    for p in paths {
+        let endpoint = p
+            .endpoint_policy
+            .map(|d| format!("  endpoint policy: {d}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {}  resource policy: {}{endpoint}  got: {}",
+            p.method,
+            printable(&p.path),
+            p.resource_policy,
+            p.answer.as_deref().unwrap_or("no answer")
+        );
+    }
 }
 
 /// `--since`: the stage's logged failures by cause.
@@ -127,16 +150,21 @@ fn render_findings(r: &Report, paint: &impl Fn(&str, &str) -> String, out: &mut 
         if r.findings.len() == 1 { "" } else { "s" },
         r.duration_seconds
     );
+    let root = r.findings.iter().position(|f| f.is_problem());
     for (i, f) in r.findings.iter().enumerate() {
         let sev = match f.severity {
             Severity::Critical => paint("31;1", "CRITICAL"),
             Severity::Warning => paint("33;1", "WARNING"),
             Severity::Info => paint("36", "INFO"),
         };
-        let head = match (f.severity, i) {
-            (Severity::Info, _) => "note",
-            (_, 0) => "root cause",
-            _ => "also",
+        let head = if f.layer == Layer::Exposure && !f.is_problem() {
+            "exposure"
+        } else if !f.is_problem() {
+            "note"
+        } else if Some(i) == root {
+            "root cause"
+        } else {
+            "also"
         };
         let _ = writeln!(
             out,
@@ -189,6 +217,7 @@ fn layer_name(l: Layer) -> &'static str {
         Layer::Api => "API Gateway and integration",
         Layer::Integration => "integration",
         Layer::ControlPlane => "AWS control plane",
+        Layer::Exposure => "exposure",
     }
 }
 

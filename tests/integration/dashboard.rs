@@ -284,7 +284,7 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     let labs = Labs::new();
     // (probe, scenario, with the control plane): findings of every severity and layer, skipped
     // runs, one ENI down, NLB target states from the lab's AWS control plane (moto), a probe
-    // through a private custom domain (its `domain` label).
+    // through a private custom domain (its `domain` label), an exposure warning.
     let scenarios = [
         ("healthy", "healthy_path_a", false),
         ("broken", "missing_root_method", false),
@@ -293,6 +293,7 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
         ("targets", "cp_targets_unhealthy", true),
         ("cp-healthy", "healthy_cp_path_a", true),
         ("domain", "cp_custom_domain_policy_denies", true),
+        ("exposed", "exposure_policy_open", true),
     ];
     let mut lab_list = Vec::new();
     let mut probes = Vec::new();

@@ -63,10 +63,13 @@ async fn run_one(s: Scenario) -> Result<String, String> {
         ));
     }
     let findings = report["findings"].as_array().cloned().unwrap_or_default();
-    // The root cause: the first finding that is a failure (info notes never are).
+    // The root cause: the first finding that is a failure (info notes never are, nor exposure
+    // warnings).
     let first = findings
         .iter()
-        .find(|f| f["severity"] != "info")
+        .find(|f| {
+            f["severity"] == "critical" || (f["severity"] == "warning" && f["layer"] != "exposure")
+        })
         .and_then(|f| f["id"].as_str())
         .map(str::to_string);
     if first != s.expect.first_finding {
@@ -366,6 +369,7 @@ scenario_tests! {
     cp_vpc_link_pending,
     cp_vpc_link_service_deleted,
     cp_vpc_link_service_failed,
+    cp_vpce_endpoint_policy_denies,
     cp_vpce_failed,
     cp_vpce_name_mistyped,
     cp_waf_blocked,
@@ -382,7 +386,12 @@ scenario_tests! {
     dns_private_dns_off_timeout,
     dns_servfail,
     dns_timeout,
+    exposure_association_mismatch,
+    exposure_policy_open,
+    exposure_policy_unknown_endpoint,
+    exposure_vpce_policy_full_access,
     healthy_alias,
+    healthy_check_public,
     healthy_cp_client_other_vpc,
     healthy_cp_custom_domain,
     healthy_cp_path_a,
@@ -413,6 +422,7 @@ scenario_tests! {
     missing_root_method,
     policy_missing,
     policy_other_vpce,
+    public_api_reachable,
     sg_drop_all,
     sg_drop_one_az,
     stage_not_found,
@@ -422,6 +432,7 @@ scenario_tests! {
     tls_untrusted_ca,
     tls_version_rejected,
     vpc_link_failed,
+    vpce_endpoint_policy_denies,
 }
 
 #[test]

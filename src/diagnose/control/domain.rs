@@ -195,7 +195,7 @@ fn policy_rule(dom: &DomainName, e: &Endpoint, out: &mut Vec<Confirmed>) {
         return;
     };
     let decision = policy::evaluate(&doc, &e.id);
-    if decision == Decision::Allow {
+    if !matches!(decision, Decision::ExplicitDeny | Decision::ImplicitDeny) {
         return;
     }
     let how = match decision {

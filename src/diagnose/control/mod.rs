@@ -6,6 +6,9 @@
 
 mod api;
 mod domain;
+mod exposure;
+
+pub(crate) use exposure::policy_by_path;
 mod integration;
 mod network;
 
@@ -108,6 +111,7 @@ pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confi
     }
     api_rules(f, cf, ep, data, &mut out);
     integration_rules(f, cf, &mut out);
+    exposure::exposure_rules(f, cf, ep, &mut out);
     super::logs::rules(cf, &mut out);
     out
 }
