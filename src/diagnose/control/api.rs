@@ -164,7 +164,7 @@ pub(super) fn api_rules(
         );
     }
     let domain = cf.domain.as_ref().and_then(|d| d.domain.as_ref());
-    policy_rules(api, ep, data, out);
+    policy_rules(f, api, ep, data, out);
     domain_allows_note(domain, ep, out);
     method_rules(f, cf, out);
     waf_rule(f, cf, out);
@@ -273,51 +273,125 @@ fn domain_allows_note(domain: Option<&DomainName>, ep: Option<&Endpoint>, out: &
 }
 
 /// The resource policy, evaluated for the client's endpoint.
-fn policy_rules(api: &RestApi, ep: Option<&Endpoint>, data: &[Finding], out: &mut Vec<Confirmed>) {
-    let denied_on_data_plane: Vec<FindingId> = data
-        .iter()
-        .filter(|d| {
-            matches!(
-                d.id,
-                FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing
-            )
-        })
-        .map(|d| d.id)
-        .collect();
-    let denies =
-        |c: Confirmed| c.predicts(Symptom::StoppedAtGateway(None), &[NOT_DEPLOYED, IN_FLIGHT]);
-    match (&api.policy, ep) {
-        (None, _) => out.push(denies(confirmed(
-            FindingId::ResourcePolicyMissing,
-            vec![format!("apigateway:GetRestApi {}: no resource policy", api.id)],
-            &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
-        ))),
-        (Some(p), Some(e)) => match policy::parse(p).map(|v| (policy::evaluate(&v, &e.id), v)) {
-            Some((Decision::ExplicitDeny, v)) => out.push(denies(confirmed(
+fn policy_rules(
+    f: &Facts,
+    api: &RestApi,
+    ep: Option<&Endpoint>,
+    data: &[Finding],
+    out: &mut Vec<Confirmed>,
+) {
+    let denied_on_data_plane = data.iter().any(|d| {
+        matches!(
+            d.id,
+            FindingId::ResourcePolicyDeniesVpce | FindingId::ResourcePolicyMissing
+        )
+    });
+    let denies = |c: Confirmed, paths: Option<Vec<String>>| {
+        c.predicts(Symptom::StoppedAtGateway(paths), &[NOT_DEPLOYED, IN_FLIGHT])
+    };
+    let Some(p) = &api.policy else {
+        out.push(denies(
+            confirmed(
+                FindingId::ResourcePolicyMissing,
+                vec![format!(
+                    "apigateway:GetRestApi {}: no resource policy",
+                    api.id
+                )],
+                &[
+                    FindingId::ResourcePolicyMissing,
+                    FindingId::ResourcePolicyDeniesVpce,
+                ],
+            ),
+            None,
+        ));
+        return;
+    };
+    let (Some(doc), Some(e)) = (policy::parse(p), ep) else {
+        return;
+    };
+    // Each probed path as the policy sees a call on it through this endpoint (any resource when
+    // no call was made).
+    let mut paths: Vec<String> = f.invokes().map(|x| x.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let decide = |path: Option<&str>| {
+        let resource =
+            path.map(|p| policy::Request::resource(&api.id, &f.target.stage, &f.target.method, p));
+        policy::evaluate_request(
+            &doc,
+            &policy::Request {
+                vpce: &e.id,
+                vpc: e.vpc_id.as_deref(),
+                resource,
+                signed: f.target.signed,
+            },
+        )
+    };
+    let decisions: Vec<(String, Decision)> = if paths.is_empty() {
+        vec![(String::new(), decide(None))]
+    } else {
+        paths.iter().map(|p| (p.clone(), decide(Some(p)))).collect()
+    };
+    let of = |want: Decision| -> Vec<String> {
+        decisions
+            .iter()
+            .filter(|(_, d)| *d == want)
+            .map(|(p, _)| p.clone())
+            .collect()
+    };
+    let (explicit, implicit) = (of(Decision::ExplicitDeny), of(Decision::ImplicitDeny));
+    // Some paths only: name them, and predict those.
+    let scope = |hit: &[String]| -> (String, Option<Vec<String>>) {
+        if hit.len() == decisions.len() {
+            (String::new(), None)
+        } else {
+            let method = &f.target.method;
+            let named: Vec<String> = hit.iter().map(|p| format!("{method} {p}")).collect();
+            (format!(" on {}", named.join(", ")), Some(hit.to_vec()))
+        }
+    };
+    if !explicit.is_empty() {
+        let (on, paths) = scope(&explicit);
+        out.push(denies(
+            confirmed(
                 FindingId::ResourcePolicyDeniesVpce,
                 vec![format!(
-                    "resource policy denies {}: its aws:SourceVpce names {:?}",
+                    "resource policy denies {}{on}: its aws:SourceVpce names {:?}",
                     e.id,
-                    policy::named_endpoints(&v)
+                    policy::named_endpoints(&doc)
                 )],
-                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
-            ))),
-            Some((Decision::ImplicitDeny, _)) => out.push(denies(confirmed(
+                &[
+                    FindingId::ResourcePolicyDeniesVpce,
+                    FindingId::ResourcePolicyMissing,
+                ],
+            ),
+            paths,
+        ));
+    } else if !implicit.is_empty() {
+        let (on, paths) = scope(&implicit);
+        out.push(denies(
+            confirmed(
                 FindingId::ResourcePolicyMissing,
-                vec![format!("resource policy has no Allow that applies to {}", e.id)],
-                &[FindingId::ResourcePolicyMissing, FindingId::ResourcePolicyDeniesVpce],
-            ))),
-            Some((Decision::Allow, _)) if !denied_on_data_plane.is_empty() => out.push(confirmed(
-                FindingId::PolicyChangedNotRedeployed,
                 vec![format!(
-                    "the current resource policy allows {}, yet API Gateway denies: the stage runs an older policy",
+                    "resource policy has no Allow that applies to {}{on}",
                     e.id
                 )],
-                &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
-            )),
-            _ => {}
-        },
-        _ => {}
+                &[
+                    FindingId::ResourcePolicyMissing,
+                    FindingId::ResourcePolicyDeniesVpce,
+                ],
+            ),
+            paths,
+        ));
+    } else if denied_on_data_plane && decisions.iter().all(|(_, d)| *d == Decision::Allow) {
+        out.push(confirmed(
+            FindingId::PolicyChangedNotRedeployed,
+            vec![format!(
+                "the current resource policy allows {}, yet API Gateway denies: the stage runs an older policy",
+                e.id
+            )],
+            &[FindingId::ResourcePolicyDeniesVpce, FindingId::ResourcePolicyMissing],
+        ));
     }
 }
 

@@ -522,4 +522,34 @@ mod tests {
         );
         assert_eq!(first(&f).1, Confidence::Confirmed);
     }
+
+    /// A policy that allows `GET /` only: the deeper path's 403 is the policy, confirmed on that
+    /// path — not a policy "changed but not redeployed" (the policy does not allow it now either).
+    #[test]
+    fn a_policy_for_some_paths_only_is_judged_per_path() {
+        let mut f = healthy_cp();
+        cp(&mut f).api.as_mut().unwrap().policy = Some(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*/GET/"}]}"#.into(),
+        );
+        set_path(
+            &mut f,
+            "/pgw-probe",
+            gateway(
+                403,
+                "AccessDeniedException",
+                "User: anonymous is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:111122223333:3eqr0osoc3/test/GET/pgw-probe",
+            ),
+        );
+        let d = super::super::diagnose(&f);
+        assert_eq!(d[0].id, FindingId::ResourcePolicyMissing, "{d:#?}");
+        assert_eq!(d[0].confidence, Confidence::Confirmed);
+        assert!(
+            d[0].evidence[0].ends_with("on GET /pgw-probe"),
+            "{:?}",
+            d[0].evidence
+        );
+        assert!(!d
+            .iter()
+            .any(|x| x.id == FindingId::PolicyChangedNotRedeployed));
+    }
 }
