@@ -143,6 +143,27 @@ fn bind_slot(what: &'static str, addr: SocketAddr) -> Result<Arc<Slot>, LabError
     Slot::bind(addr).map_err(|source| LabError::Bind { what, addr, source })
 }
 
+/// A DNS server on `ip` that answers the lab's names as public DNS does (the API's name is the
+/// public front end): a corporate resolver that does not forward, or the internet's view.
+fn public_view_dns(
+    ip: Ipv4Addr,
+    what: &'static str,
+    zones: &Arc<Zones>,
+    tasks: &Tasks,
+) -> Result<SocketAddr, LabError> {
+    let (udp, tcp, addr) = dns::bind(ip).map_err(|source| LabError::Bind {
+        what,
+        addr: v4(ip, 0),
+        source,
+    })?;
+    let public = Faults {
+        dns: crate::DnsFault::Public,
+        ..Faults::default()
+    };
+    dns::serve(udp, tcp, zones.clone(), FaultCell::new(public), tasks);
+    Ok(addr)
+}
+
 fn v4(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(ip), port)
 }
@@ -287,17 +308,12 @@ impl Lab {
         // VPC, not the VPC resolver; it answers the API's name from public DNS.
         let mut resolver = resolver;
         if scenario.faults.client_resolver == crate::ClientResolver::Corporate {
-            let ip = block.ip(host::CORPORATE_DNS);
-            let (udp, tcp, corporate) = dns::bind(ip).map_err(|source| LabError::Bind {
-                what: "corporate DNS",
-                addr: v4(ip, 0),
-                source,
-            })?;
-            let public = Faults {
-                dns: crate::DnsFault::Public,
-                ..Faults::default()
-            };
-            dns::serve(udp, tcp, zones.clone(), FaultCell::new(public), &tasks);
+            let corporate = public_view_dns(
+                block.ip(host::CORPORATE_DNS),
+                "corporate DNS",
+                &zones,
+                &tasks,
+            )?;
             hops.insert(0, ("VPC resolver (UDP+TCP)".into(), resolver));
             resolver = corporate;
         }
@@ -306,17 +322,7 @@ impl Lab {
         // the public front end.
         let mut public_resolver = None;
         if scenario.doctor.check_public {
-            let ip = block.ip(host::PUBLIC_DNS);
-            let (udp, tcp, addr) = dns::bind(ip).map_err(|source| LabError::Bind {
-                what: "public DNS",
-                addr: v4(ip, 0),
-                source,
-            })?;
-            let public_view = Faults {
-                dns: crate::DnsFault::Public,
-                ..Faults::default()
-            };
-            dns::serve(udp, tcp, zones.clone(), FaultCell::new(public_view), &tasks);
+            let addr = public_view_dns(block.ip(host::PUBLIC_DNS), "public DNS", &zones, &tasks)?;
             hops.push(("public DNS (UDP+TCP)".into(), addr));
             public_resolver = Some(addr);
         }

@@ -77,6 +77,15 @@ impl SdkInventory {
     }
 }
 
+/// A read of one thing that is not there: `None`, not an error.
+fn none_if_not_found<T>(e: AwsError) -> Result<Option<T>, AwsError> {
+    if e.is_not_found() {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
 /// Map an SDK error to our kinds by its error code (or the lack of a response), with the short
 /// text of [`error_text`].
 fn err<E, R>(e: SdkError<E, R>) -> AwsError
@@ -197,14 +206,7 @@ impl Inventory for SdkInventory {
                 disable_execute_api_endpoint: o.disable_execute_api_endpoint(),
                 endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
             })),
-            Err(e) => {
-                let e = err(e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => none_if_not_found(err(e)),
         }
     }
 
@@ -279,14 +281,7 @@ impl Inventory for SdkInventory {
                 endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
                 routing_mode: o.routing_mode().map(|m| m.as_str().to_string()),
             })),
-            Err(e) => {
-                let e = err(e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => none_if_not_found(err(e)),
         }
     }
 
@@ -416,14 +411,7 @@ impl Inventory for SdkInventory {
                     .and_then(|m| m.logging_level())
                     .map(str::to_string),
             })),
-            Err(e) => {
-                let e = err(e);
-                if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => none_if_not_found(err(e)),
         }
     }
 
