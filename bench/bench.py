@@ -30,6 +30,9 @@ import tempfile
 import time
 import urllib.request
 
+# Loopback only: no process started here may ask EC2's instance metadata (169.254.169.254).
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.environ.get("PGW_BIN", os.path.join(ROOT, "target", "release"))

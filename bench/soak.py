@@ -32,6 +32,9 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402  (the helpers: Procs, wait_http, probe_file_from_args, bench_bin)
 
+# Loopback only: no process started here may ask EC2's instance metadata (169.254.169.254).
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 HERE = bench.HERE
 LISTEN = bench.AGENT_LISTEN
 INTERVAL = 5  # seconds, every probe

@@ -38,7 +38,8 @@ probes="$lab_work/probes"
 mkdir -p "$probes"
 lab_probe_file "$probes/$broken.toml" "$broken" "${args[@]}"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$bin/pgw-agent" --probes "$probes" --listen "127.0.0.1:$port" >"$probes/agent.log" 2>&1 &
+# Loopback only: never EC2's instance metadata (169.254.169.254).
+AWS_EC2_METADATA_DISABLED=true "$bin/pgw-agent" --probes "$probes" --listen "127.0.0.1:$port" >"$probes/agent.log" 2>&1 &
 lab_pids+=($!)
 metrics=""
 for _ in $(seq 300); do

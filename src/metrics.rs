@@ -43,9 +43,9 @@ pub mod names {
     pub const PROBE_DURATION: &str = "pgw_probe_duration";
     /// `pgw_probe_last_run_timestamp_seconds{probe}`: when the last run finished.
     pub const PROBE_LAST_RUN_TIMESTAMP: &str = "pgw_probe_last_run_timestamp";
-    /// `pgw_check_success{probe,layer,check,endpoint,path}`: one check of the last run.
+    /// `pgw_check_success{probe,layer,check,endpoint,path,az}`: one check of the last run.
     pub const CHECK_SUCCESS: &str = "pgw_check_success";
-    /// `pgw_check_duration_seconds{probe,layer,check,endpoint,path,phase}`: one phase of one check.
+    /// `pgw_check_duration_seconds{probe,layer,check,endpoint,path,az,phase}`: one phase of one check.
     pub const CHECK_DURATION: &str = "pgw_check_duration";
     /// `pgw_finding{probe,id,layer,severity}`: an active finding (always 1).
     pub const FINDING: &str = "pgw_finding";
@@ -64,6 +64,8 @@ pub mod names {
     /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
     pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
         "pgw_config_last_reload_success_timestamp";
+    /// `pgw_agent_info{account,region,vpc_id,az,instance_id}`: where the agent runs on EC2 (IMDS).
+    pub const AGENT_INFO: &str = "pgw_agent_info";
     /// `pgw_http_connections_rejected_total`: connections closed at once, past `--max-connections`.
     pub const HTTP_CONNECTIONS_REJECTED: &str = "pgw_http_connections_rejected";
     /// blackbox_exporter's `probe_success` (on `/probe` only).
@@ -152,6 +154,9 @@ pub struct CheckLabels {
     pub check: &'static str,
     pub endpoint: String,
     pub path: String,
+    /// The Availability Zone of the endpoint's ENI (from the control plane's
+    /// `DescribeNetworkInterfaces`); empty when pgw does not know it or the check is no ENI's.
+    pub az: String,
 }
 
 /// [`CheckLabels`] plus `phase`.
@@ -162,6 +167,7 @@ struct CheckPhaseLabels {
     check: &'static str,
     endpoint: String,
     path: String,
+    az: String,
     phase: Phase,
 }
 
@@ -216,6 +222,16 @@ struct NameLabel {
 pub struct PhaseLabels {
     pub probe: String,
     pub phase: Phase,
+}
+
+/// `{account,region,vpc_id,az,instance_id}` of `pgw_agent_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct AgentInfoLabels {
+    pub account: String,
+    pub region: String,
+    pub vpc_id: String,
+    pub az: String,
+    pub instance_id: String,
 }
 
 /// `{probe,result}` of the run counter.
@@ -312,6 +328,13 @@ impl ProbeSnapshot {
     fn check_series(cfg: &Config, facts: &Facts) -> Vec<CheckSeries> {
         let mut checks: Vec<CheckSeries> = Vec::new();
         let mut seen = BTreeSet::new();
+        // The AZ of each execute-api endpoint ENI the control plane read.
+        let azs: BTreeMap<std::net::IpAddr, &str> = facts
+            .control
+            .iter()
+            .flat_map(|c| &c.execute_api_endpoints)
+            .flat_map(|e| e.enis.iter().map(|(az, ip)| (*ip, az.as_str())))
+            .collect();
         for c in crate::checks::of(facts) {
             // Only configured paths become label values.
             let path = match c.path.as_deref() {
@@ -320,12 +343,18 @@ impl ProbeSnapshot {
                 Some(_) => "other".to_string(),
             };
             let endpoint = c.endpoint.unwrap_or_default();
+            let az = endpoint
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .and_then(|a| azs.get(&a.ip()))
+                .map_or_else(String::new, |z| z.to_string());
             let labels = CheckLabels {
                 probe: cfg.name.clone(),
                 layer: c.layer,
                 check: c.kind.as_str(),
                 endpoint,
                 path,
+                az,
             };
             if seen.insert(labels.clone()) {
                 let phases = c
@@ -447,6 +476,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
                         check: c.labels.check,
                         endpoint: c.labels.endpoint.clone(),
                         path: c.labels.path.clone(),
+                        az: c.labels.az.clone(),
                         phase: *phase,
                     };
                     gauge(*secs).encode(m.encode_family(&l)?)?;
@@ -528,6 +558,7 @@ pub struct Metrics {
     reload_ok: Gauge,
     reload_ts: Gauge<f64, AtomicU64>,
     rejected: Counter,
+    agent_info: Family<AgentInfoLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -594,7 +625,14 @@ impl Metrics {
             "HTTP connections closed at once because --max-connections were open",
             rejected.clone(),
         );
+        let agent_info = Family::<AgentInfoLabels, Gauge>::default();
+        registry.register(
+            names::AGENT_INFO,
+            "Where this agent runs, from EC2's instance metadata (IMDSv2): 1, absent off EC2",
+            agent_info.clone(),
+        );
         Metrics {
+            agent_info,
             registry,
             probes,
             phases,
@@ -725,6 +763,20 @@ impl Metrics {
     }
 
     /// Record a configuration (re)load; `now_unix` is the wall clock.
+    /// Where the agent runs (`pgw_agent_info`), once IMDS said.
+    pub fn set_whereabouts(&self, w: &crate::aws::imds::Whereabouts) {
+        self.agent_info.clear();
+        self.agent_info
+            .get_or_create(&AgentInfoLabels {
+                account: w.account.clone(),
+                region: w.region.clone(),
+                vpc_id: w.vpc_id.clone(),
+                az: w.az.clone(),
+                instance_id: w.instance_id.clone(),
+            })
+            .set(1);
+    }
+
     pub fn config_loaded(&self, ok: bool, now_unix: f64) {
         self.reload_ok.set(i64::from(ok));
         if ok {
@@ -768,6 +820,22 @@ mod tests {
         let snap = ProbeSnapshot::from_run(&cfg, facts, &findings, 1_700_000_000.0);
         m.record_run(snap.clone());
         snap
+    }
+
+    /// With the control plane, each ENI's checks carry its AZ; a resolver's none.
+    #[test]
+    fn eni_checks_carry_their_az() {
+        let m = Metrics::new();
+        run(&m, &testutil::healthy_cp());
+        let t = text(&m);
+        assert!(
+            t.contains("pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"tcp\",check=\"connect\",endpoint=\"10.0.1.25:443\",path=\"\",az=\"us-east-1a\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("endpoint=\"10.0.0.2:53\",path=\"\",az=\"\"}"),
+            "{t}"
+        );
     }
 
     /// The control plane's NLB `orders-nlb` with one IP target group `orders-tg` on port 443.
@@ -822,9 +890,9 @@ mod tests {
         for want in [
             "pgw_build_info{version=\"",
             "pgw_probe_success{probe=\"3eqr0osoc3-test\",api_id=\"3eqr0osoc3\",stage=\"test\"} 1",
-            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"tcp\",check=\"connect\",endpoint=\"10.0.1.25:443\",path=\"\"} 1",
-            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"api\",check=\"invoke\",endpoint=\"10.0.2.25:443\",path=\"/pgw-probe\"} 1",
-            "pgw_check_duration_seconds{probe=\"3eqr0osoc3-test\",layer=\"dns\",check=\"resolve\",endpoint=\"10.0.0.2:53\",path=\"\",phase=\"resolve\"} 0.001",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"tcp\",check=\"connect\",endpoint=\"10.0.1.25:443\",path=\"\",az=\"\"} 1",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"api\",check=\"invoke\",endpoint=\"10.0.2.25:443\",path=\"/pgw-probe\",az=\"\"} 1",
+            "pgw_check_duration_seconds{probe=\"3eqr0osoc3-test\",layer=\"dns\",check=\"resolve\",endpoint=\"10.0.0.2:53\",path=\"\",az=\"\",phase=\"resolve\"} 0.001",
             "# TYPE pgw_phase_duration_seconds histogram",
             "pgw_phase_duration_seconds_count{probe=\"3eqr0osoc3-test\",phase=\"resolve\"} 1",
             "pgw_probe_runs_total{probe=\"3eqr0osoc3-test\",result=\"ok\"} 1",
@@ -916,8 +984,8 @@ mod tests {
         m.count_aws_api_errors(&snap);
         let t = text(&m);
         for want in [
-            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"apigateway:GetRestApi\",endpoint=\"\",path=\"\"} 1",
-            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"ec2:DescribeVpcEndpoints\",endpoint=\"\",path=\"\"} 0",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"apigateway:GetRestApi\",endpoint=\"\",path=\"\",az=\"\"} 1",
+            "pgw_check_success{probe=\"3eqr0osoc3-test\",layer=\"control_plane\",check=\"ec2:DescribeVpcEndpoints\",endpoint=\"\",path=\"\",az=\"\"} 0",
             "pgw_aws_api_errors_total{operation=\"ec2:DescribeVpcEndpoints\"} 1",
             "pgw_nlb_targets{probe=\"3eqr0osoc3-test\",target_group=\"orders-tg\",state=\"healthy\"} 1",
             "pgw_nlb_targets{probe=\"3eqr0osoc3-test\",target_group=\"orders-tg\",state=\"unhealthy\"} 2",
@@ -1058,6 +1126,13 @@ mod tests {
         m.count_aws_api_errors(&snap);
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
         m.count_log_lookup("3eqr0osoc3-test", LogsOutcome::Found);
+        m.set_whereabouts(&crate::aws::imds::Whereabouts {
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            vpc_id: "vpc-0a1b2c3d4e5f60031".into(),
+            az: "us-east-1a".into(),
+            instance_id: "i-0a1b2c3d4e5f60071".into(),
+        });
         let mut exported = label_sets(&text(&m));
         exported.extend(label_sets(&encode(&probe_registry(snap))));
         assert_eq!(

@@ -16,6 +16,8 @@ pub(crate) mod host {
     pub const CORPORATE_DNS: u8 = 53;
     /// A public DNS server (`doctor.check_public`): answers the API's name from public DNS.
     pub const PUBLIC_DNS: u8 = 88;
+    /// The diagnosing host's instance metadata service (IMDSv2).
+    pub const IMDS: u8 = 169;
     /// First endpoint ENI; the n-th AZ gets `ENI + n`.
     pub const ENI: u8 = 11;
     pub const NLB_A: u8 = 101;

@@ -134,6 +134,8 @@ pub struct Lab {
     control: Option<ControlPlane>,
     /// The public DNS server, when the doctor checks the public side.
     public_resolver: Option<SocketAddr>,
+    /// The diagnosing host's IMDSv2.
+    imds: SocketAddr,
     // Dropped last: the address block lock and the directory.
     _block: Block,
     _dir: TempDir,
@@ -326,6 +328,29 @@ impl Lab {
             hops.push(("public DNS (UDP+TCP)".into(), addr));
             public_resolver = Some(addr);
         }
+        // The diagnosing host's instance metadata (IMDSv2).
+        let imds_ip = block.ip(host::IMDS);
+        let imds_listener = tokio::net::TcpListener::bind(v4(imds_ip, 0))
+            .await
+            .map_err(|source| LabError::Bind {
+                what: "instance metadata",
+                addr: v4(imds_ip, 0),
+                source,
+            })?;
+        let imds = imds_listener
+            .local_addr()
+            .map_err(|source| LabError::Bind {
+                what: "instance metadata",
+                addr: v4(imds_ip, 0),
+                source,
+            })?;
+        let instance = crate::imds::Instance {
+            account: topo.account.clone(),
+            region: topo.region.clone(),
+            az: topo.azs()[0].clone(),
+        };
+        crate::imds::serve(imds_listener, instance, &tasks);
+        hops.push(("instance metadata (IMDSv2)".into(), imds));
         hops.insert(0, ("resolver (UDP+TCP)".into(), resolver));
         hops.push(("public front end".into(), public.addr()));
         hops.push(("NLB A (VPC link, path A)".into(), nlb_a.addr()));
@@ -392,6 +417,7 @@ impl Lab {
             _unlistened: unlistened,
             control,
             public_resolver,
+            imds,
             _block: block,
             _dir: dir,
         };
@@ -538,6 +564,12 @@ impl Lab {
         }
         args.extend(d.extra_args.iter().cloned());
         args
+    }
+
+    /// The URL of the diagnosing host's instance metadata service (IMDSv2), for
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+    pub fn imds_endpoint(&self) -> String {
+        format!("http://{}", self.imds)
     }
 
     /// The URL of the lab's AWS control plane (moto), when the scenario runs one.

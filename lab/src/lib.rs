@@ -24,6 +24,7 @@ mod frontdoor;
 mod gateway;
 mod httpd;
 mod ids;
+pub mod imds;
 mod integration;
 mod lab;
 mod pki;

@@ -494,6 +494,26 @@ pub fn init_logging(format: LogFormat) {
 }
 
 /// Run the agent until SIGTERM (or Ctrl-C), then drain and return.
+/// Where this agent stands on EC2 (IMDSv2, once, within 2 s), as `pgw_agent_info`; off EC2 a line
+/// in the log and nothing else.
+async fn locate(metrics: Arc<Metrics>) {
+    use crate::aws::imds;
+    let Some(addr) = imds::endpoint_from_env() else {
+        return;
+    };
+    let found = match addr {
+        Ok(a) => imds::whereabouts(a, Duration::from_secs(2)).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(w) => {
+            tracing::info!(account = %w.account, region = %w.region, vpc_id = %w.vpc_id, az = %w.az, instance_id = %w.instance_id, "running on EC2");
+            metrics.set_whereabouts(&w);
+        }
+        Err(e) => tracing::info!("not on EC2, or its metadata service is unreachable: {e}"),
+    }
+}
+
 pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
     use tokio::signal::unix::{signal, SignalKind};
     let signal_err = |signal| move |source| AgentError::Signal { signal, source };
@@ -512,6 +532,7 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
         })?;
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "pgw-agent started");
+    tokio::spawn(locate(agent.shared.metrics.clone()));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(server::serve(
         listener,

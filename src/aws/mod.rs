@@ -3,6 +3,7 @@
 //! Reads go through the [`Inventory`] trait; [`sdk`] implements it with the AWS SDK. A failed call
 //! is recorded, never fatal: the rest of the diagnosis still comes out.
 
+pub mod imds;
 pub mod logs;
 pub mod sdk;
 

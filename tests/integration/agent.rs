@@ -320,3 +320,39 @@ fn the_agent_quotes_the_execution_log_once_per_interval() {
     assert!(page.contains("PKIX path building failed"), "{page}");
     labs.stop(lab);
 }
+
+/// On EC2 (the lab's IMDSv2 on loopback), the agent says where it runs in `pgw_agent_info`;
+/// off EC2 (IMDS unreachable) it says nothing and probes as ever.
+#[test]
+fn the_agent_says_where_it_runs_on_ec2_and_nothing_off_it() {
+    use crate::promkit::{probe_toml, Agent, Labs};
+    let labs = Labs::new();
+    let lab = labs.start("healthy_path_a");
+    let up = "pgw_probe_success{probe=\"orders\",api_id=\"3eqr0osoc3\",stage=\"test\"} 1";
+    let on_ec2 = [
+        ("AWS_EC2_METADATA_DISABLED".to_string(), "false".to_string()),
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT".to_string(),
+            lab.imds_endpoint(),
+        ),
+    ];
+    let agent = Agent::start_env(&[("orders", probe_toml("orders", &lab))], &on_ec2);
+    agent.metrics_until("where it runs", |m| {
+        m.contains(
+            "pgw_agent_info{account=\"111122223333\",region=\"us-east-1\",vpc_id=\"vpc-0a1b2c3d4e5f60031\",az=\"us-east-1a\",instance_id=\"i-0a1b2c3d4e5f60071\"} 1",
+        ) && m.contains(up)
+    });
+    drop(agent);
+    // Nothing listens where IMDS should be.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let off_ec2 = [
+        ("AWS_EC2_METADATA_DISABLED".to_string(), "false".to_string()),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT".to_string(), nowhere),
+    ];
+    let agent = Agent::start_env(&[("orders", probe_toml("orders", &lab))], &off_ec2);
+    let m = agent.metrics_until("a healthy run", |m| m.contains(up));
+    assert!(!m.contains("pgw_agent_info{"), "{m}");
+    labs.stop(lab);
+}
