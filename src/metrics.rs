@@ -66,6 +66,13 @@ pub mod names {
         "pgw_config_last_reload_success_timestamp";
     /// `pgw_agent_info{account,region,vpc_id,az,instance_id}`: where the agent runs on EC2 (IMDS).
     pub const AGENT_INFO: &str = "pgw_agent_info";
+    /// `pgw_remote_write_samples_total{result}`: samples pushed by remote write: `sent`,
+    /// `rejected` (a 4xx other than 429: never retried), `dropped` (the queue was full).
+    pub const REMOTE_WRITE_SAMPLES: &str = "pgw_remote_write_samples";
+    /// `pgw_remote_write_last_success_timestamp_seconds`: when a push last succeeded.
+    pub const REMOTE_WRITE_LAST_SUCCESS: &str = "pgw_remote_write_last_success_timestamp";
+    /// `pgw_remote_write_queue_samples`: samples waiting to be pushed.
+    pub const REMOTE_WRITE_QUEUE: &str = "pgw_remote_write_queue_samples";
     /// `pgw_http_connections_rejected_total`: connections closed at once, past `--max-connections`.
     pub const HTTP_CONNECTIONS_REJECTED: &str = "pgw_http_connections_rejected";
     /// blackbox_exporter's `probe_success` (on `/probe` only).
@@ -115,7 +122,15 @@ macro_rules! lowercase_label_value {
         }
     )*};
 }
-lowercase_label_value!(Phase, RunResult, Layer, Severity, Operation, LogsOutcome);
+lowercase_label_value!(
+    Phase,
+    RunResult,
+    Layer,
+    Severity,
+    Operation,
+    LogsOutcome,
+    PushResult
+);
 
 /// `{probe,api_id,stage,domain}`. `domain` is the private custom domain name a
 /// `custom-domain` probe calls, left out for the other routes.
@@ -232,6 +247,32 @@ pub struct AgentInfoLabels {
     pub vpc_id: String,
     pub az: String,
     pub instance_id: String,
+}
+
+/// What became of remote-written samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PushResult {
+    Sent,
+    /// The receiver refused them (a 4xx other than 429): a retry would be refused too.
+    Rejected,
+    /// The queue was full: the oldest were let go.
+    Dropped,
+}
+
+impl PushResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushResult::Sent => "sent",
+            PushResult::Rejected => "rejected",
+            PushResult::Dropped => "dropped",
+        }
+    }
+}
+
+/// `{result}` of the remote-write sample counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct PushLabels {
+    pub result: PushResult,
 }
 
 /// `{probe,result}` of the run counter.
@@ -559,6 +600,9 @@ pub struct Metrics {
     reload_ts: Gauge<f64, AtomicU64>,
     rejected: Counter,
     agent_info: Family<AgentInfoLabels, Gauge>,
+    pushed: Family<PushLabels, Counter>,
+    push_last_success: Gauge<f64, AtomicU64>,
+    push_queue: Gauge,
 }
 
 impl Default for Metrics {
@@ -631,7 +675,29 @@ impl Metrics {
             "Where this agent runs, from EC2's instance metadata (IMDSv2): 1, absent off EC2",
             agent_info.clone(),
         );
+        let pushed = Family::<PushLabels, Counter>::default();
+        registry.register(
+            names::REMOTE_WRITE_SAMPLES,
+            "Samples pushed by remote write (--remote-write), by result: sent, rejected (a 4xx other than 429), dropped (the queue was full)",
+            pushed.clone(),
+        );
+        let push_last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            names::REMOTE_WRITE_LAST_SUCCESS,
+            "Unix time of the last successful remote-write push (0: none yet, or remote write off)",
+            Unit::Seconds,
+            push_last_success.clone(),
+        );
+        let push_queue = Gauge::default();
+        registry.register(
+            names::REMOTE_WRITE_QUEUE,
+            "Samples waiting to be pushed by remote write",
+            push_queue.clone(),
+        );
         Metrics {
+            pushed,
+            push_last_success,
+            push_queue,
             agent_info,
             registry,
             probes,
@@ -763,6 +829,20 @@ impl Metrics {
     }
 
     /// Record a configuration (re)load; `now_unix` is the wall clock.
+    /// `n` remote-written samples ended as `result` (at `now_unix` for `sent`).
+    pub fn count_pushed(&self, result: PushResult, n: u64, now_unix: f64) {
+        self.pushed.get_or_create(&PushLabels { result }).inc_by(n);
+        if result == PushResult::Sent {
+            self.push_last_success.set(now_unix);
+        }
+    }
+
+    /// Samples waiting in the remote-write queue.
+    pub fn set_push_queue(&self, samples: usize) {
+        self.push_queue
+            .set(i64::try_from(samples).unwrap_or(i64::MAX));
+    }
+
     /// Where the agent runs (`pgw_agent_info`), once IMDS said.
     pub fn set_whereabouts(&self, w: &crate::aws::imds::Whereabouts) {
         self.agent_info.clear();
@@ -1126,6 +1206,7 @@ mod tests {
         m.count_aws_api_errors(&snap);
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
         m.count_log_lookup("3eqr0osoc3-test", LogsOutcome::Found);
+        m.count_pushed(PushResult::Sent, 10, 1_700_000_000.0);
         m.set_whereabouts(&crate::aws::imds::Whereabouts {
             account: "111122223333".into(),
             region: "us-east-1".into(),

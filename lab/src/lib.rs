@@ -32,7 +32,7 @@ mod proxy;
 mod responses;
 mod runtime;
 mod scenario;
-mod sigv4;
+pub mod sigv4;
 mod slot;
 
 pub use control::moto_venv;

@@ -85,6 +85,11 @@ pub struct AgentArgs {
         value_name = "FILE"
     )]
     pub web_config: Option<PathBuf>,
+    /// Push the agent's series to a Prometheus remote-write receiver (AMP, Mimir, Thanos,
+    /// Prometheus) as this TOML file's [remote_write] says: url, interval, max_queue_samples,
+    /// sigv4 (region, role_arn), external_labels. Read at start.
+    #[arg(long, env = "PGW_REMOTE_WRITE", value_name = "FILE")]
+    pub remote_write: Option<PathBuf>,
     /// Print a shell completion script and exit.
     #[arg(long, value_enum, value_name = "SHELL")]
     pub completions: Option<clap_complete::Shell>,
@@ -112,6 +117,7 @@ impl AgentArgs {
             max_on_demand: self.max_on_demand,
             max_connections: self.max_connections,
             web_config: self.web_config.clone(),
+            remote_write: self.remote_write.clone(),
         }
     }
 }

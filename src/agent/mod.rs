@@ -9,6 +9,7 @@ pub mod args;
 pub mod load;
 mod ondemand;
 mod pages;
+pub mod remote_write;
 pub mod scheduler;
 pub mod server;
 pub mod web;
@@ -44,6 +45,9 @@ pub enum AgentError {
     /// The web configuration file is invalid (exit code 2).
     #[error("--web.config.file: {0}")]
     Web(String),
+    /// The remote-write file is invalid (exit code 2).
+    #[error("--remote-write: {0}")]
+    RemoteWrite(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -59,7 +63,10 @@ pub enum AgentError {
 impl AgentError {
     /// Whether the configuration is at fault (exit code 2) rather than the environment.
     pub fn is_config(&self) -> bool {
-        matches!(self, AgentError::Config(_) | AgentError::Web(_))
+        matches!(
+            self,
+            AgentError::Config(_) | AgentError::Web(_) | AgentError::RemoteWrite(_)
+        )
     }
 }
 
@@ -78,6 +85,8 @@ pub struct Options {
     pub max_connections: usize,
     /// The exporter-toolkit web configuration file (TLS, basic auth), if any.
     pub web_config: Option<PathBuf>,
+    /// Push the agent's series by Prometheus remote write, as this file says.
+    pub remote_write: Option<PathBuf>,
 }
 
 /// A finding as shown on the status page.
@@ -496,11 +505,9 @@ pub fn init_logging(format: LogFormat) {
 /// Run the agent until SIGTERM (or Ctrl-C), then drain and return.
 /// Where this agent stands on EC2 (IMDSv2, once, within 2 s), as `pgw_agent_info`; off EC2 a line
 /// in the log and nothing else.
-async fn locate(metrics: Arc<Metrics>) {
+async fn locate(metrics: Arc<Metrics>) -> Option<crate::aws::imds::Whereabouts> {
     use crate::aws::imds;
-    let Some(addr) = imds::endpoint_from_env() else {
-        return;
-    };
+    let addr = imds::endpoint_from_env()?;
     let found = match addr {
         Ok(a) => imds::whereabouts(a, Duration::from_secs(2)).await,
         Err(e) => Err(e),
@@ -509,8 +516,12 @@ async fn locate(metrics: Arc<Metrics>) {
         Ok(w) => {
             tracing::info!(account = %w.account, region = %w.region, vpc_id = %w.vpc_id, az = %w.az, instance_id = %w.instance_id, "running on EC2");
             metrics.set_whereabouts(&w);
+            Some(w)
         }
-        Err(e) => tracing::info!("not on EC2, or its metadata service is unreachable: {e}"),
+        Err(e) => {
+            tracing::info!("not on EC2, or its metadata service is unreachable: {e}");
+            None
+        }
     }
 }
 
@@ -523,6 +534,10 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
         Some(path) => web::WebState::load(path).map_err(|e| AgentError::Web(e.to_string()))?,
         None => web::WebState::none(),
     });
+    let push = match &opts.remote_write {
+        Some(path) => Some(remote_write::RemoteWrite::load(path).map_err(AgentError::RemoteWrite)?),
+        None => None,
+    };
     let agent = Agent::start(&opts).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -532,7 +547,16 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
         })?;
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(listen = %local, version = env!("CARGO_PKG_VERSION"), "pgw-agent started");
-    tokio::spawn(locate(agent.shared.metrics.clone()));
+    let stop_push = CancellationToken::new();
+    let pusher = {
+        let (metrics, stop) = (agent.shared.metrics.clone(), stop_push.clone());
+        tokio::spawn(async move {
+            let located = locate(metrics.clone()).await;
+            if let Some(cfg) = push {
+                remote_write::run(cfg, located, metrics, stop).await;
+            }
+        })
+    };
     let stop_http = CancellationToken::new();
     let server = tokio::spawn(server::serve(
         listener,
@@ -566,6 +590,8 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
             "drain deadline passed: cancelling the runs still going"
         );
     }
+    stop_push.cancel();
+    let _ = pusher.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -587,6 +613,7 @@ mod tests {
             max_on_demand: 2,
             max_connections: 16,
             web_config: None,
+            remote_write: None,
         })
         .await
         .unwrap();
@@ -635,6 +662,7 @@ mod tests {
             max_on_demand: 2,
             max_connections: 16,
             web_config: None,
+            remote_write: None,
         })
         .await
         .unwrap();

@@ -462,6 +462,7 @@ mod tests {
             max_on_demand: 2,
             max_connections: 16,
             web_config: None,
+            remote_write: None,
         })
         .await
         .unwrap()
@@ -522,6 +523,7 @@ mod tests {
             max_on_demand,
             max_connections: 16,
             web_config: None,
+            remote_write: None,
         })
         .await
         .unwrap()

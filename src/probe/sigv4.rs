@@ -38,38 +38,57 @@ pub fn sign_request(
     creds: &Credentials,
     now: SystemTime,
 ) -> Result<(), ProbeError> {
+    let url = format!("https://{host}{}", req.path);
+    let added = signature_headers(
+        req.method.as_str(),
+        &url,
+        &req.headers,
+        &[],
+        ("execute-api", region),
+        creds,
+        now,
+    )?;
+    req.headers.extend(added);
+    Ok(())
+}
+
+/// The SigV4 headers (`authorization`, `x-amz-date`, session token, and `x-amz-content-sha256`
+/// when the body is not empty) of a `method` request to `url` with `headers` and `body`, for
+/// `(service, region)`.
+pub fn signature_headers(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    (service, region): (&str, &str),
+    creds: &Credentials,
+    now: SystemTime,
+) -> Result<Vec<(String, String)>, ProbeError> {
     let identity: Identity = creds.clone().into();
     let params: aws_sigv4::http_request::SigningParams<'_> = v4::SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("execute-api")
+        .name(service)
         .time(now)
         .settings(SigningSettings::default())
         .build()
         .map_err(|e| ProbeError::Sign(format!("signing parameters: {e}")))?
         .into();
-    let url = format!("https://{host}{}", req.path);
-    let headers: Vec<(&str, &str)> = req
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let signable = SignableRequest::new(
-        req.method.as_str(),
+        method,
         url,
-        headers.into_iter(),
-        SignableBody::Bytes(&[]),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
     )
     .map_err(|e| ProbeError::Sign(e.to_string()))?;
     let (instructions, _sig) = sign(signable, &params)
         .map_err(|e| ProbeError::Sign(e.to_string()))?
         .into_parts();
     let (new_headers, _) = instructions.into_parts();
-    for h in new_headers {
-        req.headers
-            .push((h.name().to_string(), h.value().to_string()));
-    }
-    Ok(())
+    Ok(new_headers
+        .into_iter()
+        .map(|h| (h.name().to_string(), h.value().to_string()))
+        .collect())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod dashboard;
 mod docs;
 mod prometheus;
 mod promkit;
+mod remote_write;
 mod scenarios;
 mod scripts;
 mod support;

@@ -358,8 +358,23 @@ impl Prometheus {
         Prometheus::launch(dir, &config)
     }
 
+    /// A Prometheus that scrapes nothing and receives remote write (`/api/v1/write`).
+    pub fn receiver() -> Prometheus {
+        let dir = temp_dir("prometheus");
+        Prometheus::launch_with(
+            dir,
+            "global: {evaluation_interval: 1s}\n",
+            &["--web.enable-remote-write-receiver"],
+        )
+    }
+
     /// Starts Prometheus on a free loopback port with `config` (YAML) in `dir`.
     pub fn launch(dir: PathBuf, config: &str) -> Prometheus {
+        Prometheus::launch_with(dir, config, &[])
+    }
+
+    /// [`Prometheus::launch`] with more command-line arguments.
+    pub fn launch_with(dir: PathBuf, config: &str, args: &[&str]) -> Prometheus {
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let mut last = String::new();
         for _ in 0..5 {
@@ -375,6 +390,7 @@ impl Prometheus {
                     dir.join("data").display()
                 ))
                 .arg(format!("--web.listen-address={addr}"))
+                .args(args)
                 .current_dir(&dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
