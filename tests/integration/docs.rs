@@ -96,3 +96,73 @@ fn the_lab_can_deny_exactly_the_operations_pgw_calls() {
         "lab DENIABLE_OPERATIONS and pgw's Operation differ"
     );
 }
+
+/// deploy/cloudformation/pgw-agent.yaml passes cfn-lint (the lab venv's), and its read policy is
+/// docs/iam-policy.json's, statement for statement (the role name of AssumeRole is a parameter,
+/// `pgw-read` by default).
+#[test]
+fn the_cloudformation_template_lints_clean_and_grants_the_documented_policy() {
+    let template = repo().join("deploy/cloudformation/pgw-agent.yaml");
+    let lint = pgw_lab::moto_venv().join("bin/cfn-lint");
+    let out = std::process::Command::new(&lint)
+        .arg(&template)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh installs it)", lint.display()));
+    assert!(
+        out.status.success(),
+        "cfn-lint: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value =
+        serde_norway::from_str(&std::fs::read_to_string(&template).unwrap()).unwrap();
+    let policies = t["Resources"]["AgentRole"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap();
+    let read = policies
+        .iter()
+        .find(|p| p["PolicyName"] == "pgw-read")
+        .expect("the pgw-read policy");
+    let mut in_template = read["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let docs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("docs/iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let assume = in_template
+        .iter_mut()
+        .find(|s| s["Sid"] == "PgwAssumeReadRolesInOtherAccounts")
+        .unwrap();
+    assert_eq!(
+        assume["Resource"]["Fn::Sub"],
+        "arn:${AWS::Partition}:iam::*:role/${ReadRoleName}"
+    );
+    assert_eq!(t["Parameters"]["ReadRoleName"]["Default"], "pgw-read");
+    assume["Resource"] = "arn:aws:iam::*:role/pgw-read".into();
+    // Actions and resources may be a string or a list: compare as lists.
+    let norm = |s: &serde_json::Value| {
+        let list = |v: &serde_json::Value| match v {
+            serde_json::Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        (
+            s["Sid"].clone(),
+            s["Effect"].clone(),
+            list(&s["Action"]),
+            list(&s["Resource"]),
+        )
+    };
+    let a: Vec<_> = in_template.iter().map(norm).collect();
+    let b: Vec<_> = docs["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(norm)
+        .collect();
+    assert_eq!(
+        a, b,
+        "the template's pgw-read policy and docs/iam-policy.json differ"
+    );
+}
