@@ -64,6 +64,14 @@ pub mod names {
     /// `pgw_config_last_reload_success_timestamp_seconds`: when it last succeeded.
     pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
         "pgw_config_last_reload_success_timestamp";
+    /// `pgw_discovery_probes`: discovered probes in use (not shadowed by a file, within the cap).
+    pub const DISCOVERY_PROBES: &str = "pgw_discovery_probes";
+    /// `pgw_discovery_probes_capped`: (API, stage) pairs left out past `max_probes`.
+    pub const DISCOVERY_CAPPED: &str = "pgw_discovery_probes_capped";
+    /// `pgw_discovery_last_success_timestamp_seconds`: when a refresh last succeeded.
+    pub const DISCOVERY_LAST_SUCCESS: &str = "pgw_discovery_last_success_timestamp";
+    /// `pgw_discovery_errors_total{operation}`: failed refreshes, by the AWS call that failed.
+    pub const DISCOVERY_ERRORS: &str = "pgw_discovery_errors";
     /// `pgw_agent_info{account,region,vpc_id,az,instance_id}`: where the agent runs on EC2 (IMDS).
     pub const AGENT_INFO: &str = "pgw_agent_info";
     /// `pgw_remote_write_samples_total{result}`: samples pushed by remote write: `sent`,
@@ -601,6 +609,8 @@ pub struct Metrics {
     rejected: Counter,
     agent_info: Family<AgentInfoLabels, Gauge>,
     pushed: Family<PushLabels, Counter>,
+    discovery: (Gauge, Gauge, Gauge<f64, AtomicU64>),
+    discovery_errors: Family<AwsErrorLabels, Counter>,
     push_last_success: Gauge<f64, AtomicU64>,
     push_queue: Gauge,
 }
@@ -694,7 +704,36 @@ impl Metrics {
             "Samples waiting to be pushed by remote write",
             push_queue.clone(),
         );
+        let discovery = (
+            Gauge::default(),
+            Gauge::default(),
+            Gauge::<f64, AtomicU64>::default(),
+        );
+        registry.register(
+            names::DISCOVERY_PROBES,
+            "Probes the last good discovery refresh found (--discovery), after max_probes",
+            discovery.0.clone(),
+        );
+        registry.register(
+            names::DISCOVERY_CAPPED,
+            "Private API stages discovery left out past max_probes",
+            discovery.1.clone(),
+        );
+        registry.register_with_unit(
+            names::DISCOVERY_LAST_SUCCESS,
+            "Unix time of the last good discovery refresh (0: none yet, or discovery off)",
+            Unit::Seconds,
+            discovery.2.clone(),
+        );
+        let discovery_errors = Family::<AwsErrorLabels, Counter>::default();
+        registry.register(
+            names::DISCOVERY_ERRORS,
+            "Failed discovery refreshes, by the AWS call that failed (the last good set stays)",
+            discovery_errors.clone(),
+        );
         Metrics {
+            discovery,
+            discovery_errors,
             pushed,
             push_last_success,
             push_queue,
@@ -835,6 +874,28 @@ impl Metrics {
         if result == PushResult::Sent {
             self.push_last_success.set(now_unix);
         }
+    }
+
+    /// Discovered probes in use (`kept`) and left out past `max_probes` (`capped`).
+    pub fn discovery_counts(&self, kept: usize, capped: usize) {
+        self.discovery
+            .0
+            .set(i64::try_from(kept).unwrap_or(i64::MAX));
+        self.discovery
+            .1
+            .set(i64::try_from(capped).unwrap_or(i64::MAX));
+    }
+
+    /// A good discovery refresh at `now_unix`.
+    pub fn discovery_succeeded(&self, now_unix: f64) {
+        self.discovery.2.set(now_unix);
+    }
+
+    /// A failed discovery refresh, by its failed call.
+    pub fn count_discovery_error(&self, operation: Operation) {
+        self.discovery_errors
+            .get_or_create(&AwsErrorLabels { operation })
+            .inc();
     }
 
     /// Samples waiting in the remote-write queue.
@@ -1207,6 +1268,9 @@ mod tests {
         m.count_run("3eqr0osoc3-test", RunResult::Skipped);
         m.count_log_lookup("3eqr0osoc3-test", LogsOutcome::Found);
         m.count_pushed(PushResult::Sent, 10, 1_700_000_000.0);
+        m.discovery_counts(3, 1);
+        m.discovery_succeeded(1_700_000_000.0);
+        m.count_discovery_error(Operation::GetRestApis);
         m.set_whereabouts(&crate::aws::imds::Whereabouts {
             account: "111122223333".into(),
             region: "us-east-1".into(),

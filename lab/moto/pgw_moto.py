@@ -619,6 +619,7 @@ def domain_read(operation, access_key, region, path, query):
 
 # API Gateway (REST): the operation of a GET by its path.
 APIGW_GETS = [
+    (re.compile(r"^/restapis/?$"), "GetRestApis"),
     (re.compile(r"^/restapis/[^/]+/?$"), "GetRestApi"),
     (re.compile(r"^/restapis/[^/]+/stages/?$"), "GetStages"),
     (re.compile(r"^/restapis/[^/]+/stages/[^/]+/?$"), "GetStage"),
@@ -727,6 +728,38 @@ def denied_response(operation, access_key, region, resource):
     return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
 
 
+def tag_rest_api(environ):
+    """API Gateway's TagResource on a REST API (`PUT /tags/{arn}`), which moto 5.2.5 does not
+    route: the tags merged into the API's own; the status line, or None for other requests."""
+    from urllib.parse import unquote
+    from moto.apigateway.models import apigateway_backends
+    from moto.iam import models as iam_models
+    from werkzeug.wrappers import Request
+
+    path = unquote(environ.get("PATH_INFO", ""))
+    if environ.get("REQUEST_METHOD") != "PUT" or not path.startswith("/tags/"):
+        return None
+    m = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not m or "/restapis/" not in path:
+        return "400 Bad Request"
+    key, region, _ = m.groups()
+    account = iam_models.get_account_id_from(key)
+    api_id = path.split("/restapis/", 1)[1].strip("/")
+    api = apigateway_backends[account][region].apis.get(api_id)
+    if api is None:
+        return "404 Not Found"
+    body = json.loads(Request(environ).get_data() or b"{}")
+    api.tags = dict(api.tags or {}, **body.get("tags", {}))
+    return "204 No Content"
+
+
+def deny(doc):
+    """Sets the operations answered AccessDenied (`{"denied": [...]}`), leaving the backends as
+    they are (a reseed would rebuild them)."""
+    DENIED.clear()
+    DENIED.update(doc.get("denied", []))
+
+
 def put_logs(doc):
     """Appends API Gateway's execution-log events for one request to the stage's log group (made
     on first use, as API Gateway does): `{account, region, group, stream, events: [{timestamp,
@@ -785,7 +818,8 @@ def main():
     def app(environ, start_response):
         with lock:
             # The lab's own endpoints: a JSON document in, `{"ok":true}` or the traceback out.
-            own = {"/_pgw/logs": put_logs, "/_pgw/seed": reseed}.get(environ.get("PATH_INFO"))
+            own = {"/_pgw/logs": put_logs, "/_pgw/seed": reseed,
+                   "/_pgw/deny": deny}.get(environ.get("PATH_INFO"))
             if own and environ.get("REQUEST_METHOD") == "POST":
                 from werkzeug.wrappers import Request, Response
                 try:
@@ -801,6 +835,10 @@ def main():
                 headers.append(("Content-Length", str(len(body))))
                 start_response(f"{status} {'Forbidden' if status == 403 else 'Bad Request'}", headers)
                 return [body]
+            tagged = tag_rest_api(environ)
+            if tagged is not None:
+                start_response(tagged, [("Content-Length", "0")])
+                return [b""]
             if op and op[0] in DOMAIN_READS:
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 status, headers, body = domain_read(op[0].split(":")[1], op[1], op[2], op[3], query)

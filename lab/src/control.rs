@@ -730,6 +730,15 @@ impl ControlPlane {
         post_json(self.addr(), "/_pgw/seed", seed)
     }
 
+    /// Answer `operations` with AccessDenied from now on, nothing else changed.
+    pub(crate) fn deny(&self, operations: &[String]) -> Result<(), String> {
+        post_json(
+            self.addr(),
+            "/_pgw/deny",
+            &serde_json::json!({ "denied": operations }),
+        )
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

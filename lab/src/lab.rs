@@ -450,6 +450,18 @@ impl Lab {
         self.apply_reach(&faults);
     }
 
+    /// Answer these AWS operations (as in [`crate::DENIABLE_OPERATIONS`]) with AccessDenied from
+    /// now on, leaving the control plane's resources as they are (resources a test made through
+    /// the AWS API included; [`Lab::set_faults`] would rebuild them).
+    pub fn deny_aws(&self, operations: &[&str]) {
+        if let Some(cp) = &self.control {
+            let ops: Vec<String> = operations.iter().map(|s| s.to_string()).collect();
+            if let Err(e) = cp.deny(&ops) {
+                tracing::warn!("deny_aws: {e}");
+            }
+        }
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> Faults {
         self.faults.get()

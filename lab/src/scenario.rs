@@ -829,6 +829,7 @@ pub const DENIABLE_OPERATIONS: &[&str] = &[
     "apigateway:GetDomainNameAccessAssociations",
     "apigateway:GetDomainName",
     "apigateway:GetBasePathMappings",
+    "apigateway:GetRestApis",
     "logs:FilterLogEvents",
     "sts:AssumeRole",
 ];

@@ -90,6 +90,11 @@ pub struct AgentArgs {
     /// sigv4 (region, role_arn), external_labels. Read at start.
     #[arg(long, env = "PGW_REMOTE_WRITE", value_name = "FILE")]
     pub remote_write: Option<PathBuf>,
+    /// Discover the private APIs this VPC can reach, as this TOML file's [[discovery]] blocks
+    /// say (regions, roles, tags, paths, interval, max_probes): one probe per API and stage,
+    /// beside the probe files (which win over a discovered duplicate). Read at start.
+    #[arg(long, env = "PGW_DISCOVERY", value_name = "FILE")]
+    pub discovery: Option<PathBuf>,
     /// Print a shell completion script and exit.
     #[arg(long, value_enum, value_name = "SHELL")]
     pub completions: Option<clap_complete::Shell>,
@@ -118,6 +123,7 @@ impl AgentArgs {
             max_connections: self.max_connections,
             web_config: self.web_config.clone(),
             remote_write: self.remote_write.clone(),
+            discovery: self.discovery.clone(),
         }
     }
 }

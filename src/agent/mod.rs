@@ -6,6 +6,7 @@
 //! SIGTERM drains.
 
 pub mod args;
+pub mod discovery;
 pub mod load;
 mod ondemand;
 mod pages;
@@ -48,6 +49,9 @@ pub enum AgentError {
     /// The remote-write file is invalid (exit code 2).
     #[error("--remote-write: {0}")]
     RemoteWrite(String),
+    /// The discovery file is invalid (exit code 2).
+    #[error("--discovery: {0}")]
+    Discovery(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -65,7 +69,10 @@ impl AgentError {
     pub fn is_config(&self) -> bool {
         matches!(
             self,
-            AgentError::Config(_) | AgentError::Web(_) | AgentError::RemoteWrite(_)
+            AgentError::Config(_)
+                | AgentError::Web(_)
+                | AgentError::RemoteWrite(_)
+                | AgentError::Discovery(_)
         )
     }
 }
@@ -87,6 +94,8 @@ pub struct Options {
     pub web_config: Option<PathBuf>,
     /// Push the agent's series by Prometheus remote write, as this file says.
     pub remote_write: Option<PathBuf>,
+    /// Discover probes as this file's `[[discovery]]` blocks say.
+    pub discovery: Option<PathBuf>,
 }
 
 /// A finding as shown on the status page.
@@ -373,6 +382,9 @@ pub struct Agent {
     pub shared: Arc<Shared>,
     scheduler: tokio::sync::Mutex<Scheduler<Probe>>,
     source: PathBuf,
+    /// With `--discovery`: the probes its last good refresh found (a probe file of the same API
+    /// and stage, or name, wins); the probe directory may then hold no file.
+    discovered: Option<Mutex<(Vec<crate::config::Config>, usize)>>,
 }
 
 impl Agent {
@@ -394,6 +406,7 @@ impl Agent {
             shared,
             scheduler: tokio::sync::Mutex::new(Scheduler::new(run, metrics, tracker)),
             source: opts.probes.clone(),
+            discovered: opts.discovery.as_ref().map(|_| Mutex::new((Vec::new(), 0))),
         });
         // At start there is no last good configuration: the caller reports the error.
         agent.load(false).await?;
@@ -418,6 +431,11 @@ impl Agent {
                 })
             });
         let metrics = &self.shared.metrics;
+        let loaded = match (loaded, &self.discovered) {
+            // With discovery, a directory without probe files is no error.
+            (Err(e), Some(_)) if e.message.starts_with("no probe files") => Ok(ProbeSet::default()),
+            (other, _) => other,
+        };
         let mut new = match loaded {
             Ok(s) => s,
             Err(e) => {
@@ -428,6 +446,20 @@ impl Agent {
                 return Err(e);
             }
         };
+        if let Some(found) = &self.discovered {
+            let (found, max) = found.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let files: Vec<&crate::config::Config> = new.probes.values().map(|p| &p.cfg).collect();
+            let (kept, capped) = discovery::unshadowed(&found, &files, max);
+            metrics.discovery_counts(kept.len(), capped);
+            for cfg in kept {
+                match Probe::new(cfg, PathBuf::from("(discovered)")) {
+                    Ok(p) => {
+                        new.probes.insert(p.name().to_string(), Arc::new(p));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "discovered probe not loaded"),
+                }
+            }
+        }
         let mut current = self
             .shared
             .probes
@@ -466,6 +498,56 @@ impl Agent {
         metrics.config_loaded(true, unix_now());
         tracing::info!(probes = n, added, changed, removed, "configuration loaded");
         Ok(n)
+    }
+
+    /// Refresh discovery on its interval (jittered) until `stop`: a good refresh replaces the
+    /// discovered probes and reloads; a failed one keeps the last good set.
+    async fn discover(
+        self: Arc<Self>,
+        specs: Vec<discovery::Discovery>,
+        vpc: Option<String>,
+        stop: CancellationToken,
+    ) {
+        let every = specs
+            .iter()
+            .map(|d| d.interval)
+            .min()
+            .unwrap_or(Duration::from_secs(600));
+        let metrics = self.shared.metrics.clone();
+        loop {
+            let mut found = Vec::new();
+            let max: usize = specs.iter().map(|d| d.max_probes).sum();
+            let mut failed = None;
+            for d in &specs {
+                let vpc = d.vpc_id.clone().or_else(|| vpc.clone());
+                match discovery::refresh(d, vpc.as_deref()).await {
+                    Ok(f) => found.extend(f),
+                    Err(f) => {
+                        failed = Some(f);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(f) => {
+                    tracing::warn!(operation = %f.operation, error = %f.error, "discovery refresh failed; keeping the last good set");
+                    metrics.count_discovery_error(f.operation);
+                }
+                None => {
+                    metrics.discovery_succeeded(unix_now());
+                    if let Some(d) = &self.discovered {
+                        *d.lock().unwrap_or_else(|e| e.into_inner()) = (found, max);
+                    }
+                    let _ = self.reload().await;
+                }
+            }
+            // ±10 % so that agents started together do not refresh together.
+            let jitter = every.mul_f64(0.9 + 0.2 * (unix_now().fract()));
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(jitter) => {}
+            }
+        }
     }
 
     /// Stop scheduling and wait for in-flight runs (scheduled and `/probe`).
@@ -538,6 +620,10 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
         Some(path) => Some(remote_write::RemoteWrite::load(path).map_err(AgentError::RemoteWrite)?),
         None => None,
     };
+    let specs = match &opts.discovery {
+        Some(path) => Some(discovery::Discovery::load(path).map_err(AgentError::Discovery)?),
+        None => None,
+    };
     let agent = Agent::start(&opts).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -550,10 +636,18 @@ pub async fn run(opts: Options, listen: SocketAddr) -> Result<(), AgentError> {
     let stop_push = CancellationToken::new();
     let pusher = {
         let (metrics, stop) = (agent.shared.metrics.clone(), stop_push.clone());
+        let agent = agent.clone();
         tokio::spawn(async move {
             let located = locate(metrics.clone()).await;
+            let discovering = specs.map(|s| {
+                let vpc = located.as_ref().map(|w| w.vpc_id.clone());
+                tokio::spawn(agent.discover(s, vpc, stop.clone()))
+            });
             if let Some(cfg) = push {
                 remote_write::run(cfg, located, metrics, stop).await;
+            }
+            if let Some(d) = discovering {
+                let _ = d.await;
             }
         })
     };
@@ -614,6 +708,7 @@ mod tests {
             max_connections: 16,
             web_config: None,
             remote_write: None,
+            discovery: None,
         })
         .await
         .unwrap();
@@ -663,6 +758,7 @@ mod tests {
             max_connections: 16,
             web_config: None,
             remote_write: None,
+            discovery: None,
         })
         .await
         .unwrap();

@@ -463,6 +463,7 @@ mod tests {
             max_connections: 16,
             web_config: None,
             remote_write: None,
+            discovery: None,
         })
         .await
         .unwrap()
@@ -524,6 +525,7 @@ mod tests {
             max_connections: 16,
             web_config: None,
             remote_write: None,
+            discovery: None,
         })
         .await
         .unwrap()

@@ -1071,6 +1071,8 @@ mod tests {
                     Operation::DescribeSubnets,
                     Operation::DescribeNetworkAcls,
                     Operation::DescribeVpcEndpointServicePermissions,
+                    // Discovery only (pgw-agent --discovery).
+                    Operation::GetRestApis,
                     // The custom-domain route only (its own tests above).
                     Operation::GetDomainNameAccessAssociations,
                     Operation::GetDomainName,

@@ -177,6 +177,56 @@ fn filter(name: &str, values: &[&str]) -> Filter {
     b.build()
 }
 
+impl SdkInventory {
+    /// GetRestApis, every page (bounded): the account's REST APIs in the region, each with its
+    /// tags.
+    pub async fn rest_apis(&self) -> Result<Vec<(RestApi, BTreeMap<String, String>)>, AwsError> {
+        let mut out = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let o = self
+                .main
+                .apigw
+                .get_rest_apis()
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(err)?;
+            for a in o.items() {
+                let api = RestApi {
+                    id: a.id().unwrap_or_default().to_string(),
+                    name: a.name().unwrap_or_default().to_string(),
+                    endpoint_types: a
+                        .endpoint_configuration()
+                        .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+                        .unwrap_or_default(),
+                    vpc_endpoint_ids: a
+                        .endpoint_configuration()
+                        .map(|e| e.vpc_endpoint_ids().to_vec())
+                        .unwrap_or_default(),
+                    policy: a
+                        .policy()
+                        .filter(|p| !p.trim().is_empty())
+                        .map(str::to_string),
+                    security_policy: None,
+                    disable_execute_api_endpoint: a.disable_execute_api_endpoint(),
+                    endpoint_access_mode: None,
+                };
+                let tags = a
+                    .tags()
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
+                out.push((api, tags));
+            }
+            position = o.position().map(str::to_string);
+            if position.is_none() || o.items().is_empty() || out.len() >= MAX_ITEMS {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 impl Inventory for SdkInventory {
     async fn get_rest_api(&self, api_id: &str) -> Result<Option<RestApi>, AwsError> {
         match self

@@ -93,6 +93,17 @@ pub fn read_bounded(path: &Path, cap: u64) -> Result<Vec<u8>, InvalidValue> {
 }
 
 /// Read and parse a probe file: a regular file of at most [`MAX_PROBE_FILE`] bytes of UTF-8.
+/// A probe made from probe-file text that no file holds (discovery builds its probes so, through
+/// the same validation as a file); `origin` names it in errors.
+pub fn probe_from_text(origin: &Path, src: &str) -> Result<super::Config, ConfigError> {
+    let file = parse_probe_file(origin, src)?;
+    super::build(
+        Some((origin, src, &file)),
+        &super::Overrides::default(),
+        super::env_region(),
+    )
+}
+
 pub fn read_probe_file(path: &Path) -> Result<(ProbeFile, String), ConfigError> {
     let bytes = read_bounded(path, MAX_PROBE_FILE).map_err(|m| ConfigError {
         location: path.display().to_string(),

@@ -37,6 +37,7 @@ pub enum Operation {
     GetDomainNameAccessAssociations,
     GetDomainName,
     GetBasePathMappings,
+    GetRestApis,
     AssumeRole,
 }
 
@@ -69,6 +70,7 @@ impl Operation {
         Operation::GetDomainNameAccessAssociations,
         Operation::GetDomainName,
         Operation::GetBasePathMappings,
+        Operation::GetRestApis,
         Operation::AssumeRole,
     ];
 
@@ -107,6 +109,7 @@ impl Operation {
             }
             Operation::GetDomainName => "apigateway:GetDomainName",
             Operation::GetBasePathMappings => "apigateway:GetBasePathMappings",
+            Operation::GetRestApis => "apigateway:GetRestApis",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }
@@ -144,6 +147,7 @@ impl Operation {
             Operation::GetDomainNameAccessAssociations => "apigateway:GET",
             Operation::GetDomainName => "apigateway:GET",
             Operation::GetBasePathMappings => "apigateway:GET",
+            Operation::GetRestApis => "apigateway:GET",
             Operation::AssumeRole => "sts:AssumeRole",
         }
     }

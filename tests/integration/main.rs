@@ -5,6 +5,7 @@ mod agent;
 mod alerts;
 mod cli;
 mod dashboard;
+mod discovery;
 mod docs;
 mod prometheus;
 mod promkit;
