@@ -51,7 +51,13 @@ fn dashboard_shape() {
     assert_eq!(input["pluginId"], "prometheus");
     assert_eq!(var(&d, "DS_PROMETHEUS")["type"], "datasource");
     assert_eq!(var(&d, "DS_PROMETHEUS")["query"], "prometheus");
-    for (name, label) in [("api_id", "api_id"), ("stage", "stage"), ("probe", "probe")] {
+    for (name, label) in [
+        ("account", "account"),
+        ("vpc_id", "vpc_id"),
+        ("api_id", "api_id"),
+        ("stage", "stage"),
+        ("probe", "probe"),
+    ] {
         let v = var(&d, name);
         assert_eq!(v["type"], "query", "{name}");
         assert!(
@@ -279,6 +285,9 @@ fn exposed(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// Agents pushing by remote write beside the scraped one.
+const FLEET: usize = 20;
+
 #[test]
 fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     let labs = Labs::new();
@@ -318,6 +327,28 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     let rules = repo_file("dashboards/alerts.yaml");
     let prom = Prometheus::start(&[&agent.addr], &[], &[rules]);
     prom.wait_targets_up();
+    // A fleet beside the scraped agent: 20 agents, each its own probe and account and VPC,
+    // pushing by remote write into the same Prometheus.
+    let fleet: Vec<(String, Agent)> = (1..=FLEET)
+        .map(|n| {
+            let name = format!("fleet-{n:02}");
+            let file = crate::promkit::temp_dir("fleet").join("remote-write.toml");
+            std::fs::write(
+                &file,
+                format!(
+                    "[remote_write]\nurl = \"http://{}/api/v1/write\"\ninterval = \"1s\"\n[remote_write.external_labels]\naccount = \"1000000000{n:02}\"\nvpc_id = \"vpc-0fleet{n:02}\"\n",
+                    prom.addr
+                ),
+            )
+            .unwrap();
+            let agent = Agent::start_with(
+                &[(name.as_str(), probe_toml(&name, &lab_list[0]))],
+                &[],
+                &["--remote-write", &file.display().to_string()],
+            );
+            (name, agent)
+        })
+        .collect();
     agent.metrics_until("a run of every probe", |m| {
         probes
             .iter()
@@ -331,13 +362,30 @@ fn every_dashboard_and_rule_expression_returns_data_in_a_real_prometheus() {
     );
 
     // The variables, as Grafana resolves them: each query returns values; selecting them all.
+    // account, vpc_id and az are All (`.*`, Grafana's default): the scraped agent's series have
+    // no account or VPC, the fleet's no AZ (no control plane), and All keeps both.
     let d = dashboard();
     let mut vars = BTreeMap::new();
+    for name in ["account", "vpc_id", "az"] {
+        let q = substitute(var(&d, name)["definition"].as_str().unwrap(), &vars);
+        let values = wait_until(&format!("values of ${name}"), || {
+            label_values(&prom, &q).and_then(|v| match name {
+                "account" if v.len() < FLEET => Err(format!("{} of {FLEET} accounts", v.len())),
+                _ if v.is_empty() => Err("none yet".into()),
+                _ => Ok(v),
+            })
+        });
+        if name == "account" {
+            assert_eq!(values.len(), FLEET, "{values:?}");
+        }
+        vars.insert(name.to_string(), ".*".to_string());
+    }
     for name in ["api_id", "stage", "probe"] {
         let q = substitute(var(&d, name)["definition"].as_str().unwrap(), &vars);
         let values = wait_until(&format!("values of ${name}"), || label_values(&prom, &q));
         if name == "probe" {
             let mut want: Vec<String> = probes.iter().map(|(p, _)| p.to_string()).collect();
+            want.extend(fleet.iter().map(|(n, _)| n.clone()));
             want.sort();
             assert_eq!(values, want);
         }

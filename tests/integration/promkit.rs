@@ -355,7 +355,8 @@ impl Prometheus {
                 toml_str(targets[0])
             );
         }
-        Prometheus::launch(dir, &config)
+        // Agents may also push (remote write) into it.
+        Prometheus::launch_with(dir, &config, &["--web.enable-remote-write-receiver"])
     }
 
     /// A Prometheus that scrapes nothing and receives remote write (`/api/v1/write`).
