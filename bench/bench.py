@@ -10,6 +10,9 @@ Four benchmarks, each repeated --runs times with fresh processes, reported as me
   verdict   pgw-doctor time to verdict on the lab: healthy chain with control plane, a chain failing
             at API Gateway whose execution log is read, and a chain where every layer blackholes
             (must stop at its deadline)
+  fleet     (not in the default set) 20 agents pushing by remote write into one Prometheus, against
+            the same 20 without: samples/s pushed, CPU and RSS per agent; and one agent with 10 000
+            targets, with and without remote write. Its own table: bench/README.md "Fleet".
 
 Traffic stays on 127.0.0.0/8 and inside the two network namespaces this script creates.
 Results: bench/results/latest.json, and the table between the markers in bench/README.md.
@@ -206,6 +209,119 @@ def load(args):
     out = subprocess.run([bench_bin("pgw-bench"), "load"] + args, check=True, capture_output=True,
                          text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+# --- fleet -------------------------------------------------------------------------------------
+
+PROM_RECEIVER = "127.201.0.30:9090"
+
+
+def start_receiver(ps, work):
+    """A Prometheus that scrapes nothing and receives remote write."""
+    d = f"{work}/prometheus"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/prometheus.yml", "w") as f:
+        f.write("global: {evaluation_interval: 15s}\n")
+    p = ps.start(["prometheus", f"--config.file={d}/prometheus.yml", f"--storage.tsdb.path={d}/data",
+                  f"--web.listen-address={PROM_RECEIVER}", "--web.enable-remote-write-receiver"],
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(f"http://{PROM_RECEIVER}/-/ready", p, "prometheus", timeout=60)
+    return p
+
+
+def write_remote_write(path, account, vpc, interval):
+    with open(path, "w") as f:
+        f.write(f"""[remote_write]
+url = "http://{PROM_RECEIVER}/api/v1/write"
+interval = "{interval}"
+[remote_write.external_labels]
+account = "{account}"
+vpc_id = "{vpc}"
+""")
+
+
+def agents_window(agents, warm, window):
+    """Per agent (pid, listen): CPU %, RSS and remote-write samples/s over `window` after `warm`."""
+    time.sleep(warm)
+    before = [(stat(pid), http_get(f"http://{listen}/metrics").decode()) for pid, listen in agents]
+    time.sleep(window)
+    after = [(stat(pid), http_get(f"http://{listen}/metrics").decode()) for pid, listen in agents]
+    out = []
+    for (s0, m0), (s1, m1) in zip(before, after):
+        sent = (metric_sum(m1, 'pgw_remote_write_samples_total{result="sent"}')
+                - metric_sum(m0, 'pgw_remote_write_samples_total{result="sent"}'))
+        out.append({"cpu_percent": 100 * (s1["cpu_seconds"] - s0["cpu_seconds"]) / window,
+                    "rss_mib": s1["rss_kib"] / 1024, "samples_per_s": sent / window})
+    return out
+
+
+def bench_fleet(opt, work):
+    n_agents = 4 if opt.quick else 20
+    warm, window = (6, 10) if opt.quick else (15, 30)
+    rows = []
+    with Procs() as ps:
+        ca = start_server(ps, work)
+        start_receiver(ps, work)
+        for push in (False, True):
+            for run in range(opt.runs):
+                with Procs() as one:
+                    agents = []
+                    for n in range(n_agents):
+                        d = f"{work}/fleet-{int(push)}-{run}-{n}"
+                        os.makedirs(d, exist_ok=True)
+                        write_probe(f"{d}/p.toml", f"fleet-{n:02d}", DNS2, ca, ["/", "/a"], interval="5s")
+                        listen = f"127.201.1.{n + 1}:9116"
+                        argv = [bench_bin("pgw-agent"), "--probes", d, "--listen", listen]
+                        if push:
+                            write_remote_write(f"{d}/rw.conf", f"1000000000{n:02d}", f"vpc-0fleet{n:02d}", "5s")
+                            argv += ["--remote-write", f"{d}/rw.conf"]
+                        p = one.start(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        wait_http(f"http://{listen}/healthz", p, "pgw-agent")
+                        agents.append((p.pid, listen))
+                    per = agents_window(agents, warm, window)
+                    rows.append({"case": f"{n_agents} agents, 2 targets each, " + ("pushing every 5 s" if push else "scraped only"),
+                                 "remote_write": push, "agents": n_agents,
+                                 "cpu_percent": median([a["cpu_percent"] for a in per]),
+                                 "rss_mib": median([a["rss_mib"] for a in per]),
+                                 "samples_per_s": median([a["samples_per_s"] for a in per])})
+                    log(f"fleet {json.dumps(rows[-1])}")
+        # One agent, 10 000 targets (1 000 files x 2 addresses x 5 paths), with and without.
+        targets = 1000 if opt.quick else 10000
+        probes = f"{work}/fleet-big"
+        os.makedirs(probes, exist_ok=True)
+        interval = 5 if opt.quick else 30
+        for i in range(targets // 10):
+            write_probe(f"{probes}/s{i}.toml", f"s{i}", DNS2, ca, ["/", "/a", "/b", "/c", "/d"],
+                        interval=f"{interval}s")
+        write_remote_write(f"{work}/big-rw.conf", "100000000099", "vpc-0big", f"{interval}s")
+        for push in (False, True):
+            for run in range(opt.runs):
+                with Procs() as one:
+                    argv = [bench_bin("pgw-agent"), "--probes", probes, "--listen", AGENT_LISTEN]
+                    if push:
+                        argv += ["--remote-write", f"{work}/big-rw.conf"]
+                    p = one.start(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    wait_http(f"http://{AGENT_LISTEN}/healthz", p, "pgw-agent")
+                    per = agents_window([(p.pid, AGENT_LISTEN)], interval + 5, 2 * interval)
+                    rows.append({"case": f"1 agent, {targets} targets, " + (f"pushing every {interval} s" if push else "scraped only"),
+                                 "remote_write": push, "agents": 1, **per[0]})
+                    log(f"fleet {json.dumps(rows[-1])}")
+    return rows
+
+
+def fleet_table(rows):
+    out = ["| case | CPU % per agent | RSS MiB per agent | samples/s pushed per agent |",
+           "| --- | --- | --- | --- |"]
+    cases = []
+    for r in rows:
+        if r["case"] not in cases:
+            cases.append(r["case"])
+    for c in cases:
+        rs = [r for r in rows if r["case"] == c]
+        out.append(f"| {c} | {fmt(median([r['cpu_percent'] for r in rs]), 2)} | "
+                   f"{fmt(median([r['rss_mib'] for r in rs]), 1)} | "
+                   f"{fmt(median([r['samples_per_s'] for r in rs]), 1)} |")
+    return "\n".join(out)
 
 
 # --- cpu ---------------------------------------------------------------------------------------
@@ -673,7 +789,8 @@ def main():
            "scale": (bench_scale, lambda rows: median_by(rows, "targets")),
            "idle": (bench_idle, lambda rows: median_by(rows, "scenario")),
            "accuracy": (bench_accuracy, summarize_accuracy),
-           "verdict": (bench_verdict, summarize_verdict)}
+           "verdict": (bench_verdict, summarize_verdict),
+           "fleet": (bench_fleet, lambda rows: rows)}
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(), "runs": opt.runs, "quick": opt.quick, "raw": {}, "summary": {}}
     with tempfile.TemporaryDirectory(prefix="pgw-bench-") as work:
@@ -682,6 +799,15 @@ def main():
             log(f"== {b}")
             res["raw"][b] = run(opt, work)
             res["summary"][b] = summarize(res["raw"][b])
+    if opt.benchmarks == ["fleet"]:
+        text = fleet_table(res["raw"]["fleet"])
+        print(text)
+        os.makedirs(f"{HERE}/results", exist_ok=True)
+        with open(f"{HERE}/results/{'fleet-quick' if opt.quick else 'fleet'}.json", "w") as f:
+            json.dump(res, f, indent=1)
+        if not opt.quick and not opt.no_readme:
+            rewrite_readme("fleet", f"{res['date']}, {res['machine']['cpus']} CPUs ({res['machine']['cpu_model']}), runs: {opt.runs} (medians)\n\n" + text)
+        return
     text = table(res)
     print(text)
     os.makedirs(f"{HERE}/results", exist_ok=True)
