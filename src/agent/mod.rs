@@ -385,6 +385,18 @@ pub struct Agent {
     /// With `--discovery`: the probes its last good refresh found (a probe file of the same API
     /// and stage, or name, wins); the probe directory may then hold no file.
     discovered: Option<Mutex<(Vec<crate::config::Config>, usize)>>,
+    /// What discovery last did, for the status page (`None`: discovery off).
+    pub discovery_status: Mutex<Option<DiscoveryStatus>>,
+}
+
+/// Discovery as the status page shows it.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryStatus {
+    pub in_use: usize,
+    pub capped: usize,
+    pub last_success: Option<SystemTime>,
+    /// The last failed refresh: its call and error.
+    pub last_error: Option<String>,
 }
 
 impl Agent {
@@ -407,6 +419,9 @@ impl Agent {
             scheduler: tokio::sync::Mutex::new(Scheduler::new(run, metrics, tracker)),
             source: opts.probes.clone(),
             discovered: opts.discovery.as_ref().map(|_| Mutex::new((Vec::new(), 0))),
+            discovery_status: Mutex::new(
+                opts.discovery.as_ref().map(|_| DiscoveryStatus::default()),
+            ),
         });
         // At start there is no last good configuration: the caller reports the error.
         agent.load(false).await?;
@@ -451,6 +466,14 @@ impl Agent {
             let files: Vec<&crate::config::Config> = new.probes.values().map(|p| &p.cfg).collect();
             let (kept, capped) = discovery::unshadowed(&found, &files, max);
             metrics.discovery_counts(kept.len(), capped);
+            if let Some(s) = self
+                .discovery_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                (s.in_use, s.capped) = (kept.len(), capped);
+            }
             for cfg in kept {
                 match Probe::new(cfg, PathBuf::from("(discovered)")) {
                     Ok(p) => {
@@ -532,9 +555,25 @@ impl Agent {
                 Some(f) => {
                     tracing::warn!(operation = %f.operation, error = %f.error, "discovery refresh failed; keeping the last good set");
                     metrics.count_discovery_error(f.operation);
+                    if let Some(s) = self
+                        .discovery_status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_mut()
+                    {
+                        s.last_error = Some(format!("{}: {}", f.operation, f.error));
+                    }
                 }
                 None => {
                     metrics.discovery_succeeded(unix_now());
+                    if let Some(s) = self
+                        .discovery_status
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .as_mut()
+                    {
+                        (s.last_success, s.last_error) = (Some(SystemTime::now()), None);
+                    }
                     if let Some(d) = &self.discovered {
                         *d.lock().unwrap_or_else(|e| e.into_inner()) = (found, max);
                     }

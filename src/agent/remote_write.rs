@@ -250,37 +250,31 @@ pub mod wire {
 /// One sample line of an exposition: name, labels, value.
 pub type Line = (String, Vec<(String, String)>, f64);
 
-/// The series of a Prometheus text exposition (0.0.4): one [`Line`] per sample line.
-pub fn parse_exposition(text: &str) -> Vec<Line> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let name = &line[..name_end];
-        let mut rest = &line[name_end..];
-        let mut labels = Vec::new();
-        if let Some(r) = rest.strip_prefix('{') {
-            let Some((parsed, after)) = parse_labels(r) else {
-                continue;
-            };
-            labels = parsed;
-            rest = after;
-        }
-        let value = rest.split_whitespace().next().unwrap_or("");
-        let value = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => match v.parse::<f64>() {
-                Ok(x) => x,
-                Err(_) => continue,
-            },
-        };
-        out.push((name.to_string(), labels, value));
+/// The series of a Prometheus text exposition (0.0.4): one [`Line`] per sample line, lazily.
+pub fn parse_exposition(text: &str) -> impl Iterator<Item = Line> + '_ {
+    text.lines().filter_map(parse_line)
+}
+
+fn parse_line(line: &str) -> Option<Line> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
     }
-    out
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = &line[..name_end];
+    let mut rest = &line[name_end..];
+    let mut labels = Vec::new();
+    if let Some(r) = rest.strip_prefix('{') {
+        let (parsed, after) = parse_labels(r)?;
+        labels = parsed;
+        rest = after;
+    }
+    let value = match rest.split_whitespace().next().unwrap_or("") {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse::<f64>().ok()?,
+    };
+    Some((name.to_string(), labels, value))
 }
 
 /// `k="v",…}` (escapes `\\`, `\"`, `\n`); the labels and what follows the `}`.
@@ -317,12 +311,30 @@ struct Batch {
     samples: usize,
 }
 
-/// The registry's series at `now_ms` with `external` labels (a series' own label wins), as one
-/// snappy-compressed `WriteRequest`.
-fn batch(exposition: &str, external: &BTreeMap<String, String>, now_ms: i64) -> Batch {
+/// At most this many series per `WriteRequest`: an interval's series go in several, so that the
+/// owned copies of one chunk only are alive at a time (an agent with 10 000 targets exposes
+/// ~150 000 series).
+const CHUNK: usize = 5_000;
+
+/// The registry's series at `now_ms` with `external` labels (a series' own label wins), as
+/// snappy-compressed `WriteRequest`s of at most [`CHUNK`] series.
+fn batches(exposition: &str, external: &BTreeMap<String, String>, now_ms: i64) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut lines = parse_exposition(exposition).peekable();
+    while lines.peek().is_some() {
+        out.push(batch(lines.by_ref().take(CHUNK), external, now_ms));
+    }
+    out
+}
+
+fn batch(
+    lines: impl Iterator<Item = Line>,
+    external: &BTreeMap<String, String>,
+    now_ms: i64,
+) -> Batch {
     use prost::Message;
     let mut req = wire::WriteRequest::default();
-    for (name, labels, value) in parse_exposition(exposition) {
+    for (name, labels, value) in lines {
         let mut all: BTreeMap<String, String> = external.clone();
         all.extend(labels);
         all.insert("__name__".into(), name);
@@ -629,7 +641,9 @@ pub async fn run(
             _ = tick.tick() => {
                 let (text, _) = super::server::render(pusher.metrics.registry(), false);
                 let now_ms = (now_unix() * 1000.0) as i64;
-                pusher.enqueue(batch(&text, &pusher.external, now_ms));
+                for b in batches(&text, &pusher.external, now_ms) {
+                    pusher.enqueue(b);
+                }
             }
         }
     }
@@ -666,7 +680,7 @@ mod tests {
     #[test]
     fn the_exposition_becomes_series_with_external_labels() {
         let text = "# HELP x y\n# TYPE pgw_finding gauge\npgw_finding{probe=\"a\",id=\"b\",path=\"q\\\"uote\"} 1\npgw_build_info{version=\"0.1.0\"} 1\nup 0\nh_bucket{le=\"+Inf\"} 3\n";
-        let s = parse_exposition(text);
+        let s: Vec<Line> = parse_exposition(text).collect();
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].1[2], ("path".to_string(), "q\"uote".to_string()));
         let external: BTreeMap<String, String> = [
@@ -675,7 +689,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let b = batch(text, &external, 1_700_000_000_000);
+        let b = &batches(text, &external, 1_700_000_000_000)[0];
         assert_eq!(b.samples, 4);
         let raw = snap::raw::Decoder::new().decompress_vec(&b.body).unwrap();
         let req = <wire::WriteRequest as prost::Message>::decode(raw.as_slice()).unwrap();
@@ -685,6 +699,16 @@ mod tests {
         // The series' own label wins over an external one.
         assert_eq!(first.labels[4].value, "a");
         assert_eq!(first.samples[0].timestamp, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn an_interval_with_many_series_goes_in_chunks() {
+        let text: String = (0..CHUNK * 2 + 3)
+            .map(|i| format!("s{{i=\"{i}\"}} 1\n"))
+            .collect();
+        let b = batches(&text, &BTreeMap::new(), 0);
+        let sizes: Vec<usize> = b.iter().map(|b| b.samples).collect();
+        assert_eq!(sizes, [CHUNK, CHUNK, 3]);
     }
 
     #[test]

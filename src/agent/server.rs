@@ -386,6 +386,33 @@ fn status_page(agent: &Agent) -> String {
          <a href=\"/healthz\">healthz</a></p>",
         env!("CARGO_PKG_VERSION")
     );
+    let discovery = agent
+        .discovery_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    if let Some(d) = discovery {
+        let last = d.last_success.map_or("none yet".to_string(), |t| {
+            let ago = SystemTime::now()
+                .duration_since(t)
+                .map_or(0, |d| d.as_secs());
+            format!("{ago}s ago")
+        });
+        let error = d
+            .last_error
+            .map(|e| {
+                format!(
+                    " &middot; <span class=\"bad\">last refresh failed: {}</span>",
+                    esc(&e)
+                )
+            })
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<p>discovery: {} probes in use, {} left out past max_probes &middot; last good refresh {last}{error}</p>",
+            d.in_use, d.capped
+        );
+    }
     h.push_str(
         "<table>\n<tr><th>probe</th><th>API</th><th>interval</th><th>last result</th>\
          <th>duration</th><th>active findings</th></tr>\n",

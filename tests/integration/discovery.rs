@@ -149,5 +149,12 @@ fn discovery_follows_the_apis_the_vpc_can_reach() {
         m.contains("pgw_discovery_errors_total{operation=\"apigateway:GetRestApis\"}")
     });
     assert!(has_probe(&m, &format!("{b}-v1")), "{m}");
+    // The status page says so.
+    let (_, page) = crate::promkit::http(&agent.addr, "GET", "/").unwrap();
+    assert!(page.contains("discovery: 2 probes in use"), "{page}");
+    assert!(
+        page.contains("last refresh failed: apigateway:GetRestApis"),
+        "{page}"
+    );
     labs.stop(lab);
 }
