@@ -77,6 +77,17 @@ impl SdkInventory {
     }
 }
 
+/// `endpointConfiguration.types`, as strings.
+fn endpoint_types(e: Option<&aws_sdk_apigateway::types::EndpointConfiguration>) -> Vec<String> {
+    e.map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// A policy document, `None` when absent or blank.
+fn non_empty(p: Option<&str>) -> Option<String> {
+    p.filter(|p| !p.trim().is_empty()).map(str::to_string)
+}
+
 /// A read of one thing that is not there: `None`, not an error.
 fn none_if_not_found<T>(e: AwsError) -> Result<Option<T>, AwsError> {
     if e.is_not_found() {
@@ -197,18 +208,12 @@ impl SdkInventory {
                 let api = RestApi {
                     id: a.id().unwrap_or_default().to_string(),
                     name: a.name().unwrap_or_default().to_string(),
-                    endpoint_types: a
-                        .endpoint_configuration()
-                        .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
-                        .unwrap_or_default(),
+                    endpoint_types: endpoint_types(a.endpoint_configuration()),
                     vpc_endpoint_ids: a
                         .endpoint_configuration()
                         .map(|e| e.vpc_endpoint_ids().to_vec())
                         .unwrap_or_default(),
-                    policy: a
-                        .policy()
-                        .filter(|p| !p.trim().is_empty())
-                        .map(str::to_string),
+                    policy: non_empty(a.policy()),
                     security_policy: None,
                     disable_execute_api_endpoint: a.disable_execute_api_endpoint(),
                     endpoint_access_mode: None,
@@ -240,18 +245,12 @@ impl Inventory for SdkInventory {
             Ok(o) => Ok(Some(RestApi {
                 id: o.id().unwrap_or(api_id).to_string(),
                 name: o.name().unwrap_or_default().to_string(),
-                endpoint_types: o
-                    .endpoint_configuration()
-                    .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
-                    .unwrap_or_default(),
+                endpoint_types: endpoint_types(o.endpoint_configuration()),
                 vpc_endpoint_ids: o
                     .endpoint_configuration()
                     .map(|e| e.vpc_endpoint_ids().to_vec())
                     .unwrap_or_default(),
-                policy: o
-                    .policy()
-                    .filter(|p| !p.trim().is_empty())
-                    .map(str::to_string),
+                policy: non_empty(o.policy()),
                 security_policy: o.security_policy().map(|p| p.as_str().to_string()),
                 disable_execute_api_endpoint: o.disable_execute_api_endpoint(),
                 endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
@@ -317,17 +316,11 @@ impl Inventory for SdkInventory {
                 name: o.domain_name().unwrap_or(name).to_string(),
                 id: o.domain_name_id().map(str::to_string),
                 arn: o.domain_name_arn().map(str::to_string),
-                endpoint_types: o
-                    .endpoint_configuration()
-                    .map(|e| e.types().iter().map(|t| t.as_str().to_string()).collect())
-                    .unwrap_or_default(),
+                endpoint_types: endpoint_types(o.endpoint_configuration()),
                 status: o.domain_name_status().map(|s| s.as_str().to_string()),
                 status_message: o.domain_name_status_message().map(str::to_string),
                 certificate_arn: o.certificate_arn().map(str::to_string),
-                policy: o
-                    .policy()
-                    .filter(|p| !p.trim().is_empty())
-                    .map(str::to_string),
+                policy: non_empty(o.policy()),
                 endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
                 routing_mode: o.routing_mode().map(|m| m.as_str().to_string()),
             })),
