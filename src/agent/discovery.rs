@@ -73,15 +73,8 @@ impl Discovery {
     /// Read and validate `path` (`path:line:column` when TOML says where).
     pub fn load(path: &Path) -> Result<Vec<Discovery>, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let spec: FileSpec = toml::from_str(&text).map_err(|e| match e.span() {
-            Some(s) => {
-                let before = &text[..s.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!("{}:{line}:{col}: {}", path.display(), e.message())
-            }
-            None => format!("{}: {}", path.display(), e.message()),
-        })?;
+        let spec: FileSpec = toml::from_str(&text)
+            .map_err(|e| crate::config::toml_error(path, &text, &e).to_string())?;
         let at = |m: String| format!("{}: {m}", path.display());
         spec.discovery
             .into_iter()

@@ -161,24 +161,14 @@ impl RemoteWrite {
     /// Read and validate `path`; the error names `path:line:column` when TOML says where.
     pub fn load(path: &Path) -> Result<RemoteWrite, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        RemoteWrite::parse(&text).map_err(|(at, msg)| match at {
-            Some((line, col)) => format!("{}:{line}:{col}: {msg}", path.display()),
-            None => format!("{}: {msg}", path.display()),
-        })
+        RemoteWrite::parse(path, &text)
     }
 
-    fn parse(text: &str) -> Result<RemoteWrite, (Option<(usize, usize)>, String)> {
-        let spec: FileSpec = toml::from_str(text).map_err(|e| {
-            let at = e.span().map(|s| {
-                let before = &text[..s.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                (line, col)
-            });
-            (at, e.message().to_string())
-        })?;
+    fn parse(path: &Path, text: &str) -> Result<RemoteWrite, String> {
+        let spec: FileSpec = toml::from_str(text)
+            .map_err(|e| crate::config::toml_error(path, text, &e).to_string())?;
         let s = spec.remote_write;
-        let plain = |m: String| (None, m);
+        let plain = |m: String| format!("{}: {m}", path.display());
         let url = Url::parse(&s.url).map_err(plain)?;
         let interval = match &s.interval {
             Some(i) => {
@@ -656,25 +646,30 @@ mod tests {
 
     #[test]
     fn the_file_is_validated_with_its_position() {
+        let f = Path::new("rw.toml");
         let ok = RemoteWrite::parse(
+            f,
             "[remote_write]\nurl = \"https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write\"\n[remote_write.sigv4]\nregion = \"us-east-1\"\n[remote_write.external_labels]\nfleet = \"prod\"\n",
         )
         .unwrap();
         assert!(ok.url.https && ok.url.port == 443);
         assert_eq!(ok.url.path, "/workspaces/ws-1/api/v1/remote_write");
         assert_eq!(ok.interval, Duration::from_secs(30));
-        let (at, msg) =
-            RemoteWrite::parse("[remote_write]\nurl = \"http://a\"\nintervall = \"1s\"\n")
-                .err()
-                .unwrap();
-        assert_eq!(at, Some((3, 1)), "{msg}");
-        let (_, msg) = RemoteWrite::parse(
+        let msg = RemoteWrite::parse(
+            f,
+            "[remote_write]\nurl = \"http://a\"\nintervall = \"1s\"\n",
+        )
+        .err()
+        .unwrap();
+        assert!(msg.starts_with("rw.toml:3:1: "), "{msg}");
+        let msg = RemoteWrite::parse(
+            f,
             "[remote_write]\nurl = \"http://a:9090/api/v1/write\"\n[remote_write.external_labels]\n__x = \"1\"\n",
         )
         .err()
         .unwrap();
         assert!(msg.contains("not a label name"), "{msg}");
-        assert!(RemoteWrite::parse("[remote_write]\nurl = \"ftp://a\"\n").is_err());
+        assert!(RemoteWrite::parse(f, "[remote_write]\nurl = \"ftp://a\"\n").is_err());
     }
 
     #[test]

@@ -52,16 +52,20 @@ pub fn file_position(path: &Path, src: &str, offset: usize) -> String {
 
 /// Parse a probe file's text. Syntax errors and unknown keys name `file:line:column`.
 pub fn parse_probe_file(path: &Path, src: &str) -> Result<ProbeFile, ConfigError> {
-    toml::from_str::<ProbeFile>(src).map_err(|e| {
-        let location = match e.span() {
-            Some(span) => file_position(path, src, span.start),
-            None => path.display().to_string(),
-        };
-        ConfigError {
-            location,
-            message: e.message().trim().replace('\n', " "),
-        }
-    })
+    toml::from_str::<ProbeFile>(src).map_err(|e| toml_error(path, src, &e))
+}
+
+/// A TOML error in `src` (read from `path`) as one line naming `file:line:column` when TOML says
+/// where: the probe files' and the agent's other TOML files' (remote write, discovery).
+pub fn toml_error(path: &Path, src: &str, e: &toml::de::Error) -> ConfigError {
+    let location = match e.span() {
+        Some(span) => file_position(path, src, span.start),
+        None => path.display().to_string(),
+    };
+    ConfigError {
+        location,
+        message: e.message().trim().replace('\n', " "),
+    }
 }
 
 /// Probe files larger than this are refused (a probe file is a few hundred bytes).

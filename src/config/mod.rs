@@ -19,8 +19,8 @@ use toml::Spanned;
 
 pub use crate::facts::{InvokeVia, TlsVersion};
 pub use file::{
-    file_position, parse_probe_file, probe_from_text, read_bounded, read_probe_file, ProbeFile,
-    MAX_PROBE_FILE,
+    file_position, parse_probe_file, probe_from_text, read_bounded, read_probe_file, toml_error,
+    ProbeFile, MAX_PROBE_FILE,
 };
 pub use flags::Overrides;
 pub use validate::{
