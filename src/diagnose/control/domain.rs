@@ -2,7 +2,7 @@
 //! domain's policy, its base path mappings, and the domain's DNS record against the endpoint.
 
 use crate::facts::control::{DomainFacts, DomainName, Endpoint};
-use crate::facts::{DnsOutcome, Facts, InvokeVia};
+use crate::facts::{Facts, InvokeVia};
 use crate::finding::{Finding, FindingId};
 
 use super::super::policy::{self, Decision};
@@ -29,7 +29,7 @@ pub(super) fn domain_rules(
     }
     let name = f.target.domain_name.as_deref().unwrap_or_default();
     if let Some(e) = ep {
-        dns_rule(f, name, e, out);
+        dns_rule(e, data, out);
         association_rule(name, d, e, data, out);
     }
     if let Some(dom) = &d.domain {
@@ -41,30 +41,20 @@ pub(super) fn domain_rules(
     mapping_rule(f, name, d, out);
 }
 
-/// The domain resolves, at every resolver that answered, to none of the endpoint's ENIs, or
-/// nowhere: its record is missing or points elsewhere.
-fn dns_rule(f: &Facts, name: &str, e: &Endpoint, out: &mut Vec<Confirmed>) {
+/// The probes found the domain resolving nowhere, or to none of the endpoint's ENIs (its record is
+/// missing or points elsewhere); EC2 says which ENIs the endpoint has.
+fn dns_rule(e: &Endpoint, data: &[Finding], out: &mut Vec<Confirmed>) {
     let ips = e.ips();
-    let answered: Vec<_> = f.dns.iter().filter(|d| d.outcome.is_answer()).collect();
-    let nowhere = !f.dns.is_empty()
-        && f.dns
-            .iter()
-            .all(|d| matches!(d.outcome, DnsOutcome::NxDomain | DnsOutcome::NoData));
-    let elsewhere = !answered.is_empty()
-        && answered
-            .iter()
-            .all(|d| d.addrs.iter().all(|a| !ips.contains(a)));
-    if ips.is_empty() || !(nowhere || elsewhere) {
+    let Some(seen) = data
+        .iter()
+        .find(|x| x.id == FindingId::CustomDomainDnsNotEndpoint)
+    else {
+        return;
+    };
+    if ips.is_empty() {
         return;
     }
-    let mut ev: Vec<String> = f
-        .dns
-        .iter()
-        .map(|d| match d.outcome.is_answer() {
-            true => format!("{name} -> {:?} (resolver {})", d.addrs, d.resolver),
-            false => format!("{name}: {} (resolver {})", d.outcome.as_str(), d.resolver),
-        })
-        .collect();
+    let mut ev = seen.evidence.clone();
     ev.push(format!(
         "ec2:DescribeVpcEndpoints {}: its ENIs are {:?}; its DNS names: {}",
         e.id,
