@@ -125,7 +125,9 @@ pub struct Failed {
 pub async fn refresh(d: &Discovery, vpc: Option<&str>) -> Result<Vec<Config>, Failed> {
     let mut all: Vec<Config> = Vec::new();
     for region in &d.regions {
-        let inv = SdkInventory::new(region, d.aws_endpoint_url.as_deref(), &d.roles).await;
+        let inv =
+            super::load::shared_inventory(region, d.aws_endpoint_url.as_deref(), &d.roles).await;
+        let inv: &SdkInventory = &inv;
         // This VPC's execute-api endpoints (in this account).
         let service = format!("com.amazonaws.{region}.execute-api");
         let mut filters = vec![("service-name", service.as_str())];
@@ -144,17 +146,9 @@ pub async fn refresh(d: &Discovery, vpc: Option<&str>) -> Result<Vec<Config>, Fa
             .filter(|e| e.state() == crate::facts::control::EndpointState::Available)
             .map(|e| (e.id, e.vpc_id))
             .collect();
-        let mut accounts = vec![None];
-        accounts.extend(d.roles.keys().map(|a| Some(a.as_str())));
-        for account in accounts {
-            let reader = match account {
-                None => None,
-                Some(a) => inv.in_account(a),
-            };
-            let reader = reader.as_ref().unwrap_or(&inv);
-            if account.is_some() && std::ptr::eq(reader, &inv) {
-                continue;
-            }
+        // This account, then each account with a role.
+        let others: Vec<SdkInventory> = d.roles.keys().filter_map(|a| inv.in_account(a)).collect();
+        for reader in std::iter::once(inv).chain(others.iter()) {
             let apis = reader.rest_apis().await.map_err(|error| Failed {
                 operation: Operation::GetRestApis,
                 error,

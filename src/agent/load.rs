@@ -65,18 +65,27 @@ static CLIENTS: tokio::sync::Mutex<BTreeMap<ClientsKey, Weak<SdkInventory>>> =
 
 /// The shared clients for `cfg`, built when no probe holds them.
 async fn shared_clients(cfg: &Config) -> Arc<SdkInventory> {
+    shared_inventory(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await
+}
+
+/// The shared clients for a region, endpoint URL and roles, built when nothing holds them
+/// (probes, and discovery's refreshes: the probes it finds use the same set).
+pub(crate) async fn shared_inventory(
+    region: &str,
+    endpoint_url: Option<&str>,
+    roles: &BTreeMap<String, String>,
+) -> Arc<SdkInventory> {
     let key: ClientsKey = (
-        cfg.region.clone(),
-        cfg.aws_endpoint_url.clone(),
-        cfg.roles.clone(),
+        region.to_string(),
+        endpoint_url.map(str::to_string),
+        roles.clone(),
     );
     let mut all = CLIENTS.lock().await;
     all.retain(|_, w| w.strong_count() > 0);
     if let Some(c) = all.get(&key).and_then(Weak::upgrade) {
         return c;
     }
-    let c =
-        Arc::new(SdkInventory::new(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await);
+    let c = Arc::new(SdkInventory::new(region, endpoint_url, roles).await);
     all.insert(key, Arc::downgrade(&c));
     c
 }
