@@ -311,22 +311,9 @@ fn policy_rules(
     };
     // Each probed path as the policy sees a call on it through this endpoint (any resource when
     // no call was made).
-    let mut paths: Vec<String> = f.invokes().map(|x| x.path.clone()).collect();
-    paths.sort();
-    paths.dedup();
-    let decide = |path: Option<&str>| {
-        let resource =
-            path.map(|p| policy::Request::resource(&api.id, &f.target.stage, &f.target.method, p));
-        policy::evaluate_request(
-            &doc,
-            &policy::Request {
-                vpce: &e.id,
-                vpc: e.vpc_id.as_deref(),
-                resource,
-                signed: f.target.signed,
-            },
-        )
-    };
+    let paths = super::probed_paths(f);
+    let decide =
+        |path: Option<&str>| policy::evaluate_request(&doc, &super::call_on(f, &api.id, e, path));
     let decisions: Vec<(String, Decision)> = if paths.is_empty() {
         vec![(String::new(), decide(None))]
     } else {

@@ -211,27 +211,16 @@ fn endpoint_policy_rules(f: &Facts, api: &RestApi, e: &Endpoint, out: &mut Vec<C
     let Some(doc) = e.policy.as_deref().and_then(policy::parse) else {
         return;
     };
-    let resources: Vec<String> = f
-        .invokes()
-        .map(|p| Request::resource(&api.id, &f.target.stage, &f.target.method, &p.path))
-        .collect::<std::collections::BTreeSet<_>>()
+    let denied: Vec<String> = super::probed_paths(f)
         .into_iter()
-        .collect();
-    let denied: Vec<String> = resources
-        .iter()
-        .filter(|r| {
-            let req = Request {
-                vpce: &e.id,
-                vpc: e.vpc_id.as_deref(),
-                resource: Some((*r).clone()),
-                signed: f.target.signed,
-            };
+        .filter_map(|path| {
+            let req = super::call_on(f, &api.id, e, Some(&path));
             matches!(
                 policy::evaluate_request(&doc, &req),
                 Decision::ExplicitDeny | Decision::ImplicitDeny
             )
+            .then(|| req.resource.unwrap_or_default())
         })
-        .cloned()
         .collect();
     if !denied.is_empty() {
         out.push(
@@ -299,17 +288,7 @@ pub(crate) fn policy_by_path(f: &Facts) -> Option<Vec<PathPolicy>> {
         if out.iter().any(|x| x.path == p.path) {
             continue;
         }
-        let req = Request {
-            vpce: &e.id,
-            vpc: e.vpc_id.as_deref(),
-            resource: Some(Request::resource(
-                &api.id,
-                &f.target.stage,
-                &method,
-                &p.path,
-            )),
-            signed: f.target.signed,
-        };
+        let req = super::call_on(f, &api.id, e, Some(&p.path));
         let answer = f
             .invokes()
             .filter(|q| q.path == p.path)

@@ -99,6 +99,31 @@ pub(super) fn client_endpoint<'a>(f: &Facts, cf: &'a ControlFacts) -> Option<&'a
     None
 }
 
+/// The configured paths the probes called, sorted, each once.
+pub(super) fn probed_paths(f: &Facts) -> Vec<String> {
+    let mut paths: Vec<String> = f.invokes().map(|x| x.path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
+/// A call on `path` of `api`'s stage (any resource when `None`) through endpoint `e`, as the
+/// resource and endpoint policies see it.
+pub(super) fn call_on<'a>(
+    f: &Facts,
+    api: &str,
+    e: &'a Endpoint,
+    path: Option<&str>,
+) -> super::policy::Request<'a> {
+    super::policy::Request {
+        vpce: &e.id,
+        vpc: e.vpc_id.as_deref(),
+        resource: path
+            .map(|p| super::policy::Request::resource(api, &f.target.stage, &f.target.method, p)),
+        signed: f.target.signed,
+    }
+}
+
 /// The control-plane findings for `f`, given the data plane's own findings `data`.
 pub(super) fn rules(f: &Facts, cf: &ControlFacts, data: &[Finding]) -> Vec<Confirmed> {
     let mut out = Vec::new();
