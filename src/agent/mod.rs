@@ -382,11 +382,18 @@ pub struct Agent {
     pub shared: Arc<Shared>,
     scheduler: tokio::sync::Mutex<Scheduler<Probe>>,
     source: PathBuf,
-    /// With `--discovery`: the probes its last good refresh found (a probe file of the same API
-    /// and stage, or name, wins); the probe directory may then hold no file.
-    discovered: Option<Mutex<(Vec<crate::config::Config>, usize)>>,
-    /// What discovery last did, for the status page (`None`: discovery off).
-    pub discovery_status: Mutex<Option<DiscoveryStatus>>,
+    /// With `--discovery`: what its last good refresh found and what it last did; the probe
+    /// directory may then hold no file.
+    discovery: Option<Mutex<Discovered>>,
+}
+
+/// Discovery's state: the probes its last good refresh found (a probe file of the same API and
+/// stage, or name, wins), at most `max` of them in use, and what the status page shows.
+#[derive(Debug, Default)]
+struct Discovered {
+    found: Vec<crate::config::Config>,
+    max: usize,
+    status: DiscoveryStatus,
 }
 
 /// Discovery as the status page shows it.
@@ -418,10 +425,7 @@ impl Agent {
             shared,
             scheduler: tokio::sync::Mutex::new(Scheduler::new(run, metrics, tracker)),
             source: opts.probes.clone(),
-            discovered: opts.discovery.as_ref().map(|_| Mutex::new((Vec::new(), 0))),
-            discovery_status: Mutex::new(
-                opts.discovery.as_ref().map(|_| DiscoveryStatus::default()),
-            ),
+            discovery: opts.discovery.as_ref().map(|_| Mutex::default()),
         });
         // At start there is no last good configuration: the caller reports the error.
         agent.load(false).await?;
@@ -446,7 +450,7 @@ impl Agent {
                 })
             });
         let metrics = &self.shared.metrics;
-        let loaded = match (loaded, &self.discovered) {
+        let loaded = match (loaded, &self.discovery) {
             // With discovery, a directory without probe files is no error.
             (Err(e), Some(_)) if e.message.starts_with("no probe files") => Ok(ProbeSet::default()),
             (other, _) => other,
@@ -461,19 +465,13 @@ impl Agent {
                 return Err(e);
             }
         };
-        if let Some(found) = &self.discovered {
-            let (found, max) = found.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(d) = &self.discovery {
+            let mut d = d.lock().unwrap_or_else(|e| e.into_inner());
             let files: Vec<&crate::config::Config> = new.probes.values().map(|p| &p.cfg).collect();
-            let (kept, capped) = discovery::unshadowed(&found, &files, max);
+            let (kept, capped) = discovery::unshadowed(&d.found, &files, d.max);
             metrics.discovery_counts(kept.len(), capped);
-            if let Some(s) = self
-                .discovery_status
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-            {
-                (s.in_use, s.capped) = (kept.len(), capped);
-            }
+            (d.status.in_use, d.status.capped) = (kept.len(), capped);
+            drop(d);
             for cfg in kept {
                 match Probe::new(cfg, PathBuf::from("(discovered)")) {
                     Ok(p) => {
@@ -523,6 +521,19 @@ impl Agent {
         Ok(n)
     }
 
+    /// Discovery's state, changed by `f` (nothing without `--discovery`).
+    fn with_discovery(&self, f: impl FnOnce(&mut Discovered)) {
+        if let Some(d) = &self.discovery {
+            f(&mut d.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    /// What discovery last did, for the status page (`None`: discovery off).
+    pub fn discovery_status(&self) -> Option<DiscoveryStatus> {
+        let d = self.discovery.as_ref()?;
+        Some(d.lock().unwrap_or_else(|e| e.into_inner()).status.clone())
+    }
+
     /// Refresh discovery on its interval (jittered) until `stop`: a good refresh replaces the
     /// discovered probes and reloads; a failed one keeps the last good set.
     async fn discover(
@@ -555,28 +566,17 @@ impl Agent {
                 Some(f) => {
                     tracing::warn!(operation = %f.operation, error = %f.error, "discovery refresh failed; keeping the last good set");
                     metrics.count_discovery_error(f.operation);
-                    if let Some(s) = self
-                        .discovery_status
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_mut()
-                    {
-                        s.last_error = Some(format!("{}: {}", f.operation, f.error));
-                    }
+                    self.with_discovery(|d| {
+                        d.status.last_error = Some(format!("{}: {}", f.operation, f.error))
+                    });
                 }
                 None => {
                     metrics.discovery_succeeded(unix_now());
-                    if let Some(s) = self
-                        .discovery_status
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_mut()
-                    {
-                        (s.last_success, s.last_error) = (Some(SystemTime::now()), None);
-                    }
-                    if let Some(d) = &self.discovered {
-                        *d.lock().unwrap_or_else(|e| e.into_inner()) = (found, max);
-                    }
+                    self.with_discovery(|d| {
+                        (d.found, d.max) = (found, max);
+                        (d.status.last_success, d.status.last_error) =
+                            (Some(SystemTime::now()), None);
+                    });
                     let _ = self.reload().await;
                 }
             }

@@ -386,12 +386,7 @@ fn status_page(agent: &Agent) -> String {
          <a href=\"/healthz\">healthz</a></p>",
         env!("CARGO_PKG_VERSION")
     );
-    let discovery = agent
-        .discovery_status
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if let Some(d) = discovery {
+    if let Some(d) = agent.discovery_status() {
         let last = d.last_success.map_or("none yet".to_string(), |t| {
             let ago = SystemTime::now()
                 .duration_since(t)
