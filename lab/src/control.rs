@@ -95,25 +95,28 @@ fn policy(topo: &Topology, policy: PolicyFault) -> Option<String> {
         "arn:aws:execute-api:{}:{}:{}/*",
         topo.region, topo.account, topo.api_id
     );
-    // Written out by hand: API Gateway keeps the document's key order (serde_json would sort).
+    let only = (policy != PolicyFault::Open).then_some(vpce);
+    Some(invoke_policy(&resource, only.as_deref()))
+}
+
+/// An `execute-api:Invoke` policy on `resource`: Deny unless `aws:SourceVpce` is `only` (a JSON
+/// string or list), then Allow; without `only`, the Allow alone. Written out by hand: API
+/// Gateway keeps the document's key order (serde_json would sort).
+fn invoke_policy(resource: &str, only: Option<&str>) -> String {
     let statement = |effect: &str, condition: &str| {
         format!(
             r#"{{"Effect":"{effect}","Principal":"*","Action":"execute-api:Invoke","Resource":"{resource}"{condition}}}"#
         )
     };
     let allow = statement("Allow", "");
-    if policy == PolicyFault::Open {
-        return Some(format!(
-            r#"{{"Version":"2012-10-17","Statement":[{allow}]}}"#
-        ));
-    }
+    let Some(vpce) = only else {
+        return format!(r#"{{"Version":"2012-10-17","Statement":[{allow}]}}"#);
+    };
     let deny = statement(
         "Deny",
         &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":{vpce}}}}}"#),
     );
-    Some(format!(
-        r#"{{"Version":"2012-10-17","Statement":[{deny},{allow}]}}"#
-    ))
+    format!(r#"{{"Version":"2012-10-17","Statement":[{deny},{allow}]}}"#)
 }
 
 /// The private custom domain's `domainNameId` (the lab's domain lives in the API's account).
@@ -131,19 +134,7 @@ fn domain(topo: &Topology, faults: &Faults) -> Value {
     } else {
         topo.vpce_id.as_str()
     };
-    let statement = |effect: &str, condition: &str| {
-        format!(
-            r#"{{"Effect":"{effect}","Principal":"*","Action":"execute-api:Invoke","Resource":"execute-api:/*"{condition}}}"#
-        )
-    };
-    let policy = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{},{}]}}"#,
-        statement("Allow", ""),
-        statement(
-            "Deny",
-            &format!(r#","Condition":{{"StringNotEquals":{{"aws:SourceVpce":"{vpce}"}}}}"#)
-        ),
-    );
+    let policy = invoke_policy("execute-api:/*", Some(&format!("\"{vpce}\"")));
     let base_path = if fault == F::Unmapped {
         UNMAPPED_BASE_PATH
     } else {
