@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -197,9 +198,9 @@ timeout = "{timeout}"
 """)
 
 
-def start_agent(ps, probes, max_concurrent=8):
+def start_agent(ps, probes, max_concurrent=8, max_on_demand=4):
     p = ps.start([bench_bin("pgw-agent"), "--probes", probes, "--listen", AGENT_LISTEN,
-                  "--max-concurrent", str(max_concurrent)],
+                  "--max-concurrent", str(max_concurrent), "--max-on-demand", str(max_on_demand)],
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_http(f"http://{AGENT_LISTEN}/healthz", p, "pgw-agent")
     return p
@@ -208,7 +209,11 @@ def start_agent(ps, probes, max_concurrent=8):
 def load(args):
     out = subprocess.run([bench_bin("pgw-bench"), "load"] + args, check=True, capture_output=True,
                          text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    r = json.loads(out.strip().splitlines()[-1])
+    # A failed probe is usually a cheap one (a 503, a refusal): it would flatter the prober.
+    if r["failed"] or r["warmup_failed"]:
+        raise SystemExit(f"bench: {r['label']} {r['kind']} c={r['concurrency']}: {r['failed']} probes failed")
+    return r
 
 
 # --- fleet -------------------------------------------------------------------------------------
@@ -355,7 +360,8 @@ def bench_cpu(opt, work):
                                                    "--pid", str(bb.pid)]))
                     if kind == "https":
                         with Procs() as one:
-                            ag = start_agent(one, probes, max_concurrent=max(CONCURRENCY))
+                            ag = start_agent(one, probes, max_concurrent=max(CONCURRENCY),
+                                             max_on_demand=max(CONCURRENCY))
                             time.sleep(1)  # the first scheduled run of every probe
                             urls = []
                             for i in range(c):
@@ -409,8 +415,44 @@ def agent_window(pid, warm, window):
             "anon_rss_mib": s1["anon_rss_kib"] / 1024, "success": metric_sum(m1, "pgw_probe_success")}
 
 
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def scrapes_peak(pid, n):
+    """`n` concurrent /metrics scrapes: their median time, the body, and the agent's RSS before
+    and at its highest while they ran (sampled every 2 ms)."""
+    before = rss_kib(pid)
+    peak, done, out = [before], threading.Event(), []
+
+    def sample():
+        while not done.is_set():
+            peak.append(rss_kib(pid))
+            time.sleep(0.002)
+
+    def scrape():
+        t = time.perf_counter()
+        body = http_get(f"http://{AGENT_LISTEN}/metrics", timeout=60)
+        out.append((time.perf_counter() - t, body))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    threads = [threading.Thread(target=scrape) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    sampler.join()
+    return median(x[0] for x in out), out[0][1], before, max(peak)
+
+
 def bench_scale(opt, work):
-    sizes = (1000, 10000)
+    # 100 000 targets: one run (about two minutes), whatever --runs says.
+    sizes = (1000, 10000, 100000) if not opt.quick else (1000, 10000)
     interval, window = (30, 30) if not opt.quick else (5, 5)
     rows = []
     with Procs() as ps:
@@ -422,20 +464,22 @@ def bench_scale(opt, work):
             for i in range(files):
                 write_probe(f"{probes}/s{i}.toml", f"s{i}", DNS2, ca, ["/", "/a", "/b", "/c", "/d"],
                             interval=f"{interval}s")
-            for run in range(opt.runs):
+            for run in range(opt.runs if targets < 100000 else 1):
                 with Procs() as one:
                     ag = start_agent(one, probes)
                     w = agent_window(ag.pid, interval + 5, window)
-                    scrapes = []
-                    for _ in range(5):
-                        t = time.perf_counter()
-                        body = http_get(f"http://{AGENT_LISTEN}/metrics")
-                        scrapes.append(time.perf_counter() - t)
+                    singles = [scrapes_peak(ag.pid, 1) for _ in range(5)]
+                    one_scrape = sorted(singles, key=lambda x: x[0])[2]
+                    ten = scrapes_peak(ag.pid, 10)
+                    body = one_scrape[1]
                     runs = w["runs"]
                     rows.append({
                         "targets": targets, "probe_files": files, "interval_s": interval, **w,
+                        "runs_expected": files * window / interval,
                         "cpu_ms_per_target_probe": 1000 * w["cpu_seconds"] / (runs * 10) if runs else None,
-                        "scrape_seconds": median(scrapes), "scrape_bytes": len(body),
+                        "scrape_seconds": median(x[0] for x in singles), "scrape_bytes": len(body),
+                        "scrape_extra_rss_mib": median((x[3] - x[2]) / 1024 for x in singles),
+                        "scrape10_seconds": ten[0], "scrape10_extra_rss_mib": (ten[3] - ten[2]) / 1024,
                         "series": sum(1 for ln in body.decode().splitlines() if ln and not ln.startswith("#")),
                     })
                     log(f"scale {targets} run {run + 1}/{opt.runs}: {json.dumps(rows[-1])}")
@@ -630,6 +674,36 @@ def bench_idle(opt, work):
     return rows
 
 
+def bench_aws(opt, work):
+    """500 probes of the lab's healthy chain, each reading the control plane from the lab's moto
+    (every probe file its own, as a fleet of private APIs would have), on a 5 s interval: the
+    agent's RSS every 30 s over `minutes`. The probes share one set of AWS clients (same region,
+    endpoint and roles)."""
+    n, minutes = (500, 10) if not opt.quick else (50, 1)
+    rows = []
+    with Procs() as ps:
+        env, args = lab_doctor(ps, "healthy_cp_path_a", work)
+        d = f"{work}/aws-probes"
+        os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            probe_file_from_args(f"{d}/p{i}.toml", f"p{i}", args, "5s")
+        ag = ps.start([bench_bin("pgw-agent"), "--probes", d, "--listen", AGENT_LISTEN],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ | env)
+        wait_http(f"http://{AGENT_LISTEN}/healthz", ag, "pgw-agent")
+        start = time.monotonic()
+        for k in range(int(minutes * 2) + 1):
+            time.sleep(max(0.0, start + 30 * k - time.monotonic()))
+            s = stat(ag.pid)
+            m = http_get(f"http://{AGENT_LISTEN}/metrics", timeout=60).decode()
+            rows.append({"probes": n, "t_s": round(time.monotonic() - start), "rss_mib": s["rss_kib"] / 1024,
+                         "anon_rss_mib": s["anon_rss_kib"] / 1024, "cpu_seconds": s["cpu_seconds"],
+                         "runs": metric_sum(m, "pgw_probe_runs_total", skip='result="skipped"'),
+                         "healthy": metric_sum(m, "pgw_probe_success"),
+                         "aws_api_errors": metric_sum(m, "pgw_aws_api_errors_total")})
+            log(f"aws {json.dumps(rows[-1])}")
+    return rows
+
+
 # --- verdict -----------------------------------------------------------------------------------
 
 def lab_doctor(ps, scenario, work):
@@ -660,11 +734,17 @@ def bench_verdict(opt, work):
             timeout = next((args[i + 1] for i, a in enumerate(args) if a == "--timeout"), "10s")
             for _ in range(opt.runs):
                 t = time.perf_counter()
-                r = subprocess.run([bench_bin("pgw-doctor"), *args, "--output", "json"], capture_output=True,
-                                   text=True, env=os.environ | env)
+                # The doctor's own CPU and peak RSS by GNU time, which forks it from its own small
+                # image (a child vforked from Python would inherit Python's peak RSS).
+                usage = f"{work}/doctor-usage"
+                r = subprocess.run(["/usr/bin/time", "-o", usage, "-f", "%U %S %M", bench_bin("pgw-doctor"),
+                                    *args, "--output", "json"], capture_output=True, text=True,
+                                   env=os.environ | env)
                 wall = time.perf_counter() - t
+                user, system, max_kib = open(usage).read().split()[-3:]
                 rep = json.loads(r.stdout)
                 rows.append({"scenario": scenario, "timeout": timeout, "exit_code": r.returncode,
+                             "cpu_seconds": float(user) + float(system), "max_rss_mib": int(max_kib) / 1024,
                              "wall_seconds": wall, "verdict": rep["verdict"],
                              "first_finding": rep["findings"][0]["id"] if rep["findings"] else None})
             log(f"verdict {scenario}: {rows[-1]}")
@@ -678,6 +758,8 @@ def summarize_verdict(rows):
         out.append({"scenario": s, "timeout": rs[0]["timeout"], "runs": len(rs),
                     "wall_seconds": median(r["wall_seconds"] for r in rs),
                     "max_wall_seconds": max(r["wall_seconds"] for r in rs),
+                    "cpu_seconds": median(r["cpu_seconds"] for r in rs),
+                    "max_rss_mib": median(r["max_rss_mib"] for r in rs),
                     "verdict": rs[0]["verdict"], "first_finding": rs[0]["first_finding"],
                     "exit_codes": sorted({r["exit_code"] for r in rs})})
     return out
@@ -694,6 +776,8 @@ def table(res):
     m = res["machine"]
     L.append(f"Run {res['date']} on {m['cpus']} CPUs ({m['cpu_model']}), kernel {m['kernel']}, "
              f"blackbox_exporter {m['blackbox']}; medians of {res['runs']} runs, fresh processes per run.")
+    for b, date in res.get("carried", {}).items():
+        L.append(f"The {b} table below is from the run of {date} (not run this time).")
     L.append("")
     cpu = res["summary"].get("cpu", [])
     if cpu:
@@ -720,14 +804,23 @@ def table(res):
     if scale:
         L.append("### pgw-agent at scale (2 addresses x 5 paths per probe file, 30 s interval)")
         L.append("")
-        L.append("| targets | probe files | CPU % of one core | CPU ms per target probe | RSS MiB "
-                 "| of which private (RssAnon) MiB | peak RSS MiB | /metrics scrape ms | /metrics size KiB | series |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        L.append("| targets | probe files | runs done / due in window | CPU % of one core | CPU ms per target probe | RSS MiB "
+                 "| of which private (RssAnon) MiB | peak RSS MiB | /metrics scrape ms | extra RSS while scraped MiB "
+                 "| 10 concurrent scrapes: ms, extra RSS MiB | /metrics size KiB | series |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in scale:
-            L.append(f"| {r['targets']} | {r['probe_files']} | {fmt(r['cpu_percent'], 2)} "
+            L.append(f"| {r['targets']} | {r['probe_files']} | {int(r['runs'])} / {int(r['runs_expected'])} "
+                     f"| {fmt(r['cpu_percent'], 2)} "
                      f"| {fmt(r['cpu_ms_per_target_probe'])} | {fmt(r['rss_mib'], 1)} "
                      f"| {fmt(r['anon_rss_mib'], 1)} | {fmt(r['peak_rss_mib'], 1)} | {fmt(r['scrape_seconds'] * 1000, 1)} "
+                     f"| {fmt(r['scrape_extra_rss_mib'], 1)} "
+                     f"| {fmt(r['scrape10_seconds'] * 1000, 1)}, {fmt(r['scrape10_extra_rss_mib'], 1)} "
                      f"| {fmt(r['scrape_bytes'] / 1024, 0)} | {int(r['series'])} |")
+        by = {r["targets"]: r for r in scale}
+        if 1000 in by and 10000 in by:
+            per = (by[10000]["anon_rss_mib"] - by[1000]["anon_rss_mib"]) * 1024 / 9000
+            L.append("")
+            L.append(f"Private memory per target (RssAnon, 1 000 → 10 000 targets): {per:.2f} KiB.")
         L.append("")
     idle = res["summary"].get("idle", [])
     if idle:
@@ -740,6 +833,22 @@ def table(res):
             L.append(f"| {r['scenario']} | {int(r['runs'])} in {int(r['window_s'])} s | {fmt(r['cpu_percent'], 2)} "
                      f"| {fmt(r['cpu_ms_per_run'])} | {fmt(r['rss_mib'], 1)} | {fmt(r['anon_rss_mib'], 1)} "
                      f"| {fmt(r['peak_rss_mib'], 1)} |")
+        L.append("")
+    aws = res["summary"].get("aws", [])
+    if aws:
+        last = aws[-1]
+        half = [r for r in aws if r["t_s"] >= last["t_s"] / 2]
+        L.append(f"### pgw-agent with AWS reads: {last['probes']} probes of the lab's chain, each reading the "
+                 f"control plane from moto, every 5 s")
+        L.append("")
+        L.append("| minute | RSS MiB | of which private (RssAnon) MiB | CPU s so far | runs so far | probes healthy | AWS API errors |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- |")
+        for r in aws:
+            if r["t_s"] % 60 < 15 or r is last:
+                L.append(f"| {r['t_s'] / 60:.1f} | {fmt(r['rss_mib'], 1)} | {fmt(r['anon_rss_mib'], 1)} "
+                         f"| {fmt(r['cpu_seconds'], 1)} | {int(r['runs'])} | {int(r['healthy'])} | {int(r['aws_api_errors'])} |")
+        L.append("")
+        L.append(f"Second half of the window: RSS {min(r['rss_mib'] for r in half):.1f}–{max(r['rss_mib'] for r in half):.1f} MiB.")
         L.append("")
     acc = res["summary"].get("accuracy", [])
     if acc:
@@ -755,10 +864,11 @@ def table(res):
     if ver:
         L.append("### pgw-doctor time to verdict (lab)")
         L.append("")
-        L.append("| scenario | --timeout | median s | max s | verdict | first finding | exit |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- |")
+        L.append("| scenario | --timeout | median s | max s | doctor CPU ms | doctor peak RSS MiB | verdict | first finding | exit |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in ver:
             L.append(f"| {r['scenario']} | {r['timeout']} | {fmt(r['wall_seconds'])} | {fmt(r['max_wall_seconds'])} "
+                     f"| {fmt(r['cpu_seconds'] * 1000, 0)} | {fmt(r['max_rss_mib'], 1)} "
                      f"| {r['verdict']} | {r['first_finding'] or '—'} | {','.join(map(str, r['exit_codes']))} |")
         L.append("")
     return "\n".join(L)
@@ -778,7 +888,7 @@ def machine():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("benchmarks", nargs="*", default=["cpu", "scale", "idle", "accuracy", "verdict"])
+    ap.add_argument("benchmarks", nargs="*", default=["cpu", "scale", "idle", "aws", "accuracy", "verdict"])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="smoke run: small counts, short windows, 1 run")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md")
@@ -790,6 +900,7 @@ def main():
            "idle": (bench_idle, lambda rows: median_by(rows, "scenario")),
            "accuracy": (bench_accuracy, summarize_accuracy),
            "verdict": (bench_verdict, summarize_verdict),
+           "aws": (bench_aws, lambda rows: rows),
            "fleet": (bench_fleet, lambda rows: rows)}
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(), "runs": opt.runs, "quick": opt.quick, "raw": {}, "summary": {}}
@@ -808,6 +919,15 @@ def main():
         if not opt.quick and not opt.no_readme:
             rewrite_readme("fleet", f"{res['date']}, {res['machine']['cpus']} CPUs ({res['machine']['cpu_model']}), runs: {opt.runs} (medians)\n\n" + text)
         return
+    latest = f"{HERE}/results/latest.json"
+    if not opt.quick and os.path.exists(latest):
+        # Benchmarks not run this time keep their last table, and say when it was made.
+        prev = json.load(open(latest))
+        for b, summary in prev["summary"].items():
+            if b not in res["summary"]:
+                res["summary"][b] = summary
+                res["raw"][b] = prev["raw"].get(b)
+                res.setdefault("carried", {})[b] = prev.get("carried", {}).get(b, prev["date"])
     text = table(res)
     print(text)
     os.makedirs(f"{HERE}/results", exist_ok=True)

@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-if ! command -v prometheus-blackbox-exporter >/dev/null || ! command -v curl >/dev/null; then
-  scripts/apt-install.sh prometheus-blackbox-exporter curl iproute2 ||
+if ! command -v prometheus-blackbox-exporter >/dev/null || ! command -v curl >/dev/null ||
+  [ ! -x /usr/bin/time ]; then
+  scripts/apt-install.sh prometheus-blackbox-exporter curl iproute2 time ||
     { echo "bench: installing prometheus-blackbox-exporter failed" >&2; exit 1; }
 fi
 

@@ -182,16 +182,15 @@ pub struct CheckLabels {
     pub az: String,
 }
 
-/// [`CheckLabels`] plus `phase`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CheckPhaseLabels {
-    probe: String,
-    layer: Layer,
-    check: &'static str,
-    endpoint: String,
-    path: String,
-    az: String,
-    phase: Phase,
+/// [`CheckLabels`] plus `phase`, borrowed (a scrape encodes one per phase of every check).
+struct CheckPhaseLabels<'a>(&'a CheckLabels, Phase);
+
+impl EncodeLabelSet for CheckPhaseLabels<'_> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel;
+        self.0.encode(encoder)?;
+        ("phase", self.1).encode(encoder.encode_label())
+    }
 }
 
 /// `{probe,id,layer,severity}` of an active finding.
@@ -436,7 +435,7 @@ impl ProbeSnapshot {
 /// Encodes the per-probe snapshots at scrape time.
 #[derive(Debug, Default)]
 struct SnapshotCollector {
-    probes: Arc<RwLock<BTreeMap<String, ProbeSnapshot>>>,
+    probes: Arc<RwLock<Snapshots>>,
     /// Set for `/probe` registries: also emit blackbox_exporter's `probe_*` gauges.
     blackbox: bool,
 }
@@ -449,14 +448,16 @@ fn gauge<
     ConstGauge::new(v)
 }
 
-type Snapshots = BTreeMap<String, ProbeSnapshot>;
+/// The last run of every probe, by name. A scrape takes the `Arc`s and lets the lock go: it never
+/// holds up a run being recorded, however slowly its client reads.
+type Snapshots = BTreeMap<String, Arc<ProbeSnapshot>>;
 
 /// One per-probe family: its name, help text, unit, and how its series come from the snapshots.
 struct SnapshotFamily {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
-    series: fn(&Snapshots, &mut MetricEncoder<'_>) -> std::fmt::Result,
+    series: fn(&[Arc<ProbeSnapshot>], &mut MetricEncoder<'_>) -> std::fmt::Result,
 }
 
 /// Every per-probe family of `/metrics`, in exposition order (all gauges). Help texts end with a
@@ -467,7 +468,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Whether the last run found the whole chain working end to end (no warning or critical finding).",
         unit: None,
         series: |p, m| {
-            for s in p.values() {
+            for s in p {
                 gauge(i64::from(s.success)).encode(m.encode_family(&s.probe)?)?;
             }
             Ok(())
@@ -478,7 +479,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Wall time of the last run of the probe.",
         unit: Some(Unit::Seconds),
         series: |p, m| {
-            for s in p.values() {
+            for s in p {
                 let l = NameLabel {
                     probe: s.probe.probe.clone(),
                 };
@@ -492,7 +493,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Unix time the last run of the probe finished.",
         unit: Some(Unit::Seconds),
         series: |p, m| {
-            for s in p.values() {
+            for s in p {
                 let l = NameLabel {
                     probe: s.probe.probe.clone(),
                 };
@@ -506,7 +507,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Whether one check of the last run passed, per layer, endpoint (resolver or ENI address) and path.",
         unit: None,
         series: |p, m| {
-            for c in p.values().flat_map(|s| &s.checks) {
+            for c in p.iter().flat_map(|s| &s.checks) {
                 gauge(i64::from(c.ok)).encode(m.encode_family(&c.labels)?)?;
             }
             Ok(())
@@ -517,17 +518,9 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Duration of one phase of one check of the last run.",
         unit: Some(Unit::Seconds),
         series: |p, m| {
-            for c in p.values().flat_map(|s| &s.checks) {
+            for c in p.iter().flat_map(|s| &s.checks) {
                 for (phase, secs) in &c.phases {
-                    let l = CheckPhaseLabels {
-                        probe: c.labels.probe.clone(),
-                        layer: c.labels.layer,
-                        check: c.labels.check,
-                        endpoint: c.labels.endpoint.clone(),
-                        path: c.labels.path.clone(),
-                        az: c.labels.az.clone(),
-                        phase: *phase,
-                    };
+                    let l = CheckPhaseLabels(&c.labels, *phase);
                     gauge(*secs).encode(m.encode_family(&l)?)?;
                 }
             }
@@ -539,7 +532,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "An active finding of the last run (always 1): the root-cause hint; ids are in docs/runbooks/.",
         unit: None,
         series: |p, m| {
-            for f in p.values().flat_map(|s| &s.findings) {
+            for f in p.iter().flat_map(|s| &s.findings) {
                 gauge(1i64).encode(m.encode_family(f)?)?;
             }
             Ok(())
@@ -550,7 +543,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         help: "Targets of the integration's NLB target groups by health state (control plane).",
         unit: None,
         series: |p, m| {
-            for (l, n) in p.values().flat_map(|s| &s.nlb_targets) {
+            for (l, n) in p.iter().flat_map(|s| &s.nlb_targets) {
                 gauge(*n as i64).encode(m.encode_family(l)?)?;
             }
             Ok(())
@@ -560,10 +553,16 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
 
 impl Collector for SnapshotCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
+        let probes: Vec<Arc<ProbeSnapshot>> = self
+            .probes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         if self.blackbox {
             // blackbox_exporter's names and meaning; one probe per registry.
-            for s in probes.values() {
+            for s in &probes {
                 let m = enc.encode_descriptor(
                     names::BLACKBOX_PROBE_SUCCESS,
                     "Displays whether or not the probe was a success.",
@@ -599,7 +598,7 @@ fn phase_histogram() -> Histogram {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    probes: Arc<RwLock<BTreeMap<String, ProbeSnapshot>>>,
+    probes: Arc<RwLock<Snapshots>>,
     phases: PhaseHistograms,
     runs: Family<RunLabels, Counter>,
     aws_api_errors: Family<AwsErrorLabels, Counter>,
@@ -771,7 +770,7 @@ impl Metrics {
         };
         self.count_run(&snap.probe.probe, result);
         let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
-        probes.insert(snap.probe.probe.clone(), snap);
+        probes.insert(snap.probe.probe.clone(), Arc::new(snap));
     }
 
     /// One connection closed at once: `--max-connections` were open.
@@ -862,7 +861,7 @@ impl Metrics {
     }
 
     /// The last-run series of `probe`, if it ran.
-    pub fn last_run(&self, probe: &str) -> Option<ProbeSnapshot> {
+    pub fn last_run(&self, probe: &str) -> Option<Arc<ProbeSnapshot>> {
         let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
         probes.get(probe).cloned()
     }
@@ -928,7 +927,7 @@ impl Metrics {
 
 /// A registry holding only `snap`'s series plus blackbox_exporter's `probe_success` and
 /// `probe_duration_seconds` (the `/probe?target=` answer).
-pub fn probe_registry(snap: ProbeSnapshot) -> Registry {
+pub fn probe_registry(snap: Arc<ProbeSnapshot>) -> Registry {
     let mut registry = Registry::default();
     let mut map = BTreeMap::new();
     map.insert(snap.probe.probe.clone(), snap);
@@ -1279,7 +1278,7 @@ mod tests {
             instance_id: "i-0a1b2c3d4e5f60071".into(),
         });
         let mut exported = label_sets(&text(&m));
-        exported.extend(label_sets(&encode(&probe_registry(snap))));
+        exported.extend(label_sets(&encode(&probe_registry(Arc::new(snap)))));
         assert_eq!(
             documented(),
             exported,
@@ -1299,7 +1298,7 @@ mod tests {
     #[test]
     fn probe_registry_has_blackbox_names() {
         let snap = ProbeSnapshot::from_run(&cfg(), &testutil::healthy(), &[], 0.0);
-        let t = encode(&probe_registry(snap));
+        let t = encode(&probe_registry(Arc::new(snap)));
         assert!(t.contains("\nprobe_success 1\n"), "{t}");
         assert!(t.contains("\nprobe_duration_seconds "), "{t}");
         assert!(t.contains("pgw_probe_success{"), "{t}");

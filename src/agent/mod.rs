@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod discovery;
+pub mod exposition;
 pub mod load;
 mod ondemand;
 mod pages;

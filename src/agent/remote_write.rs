@@ -306,14 +306,51 @@ struct Batch {
 /// ~150 000 series).
 const CHUNK: usize = 5_000;
 
-/// The registry's series at `now_ms` with `external` labels (a series' own label wins), as
-/// snappy-compressed `WriteRequest`s of at most [`CHUNK`] series.
+/// Series parsed from the pieces of an exposition (see [`super::exposition`]), with `external`
+/// labels (a series' own label wins), at `now_ms`, handed to `emit` as snappy-compressed
+/// `WriteRequest`s of at most [`CHUNK`] series: one chunk's owned series are alive at a time.
+struct Batcher<'a, E: FnMut(Batch)> {
+    pending: Vec<Line>,
+    external: &'a BTreeMap<String, String>,
+    now_ms: i64,
+    emit: E,
+}
+
+impl<'a, E: FnMut(Batch)> Batcher<'a, E> {
+    fn new(external: &'a BTreeMap<String, String>, now_ms: i64, emit: E) -> Self {
+        Batcher {
+            pending: Vec::new(),
+            external,
+            now_ms,
+            emit,
+        }
+    }
+
+    fn piece(&mut self, text: &str) {
+        for line in parse_exposition(text) {
+            self.pending.push(line);
+            if self.pending.len() == CHUNK {
+                self.flush();
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let lines = std::mem::take(&mut self.pending);
+        if !lines.is_empty() {
+            (self.emit)(batch(lines.into_iter(), self.external, self.now_ms));
+        }
+    }
+}
+
+/// [`Batcher`] over one whole exposition.
+#[cfg(test)]
 fn batches(exposition: &str, external: &BTreeMap<String, String>, now_ms: i64) -> Vec<Batch> {
     let mut out = Vec::new();
-    let mut lines = parse_exposition(exposition).peekable();
-    while lines.peek().is_some() {
-        out.push(batch(lines.by_ref().take(CHUNK), external, now_ms));
-    }
+    let mut b = Batcher::new(external, now_ms, |x| out.push(x));
+    b.piece(exposition);
+    b.flush();
+    drop(b);
     out
 }
 
@@ -629,11 +666,19 @@ pub async fn run(
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                let (text, _) = super::server::render(pusher.metrics.registry(), false);
                 let now_ms = (now_unix() * 1000.0) as i64;
-                for b in batches(&text, &pusher.external, now_ms) {
-                    pusher.enqueue(b);
-                }
+                let p = pusher.clone();
+                // Encoding and compressing 150 000 series is CPU work: off the runtime's threads,
+                // one piece of the exposition at a time.
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut b = Batcher::new(&p.external, now_ms, |x| p.enqueue(x));
+                    let _ = super::exposition::encode_pieces(p.metrics.registry(), false, |piece| {
+                        b.piece(&piece);
+                        true
+                    });
+                    b.flush();
+                })
+                .await;
             }
         }
     }

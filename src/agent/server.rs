@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use prometheus_client::registry::Registry;
 
+use super::exposition::{streamed, whole};
 use super::pages::{self, esc};
 use super::web::{Web, WebState};
 use super::Agent;
 use crate::metrics;
 
-type Resp = Response<Full<Bytes>>;
+type Resp = Response<BoxBody<Bytes, std::io::Error>>;
 
 /// A client must send its request head within this (slow clients cannot pin connections).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -89,12 +90,17 @@ where
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            // bcrypt is slow on purpose: checked off the runtime's threads.
-            let auth = auth.map(str::to_string);
-            let web2 = web.clone();
-            let ok = tokio::task::spawn_blocking(move || web2.authorize(auth.as_deref()))
-                .await
-                .is_ok_and(|r| r.is_ok());
+            let ok = match web.authorize_cheaply(auth) {
+                Some(r) => r.is_ok(),
+                None => {
+                    // bcrypt is slow on purpose: checked off the runtime's threads.
+                    let auth = auth.map(str::to_string);
+                    let web2 = web.clone();
+                    tokio::task::spawn_blocking(move || web2.authorize(auth.as_deref()))
+                        .await
+                        .is_ok_and(|r| r.is_ok())
+                }
+            };
             if !ok {
                 let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
                 r.headers_mut().insert(
@@ -124,7 +130,7 @@ where
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    let mut r = Response::new(whole(body.into()));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -134,7 +140,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Resp {
 }
 
 fn with_type(body: String, content_type: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(whole(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(content_type),
@@ -198,8 +204,20 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     match req.uri().path() {
         "/metrics" if get => {
-            let (body, ct) = render(agent.shared.metrics.registry(), openmetrics);
-            with_type(body, ct)
+            let ct = if openmetrics {
+                OPENMETRICS_CONTENT_TYPE
+            } else {
+                TEXT_CONTENT_TYPE
+            };
+            let body = streamed(
+                agent.shared.metrics.clone(),
+                metrics::Metrics::registry,
+                openmetrics,
+            );
+            let mut r = Response::new(body);
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+            r
         }
         "/probe" if get => probe(agent, req, openmetrics).await,
         "/healthz" if get => text(StatusCode::OK, "ok\n"),
@@ -365,7 +383,10 @@ async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp
         ),
         Some(run) if debug => text(StatusCode::OK, debug_text(&run.0, &run.1)),
         Some(run) => {
-            let (body, ct) = render(&metrics::probe_registry(run.0.clone()), openmetrics);
+            let (body, ct) = render(
+                &metrics::probe_registry(Arc::new(run.0.clone())),
+                openmetrics,
+            );
             with_type(body, ct)
         }
         None => text(StatusCode::SERVICE_UNAVAILABLE, "probe run cancelled\n"),

@@ -53,7 +53,14 @@ pub struct Web {
     pub tls: Option<TlsAcceptor>,
     /// user → bcrypt hash; empty: no authentication.
     users: BTreeMap<String, String>,
+    /// `Authorization` header values bcrypt accepted: checked again without bcrypt (a scrape
+    /// every few seconds would otherwise cost a deliberately slow hash each), at most
+    /// [`VERIFIED_MAX`]; cleared with the file (a reload builds a new `Web`).
+    verified: Arc<Mutex<Vec<String>>>,
 }
+
+/// How many accepted `Authorization` values are remembered (as exporter-toolkit's cache).
+const VERIFIED_MAX: usize = 64;
 
 impl std::fmt::Debug for Web {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,13 +111,29 @@ impl Web {
         Ok(Web {
             tls,
             users: file.basic_auth_users,
+            verified: Arc::default(),
         })
     }
 
-    /// Check a request's `Authorization` header against `basic_auth_users`.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), Unauthorized> {
+    /// The answer without bcrypt when there is one: `Some(Ok)` with no users or for a header
+    /// accepted before; `None` when [`Web::authorize`] must hash (off the runtime's threads).
+    pub fn authorize_cheaply(
+        &self,
+        authorization: Option<&str>,
+    ) -> Option<Result<(), Unauthorized>> {
         if self.users.is_empty() {
-            return Ok(());
+            return Some(Ok(()));
+        }
+        let header = authorization?;
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.iter().any(|v| v == header).then_some(Ok(()))
+    }
+
+    /// Check a request's `Authorization` header against `basic_auth_users` (bcrypt); an
+    /// accepted header is remembered for [`Web::authorize_cheaply`].
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), Unauthorized> {
+        if let Some(r) = self.authorize_cheaply(authorization) {
+            return r;
         }
         let (user, password) = authorization
             .and_then(|h| h.strip_prefix("Basic "))
@@ -123,7 +146,14 @@ impl Web {
             .ok_or(Unauthorized)?;
         let hash = self.users.get(&user).ok_or(Unauthorized)?;
         match bcrypt::verify(&password, hash) {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if verified.len() == VERIFIED_MAX {
+                    verified.remove(0);
+                }
+                verified.extend(authorization.map(str::to_string));
+                Ok(())
+            }
             _ => Err(Unauthorized),
         }
     }
@@ -282,12 +312,21 @@ mod tests {
                 base64::engine::general_purpose::STANDARD.encode(s)
             )
         };
+        // Nothing accepted yet: bcrypt must decide.
+        assert_eq!(w.authorize_cheaply(Some(&basic("prom:s3cret"))), None);
         assert_eq!(w.authorize(Some(&basic("prom:s3cret"))), Ok(()));
+        // Accepted once: known without bcrypt; a wrong password never is.
+        assert_eq!(
+            w.authorize_cheaply(Some(&basic("prom:s3cret"))),
+            Some(Ok(()))
+        );
         assert_eq!(w.authorize(Some(&basic("prom:wrong"))), Err(Unauthorized));
+        assert_eq!(w.authorize_cheaply(Some(&basic("prom:wrong"))), None);
         assert_eq!(w.authorize(Some(&basic("eve:s3cret"))), Err(Unauthorized));
         assert_eq!(w.authorize(None), Err(Unauthorized));
         assert_eq!(w.authorize(Some("Bearer x")), Err(Unauthorized));
         assert_eq!(Web::default().authorize(None), Ok(()));
+        assert_eq!(Web::default().authorize_cheaply(None), Some(Ok(())));
     }
 
     #[test]

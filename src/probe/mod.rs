@@ -351,18 +351,43 @@ impl Pass {
             .iter()
             .map(|ip| EniFacts {
                 addr: SocketAddr::new(*ip, cfg.port),
-                source: source_ip(SocketAddr::new(*ip, cfg.port)),
+                source: None,
                 paths: Vec::new(),
             })
             .collect();
-        for (ai, _, f) in results {
+        for (ai, _, (f, local)) in results {
+            enis[ai].source = enis[ai].source.or(local);
             enis[ai].paths.push(f);
+        }
+        // No connection said which local address it used: ask the kernel's routing.
+        for eni in &mut enis {
+            if eni.source.is_none() {
+                eni.source = source_ip(eni.addr);
+            }
         }
         enis
     }
 
-    /// One invoke of `path` at `addr` over its own connection: TCP, TLS, (signing,) HTTP.
-    async fn attempt(&self, addr: SocketAddr, path: String, mut req: Request) -> PathFacts {
+    /// One invoke of `path` at `addr` over its own connection: TCP, TLS, (signing,) HTTP; and
+    /// the local address the connection had, if it was made.
+    async fn attempt(
+        &self,
+        addr: SocketAddr,
+        path: String,
+        req: Request,
+    ) -> (PathFacts, Option<IpAddr>) {
+        let mut local = None;
+        let facts = self.attempt_on(addr, path, req, &mut local).await;
+        (facts, local)
+    }
+
+    async fn attempt_on(
+        &self,
+        addr: SocketAddr,
+        path: String,
+        mut req: Request,
+        local: &mut Option<IpAddr>,
+    ) -> PathFacts {
         let (deadline, cap) = (self.deadline, self.phase_cap);
         let t0 = Instant::now();
         let mut timings = Timings::default();
@@ -390,6 +415,7 @@ impl Pass {
         let Some(tcp) = tcp else {
             return facts;
         };
+        *local = tcp.local_addr().ok().map(|a| a.ip());
         let t_conn = Instant::now();
         timings.connect = Some(t_conn - t0);
         let waiting = crate::progress::enter(&self.progress, Stage::Tls);

@@ -25,7 +25,7 @@ use crate::facts::{TlsFacts, TlsOutcome, TlsVersion};
 /// Trust roots and the crypto provider, built once per run.
 #[derive(Clone)]
 pub struct TlsSetup {
-    verifier: Arc<WebPkiServerVerifier>,
+    verifier: Arc<ChainVerifier>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
 }
@@ -40,7 +40,7 @@ impl std::fmt::Debug for TlsSetup {
 /// the system roots (~150 anchors, ~100 KiB parsed) are loaded once, not once per probe. A
 /// verifier lives while some probe uses it; one built after the last user is gone re-reads the
 /// system roots.
-type VerifierCache = Vec<(Vec<CertificateDer<'static>>, Weak<WebPkiServerVerifier>)>;
+type VerifierCache = Vec<(Vec<CertificateDer<'static>>, Weak<ChainVerifier>)>;
 static VERIFIERS: Mutex<VerifierCache> = Mutex::new(Vec::new());
 
 impl TlsSetup {
@@ -96,10 +96,12 @@ impl TlsSetup {
             // Verification then fails with UnknownIssuer, which is the truth.
             tracing::warn!("no trust roots found: every certificate will be untrusted");
         }
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        let verifier = Arc::new(ChainVerifier {
+            inner: WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                 .build()
-                .map_err(|e| super::ProbeError::Verifier(e.to_string()))?;
+                .map_err(|e| super::ProbeError::Verifier(e.to_string()))?,
+            verified: Mutex::new(std::collections::VecDeque::new()),
+        });
         cache.push((extra.to_vec(), Arc::downgrade(&verifier)));
         Ok(TlsSetup {
             verifier,
@@ -151,8 +153,7 @@ impl TlsSetup {
         };
         let connector = TlsConnector::from(Arc::new(config));
         let result = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
-        if let Some(der) = seen.lock().expect("poisoned").take() {
-            let (names, not_after) = cert_names(&der);
+        if let Some((names, not_after)) = seen.lock().expect("poisoned").take() {
             facts.peer_names = names;
             facts.not_after = not_after;
         }
@@ -276,11 +277,103 @@ pub fn name_covers(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// A verifier that remembers the end-entity certificate, then delegates to webpki.
+/// A certificate's names and notAfter, as [`cert_names`] gives them.
+type Names = (Vec<String>, Option<i64>);
+
+/// A chain webpki accepted: the same bytes for the same name, verified against the same roots,
+/// get the same verdict until a certificate of it expires.
+struct Verified {
+    chain: Vec<Vec<u8>>,
+    name: String,
+    names: Names,
+    /// Unix seconds: the earliest notAfter of the chain, at most [`VERIFIED_FOR`] after the check.
+    until: u64,
+}
+
+/// How long an accepted chain is trusted without webpki looking again (a daemon probes the same
+/// endpoint's certificate every interval: one ECDSA verification of two per handshake saved).
+/// The handshake's own signature (possession of the key) is verified every time.
+const VERIFIED_FOR: u64 = 600;
+/// At most this many accepted chains remembered per set of roots (oldest forgotten first).
+const VERIFIED_MAX: usize = 32;
+
+/// webpki's verifier with a bounded memory of the chains it accepted. Refusals are never
+/// remembered: every failing handshake is judged again.
+pub(crate) struct ChainVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    verified: Mutex<std::collections::VecDeque<Verified>>,
+}
+
+impl std::fmt::Debug for ChainVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainVerifier")
+    }
+}
+
+impl ChainVerifier {
+    /// Verify the chain; the end entity's names with the verdict.
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> (Names, Result<ServerCertVerified, rustls::Error>) {
+        let name = server_name.to_str();
+        let same = |v: &Verified| {
+            v.until > now.as_secs()
+                && v.name == name
+                && v.chain.len() == intermediates.len() + 1
+                && v.chain[0] == end_entity.as_ref()
+                && v.chain[1..]
+                    .iter()
+                    .zip(intermediates)
+                    .all(|(a, b)| a.as_slice() == b.as_ref())
+        };
+        {
+            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = verified.iter().find(|v| same(v)) {
+                return (v.names.clone(), Ok(ServerCertVerified::assertion()));
+            }
+        }
+        let names = cert_names(end_entity);
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if verdict.is_ok() {
+            let expiries = std::iter::once(names.1)
+                .chain(intermediates.iter().map(|c| cert_names(c).1))
+                .map(|t| t.map_or(0, |t| u64::try_from(t).unwrap_or(0)));
+            let until = expiries.fold(now.as_secs() + VERIFIED_FOR, u64::min);
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            verified.retain(|v| v.until > now.as_secs());
+            if verified.len() >= VERIFIED_MAX {
+                verified.pop_front();
+            }
+            verified.push_back(Verified {
+                chain: std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .map(|c| c.to_vec())
+                    .collect(),
+                name: name.into_owned(),
+                names: names.clone(),
+                until,
+            });
+        }
+        (names, verdict)
+    }
+}
+
+/// A verifier that remembers the end-entity certificate's names, then delegates.
 #[derive(Debug)]
 struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
-    seen: Arc<Mutex<Option<Vec<u8>>>>,
+    inner: Arc<ChainVerifier>,
+    seen: Arc<Mutex<Option<Names>>>,
 }
 
 impl ServerCertVerifier for Recording {
@@ -292,9 +385,11 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().expect("poisoned") = Some(end_entity.to_vec());
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let (names, verdict) =
+            self.inner
+                .verify(end_entity, intermediates, server_name, ocsp_response, now);
+        *self.seen.lock().expect("poisoned") = Some(names);
+        verdict
     }
 
     fn verify_tls12_signature(
@@ -303,7 +398,7 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -312,11 +407,11 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.inner.inner.supported_verify_schemes()
     }
 }
 
@@ -349,6 +444,64 @@ qDsKGdCLM0B1aLz4wQsPzFYKyhH9AiEA814n/8d64wNAGJB37k4nkU76GJc9x9TQ\n\
 -----END CERTIFICATE-----";
         use rustls::pki_types::pem::PemObject;
         CertificateDer::from_pem_slice(PEM.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn accepted_chains_are_remembered_until_they_expire_and_refusals_never() {
+        // A CA and a leaf it signed for "localhost", valid 2020..2030.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let issuer = rcgen::Issuer::new(ca.clone(), &ca_key);
+        let ca_der = ca.self_signed(&ca_key).unwrap().der().clone();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        leaf.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let leaf_der = leaf.signed_by(&leaf_key, &issuer).unwrap().der().clone();
+        let setup = TlsSetup::new(&[ca_der], &[]).unwrap();
+        let v = &setup.verifier;
+        let at = |secs| UnixTime::since_unix_epoch(Duration::from_secs(secs));
+        let name = |n: &'static str| ServerName::try_from(n).unwrap();
+        let remembered = || v.verified.lock().unwrap().len();
+        let y2026 = 1_780_000_000;
+
+        // Another name: refused, and not remembered.
+        let (names, verdict) = v.verify(&leaf_der, &[], &name("other.example"), &[], at(y2026));
+        assert!(verdict.is_err());
+        assert_eq!(names.0, ["localhost"]);
+        assert_eq!(remembered(), 0);
+        // Accepted: remembered, and accepted again from memory with the same names.
+        assert!(v
+            .verify(&leaf_der, &[], &name("localhost"), &[], at(y2026))
+            .1
+            .is_ok());
+        assert_eq!(remembered(), 1);
+        let (names, verdict) = v.verify(&leaf_der, &[], &name("localhost"), &[], at(y2026 + 10));
+        assert!(verdict.is_ok());
+        assert_eq!(names.0, ["localhost"]);
+        assert_eq!(remembered(), 1);
+        // The memory never outlives the certificate: after its notAfter webpki judges (expired).
+        let after = 1_893_456_000 + 1; // 2030-01-01 + 1 s
+        let (_, verdict) = v.verify(&leaf_der, &[], &name("localhost"), &[], at(after));
+        assert!(matches!(
+            verdict,
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ExpiredContext { .. }
+            )) | Err(rustls::Error::InvalidCertificate(CertificateError::Expired))
+        ));
+        // Nor its own lifetime: past VERIFIED_FOR, the entry is not used (a new one is made).
+        assert!(v
+            .verify(
+                &leaf_der,
+                &[],
+                &name("localhost"),
+                &[],
+                at(y2026 + VERIFIED_FOR + 1)
+            )
+            .1
+            .is_ok());
+        assert_eq!(remembered(), 1);
     }
 
     /// A handshake offering `offered` with a real rustls server on loopback that accepts `accepts`.
