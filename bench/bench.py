@@ -210,8 +210,9 @@ def load(args):
     out = subprocess.run([bench_bin("pgw-bench"), "load"] + args, check=True, capture_output=True,
                          text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
-    # A failed probe is usually a cheap one (a 503, a refusal): it would flatter the prober.
-    if r["failed"] or r["warmup_failed"]:
+    # A failed probe is usually a cheap one (a 503, a refusal): many would flatter the prober.
+    # A stray one (blackbox_exporter loses about one in a few thousand on loopback) is counted.
+    if r["failed"] > r["count"] // 500:
         raise SystemExit(f"bench: {r['label']} {r['kind']} c={r['concurrency']}: {r['failed']} probes failed")
     return r
 
@@ -767,11 +768,19 @@ def summarize_verdict(rows):
 
 # --- report ------------------------------------------------------------------------------------
 
-def fmt(x, nd=3):
-    return "—" if x is None else f"{x:.{nd}f}"
+def fmt(x, nd=3, scale=1):
+    return "—" if x is None else f"{x * scale:.{nd}f}"
+
+
+class Row(dict):
+    """A summary row; a field an older run did not record reads as None (shown as —)."""
+
+    def __missing__(self, key):
+        return None
 
 
 def table(res):
+    res = {**res, "summary": {b: [Row(r) for r in rows] for b, rows in res["summary"].items()}}
     L = []
     m = res["machine"]
     L.append(f"Run {res['date']} on {m['cpus']} CPUs ({m['cpu_model']}), kernel {m['kernel']}, "
@@ -809,12 +818,12 @@ def table(res):
                  "| 10 concurrent scrapes: ms, extra RSS MiB | /metrics size KiB | series |")
         L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in scale:
-            L.append(f"| {r['targets']} | {r['probe_files']} | {int(r['runs'])} / {int(r['runs_expected'])} "
+            L.append(f"| {r['targets']} | {r['probe_files']} | {fmt(r['runs'], 0)} / {fmt(r['runs_expected'], 0)} "
                      f"| {fmt(r['cpu_percent'], 2)} "
                      f"| {fmt(r['cpu_ms_per_target_probe'])} | {fmt(r['rss_mib'], 1)} "
-                     f"| {fmt(r['anon_rss_mib'], 1)} | {fmt(r['peak_rss_mib'], 1)} | {fmt(r['scrape_seconds'] * 1000, 1)} "
+                     f"| {fmt(r['anon_rss_mib'], 1)} | {fmt(r['peak_rss_mib'], 1)} | {fmt(r['scrape_seconds'], 1, 1000)} "
                      f"| {fmt(r['scrape_extra_rss_mib'], 1)} "
-                     f"| {fmt(r['scrape10_seconds'] * 1000, 1)}, {fmt(r['scrape10_extra_rss_mib'], 1)} "
+                     f"| {fmt(r['scrape10_seconds'], 1, 1000)}, {fmt(r['scrape10_extra_rss_mib'], 1)} "
                      f"| {fmt(r['scrape_bytes'] / 1024, 0)} | {int(r['series'])} |")
         by = {r["targets"]: r for r in scale}
         if 1000 in by and 10000 in by:
@@ -868,7 +877,7 @@ def table(res):
         L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for r in ver:
             L.append(f"| {r['scenario']} | {r['timeout']} | {fmt(r['wall_seconds'])} | {fmt(r['max_wall_seconds'])} "
-                     f"| {fmt(r['cpu_seconds'] * 1000, 0)} | {fmt(r['max_rss_mib'], 1)} "
+                     f"| {fmt(r['cpu_seconds'], 0, 1000)} | {fmt(r['max_rss_mib'], 1)} "
                      f"| {r['verdict']} | {r['first_finding'] or '—'} | {','.join(map(str, r['exit_codes']))} |")
         L.append("")
     return "\n".join(L)
@@ -928,12 +937,12 @@ def main():
                 res["summary"][b] = summary
                 res["raw"][b] = prev["raw"].get(b)
                 res.setdefault("carried", {})[b] = prev.get("carried", {}).get(b, prev["date"])
-    text = table(res)
-    print(text)
     os.makedirs(f"{HERE}/results", exist_ok=True)
     name = "quick.json" if opt.quick else "latest.json"
     with open(f"{HERE}/results/{name}", "w") as f:
         json.dump(res, f, indent=1)
+    text = table(res)
+    print(text)
     if not opt.quick and not opt.no_readme:
         rewrite_readme("results", text)
 
