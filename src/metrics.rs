@@ -417,6 +417,8 @@ impl ProbeSnapshot {
                 });
             }
         }
+        // Kept until the next run: no room for more.
+        checks.shrink_to_fit();
         checks
     }
 
