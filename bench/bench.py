@@ -793,9 +793,9 @@ def table(res):
         L.append("### CPU per probe, throughput, memory (same loopback targets, same run)")
         L.append("")
         L.append("| probe | concurrency | blackbox CPU ms/probe | pgw CPU ms/probe | ratio pgw/blackbox "
-                 "| pgw-agent /probe chain ms/run | blackbox probes/s | pgw probes/s "
+                 "| pgw-agent /probe chain ms/run | ratio chain/blackbox | blackbox probes/s | pgw probes/s "
                  "| blackbox peak RSS MiB | pgw peak RSS MiB |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         get = {(r["kind"], r["prober"], r["concurrency"]): r for r in cpu}
         for kind in ("https", "tcp", "dns"):
             for c in CONCURRENCY:
@@ -806,6 +806,7 @@ def table(res):
                 ratio = pg["cpu_ms_per_probe"] / bb["cpu_ms_per_probe"] if bb["cpu_ms_per_probe"] else None
                 L.append(f"| {kind} | {c} | {fmt(bb['cpu_ms_per_probe'])} | {fmt(pg['cpu_ms_per_probe'])} "
                          f"| {fmt(ratio, 2)} | {fmt(ag['cpu_ms_per_probe']) if ag else ''} "
+                         f"| {fmt(ag['cpu_ms_per_probe'] / bb['cpu_ms_per_probe'], 2) if ag else ''} "
                          f"| {fmt(bb['probes_per_second'], 0)} | {fmt(pg['probes_per_second'], 0)} "
                          f"| {fmt(bb['peak_rss_mib'], 1)} | {fmt(pg['peak_rss_mib'], 1)} |")
         L.append("")

@@ -186,12 +186,16 @@ pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) 
     if let Err(e) = result {
         let _ = writeln!(out, "# encoding error: {e}");
     }
-    let ct = if openmetrics {
+    (out, content_type(openmetrics))
+}
+
+/// `Content-Type` of OpenMetrics or of Prometheus text.
+fn content_type(openmetrics: bool) -> &'static str {
+    if openmetrics {
         OPENMETRICS_CONTENT_TYPE
     } else {
         TEXT_CONTENT_TYPE
-    };
-    (out, ct)
+    }
 }
 
 /// Answer one request (the body is never needed).
@@ -204,11 +208,7 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
     let get = req.method() == Method::GET || req.method() == Method::HEAD;
     match req.uri().path() {
         "/metrics" if get => {
-            let ct = if openmetrics {
-                OPENMETRICS_CONTENT_TYPE
-            } else {
-                TEXT_CONTENT_TYPE
-            };
+            let ct = content_type(openmetrics);
             let body = streamed(
                 agent.shared.metrics.clone(),
                 metrics::Metrics::registry,
