@@ -171,15 +171,49 @@ impl EncodeLabelSet for ProbeLabels {
 /// empty (= absent in PromQL) otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
 pub struct CheckLabels {
-    pub probe: String,
+    pub probe: Shared,
     pub layer: Layer,
     /// A [`CheckKind`](crate::checks::CheckKind) word, or an AWS operation for control-plane calls.
     pub check: &'static str,
-    pub endpoint: String,
-    pub path: String,
+    pub endpoint: Shared,
+    pub path: Shared,
     /// The Availability Zone of the endpoint's ENI (from the control plane's
     /// `DescribeNetworkInterfaces`); empty when pgw does not know it or the check is no ENI's.
-    pub az: String,
+    pub az: Shared,
+}
+
+/// A label value the series of one run share (a probe's name, an ENI's address, a path): one
+/// allocation per distinct value and run, not one per check — these are most of what an agent
+/// keeps per target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Shared(Arc<str>);
+
+impl std::ops::Deref for Shared {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl EncodeLabelValue for Shared {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(&self.0)
+    }
+}
+
+/// The run's distinct label values, each allocated once.
+#[derive(Default)]
+struct Interner(Vec<Shared>);
+
+impl Interner {
+    fn get(&mut self, v: &str) -> Shared {
+        if let Some(s) = self.0.iter().find(|s| &*s.0 == v) {
+            return s.clone();
+        }
+        let s = Shared(Arc::from(v));
+        self.0.push(s.clone());
+        s
+    }
 }
 
 /// [`CheckLabels`] plus `phase`, borrowed (a scrape encodes one per phase of every check).
@@ -383,26 +417,28 @@ impl ProbeSnapshot {
             .flat_map(|c| &c.execute_api_endpoints)
             .flat_map(|e| e.enis.iter().map(|(az, ip)| (*ip, az.as_str())))
             .collect();
+        let mut values = Interner::default();
+        let probe = values.get(&cfg.name);
         for c in crate::checks::of(facts) {
             // Only configured paths become label values.
             let path = match c.path.as_deref() {
-                None => String::new(),
-                Some(p) if cfg.paths.iter().any(|x| x == p) => p.to_string(),
-                Some(_) => "other".to_string(),
+                None => values.get(""),
+                Some(p) if cfg.paths.iter().any(|x| x == p) => values.get(p),
+                Some(_) => values.get("other"),
             };
             let endpoint = c.endpoint.unwrap_or_default();
             let az = endpoint
                 .parse::<std::net::SocketAddr>()
                 .ok()
-                .and_then(|a| azs.get(&a.ip()))
-                .map_or_else(String::new, |z| z.to_string());
+                .and_then(|a| azs.get(&a.ip()).copied())
+                .unwrap_or_default();
             let labels = CheckLabels {
-                probe: cfg.name.clone(),
+                probe: probe.clone(),
                 layer: c.layer,
                 check: c.kind.as_str(),
-                endpoint,
+                endpoint: values.get(&endpoint),
                 path,
-                az,
+                az: values.get(az),
             };
             if seen.insert(labels.clone()) {
                 let phases = c
