@@ -35,16 +35,21 @@ pub fn encode_pieces(
         buf: String::with_capacity(PIECE + 8 * 1024),
         sink,
     };
-    if openmetrics {
-        prometheus_client::encoding::text::encode(&mut w, registry)?;
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut w, registry)?;
-    }
+    encode(&mut w, registry, openmetrics)?;
     let rest = std::mem::take(&mut w.buf);
     if !rest.is_empty() && !(w.sink)(rest) {
         return Err(std::fmt::Error);
     }
     Ok(())
+}
+
+/// Encode `registry` into `w` as OpenMetrics 1.0.0 or Prometheus text 0.0.4.
+pub fn encode(w: &mut impl Write, registry: &Registry, openmetrics: bool) -> std::fmt::Result {
+    if openmetrics {
+        prometheus_client::encoding::text::encode(w, registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(w, registry)
+    }
 }
 
 /// A `fmt::Write` that cuts what it is given into pieces of whole lines.

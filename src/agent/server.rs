@@ -178,12 +178,7 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
 pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
     let mut out = String::new();
     // Writing to a String cannot fail; an encoder error would be a bug in a label value.
-    let result = if openmetrics {
-        prometheus_client::encoding::text::encode(&mut out, registry)
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
-    };
-    if let Err(e) = result {
+    if let Err(e) = super::exposition::encode(&mut out, registry, openmetrics) {
         let _ = writeln!(out, "# encoding error: {e}");
     }
     (out, content_type(openmetrics))

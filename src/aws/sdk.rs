@@ -84,6 +84,27 @@ fn endpoint_types(e: Option<&aws_sdk_apigateway::types::EndpointConfiguration>) 
 }
 
 /// A policy document, `None` when absent or blank.
+/// A [`RestApi`] from GetRestApi's output or one of GetRestApis' items: the SDK's two types have
+/// the same accessors. `$id` stands in for an id the answer leaves out.
+macro_rules! rest_api {
+    ($o:expr, $id:expr) => {{
+        let o = $o;
+        RestApi {
+            id: o.id().unwrap_or($id).to_string(),
+            name: o.name().unwrap_or_default().to_string(),
+            endpoint_types: endpoint_types(o.endpoint_configuration()),
+            vpc_endpoint_ids: o
+                .endpoint_configuration()
+                .map(|e| e.vpc_endpoint_ids().to_vec())
+                .unwrap_or_default(),
+            policy: non_empty(o.policy()),
+            security_policy: o.security_policy().map(|p| p.as_str().to_string()),
+            disable_execute_api_endpoint: o.disable_execute_api_endpoint(),
+            endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
+        }
+    }};
+}
+
 fn non_empty(p: Option<&str>) -> Option<String> {
     p.filter(|p| !p.trim().is_empty()).map(str::to_string)
 }
@@ -205,19 +226,7 @@ impl SdkInventory {
                 .await
                 .map_err(err)?;
             for a in o.items() {
-                let api = RestApi {
-                    id: a.id().unwrap_or_default().to_string(),
-                    name: a.name().unwrap_or_default().to_string(),
-                    endpoint_types: endpoint_types(a.endpoint_configuration()),
-                    vpc_endpoint_ids: a
-                        .endpoint_configuration()
-                        .map(|e| e.vpc_endpoint_ids().to_vec())
-                        .unwrap_or_default(),
-                    policy: non_empty(a.policy()),
-                    security_policy: None,
-                    disable_execute_api_endpoint: a.disable_execute_api_endpoint(),
-                    endpoint_access_mode: None,
-                };
+                let api = rest_api!(a, "");
                 let tags = a
                     .tags()
                     .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -242,19 +251,7 @@ impl Inventory for SdkInventory {
             .send()
             .await
         {
-            Ok(o) => Ok(Some(RestApi {
-                id: o.id().unwrap_or(api_id).to_string(),
-                name: o.name().unwrap_or_default().to_string(),
-                endpoint_types: endpoint_types(o.endpoint_configuration()),
-                vpc_endpoint_ids: o
-                    .endpoint_configuration()
-                    .map(|e| e.vpc_endpoint_ids().to_vec())
-                    .unwrap_or_default(),
-                policy: non_empty(o.policy()),
-                security_policy: o.security_policy().map(|p| p.as_str().to_string()),
-                disable_execute_api_endpoint: o.disable_execute_api_endpoint(),
-                endpoint_access_mode: o.endpoint_access_mode().map(|m| m.as_str().to_string()),
-            })),
+            Ok(o) => Ok(Some(rest_api!(&o, api_id))),
             Err(e) => none_if_not_found(err(e)),
         }
     }
