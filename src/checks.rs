@@ -68,6 +68,15 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// In exposition order.
+    pub const ALL: [Phase; 5] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Ttfb,
+        Phase::Total,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Resolve => "resolve",

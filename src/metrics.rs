@@ -2,27 +2,25 @@
 //!
 //! Per-probe series (`pgw_probe_success`, `pgw_check_*`, `pgw_finding`, …) are held as one
 //! [`ProbeSnapshot`] per probe and encoded at scrape time, so each run replaces its probe's whole
-//! series set atomically: a cleared finding or a vanished ENI simply stops being exported.
-//! Cumulative series (histograms, counters) are ordinary prometheus-client families.
+//! series set atomically: a cleared finding or a vanished ENI simply stops being exported. Each
+//! probe's cumulative series (its phase histograms and run counts) sit next to its snapshot, and
+//! go with it. These per-probe families, most of an exposition, are written by `text`; the
+//! agent's own families (reloads, remote write, discovery, AWS errors) are prometheus-client's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
 
-use std::fmt::Write as _;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelSetEncoder,
-    LabelValueEncoder, MetricEncoder,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use std::sync::atomic::AtomicU64;
+
+mod text;
+use text::{Bounds, Kind, Text, Value};
 
 use crate::checks::CheckKind;
 use crate::config::Config;
@@ -111,6 +109,14 @@ pub enum RunResult {
 }
 
 impl RunResult {
+    /// In exposition order.
+    const ALL: [RunResult; 4] = [
+        RunResult::Ok,
+        RunResult::Failed,
+        RunResult::Skipped,
+        RunResult::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunResult::Ok => "ok",
@@ -130,15 +136,7 @@ macro_rules! lowercase_label_value {
         }
     )*};
 }
-lowercase_label_value!(
-    Phase,
-    RunResult,
-    Layer,
-    Severity,
-    Operation,
-    LogsOutcome,
-    PushResult
-);
+lowercase_label_value!(Operation, LogsOutcome, PushResult);
 
 /// `{probe,api_id,stage,domain}`. `domain` is the private custom domain name a
 /// `custom-domain` probe calls, left out for the other routes.
@@ -150,26 +148,24 @@ pub struct ProbeLabels {
     pub domain: String,
 }
 
-impl EncodeLabelSet for ProbeLabels {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeLabel;
-        for (k, v) in [
-            ("probe", &self.probe),
+impl ProbeLabels {
+    /// Its label pairs (`domain` only when set).
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        let mut pairs = vec![
+            ("probe", self.probe.as_str()),
             ("api_id", &self.api_id),
             ("stage", &self.stage),
-            ("domain", &self.domain),
-        ] {
-            if k != "domain" || !v.is_empty() {
-                (k, v.as_str()).encode(encoder.encode_label())?;
-            }
+        ];
+        if !self.domain.is_empty() {
+            pairs.push(("domain", &self.domain));
         }
-        Ok(())
+        pairs
     }
 }
 
 /// `{probe,layer,check,endpoint,path}`. `path` is a configured stage-relative path for invokes,
 /// empty (= absent in PromQL) otherwise.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CheckLabels {
     pub probe: Shared,
     pub layer: Layer,
@@ -195,12 +191,6 @@ impl std::ops::Deref for Shared {
     }
 }
 
-impl EncodeLabelValue for Shared {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        encoder.write_str(&self.0)
-    }
-}
-
 /// The run's distinct label values, each allocated once.
 #[derive(Default)]
 struct Interner(Vec<Shared>);
@@ -216,19 +206,8 @@ impl Interner {
     }
 }
 
-/// [`CheckLabels`] plus `phase`, borrowed (a scrape encodes one per phase of every check).
-struct CheckPhaseLabels<'a>(&'a CheckLabels, Phase);
-
-impl EncodeLabelSet for CheckPhaseLabels<'_> {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeLabel;
-        self.0.encode(encoder)?;
-        ("phase", self.1).encode(encoder.encode_label())
-    }
-}
-
 /// `{probe,id,layer,severity}` of an active finding.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, EncodeLabelSet)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FindingLabels {
     pub probe: String,
     pub id: &'static str,
@@ -260,24 +239,11 @@ fn nlb_targets(probe: &str, facts: &Facts) -> Vec<(NlbTargetLabels, u64)> {
 }
 
 /// `{probe,target_group,state}` (filled by the control plane).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NlbTargetLabels {
     pub probe: String,
     pub target_group: String,
     pub state: String,
-}
-
-/// `{probe}`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct NameLabel {
-    probe: String,
-}
-
-/// `{probe,phase}` of the phase histogram.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct PhaseLabels {
-    pub probe: String,
-    pub phase: Phase,
 }
 
 /// `{account,region,vpc_id,az,instance_id}` of `pgw_agent_info`.
@@ -314,13 +280,6 @@ impl PushResult {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct PushLabels {
     pub result: PushResult,
-}
-
-/// `{probe,result}` of the run counter.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct RunLabels {
-    pub probe: String,
-    pub result: RunResult,
 }
 
 /// `{probe,result}` of the execution-log lookup counter.
@@ -470,83 +429,131 @@ impl ProbeSnapshot {
     }
 }
 
-/// Encodes the per-probe snapshots at scrape time.
+/// One probe's series: its last run's (replaced as a whole by the next run) and its cumulative
+/// ones (kept across runs and reloads until the probe goes).
 #[derive(Debug, Default)]
-struct SnapshotCollector {
-    probes: Arc<RwLock<Snapshots>>,
-    /// Set for `/probe` registries: also emit blackbox_exporter's `probe_*` gauges.
-    blackbox: bool,
+struct ProbeSeries {
+    last: Option<Arc<ProbeSnapshot>>,
+    tally: Arc<Mutex<Tally>>,
 }
 
-fn gauge<
-    V: prometheus_client::encoding::EncodeGaugeValue + Send + Sync + std::fmt::Debug + 'static,
->(
-    v: V,
-) -> ConstGauge<V> {
-    ConstGauge::new(v)
+/// Every probe's series, by name. A scrape takes the `Arc`s and lets the lock go: it never holds
+/// up a run being recorded, however slowly its client reads.
+type Probes = BTreeMap<Arc<str>, ProbeSeries>;
+
+/// A probe's cumulative series: `pgw_phase_duration_seconds` and `pgw_probe_runs_total`.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    /// By phase, in [`Phase::ALL`] order; a phase never observed has no series.
+    phases: [Option<PhaseHistogram>; 5],
+    /// By result, in [`RunResult::ALL`] order; a result never counted has no series.
+    runs: [Option<u64>; 4],
 }
 
-/// The last run of every probe, by name. A scrape takes the `Arc`s and lets the lock go: it never
-/// holds up a run being recorded, however slowly its client reads.
-type Snapshots = BTreeMap<String, Arc<ProbeSnapshot>>;
+/// A histogram over [`PHASE_BUCKETS`] and `+Inf`, as prometheus_client's `Histogram` counts.
+#[derive(Debug, Clone, Default)]
+struct PhaseHistogram {
+    /// Observations per bucket (not cumulative); the last is `+Inf`'s.
+    buckets: [u64; PHASE_BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
 
-/// One per-probe family: its name, help text, unit, and how its series come from the snapshots.
+impl PhaseHistogram {
+    fn observe(&mut self, v: f64) {
+        self.sum += v;
+        self.count += 1;
+        // Past the last bound, and NaN: `+Inf` (which always equals `count`).
+        let i = PHASE_BUCKETS
+            .iter()
+            .position(|b| *b >= v)
+            .unwrap_or(PHASE_BUCKETS.len());
+        self.buckets[i] += 1;
+    }
+}
+
+impl Tally {
+    fn observe(&mut self, phase: Phase, secs: f64) {
+        let i = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
+        self.phases[i]
+            .get_or_insert_with(Default::default)
+            .observe(secs);
+    }
+
+    fn count(&mut self, result: RunResult) {
+        let i = RunResult::ALL
+            .iter()
+            .position(|r| *r == result)
+            .unwrap_or(0);
+        *self.runs[i].get_or_insert(0) += 1;
+    }
+}
+
+/// What a scrape encodes of one probe, taken under the lock.
+struct Taken {
+    name: Arc<str>,
+    last: Option<Arc<ProbeSnapshot>>,
+    tally: Option<Arc<Mutex<Tally>>>,
+}
+
+/// One per-probe family: its name, help text, unit, and how one run's series are written.
 struct SnapshotFamily {
     name: &'static str,
     help: &'static str,
-    unit: Option<Unit>,
-    series: fn(&[Arc<ProbeSnapshot>], &mut MetricEncoder<'_>) -> std::fmt::Result,
+    unit: Option<&'static str>,
+    series: fn(&ProbeSnapshot, &mut Text) -> std::fmt::Result,
 }
 
-/// Every per-probe family of `/metrics`, in exposition order (all gauges). Help texts end with a
-/// full stop, as the registry's do.
+/// The `{probe,layer,check,endpoint,path,az}` block of a check's series.
+fn check_labels(t: &mut Text, c: &CheckLabels) {
+    t.labels(&[
+        ("probe", &c.probe),
+        ("layer", c.layer.as_str()),
+        ("check", c.check),
+        ("endpoint", &c.endpoint),
+        ("path", &c.path),
+        ("az", &c.az),
+    ]);
+}
+
+/// Every per-probe family of the last runs, in exposition order (all gauges). Help texts end
+/// with a full stop, as prometheus_client's registry adds to the others.
 const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
     SnapshotFamily {
         name: names::PROBE_SUCCESS,
         help: "Whether the last run found the whole chain working end to end (no warning or critical finding).",
         unit: None,
-        series: |p, m| {
-            for s in p {
-                gauge(i64::from(s.success)).encode(m.encode_family(&s.probe)?)?;
-            }
-            Ok(())
+        series: |s, t| {
+            t.labels(&s.probe.pairs());
+            t.sample(None, Value::Int(i64::from(s.success)))
         },
     },
     SnapshotFamily {
         name: names::PROBE_DURATION,
         help: "Wall time of the last run of the probe.",
-        unit: Some(Unit::Seconds),
-        series: |p, m| {
-            for s in p {
-                let l = NameLabel {
-                    probe: s.probe.probe.clone(),
-                };
-                gauge(s.duration_seconds).encode(m.encode_family(&l)?)?;
-            }
-            Ok(())
+        unit: Some("seconds"),
+        series: |s, t| {
+            t.labels(&[("probe", &s.probe.probe)]);
+            t.sample(None, Value::Float(s.duration_seconds))
         },
     },
     SnapshotFamily {
         name: names::PROBE_LAST_RUN_TIMESTAMP,
         help: "Unix time the last run of the probe finished.",
-        unit: Some(Unit::Seconds),
-        series: |p, m| {
-            for s in p {
-                let l = NameLabel {
-                    probe: s.probe.probe.clone(),
-                };
-                gauge(s.finished_unix).encode(m.encode_family(&l)?)?;
-            }
-            Ok(())
+        unit: Some("seconds"),
+        series: |s, t| {
+            t.labels(&[("probe", &s.probe.probe)]);
+            t.sample(None, Value::Float(s.finished_unix))
         },
     },
     SnapshotFamily {
         name: names::CHECK_SUCCESS,
         help: "Whether one check of the last run passed, per layer, endpoint (resolver or ENI address) and path.",
         unit: None,
-        series: |p, m| {
-            for c in p.iter().flat_map(|s| &s.checks) {
-                gauge(i64::from(c.ok)).encode(m.encode_family(&c.labels)?)?;
+        series: |s, t| {
+            for c in &s.checks {
+                check_labels(t, &c.labels);
+                t.sample(None, Value::Int(i64::from(c.ok)))?;
             }
             Ok(())
         },
@@ -554,12 +561,12 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
     SnapshotFamily {
         name: names::CHECK_DURATION,
         help: "Duration of one phase of one check of the last run.",
-        unit: Some(Unit::Seconds),
-        series: |p, m| {
-            for c in p.iter().flat_map(|s| &s.checks) {
+        unit: Some("seconds"),
+        series: |s, t| {
+            for c in &s.checks {
+                check_labels(t, &c.labels);
                 for (phase, secs) in &c.phases {
-                    let l = CheckPhaseLabels(&c.labels, *phase);
-                    gauge(*secs).encode(m.encode_family(&l)?)?;
+                    t.sample(Some(("phase", phase.as_str())), Value::Float(*secs))?;
                 }
             }
             Ok(())
@@ -569,9 +576,15 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         name: names::FINDING,
         help: "An active finding of the last run (always 1): the root-cause hint; ids are in docs/runbooks/.",
         unit: None,
-        series: |p, m| {
-            for f in p.iter().flat_map(|s| &s.findings) {
-                gauge(1i64).encode(m.encode_family(f)?)?;
+        series: |s, t| {
+            for f in &s.findings {
+                t.labels(&[
+                    ("probe", &f.probe),
+                    ("id", f.id),
+                    ("layer", f.layer.as_str()),
+                    ("severity", f.severity.as_str()),
+                ]);
+                t.sample(None, Value::Int(1))?;
             }
             Ok(())
         },
@@ -580,65 +593,103 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         name: names::NLB_TARGETS,
         help: "Targets of the integration's NLB target groups by health state (control plane).",
         unit: None,
-        series: |p, m| {
-            for (l, n) in p.iter().flat_map(|s| &s.nlb_targets) {
-                gauge(*n as i64).encode(m.encode_family(l)?)?;
+        series: |s, t| {
+            for (l, n) in &s.nlb_targets {
+                t.labels(&[
+                    ("probe", &l.probe),
+                    ("target_group", &l.target_group),
+                    ("state", &l.state),
+                ]);
+                t.sample(None, Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)))?;
             }
             Ok(())
         },
     },
 ];
 
-impl Collector for SnapshotCollector {
-    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let probes: Vec<Arc<ProbeSnapshot>> = self
-            .probes
-            .read()
+/// The per-probe families of `probes`: blackbox_exporter's two gauges first when `blackbox`
+/// (a `/probe` answer: one probe), the last runs' families, then the cumulative ones of the
+/// probes that have a tally.
+fn encode_probes(t: &mut Text, probes: &[Taken], blackbox: bool) -> std::fmt::Result {
+    let lasts: Vec<&ProbeSnapshot> = probes.iter().filter_map(|p| p.last.as_deref()).collect();
+    if blackbox {
+        // blackbox_exporter's names and meaning.
+        for s in &lasts {
+            t.labels(&[]);
+            t.family(
+                names::BLACKBOX_PROBE_SUCCESS,
+                "Displays whether or not the probe was a success.",
+                None,
+                Kind::Gauge,
+            )?;
+            t.sample(None, Value::Int(i64::from(s.success)))?;
+            t.family(
+                names::BLACKBOX_PROBE_DURATION_SECONDS,
+                "Returns how long the probe took to complete in seconds.",
+                None,
+                Kind::Gauge,
+            )?;
+            t.sample(None, Value::Float(s.duration_seconds))?;
+        }
+    }
+    for f in SNAPSHOT_FAMILIES {
+        t.family(f.name, f.help, f.unit, Kind::Gauge)?;
+        for s in &lasts {
+            (f.series)(s, t)?;
+        }
+    }
+    if blackbox {
+        return Ok(());
+    }
+    let tallies: Vec<(&str, &Mutex<Tally>)> = probes
+        .iter()
+        .filter_map(|p| Some((&*p.name, &**p.tally.as_ref()?)))
+        .collect();
+    let bounds = Bounds::new(&PHASE_BUCKETS, t.openmetrics());
+    t.family(
+        names::PHASE_DURATION,
+        "Distribution of phase durations of the probes' DNS lookups and invokes.",
+        Some("seconds"),
+        Kind::Histogram,
+    )?;
+    for (name, tally) in &tallies {
+        // A copy: the lock is not held while writing.
+        let phases = tally
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        if self.blackbox {
-            // blackbox_exporter's names and meaning; one probe per registry.
-            for s in &probes {
-                let m = enc.encode_descriptor(
-                    names::BLACKBOX_PROBE_SUCCESS,
-                    "Displays whether or not the probe was a success.",
-                    None,
-                    MetricType::Gauge,
-                )?;
-                gauge(i64::from(s.success)).encode(m)?;
-                let m = enc.encode_descriptor(
-                    names::BLACKBOX_PROBE_DURATION_SECONDS,
-                    "Returns how long the probe took to complete in seconds.",
-                    None,
-                    MetricType::Gauge,
-                )?;
-                gauge(s.duration_seconds).encode(m)?;
+            .phases
+            .clone();
+        for (phase, h) in Phase::ALL.iter().zip(&phases) {
+            if let Some(h) = h {
+                t.labels(&[("probe", name), ("phase", phase.as_str())]);
+                t.histogram(&bounds, &h.buckets, h.sum, h.count)?;
             }
         }
-        for f in SNAPSHOT_FAMILIES {
-            let mut m =
-                enc.encode_descriptor(f.name, f.help, f.unit.as_ref(), MetricType::Gauge)?;
-            (f.series)(&probes, &mut m)?;
-        }
-        Ok(())
     }
-}
-
-type PhaseHistograms = Family<PhaseLabels, Histogram, fn() -> Histogram>;
-
-fn phase_histogram() -> Histogram {
-    Histogram::new(PHASE_BUCKETS)
+    t.family(
+        names::PROBE_RUNS,
+        "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight), error (this host could not run it: out of file descriptors or ports).",
+        None,
+        Kind::Counter,
+    )?;
+    for (name, tally) in &tallies {
+        let runs = tally.lock().unwrap_or_else(|e| e.into_inner()).runs;
+        for (result, n) in RunResult::ALL.iter().zip(runs) {
+            if let Some(n) = n {
+                t.labels(&[("probe", name), ("result", result.as_str())]);
+                t.sample(None, Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The agent's metrics: its registry and handles to everything it updates.
 #[derive(Debug)]
 pub struct Metrics {
+    /// The families that are not per probe.
     registry: Registry,
-    probes: Arc<RwLock<Snapshots>>,
-    phases: PhaseHistograms,
-    runs: Family<RunLabels, Counter>,
+    probes: RwLock<Probes>,
     aws_api_errors: Family<AwsErrorLabels, Counter>,
     log_lookups: Family<LookupLabels, Counter>,
     reload_ok: Gauge,
@@ -666,24 +717,6 @@ impl Metrics {
             names::BUILD,
             "pgw build information",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        let probes = Arc::new(RwLock::new(BTreeMap::new()));
-        registry.register_collector(Box::new(SnapshotCollector {
-            probes: probes.clone(),
-            blackbox: false,
-        }));
-        let phases = PhaseHistograms::new_with_constructor(phase_histogram);
-        registry.register_with_unit(
-            names::PHASE_DURATION,
-            "Distribution of phase durations of the probes' DNS lookups and invokes",
-            Unit::Seconds,
-            phases.clone(),
-        );
-        let runs = Family::<RunLabels, Counter>::default();
-        registry.register(
-            names::PROBE_RUNS,
-            "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight), error (this host could not run it: out of file descriptors or ports)",
-            runs.clone(),
         );
         let aws_api_errors = Family::<AwsErrorLabels, Counter>::default();
         registry.register(
@@ -776,9 +809,7 @@ impl Metrics {
             push_queue,
             agent_info,
             registry,
-            probes,
-            phases,
-            runs,
+            probes: RwLock::default(),
             aws_api_errors,
             log_lookups,
             reload_ok,
@@ -787,28 +818,58 @@ impl Metrics {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The whole exposition, as OpenMetrics 1.0.0 or Prometheus text 0.0.4: the registry's
+    /// families, then the probes'.
+    pub fn encode(&self, w: &mut dyn Write, openmetrics: bool) -> std::fmt::Result {
+        let probes: Vec<Taken> = self
+            .probes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, p)| Taken {
+                name: name.clone(),
+                last: p.last.clone(),
+                tally: Some(p.tally.clone()),
+            })
+            .collect();
+        if openmetrics {
+            prometheus_client::encoding::text::encode_registry(&mut &mut *w, &self.registry)?;
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut &mut *w, &self.registry)?;
+        }
+        encode_probes(&mut Text::new(w, openmetrics), &probes, false)?;
+        if openmetrics {
+            w.write_str("# EOF\n")?;
+        }
+        Ok(())
+    }
+
+    /// Run `f` on `probe`'s series, made if it has none.
+    fn with_probe<T>(&self, probe: &str, f: impl FnOnce(&mut ProbeSeries) -> T) -> T {
+        let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
+        match probes.get_mut(probe) {
+            Some(p) => f(p),
+            None => f(probes.entry(Arc::from(probe)).or_default()),
+        }
     }
 
     /// Replace `snap`'s probe's series with `snap` (atomically) and feed the histograms.
     pub fn record_run(&self, snap: ProbeSnapshot) {
-        for (phase, secs) in snap.phase_observations() {
-            self.phases
-                .get_or_create(&PhaseLabels {
-                    probe: snap.probe.probe.clone(),
-                    phase,
-                })
-                .observe(secs);
-        }
         let result = if snap.success {
             RunResult::Ok
         } else {
             RunResult::Failed
         };
-        self.count_run(&snap.probe.probe, result);
-        let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
-        probes.insert(snap.probe.probe.clone(), Arc::new(snap));
+        let name = snap.probe.probe.clone();
+        self.with_probe(&name, |p| {
+            let mut tally = p.tally.lock().unwrap_or_else(|e| e.into_inner());
+            for (phase, secs) in snap.phase_observations() {
+                tally.observe(phase, secs);
+            }
+            tally.count(result);
+            drop(tally);
+            p.last = Some(Arc::new(snap));
+        });
     }
 
     /// One connection closed at once: `--max-connections` were open.
@@ -817,21 +878,22 @@ impl Metrics {
     }
 
     pub fn count_run(&self, probe: &str, result: RunResult) {
-        self.runs
-            .get_or_create(&RunLabels {
-                probe: probe.to_string(),
-                result,
-            })
-            .inc();
+        self.with_probe(probe, |p| {
+            p.tally
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .count(result)
+        });
     }
 
     /// `pgw_probe_runs_total{probe,result}` so far.
     pub fn run_count(&self, probe: &str, result: RunResult) -> u64 {
-        let l = RunLabels {
-            probe: probe.to_string(),
-            result,
-        };
-        self.runs.get(&l).map_or(0, |c| c.get())
+        let i = RunResult::ALL.iter().position(|r| *r == result);
+        let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
+        probes
+            .get(probe)
+            .and_then(|p| p.tally.lock().unwrap_or_else(|e| e.into_inner()).runs[i?])
+            .unwrap_or(0)
     }
 
     /// Count the failed AWS calls of `snap` (once per control-plane read, not per reuse).
@@ -872,36 +934,21 @@ impl Metrics {
     /// Drop the last-run series of `probe` (its config changed), keeping its cumulative series.
     pub fn forget_last_run(&self, probe: &str) {
         let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
-        probes.remove(probe);
+        if let Some(p) = probes.get_mut(probe) {
+            p.last = None;
+        }
     }
 
     /// Drop every series of `probe` (it is no longer configured).
     pub fn remove_probe(&self, probe: &str) {
-        self.forget_last_run(probe);
-        for phase in [
-            Phase::Resolve,
-            Phase::Connect,
-            Phase::Tls,
-            Phase::Ttfb,
-            Phase::Total,
-        ] {
-            self.phases.remove(&PhaseLabels {
-                probe: probe.to_string(),
-                phase,
-            });
-        }
-        for result in [RunResult::Ok, RunResult::Failed, RunResult::Skipped] {
-            self.runs.remove(&RunLabels {
-                probe: probe.to_string(),
-                result,
-            });
-        }
+        let mut probes = self.probes.write().unwrap_or_else(|e| e.into_inner());
+        probes.remove(probe);
     }
 
     /// The last-run series of `probe`, if it ran.
     pub fn last_run(&self, probe: &str) -> Option<Arc<ProbeSnapshot>> {
         let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
-        probes.get(probe).cloned()
+        probes.get(probe).and_then(|p| p.last.clone())
     }
 
     /// Record a configuration (re)load; `now_unix` is the wall clock.
@@ -963,17 +1010,23 @@ impl Metrics {
     }
 }
 
-/// A registry holding only `snap`'s series plus blackbox_exporter's `probe_success` and
-/// `probe_duration_seconds` (the `/probe?target=` answer).
-pub fn probe_registry(snap: Arc<ProbeSnapshot>) -> Registry {
-    let mut registry = Registry::default();
-    let mut map = BTreeMap::new();
-    map.insert(snap.probe.probe.clone(), snap);
-    registry.register_collector(Box::new(SnapshotCollector {
-        probes: Arc::new(RwLock::new(map)),
-        blackbox: true,
-    }));
-    registry
+/// The `/probe?target=` answer: blackbox_exporter's `probe_success` and
+/// `probe_duration_seconds`, then `snap`'s series.
+pub fn encode_probe(
+    snap: Arc<ProbeSnapshot>,
+    w: &mut dyn Write,
+    openmetrics: bool,
+) -> std::fmt::Result {
+    let probes = [Taken {
+        name: Arc::from(snap.probe.probe.as_str()),
+        last: Some(snap),
+        tally: None,
+    }];
+    encode_probes(&mut Text::new(w, openmetrics), &probes, true)?;
+    if openmetrics {
+        w.write_str("# EOF\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -981,6 +1034,7 @@ mod tests {
     use super::*;
     use crate::config::{build, Overrides};
     use crate::diagnose::testutil;
+    use prometheus_client::metrics::histogram::Histogram;
 
     fn cfg() -> Config {
         let o = Overrides {
@@ -1049,12 +1103,14 @@ mod tests {
     }
 
     fn text(m: &Metrics) -> String {
-        encode(m.registry())
+        let mut out = String::new();
+        m.encode(&mut out, false).unwrap();
+        out
     }
 
-    fn encode(r: &Registry) -> String {
+    fn probe_text(snap: ProbeSnapshot) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut out, r).unwrap();
+        encode_probe(Arc::new(snap), &mut out, false).unwrap();
         out
     }
 
@@ -1083,7 +1139,7 @@ mod tests {
         }
         assert!(!t.contains("pgw_finding{"), "{t}");
         let mut om = String::new();
-        prometheus_client::encoding::text::encode(&mut om, m.registry()).unwrap();
+        m.encode(&mut om, true).unwrap();
         assert!(om.ends_with("# EOF\n"), "{om}");
         assert!(
             om.contains("# UNIT pgw_check_duration_seconds seconds"),
@@ -1316,7 +1372,7 @@ mod tests {
             instance_id: "i-0a1b2c3d4e5f60071".into(),
         });
         let mut exported = label_sets(&text(&m));
-        exported.extend(label_sets(&encode(&probe_registry(Arc::new(snap)))));
+        exported.extend(label_sets(&probe_text(snap)));
         assert_eq!(
             documented(),
             exported,
@@ -1336,10 +1392,318 @@ mod tests {
     #[test]
     fn probe_registry_has_blackbox_names() {
         let snap = ProbeSnapshot::from_run(&cfg(), &testutil::healthy(), &[], 0.0);
-        let t = encode(&probe_registry(Arc::new(snap)));
+        let t = probe_text(snap);
         assert!(t.contains("\nprobe_success 1\n"), "{t}");
         assert!(t.contains("\nprobe_duration_seconds "), "{t}");
         assert!(t.contains("pgw_probe_success{"), "{t}");
         assert!(!t.contains("pgw_build_info"), "{t}");
+    }
+    /// prometheus_client's own encoding of the per-probe families: the reference the
+    /// hand-written text (`metrics::text`) must equal byte for byte, series order aside.
+    type Labels = Vec<(String, String)>;
+
+    struct Reference {
+        snaps: Vec<ProbeSnapshot>,
+        blackbox: bool,
+        phases: Family<Labels, Histogram, fn() -> Histogram>,
+        runs: Family<Labels, Counter>,
+    }
+
+    impl std::fmt::Debug for Reference {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Reference")
+        }
+    }
+
+    fn pairs(l: &[(&str, &str)]) -> Vec<(String, String)> {
+        l.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    impl Reference {
+        fn new(blackbox: bool) -> Reference {
+            fn h() -> Histogram {
+                Histogram::new(PHASE_BUCKETS)
+            }
+            Reference {
+                snaps: Vec::new(),
+                blackbox,
+                phases: Family::new_with_constructor(h as fn() -> Histogram),
+                runs: Family::default(),
+            }
+        }
+
+        /// What `Metrics::record_run` records.
+        fn record(&mut self, s: &ProbeSnapshot) {
+            for (phase, secs) in s.phase_observations() {
+                let l = pairs(&[("probe", &s.probe.probe), ("phase", phase.as_str())]);
+                self.phases.get_or_create(&l).observe(secs);
+            }
+            let result = if s.success { "ok" } else { "failed" };
+            self.count(&s.probe.probe, result);
+            self.snaps.retain(|x| x.probe.probe != s.probe.probe);
+            self.snaps.push(s.clone());
+            self.snaps.sort_by(|a, b| a.probe.probe.cmp(&b.probe.probe));
+        }
+
+        fn count(&mut self, probe: &str, result: &str) {
+            self.runs
+                .get_or_create(&pairs(&[("probe", probe), ("result", result)]))
+                .inc();
+        }
+    }
+
+    impl prometheus_client::collector::Collector for Reference {
+        fn encode(
+            &self,
+            mut enc: prometheus_client::encoding::DescriptorEncoder,
+        ) -> std::fmt::Result {
+            use prometheus_client::encoding::EncodeMetric;
+            use prometheus_client::metrics::gauge::ConstGauge;
+            use prometheus_client::metrics::MetricType;
+            if self.blackbox {
+                for s in &self.snaps {
+                    let m = enc.encode_descriptor(
+                        "probe_success",
+                        "Displays whether or not the probe was a success.",
+                        None,
+                        MetricType::Gauge,
+                    )?;
+                    ConstGauge::new(i64::from(s.success)).encode(m)?;
+                    let m = enc.encode_descriptor(
+                        "probe_duration_seconds",
+                        "Returns how long the probe took to complete in seconds.",
+                        None,
+                        MetricType::Gauge,
+                    )?;
+                    ConstGauge::new(s.duration_seconds).encode(m)?;
+                }
+            }
+            for f in SNAPSHOT_FAMILIES {
+                let unit = f.unit.map(|_| Unit::Seconds);
+                let mut m =
+                    enc.encode_descriptor(f.name, f.help, unit.as_ref(), MetricType::Gauge)?;
+                for s in &self.snaps {
+                    let mut series: Vec<(Vec<(String, String)>, f64)> = Vec::new();
+                    let check = |c: &CheckLabels| {
+                        pairs(&[
+                            ("probe", &c.probe),
+                            ("layer", c.layer.as_str()),
+                            ("check", c.check),
+                            ("endpoint", &c.endpoint),
+                            ("path", &c.path),
+                            ("az", &c.az),
+                        ])
+                    };
+                    match f.name {
+                        names::PROBE_SUCCESS => {
+                            let mut l = pairs(&[
+                                ("probe", &s.probe.probe),
+                                ("api_id", &s.probe.api_id),
+                                ("stage", &s.probe.stage),
+                            ]);
+                            if !s.probe.domain.is_empty() {
+                                l.extend(pairs(&[("domain", &s.probe.domain)]));
+                            }
+                            let v = i64::from(s.success);
+                            ConstGauge::new(v).encode(m.encode_family(&l)?)?;
+                        }
+                        names::PROBE_DURATION => {
+                            series.push((pairs(&[("probe", &s.probe.probe)]), s.duration_seconds))
+                        }
+                        names::PROBE_LAST_RUN_TIMESTAMP => {
+                            series.push((pairs(&[("probe", &s.probe.probe)]), s.finished_unix))
+                        }
+                        names::CHECK_SUCCESS => {
+                            for c in &s.checks {
+                                let v = i64::from(c.ok);
+                                ConstGauge::new(v).encode(m.encode_family(&check(&c.labels))?)?;
+                            }
+                        }
+                        names::CHECK_DURATION => {
+                            for c in &s.checks {
+                                for (phase, secs) in &c.phases {
+                                    let mut l = check(&c.labels);
+                                    l.extend(pairs(&[("phase", phase.as_str())]));
+                                    series.push((l, *secs));
+                                }
+                            }
+                        }
+                        names::FINDING => {
+                            for f in &s.findings {
+                                let l = pairs(&[
+                                    ("probe", &f.probe),
+                                    ("id", f.id),
+                                    ("layer", f.layer.as_str()),
+                                    ("severity", f.severity.as_str()),
+                                ]);
+                                ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
+                            }
+                        }
+                        names::NLB_TARGETS => {
+                            for (t, n) in &s.nlb_targets {
+                                let l = pairs(&[
+                                    ("probe", &t.probe),
+                                    ("target_group", &t.target_group),
+                                    ("state", &t.state),
+                                ]);
+                                ConstGauge::new(*n as i64).encode(m.encode_family(&l)?)?;
+                            }
+                        }
+                        other => panic!("no reference for {other}"),
+                    }
+                    for (l, v) in series {
+                        ConstGauge::new(v).encode(m.encode_family(&l)?)?;
+                    }
+                }
+            }
+            if !self.blackbox {
+                self.phases.encode(enc.encode_descriptor(
+                    names::PHASE_DURATION,
+                    "Distribution of phase durations of the probes' DNS lookups and invokes.",
+                    Some(&Unit::Seconds),
+                    MetricType::Histogram,
+                )?)?;
+                self.runs.encode(enc.encode_descriptor(
+                    names::PROBE_RUNS,
+                    "Scheduled probe runs by result: ok (chain healthy), failed (findings), skipped (previous run still in flight), error (this host could not run it: out of file descriptors or ports).",
+                    None,
+                    MetricType::Counter,
+                )?)?;
+            }
+            Ok(())
+        }
+    }
+
+    /// `text` with each family's series sorted (a series' lines kept together and in order):
+    /// prometheus_client's `Family` writes its series in hash order.
+    fn series_sorted(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut series: BTreeMap<String, String> = BTreeMap::new();
+        let flush = |series: &mut BTreeMap<String, String>, out: &mut Vec<String>| {
+            out.extend(std::mem::take(series).into_values());
+        };
+        for line in text.lines() {
+            if line.starts_with("# HELP ") || line == "# EOF" {
+                flush(&mut series, &mut out);
+            }
+            if line.starts_with('#') {
+                out.push(line.to_string());
+                continue;
+            }
+            let labels = line
+                .find('{')
+                .map_or("", |i| &line[i..line.rfind('}').unwrap()]);
+            let key = labels.split(",le=\"").next().unwrap().to_string();
+            let s = series.entry(key).or_default();
+            s.push_str(line);
+            s.push('\n');
+        }
+        flush(&mut series, &mut out);
+        out
+    }
+
+    /// Runs whose series exercise every writer path: label values to escape, a custom domain,
+    /// findings, NLB targets, phase values on and past the bucket bounds, non-finite ones.
+    fn odd_runs() -> Vec<ProbeSnapshot> {
+        let mut f = testutil::healthy();
+        testutil::set_path(
+            &mut f,
+            "/",
+            testutil::gateway(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+        );
+        f.control = Some(crate::facts::control::ControlFacts {
+            nlbs: vec![orders_nlb(&[
+                ("10.1.0.5", "healthy"),
+                ("10.1.0.6", "unhealthy"),
+                ("10.1.0.7", "healthy"),
+            ])],
+            ..Default::default()
+        });
+        let findings = crate::diagnose::diagnose(&f);
+        let a = ProbeSnapshot::from_run(&cfg(), &f, &findings, 1_700_000_000.123);
+        let mut b = ProbeSnapshot::from_run(&cfg(), &testutil::healthy(), &[], 1_700_000_030.5);
+        b.probe.probe = "odd \"name\" \\ with\nline".into();
+        b.probe.domain = "orders.internal.example.com".into();
+        b.duration_seconds = 12.0;
+        let odd = Shared(Arc::from(b.probe.probe.as_str()));
+        for c in &mut b.checks {
+            c.labels.probe = odd.clone();
+            if c.labels.check == CheckKind::Resolve.as_str() {
+                c.phases = [0.0, 0.001, 0.0025, 0.7, 30.0, 31.0, 1e-9, 2.5e6]
+                    .into_iter()
+                    .map(|v| (Phase::Resolve, v))
+                    .chain([(Phase::Connect, f64::INFINITY), (Phase::Tls, f64::NAN)])
+                    .collect();
+            }
+        }
+        b.nlb_targets = vec![(
+            NlbTargetLabels {
+                probe: b.probe.probe.clone(),
+                target_group: "tg\"1\\".into(),
+                state: "initial".into(),
+            },
+            2,
+        )];
+        vec![a, b]
+    }
+
+    #[test]
+    fn hand_written_text_is_prometheus_clients() {
+        let m = Metrics::new();
+        m.config_loaded(true, 1_700_000_000.0);
+        let mut reference = Reference::new(false);
+        for round in 0..2 {
+            for s in odd_runs() {
+                if round == 1 && s.probe.probe != "3eqr0osoc3-test" {
+                    // Run counts by every result.
+                    m.count_run(&s.probe.probe, RunResult::Skipped);
+                    reference.count(&s.probe.probe, "skipped");
+                    m.count_run(&s.probe.probe, RunResult::Error);
+                    reference.count(&s.probe.probe, "error");
+                }
+                m.record_run(s.clone());
+                reference.record(&s);
+            }
+        }
+        let snap = m.last_run("3eqr0osoc3-test").unwrap();
+        let mut ref_probe = Reference::new(true);
+        ref_probe.snaps.push((*snap).clone());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(reference));
+        let mut probe_registry = Registry::default();
+        probe_registry.register_collector(Box::new(ref_probe));
+        for openmetrics in [false, true] {
+            let mut want = String::new();
+            let mut probe_want = String::new();
+            if openmetrics {
+                use prometheus_client::encoding::text::{encode, encode_registry};
+                encode_registry(&mut want, &m.registry).unwrap();
+                encode(&mut want, &registry).unwrap();
+                encode(&mut probe_want, &probe_registry).unwrap();
+            } else {
+                use prometheus_client::encoding::prometheus_text::encode;
+                encode(&mut want, &m.registry).unwrap();
+                encode(&mut want, &registry).unwrap();
+                encode(&mut probe_want, &probe_registry).unwrap();
+            }
+            let mut got = String::new();
+            m.encode(&mut got, openmetrics).unwrap();
+            assert!(got.contains("odd \\\"name\\\" \\\\ with\\nline"), "{got}");
+            assert!(got.contains("+Inf") && got.contains("NaN"), "{got}");
+            assert_eq!(
+                series_sorted(&got),
+                series_sorted(&want),
+                "openmetrics: {openmetrics}"
+            );
+            let mut probe_got = String::new();
+            encode_probe(snap.clone(), &mut probe_got, openmetrics).unwrap();
+            assert_eq!(probe_got, probe_want, "openmetrics: {openmetrics}");
+        }
     }
 }

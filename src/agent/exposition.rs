@@ -1,7 +1,8 @@
-//! The agent's registry as text in pieces of whole lines: `/metrics` streams them to its client
-//! and remote write parses them one at a time, so neither ever holds a whole exposition (13 MiB
+//! The agent's exposition as text in pieces of whole lines: `/metrics` streams them to its client
+//! and remote write parses them one at a time, so neither ever holds a whole exposition (14 MiB
 //! at 10 000 targets). The probes' series are taken as `Arc`s when encoding starts (see
-//! `metrics::Snapshots`); the registry's own families are read under their locks while encoding.
+//! `metrics::Metrics::encode`); the registry's own families are read under their locks while
+//! encoding.
 
 use std::convert::Infallible;
 use std::fmt::Write;
@@ -11,7 +12,6 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use prometheus_client::registry::Registry;
 
 /// A piece is cut at the first line end past this many bytes.
 pub const PIECE: usize = 64 * 1024;
@@ -23,33 +23,26 @@ const AHEAD: usize = 2;
 /// any lock it holds on the registry's families).
 const STALL: Duration = Duration::from_secs(5);
 
-/// Encode `registry` as OpenMetrics or Prometheus text, handing `sink` pieces of whole lines (of
-/// about [`PIECE`] bytes, the last one shorter). Stops, with an error, at the first piece the
-/// sink refuses (returns `false`).
+/// What writes an exposition (e.g. `Metrics::encode`): into a writer, in one format.
+pub type Encode<T> = fn(&T, &mut dyn Write, bool) -> std::fmt::Result;
+
+/// Run `encode` (its writes end on line ends), handing `sink` pieces of whole lines (of about
+/// [`PIECE`] bytes, the last one shorter). Stops, with an error, at the first piece the sink
+/// refuses (returns `false`).
 pub fn encode_pieces(
-    registry: &Registry,
-    openmetrics: bool,
+    encode: impl FnOnce(&mut dyn Write) -> std::fmt::Result,
     sink: impl FnMut(String) -> bool,
 ) -> std::fmt::Result {
     let mut w = Lines {
         buf: String::with_capacity(PIECE + 8 * 1024),
         sink,
     };
-    encode(&mut w, registry, openmetrics)?;
+    encode(&mut w)?;
     let rest = std::mem::take(&mut w.buf);
     if !rest.is_empty() && !(w.sink)(rest) {
         return Err(std::fmt::Error);
     }
     Ok(())
-}
-
-/// Encode `registry` into `w` as OpenMetrics 1.0.0 or Prometheus text 0.0.4.
-pub fn encode(w: &mut impl Write, registry: &Registry, openmetrics: bool) -> std::fmt::Result {
-    if openmetrics {
-        prometheus_client::encoding::text::encode(w, registry)
-    } else {
-        prometheus_client::encoding::prometheus_text::encode(w, registry)
-    }
 }
 
 /// A `fmt::Write` that cuts what it is given into pieces of whole lines.
@@ -76,13 +69,13 @@ impl<F: FnMut(String) -> bool> Write for Lines<F> {
     }
 }
 
-/// The body of a `/metrics` answer: `registry` (owned by `owner`) encoded on a blocking thread
+/// The body of a `/metrics` answer: `owner` encoded on a blocking thread
 /// at most [`AHEAD`] pieces ahead of the client. A client gone or stalled for [`STALL`] stops the
 /// encoder; the body then ends with an error, so hyper closes the connection rather than end a
 /// truncated exposition as if it were whole.
 pub fn streamed<T: Send + Sync + 'static>(
     owner: std::sync::Arc<T>,
-    registry: fn(&T) -> &Registry,
+    encode: Encode<T>,
     openmetrics: bool,
 ) -> BoxBody<Bytes, std::io::Error> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(AHEAD);
@@ -92,7 +85,7 @@ pub fn streamed<T: Send + Sync + 'static>(
             rt.block_on(tokio::time::timeout(STALL, tx.send(Ok(Bytes::from(piece)))))
                 .is_ok_and(|sent| sent.is_ok())
         };
-        if encode_pieces(registry(&owner), openmetrics, send).is_err() {
+        if encode_pieces(|w| encode(&owner, w, openmetrics), send).is_err() {
             let _ = tx.try_send(Err(std::io::Error::other("exposition not finished")));
         }
     });
@@ -114,6 +107,15 @@ mod tests {
     use super::*;
     use prometheus_client::metrics::family::Family;
     use prometheus_client::metrics::gauge::Gauge;
+    use prometheus_client::registry::Registry;
+
+    fn enc(r: &Registry, w: &mut dyn Write, openmetrics: bool) -> std::fmt::Result {
+        if openmetrics {
+            prometheus_client::encoding::text::encode(&mut &mut *w, r)
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut &mut *w, r)
+        }
+    }
 
     fn big_registry(n: usize) -> Registry {
         let mut r = Registry::default();
@@ -137,10 +139,13 @@ mod tests {
                 prometheus_client::encoding::prometheus_text::encode(&mut whole, &r).unwrap();
             }
             let mut pieces = Vec::new();
-            encode_pieces(&r, openmetrics, |p| {
-                pieces.push(p);
-                true
-            })
+            encode_pieces(
+                |w| enc(&r, w, openmetrics),
+                |p| {
+                    pieces.push(p);
+                    true
+                },
+            )
             .unwrap();
             assert!(pieces.len() > 3, "{} pieces", pieces.len());
             for p in &pieces {
@@ -155,10 +160,13 @@ mod tests {
     fn a_refused_piece_stops_the_encoding() {
         let r = big_registry(20_000);
         let mut taken = 0;
-        let out = encode_pieces(&r, false, |_| {
-            taken += 1;
-            taken < 2
-        });
+        let out = encode_pieces(
+            |w| enc(&r, w, false),
+            |_| {
+                taken += 1;
+                taken < 2
+            },
+        );
         assert!(out.is_err());
         assert_eq!(taken, 2);
     }
@@ -168,11 +176,11 @@ mod tests {
         let r = std::sync::Arc::new(big_registry(20_000));
         let mut expected = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut expected, &r).unwrap();
-        let body = streamed(r.clone(), |r| r, false);
+        let body = streamed(r.clone(), enc, false);
         let got = body.collect().await.unwrap().to_bytes();
         assert_eq!(got, expected.as_bytes());
         // Dropped before reading: the encoder gives up (its registry reference goes).
-        drop(streamed(r.clone(), |r| r, false));
+        drop(streamed(r.clone(), enc, false));
         for _ in 0..200 {
             if std::sync::Arc::strong_count(&r) == 1 {
                 return;

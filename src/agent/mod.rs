@@ -758,7 +758,7 @@ mod tests {
         let cfg = &before.probes["a"].cfg;
         let facts = crate::diagnose::testutil::healthy();
         metrics.record_run(ProbeSnapshot::from_run(cfg, &facts, &[], 0.0));
-        let t = server::render(agent.shared.metrics.registry(), false).0;
+        let t = server::render(|w, om| agent.shared.metrics.encode(w, om), false).0;
         assert!(t.contains("pgw_config_last_reload_successful 1"), "{t}");
 
         std::fs::write(d.join("b.toml"), "name = \"b\"\ntimout = \"1s\"\n").unwrap();
@@ -767,7 +767,7 @@ mod tests {
         let after = agent.shared.probes();
         assert_eq!(after.probes.keys().collect::<Vec<_>>(), ["a"]);
         assert!(Arc::ptr_eq(&before.probes["a"], &after.probes["a"]));
-        let t = server::render(agent.shared.metrics.registry(), false).0;
+        let t = server::render(|w, om| agent.shared.metrics.encode(w, om), false).0;
         assert!(t.contains("pgw_config_last_reload_successful 0"), "{t}");
 
         // Fixed: `a` is unchanged and keeps its instance (its loop and series), `b` is added.
@@ -781,7 +781,7 @@ mod tests {
         std::fs::remove_file(d.join("a.toml")).unwrap();
         assert_eq!(agent.reload().await.unwrap(), 1);
         assert!(metrics.last_run("a").is_none());
-        let t = server::render(metrics.registry(), false).0;
+        let t = server::render(|w, om| metrics.encode(w, om), false).0;
         assert!(!t.contains("probe=\"a\""), "{t}");
         agent.drain().await;
     }
@@ -804,7 +804,7 @@ mod tests {
         .unwrap();
         let metrics = &agent.shared.metrics;
         // Data plane only: no AWS error series at all.
-        let t = server::render(metrics.registry(), false).0;
+        let t = server::render(|w, om| metrics.encode(w, om), false).0;
         assert!(!t.contains("pgw_aws_api_errors_total{"), "{t}");
         // A probe that reads AWS (at a closed port: nothing leaves loopback).
         let b = probe_toml("b").replace(
@@ -813,7 +813,7 @@ mod tests {
         );
         std::fs::write(d.join("b.toml"), b.replace("interval = \"30s\"\n", "")).unwrap();
         assert_eq!(agent.reload().await.unwrap(), 2);
-        let t = server::render(metrics.registry(), false).0;
+        let t = server::render(|w, om| metrics.encode(w, om), false).0;
         for op in Operation::ALL.iter().filter(|o| o.recorded()) {
             let series = format!("pgw_aws_api_errors_total{{operation=\"{op}\"}} ");
             assert!(t.contains(&series), "missing {series:?} in\n{t}");

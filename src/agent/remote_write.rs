@@ -672,7 +672,7 @@ pub async fn run(
                 // one piece of the exposition at a time.
                 let _ = tokio::task::spawn_blocking(move || {
                     let mut b = Batcher::new(&p.external, now_ms, |x| p.enqueue(x));
-                    let _ = super::exposition::encode_pieces(p.metrics.registry(), false, |piece| {
+                    let _ = super::exposition::encode_pieces(|w| p.metrics.encode(w, false), |piece| {
                         b.piece(&piece);
                         true
                     });

@@ -15,8 +15,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use prometheus_client::registry::Registry;
-
 use super::exposition::{streamed, whole};
 use super::pages::{self, esc};
 use super::web::{Web, WebState};
@@ -173,12 +171,15 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     })
 }
 
-/// Encode `registry` as OpenMetrics text 1.0.0 or Prometheus text 0.0.4; returns the body and
+/// Run `encode` as OpenMetrics text 1.0.0 or Prometheus text 0.0.4 into a body; returns it and
 /// its `Content-Type`.
-pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
+pub fn render(
+    encode: impl FnOnce(&mut dyn std::fmt::Write, bool) -> std::fmt::Result,
+    openmetrics: bool,
+) -> (String, &'static str) {
     let mut out = String::new();
     // Writing to a String cannot fail; an encoder error would be a bug in a label value.
-    if let Err(e) = super::exposition::encode(&mut out, registry, openmetrics) {
+    if let Err(e) = encode(&mut out, openmetrics) {
         let _ = writeln!(out, "# encoding error: {e}");
     }
     (out, content_type(openmetrics))
@@ -206,7 +207,7 @@ pub async fn route(agent: &Arc<Agent>, req: &Request<()>) -> Resp {
             let ct = content_type(openmetrics);
             let body = streamed(
                 agent.shared.metrics.clone(),
-                metrics::Metrics::registry,
+                metrics::Metrics::encode,
                 openmetrics,
             );
             let mut r = Response::new(body);
@@ -378,10 +379,8 @@ async fn probe(agent: &Arc<Agent>, req: &Request<()>, openmetrics: bool) -> Resp
         ),
         Some(run) if debug => text(StatusCode::OK, debug_text(&run.0, &run.1)),
         Some(run) => {
-            let (body, ct) = render(
-                &metrics::probe_registry(Arc::new(run.0.clone())),
-                openmetrics,
-            );
+            let snap = Arc::new(run.0.clone());
+            let (body, ct) = render(|w, om| metrics::encode_probe(snap, w, om), openmetrics);
             with_type(body, ct)
         }
         None => text(StatusCode::SERVICE_UNAVAILABLE, "probe run cancelled\n"),
