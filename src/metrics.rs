@@ -504,16 +504,18 @@ struct SnapshotFamily {
     series: fn(&ProbeSnapshot, &mut Text) -> std::fmt::Result,
 }
 
-/// The `{probe,layer,check,endpoint,path,az}` block of a check's series.
-fn check_labels(t: &mut Text, c: &CheckLabels) {
-    t.labels(&[
-        ("probe", &c.probe),
-        ("layer", c.layer.as_str()),
-        ("check", c.check),
-        ("endpoint", &c.endpoint),
-        ("path", &c.path),
-        ("az", &c.az),
-    ]);
+impl CheckLabels {
+    /// Its label pairs, in exposition order.
+    fn pairs(&self) -> [(&str, &str); 6] {
+        [
+            ("probe", &self.probe),
+            ("layer", self.layer.as_str()),
+            ("check", self.check),
+            ("endpoint", &self.endpoint),
+            ("path", &self.path),
+            ("az", &self.az),
+        ]
+    }
 }
 
 /// Every per-probe family of the last runs, in exposition order (all gauges). Help texts end
@@ -552,7 +554,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         unit: None,
         series: |s, t| {
             for c in &s.checks {
-                check_labels(t, &c.labels);
+                t.labels(&c.labels.pairs());
                 t.sample(None, Value::Int(i64::from(c.ok)))?;
             }
             Ok(())
@@ -564,7 +566,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         unit: Some("seconds"),
         series: |s, t| {
             for c in &s.checks {
-                check_labels(t, &c.labels);
+                t.labels(&c.labels.pairs());
                 for (phase, secs) in &c.phases {
                     t.sample(Some(("phase", phase.as_str())), Value::Float(*secs))?;
                 }
@@ -1325,11 +1327,9 @@ mod tests {
         out
     }
 
-    #[test]
-    fn documented_label_sets_are_the_exported_ones() {
-        use crate::facts::control::{AwsCall, ControlFacts};
-        // A run that exports every series: DNS, TCP, TLS and invokes, a finding, control-plane
-        // calls (one failed) and NLB targets; a skipped run; a reload.
+    /// A healthy chain whose `/` answers API Gateway's 403 MissingAuthenticationTokenException
+    /// (a finding).
+    fn missing_token_on_root() -> Facts {
         let mut f = testutil::healthy();
         testutil::set_path(
             &mut f,
@@ -1340,6 +1340,15 @@ mod tests {
                 "Missing Authentication Token",
             ),
         );
+        f
+    }
+
+    #[test]
+    fn documented_label_sets_are_the_exported_ones() {
+        use crate::facts::control::{AwsCall, ControlFacts};
+        // A run that exports every series: DNS, TCP, TLS and invokes, a finding, control-plane
+        // calls (one failed) and NLB targets; a skipped run; a reload.
+        let mut f = missing_token_on_root();
         f.control = Some(ControlFacts {
             calls: vec![AwsCall {
                 operation: Operation::DescribeVpcEndpoints,
@@ -1486,16 +1495,7 @@ mod tests {
                     enc.encode_descriptor(f.name, f.help, unit.as_ref(), MetricType::Gauge)?;
                 for s in &self.snaps {
                     let mut series: Vec<(Vec<(String, String)>, f64)> = Vec::new();
-                    let check = |c: &CheckLabels| {
-                        pairs(&[
-                            ("probe", &c.probe),
-                            ("layer", c.layer.as_str()),
-                            ("check", c.check),
-                            ("endpoint", &c.endpoint),
-                            ("path", &c.path),
-                            ("az", &c.az),
-                        ])
-                    };
+                    let check = |c: &CheckLabels| pairs(&c.pairs());
                     match f.name {
                         names::PROBE_SUCCESS => {
                             let mut l = pairs(&[
@@ -1607,16 +1607,7 @@ mod tests {
     /// Runs whose series exercise every writer path: label values to escape, a custom domain,
     /// findings, NLB targets, phase values on and past the bucket bounds, non-finite ones.
     fn odd_runs() -> Vec<ProbeSnapshot> {
-        let mut f = testutil::healthy();
-        testutil::set_path(
-            &mut f,
-            "/",
-            testutil::gateway(
-                403,
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            ),
-        );
+        let mut f = missing_token_on_root();
         f.control = Some(crate::facts::control::ControlFacts {
             nlbs: vec![orders_nlb(&[
                 ("10.1.0.5", "healthy"),
