@@ -685,9 +685,9 @@ def bench_idle(opt, work):
 def bench_aws(opt, work):
     """500 probes of the lab's healthy chain, each reading the control plane from the lab's moto
     (every probe file its own, as a fleet of private APIs would have), on a 5 s interval: the
-    agent's RSS every 30 s over `minutes`. The probes share one set of AWS clients (same region,
+    agent's RSS every 30 s for `--minutes` (10 unless given). The probes share one set of AWS clients (same region,
     endpoint and roles)."""
-    n, minutes = (500, 10) if not opt.quick else (50, 1)
+    n, minutes = (500, opt.minutes) if not opt.quick else (50, 1)
     rows = []
     with Procs() as ps:
         env, args = lab_doctor(ps, "healthy_cp_path_a", work)
@@ -860,8 +860,9 @@ def table(res):
         L.append("")
         L.append("| minute | RSS MiB | of which private (RssAnon) MiB | CPU s so far | runs so far | probes healthy | AWS API errors |")
         L.append("| --- | --- | --- | --- | --- | --- | --- |")
+        step = 60 if last["t_s"] <= 15 * 60 else 300   # an hour's curve: a row every 5 minutes
         for r in aws:
-            if r["t_s"] % 60 < 15 or r is last:
+            if r["t_s"] % step < 15 or r is last:
                 L.append(f"| {r['t_s'] / 60:.1f} | {fmt(r['rss_mib'], 1)} | {fmt(r['anon_rss_mib'], 1)} "
                          f"| {fmt(r['cpu_seconds'], 1)} | {int(r['runs'])} | {int(r['healthy'])} | {int(r['aws_api_errors'])} |")
         L.append("")
@@ -907,6 +908,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("benchmarks", nargs="*", default=["cpu", "scale", "idle", "aws", "accuracy", "verdict"])
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--minutes", type=float, default=10, help="how long `aws` watches the agent")
     ap.add_argument("--quick", action="store_true", help="smoke run: small counts, short windows, 1 run")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite bench/README.md")
     opt = ap.parse_args()
