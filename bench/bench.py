@@ -433,8 +433,8 @@ def scrape_seconds():
 
 
 def scrapes_peak(pid, n):
-    """`n` concurrent /metrics scrapes (by curl): their median time, the body (fetched after),
-    and the agent's RSS before and at its highest while they ran (sampled every 2 ms)."""
+    """`n` concurrent /metrics scrapes (by curl): their median time, and the agent's RSS before
+    and at its highest while they ran (sampled every 2 ms)."""
     before = rss_kib(pid)
     peak, done, out = [before], threading.Event(), []
 
@@ -455,7 +455,7 @@ def scrapes_peak(pid, n):
         t.join()
     done.set()
     sampler.join()
-    return median(out), http_get(f"http://{AGENT_LISTEN}/metrics", timeout=60), before, max(peak)
+    return median(out), before, max(peak)
 
 
 def bench_scale(opt, work):
@@ -477,17 +477,16 @@ def bench_scale(opt, work):
                     ag = start_agent(one, probes)
                     w = agent_window(ag.pid, interval + 5, window)
                     singles = [scrapes_peak(ag.pid, 1) for _ in range(5)]
-                    one_scrape = sorted(singles, key=lambda x: x[0])[2]
                     ten = scrapes_peak(ag.pid, 10)
-                    body = one_scrape[1]
+                    body = http_get(f"http://{AGENT_LISTEN}/metrics", timeout=60)
                     runs = w["runs"]
                     rows.append({
                         "targets": targets, "probe_files": files, "interval_s": interval, **w,
                         "runs_expected": files * window / interval,
                         "cpu_ms_per_target_probe": 1000 * w["cpu_seconds"] / (runs * 10) if runs else None,
                         "scrape_seconds": median(x[0] for x in singles), "scrape_bytes": len(body),
-                        "scrape_extra_rss_mib": median((x[3] - x[2]) / 1024 for x in singles),
-                        "scrape10_seconds": ten[0], "scrape10_extra_rss_mib": (ten[3] - ten[2]) / 1024,
+                        "scrape_extra_rss_mib": median((x[2] - x[1]) / 1024 for x in singles),
+                        "scrape10_seconds": ten[0], "scrape10_extra_rss_mib": (ten[2] - ten[1]) / 1024,
                         "series": sum(1 for ln in body.decode().splitlines() if ln and not ln.startswith("#")),
                     })
                     log(f"scale {targets} run {run + 1}/{opt.runs}: {json.dumps(rows[-1])}")
@@ -685,8 +684,8 @@ def bench_idle(opt, work):
 def bench_aws(opt, work):
     """500 probes of the lab's healthy chain, each reading the control plane from the lab's moto
     (every probe file its own, as a fleet of private APIs would have), on a 5 s interval: the
-    agent's RSS every 30 s for `--minutes` (10 unless given). The probes share one set of AWS clients (same region,
-    endpoint and roles)."""
+    agent's RSS every 30 s for `--minutes` (10 unless given). The probes share one set of AWS
+    clients (same region, endpoint and roles)."""
     n, minutes = (500, opt.minutes) if not opt.quick else (50, 1)
     rows = []
     with Procs() as ps:

@@ -473,19 +473,16 @@ impl PhaseHistogram {
 }
 
 impl Tally {
+    // `Phase::ALL` and `RunResult::ALL` list their variants in declaration order: a variant's
+    // discriminant is its index.
     fn observe(&mut self, phase: Phase, secs: f64) {
-        let i = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
-        self.phases[i]
+        self.phases[phase as usize]
             .get_or_insert_with(Default::default)
             .observe(secs);
     }
 
     fn count(&mut self, result: RunResult) {
-        let i = RunResult::ALL
-            .iter()
-            .position(|r| *r == result)
-            .unwrap_or(0);
-        *self.runs[i].get_or_insert(0) += 1;
+        *self.runs[result as usize].get_or_insert(0) += 1;
     }
 }
 
@@ -611,7 +608,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
 
 /// The per-probe families of `probes`: blackbox_exporter's two gauges first when `blackbox`
 /// (a `/probe` answer: one probe), the last runs' families, then the cumulative ones of the
-/// probes that have a tally.
+/// probes that have a tally. They end the exposition: OpenMetrics' `# EOF` follows.
 fn encode_probes(t: &mut Text, probes: &[Taken], blackbox: bool) -> std::fmt::Result {
     let lasts: Vec<&ProbeSnapshot> = probes.iter().filter_map(|p| p.last.as_deref()).collect();
     if blackbox {
@@ -640,9 +637,17 @@ fn encode_probes(t: &mut Text, probes: &[Taken], blackbox: bool) -> std::fmt::Re
             (f.series)(s, t)?;
         }
     }
-    if blackbox {
-        return Ok(());
+    if !blackbox {
+        encode_tallies(t, probes)?;
     }
+    if t.openmetrics() {
+        t.eof()?;
+    }
+    Ok(())
+}
+
+/// `pgw_phase_duration_seconds` and `pgw_probe_runs_total` of the probes that have a tally.
+fn encode_tallies(t: &mut Text, probes: &[Taken]) -> std::fmt::Result {
     let tallies: Vec<(&str, &Mutex<Tally>)> = probes
         .iter()
         .filter_map(|p| Some((&*p.name, &**p.tally.as_ref()?)))
@@ -839,11 +844,7 @@ impl Metrics {
         } else {
             prometheus_client::encoding::prometheus_text::encode(&mut &mut *w, &self.registry)?;
         }
-        encode_probes(&mut Text::new(w, openmetrics), &probes, false)?;
-        if openmetrics {
-            w.write_str("# EOF\n")?;
-        }
-        Ok(())
+        encode_probes(&mut Text::new(w, openmetrics), &probes, false)
     }
 
     /// Run `f` on `probe`'s series, made if it has none.
@@ -890,11 +891,10 @@ impl Metrics {
 
     /// `pgw_probe_runs_total{probe,result}` so far.
     pub fn run_count(&self, probe: &str, result: RunResult) -> u64 {
-        let i = RunResult::ALL.iter().position(|r| *r == result);
         let probes = self.probes.read().unwrap_or_else(|e| e.into_inner());
         probes
             .get(probe)
-            .and_then(|p| p.tally.lock().unwrap_or_else(|e| e.into_inner()).runs[i?])
+            .and_then(|p| p.tally.lock().unwrap_or_else(|e| e.into_inner()).runs[result as usize])
             .unwrap_or(0)
     }
 
@@ -1024,11 +1024,7 @@ pub fn encode_probe(
         last: Some(snap),
         tally: None,
     }];
-    encode_probes(&mut Text::new(w, openmetrics), &probes, true)?;
-    if openmetrics {
-        w.write_str("# EOF\n")?;
-    }
-    Ok(())
+    encode_probes(&mut Text::new(w, openmetrics), &probes, true)
 }
 
 #[cfg(test)]
@@ -1494,67 +1490,11 @@ mod tests {
                 let mut m =
                     enc.encode_descriptor(f.name, f.help, unit.as_ref(), MetricType::Gauge)?;
                 for s in &self.snaps {
-                    let mut series: Vec<(Vec<(String, String)>, f64)> = Vec::new();
-                    let check = |c: &CheckLabels| pairs(&c.pairs());
-                    match f.name {
-                        names::PROBE_SUCCESS => {
-                            let mut l = pairs(&[
-                                ("probe", &s.probe.probe),
-                                ("api_id", &s.probe.api_id),
-                                ("stage", &s.probe.stage),
-                            ]);
-                            if !s.probe.domain.is_empty() {
-                                l.extend(pairs(&[("domain", &s.probe.domain)]));
-                            }
-                            let v = i64::from(s.success);
-                            ConstGauge::new(v).encode(m.encode_family(&l)?)?;
+                    for (l, v) in reference_series(f.name, s) {
+                        match v {
+                            Value::Int(v) => ConstGauge::new(v).encode(m.encode_family(&l)?)?,
+                            Value::Float(v) => ConstGauge::new(v).encode(m.encode_family(&l)?)?,
                         }
-                        names::PROBE_DURATION => {
-                            series.push((pairs(&[("probe", &s.probe.probe)]), s.duration_seconds))
-                        }
-                        names::PROBE_LAST_RUN_TIMESTAMP => {
-                            series.push((pairs(&[("probe", &s.probe.probe)]), s.finished_unix))
-                        }
-                        names::CHECK_SUCCESS => {
-                            for c in &s.checks {
-                                let v = i64::from(c.ok);
-                                ConstGauge::new(v).encode(m.encode_family(&check(&c.labels))?)?;
-                            }
-                        }
-                        names::CHECK_DURATION => {
-                            for c in &s.checks {
-                                for (phase, secs) in &c.phases {
-                                    let mut l = check(&c.labels);
-                                    l.extend(pairs(&[("phase", phase.as_str())]));
-                                    series.push((l, *secs));
-                                }
-                            }
-                        }
-                        names::FINDING => {
-                            for f in &s.findings {
-                                let l = pairs(&[
-                                    ("probe", &f.probe),
-                                    ("id", f.id),
-                                    ("layer", f.layer.as_str()),
-                                    ("severity", f.severity.as_str()),
-                                ]);
-                                ConstGauge::new(1i64).encode(m.encode_family(&l)?)?;
-                            }
-                        }
-                        names::NLB_TARGETS => {
-                            for (t, n) in &s.nlb_targets {
-                                let l = pairs(&[
-                                    ("probe", &t.probe),
-                                    ("target_group", &t.target_group),
-                                    ("state", &t.state),
-                                ]);
-                                ConstGauge::new(*n as i64).encode(m.encode_family(&l)?)?;
-                            }
-                        }
-                        other => panic!("no reference for {other}"),
-                    }
-                    for (l, v) in series {
-                        ConstGauge::new(v).encode(m.encode_family(&l)?)?;
                     }
                 }
             }
@@ -1573,6 +1513,69 @@ mod tests {
                 )?)?;
             }
             Ok(())
+        }
+    }
+
+    /// One run's series of per-probe family `name`, built apart from `SNAPSHOT_FAMILIES`'
+    /// writers.
+    fn reference_series(name: &str, s: &ProbeSnapshot) -> Vec<(Labels, Value)> {
+        let probe = || pairs(&[("probe", &s.probe.probe)]);
+        match name {
+            names::PROBE_SUCCESS => {
+                let mut l = pairs(&[
+                    ("probe", &s.probe.probe),
+                    ("api_id", &s.probe.api_id),
+                    ("stage", &s.probe.stage),
+                ]);
+                if !s.probe.domain.is_empty() {
+                    l.extend(pairs(&[("domain", &s.probe.domain)]));
+                }
+                vec![(l, Value::Int(i64::from(s.success)))]
+            }
+            names::PROBE_DURATION => vec![(probe(), Value::Float(s.duration_seconds))],
+            names::PROBE_LAST_RUN_TIMESTAMP => vec![(probe(), Value::Float(s.finished_unix))],
+            names::CHECK_SUCCESS => s
+                .checks
+                .iter()
+                .map(|c| (pairs(&c.labels.pairs()), Value::Int(i64::from(c.ok))))
+                .collect(),
+            names::CHECK_DURATION => s
+                .checks
+                .iter()
+                .flat_map(|c| {
+                    c.phases.iter().map(|(phase, secs)| {
+                        let mut l = pairs(&c.labels.pairs());
+                        l.extend(pairs(&[("phase", phase.as_str())]));
+                        (l, Value::Float(*secs))
+                    })
+                })
+                .collect(),
+            names::FINDING => s
+                .findings
+                .iter()
+                .map(|f| {
+                    let l = pairs(&[
+                        ("probe", &f.probe),
+                        ("id", f.id),
+                        ("layer", f.layer.as_str()),
+                        ("severity", f.severity.as_str()),
+                    ]);
+                    (l, Value::Int(1))
+                })
+                .collect(),
+            names::NLB_TARGETS => s
+                .nlb_targets
+                .iter()
+                .map(|(t, n)| {
+                    let l = pairs(&[
+                        ("probe", &t.probe),
+                        ("target_group", &t.target_group),
+                        ("state", &t.state),
+                    ]);
+                    (l, Value::Int(*n as i64))
+                })
+                .collect(),
+            other => panic!("no reference for {other}"),
         }
     }
 
@@ -1642,6 +1645,17 @@ mod tests {
             2,
         )];
         vec![a, b]
+    }
+
+    #[test]
+    fn tally_indexes_are_the_exposition_order() {
+        // `Tally` indexes by discriminant and is written in `ALL` order.
+        for (i, p) in Phase::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i, "{p:?}");
+        }
+        for (i, r) in RunResult::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+        }
     }
 
     #[test]

@@ -205,6 +205,11 @@ impl<'w> Text<'w> {
         }
     }
 
+    /// OpenMetrics' last line.
+    pub fn eof(&mut self) -> Result {
+        self.w.write_str("# EOF\n")
+    }
+
     fn finish(&mut self) -> Result {
         self.line.push('\n');
         self.w.write_str(&self.line)
