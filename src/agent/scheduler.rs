@@ -1,10 +1,11 @@
-//! Scheduler: runs each probe on its own interval, with jitter. At most one run per probe is in
-//! flight; a tick that would overlap is skipped and counted. Runs are tracked so a drain can
-//! wait for them.
+//! Scheduler: runs each probe on its own interval, at a fixed point of it that spreads the probes
+//! over the interval. At most one run per probe is in flight; a tick that would overlap is
+//! skipped and counted. Runs are tracked so a drain can wait for them.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,9 +16,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::{Metrics, RunResult};
-
-/// Jitter: each run starts up to this fraction of the interval after its slot.
-const JITTER_FRACTION: f64 = 0.1;
 
 /// Something run on a schedule.
 pub trait Schedule: Send + Sync + 'static {
@@ -141,6 +139,15 @@ impl Drop for InFlight {
     }
 }
 
+/// Where in each interval a probe's runs start: a point spread uniformly over the interval by
+/// the probe's name, as Prometheus spreads its scrapes. A thousand probes on one interval never
+/// come due together (each would hold its run's state while it waits for a permit). The same
+/// name on the same interval always gets the same point.
+pub fn phase(name: &str, interval: Duration) -> Duration {
+    let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
+    interval.mul_f64(h as f64 / (u64::MAX as f64 + 1.0))
+}
+
 async fn probe_loop<P: Schedule>(
     probe: Arc<P>,
     run: RunFn<P>,
@@ -150,24 +157,20 @@ async fn probe_loop<P: Schedule>(
     in_flight: Arc<AtomicBool>,
 ) {
     let interval = probe.interval().max(Duration::from_millis(1));
-    let seed = std::collections::hash_map::RandomState::new();
-    // Slot n starts at `base`; the run starts at `base` + jitter.
-    let mut base = Instant::now();
-    let mut n: u64 = 0;
+    let mut next = Instant::now() + phase(probe.name(), interval);
     loop {
-        let jitter =
-            interval.mul_f64(JITTER_FRACTION * (seed.hash_one(n) as f64 / u64::MAX as f64));
         tokio::select! {
             biased;
             _ = cancel.cancelled() => return,
-            _ = sleep_until(base + jitter) => {}
+            _ = sleep_until(next) => {}
         }
-        n = n.wrapping_add(1);
-        base += interval;
-        // Fell a whole slot behind (the process was stopped): start over from now, no burst.
+        next += interval;
+        // Fell a whole slot behind (the process was stopped): the missed slots are not made up
+        // (no burst), and the probe keeps its point in the interval.
         let now = Instant::now();
-        if now > base {
-            base = now;
+        if now > next {
+            let missed = (now - next).as_nanos() / interval.as_nanos() + 1;
+            next += Duration::from_nanos((missed * interval.as_nanos()) as u64);
         }
         if in_flight.swap(true, Ordering::AcqRel) {
             metrics.count_run(probe.name(), RunResult::Skipped);
@@ -190,15 +193,23 @@ async fn probe_loop<P: Schedule>(
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+    use std::sync::Mutex;
 
     struct Fake {
-        name: &'static str,
+        name: String,
         interval: Duration,
+    }
+
+    fn fake(name: &str, secs: u64) -> Arc<Fake> {
+        Arc::new(Fake {
+            name: name.to_string(),
+            interval: Duration::from_secs(secs),
+        })
     }
 
     impl Schedule for Fake {
         fn name(&self) -> &str {
-            self.name
+            &self.name
         }
         fn interval(&self) -> Duration {
             self.interval
@@ -226,15 +237,13 @@ mod tests {
         // Every run takes 25s; the interval is 10s.
         let run = counting_runner(started.clone(), Duration::from_secs(25));
         let mut s = Scheduler::new(run, metrics.clone(), TaskTracker::new());
-        s.apply([Arc::new(Fake {
-            name: "slow",
-            interval: Duration::from_secs(10),
-        })]);
-        // Slots at 0, 10, 20 (+ < 1s jitter): the first runs until ~25s, the next two overlap.
-        tokio::time::sleep(Duration::from_secs(29)).await;
+        s.apply([fake("slow", 10)]);
+        // Slots at p, p+10, p+20: the first runs until p+25, the next two overlap.
+        let p = phase("slow", Duration::from_secs(10));
+        tokio::time::sleep(p + Duration::from_secs(29)).await;
         assert_eq!(started.load(Ordering::SeqCst), 1);
         assert_eq!(runs(&metrics, "slow", RunResult::Skipped), 2);
-        // The slot at 30s finds the first run done and starts again.
+        // The slot at p+30 finds the first run done and starts again.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(started.load(Ordering::SeqCst), 2);
         s.drain().await;
@@ -247,11 +256,8 @@ mod tests {
         let run = counting_runner(started.clone(), Duration::from_secs(5));
         let tracker = TaskTracker::new();
         let mut s = Scheduler::new(run, metrics, tracker.clone());
-        s.apply([Arc::new(Fake {
-            name: "p",
-            interval: Duration::from_secs(10),
-        })]);
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        s.apply([fake("p", 10)]);
+        tokio::time::sleep(phase("p", Duration::from_secs(10)) + Duration::from_secs(2)).await;
         assert_eq!(started.load(Ordering::SeqCst), 1);
         assert!(!tracker.is_empty());
         s.drain().await;
@@ -266,18 +272,66 @@ mod tests {
         let started = Arc::new(AtomicUsize::new(0));
         let run = counting_runner(started.clone(), Duration::from_millis(1));
         let mut s = Scheduler::new(run, metrics, TaskTracker::new());
-        let p = Arc::new(Fake {
-            name: "p",
-            interval: Duration::from_secs(10),
-        });
+        let p = fake("p", 10);
         s.apply([p.clone()]);
-        tokio::time::sleep(Duration::from_secs(15)).await;
+        // Runs at its point in the interval and 10 s later.
+        tokio::time::sleep(phase("p", p.interval) + Duration::from_secs(15)).await;
         assert_eq!(started.load(Ordering::SeqCst), 2);
         s.apply([p.clone()]);
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert_eq!(started.load(Ordering::SeqCst), 3);
         s.apply(Vec::<Arc<Fake>>::new());
         tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        s.drain().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn probes_on_one_interval_are_spread_over_it() {
+        let metrics = Arc::new(Metrics::new());
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let at = starts.clone();
+        let run: RunFn<Fake> = Arc::new(move |_p| {
+            at.lock().unwrap().push(Instant::now());
+            Box::pin(async {})
+        });
+        let mut s = Scheduler::new(run, metrics, TaskTracker::new());
+        let t0 = Instant::now();
+        s.apply((0..1000).map(|i| fake(&format!("p{i}"), 10)));
+        tokio::time::sleep(Duration::from_millis(9_999)).await;
+        // One run each in the first interval, about a hundred in each of its ten seconds (the
+        // names' hashes place them; all in the first second would be a burst).
+        let starts = starts.lock().unwrap().clone();
+        assert_eq!(starts.len(), 1000);
+        let mut per_second = [0; 10];
+        for t in starts {
+            per_second[(t - t0).as_secs() as usize] += 1;
+        }
+        assert!(
+            per_second.iter().all(|n| (50..=150).contains(n)),
+            "{per_second:?}"
+        );
+        s.drain().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_process_makes_up_no_slots_and_keeps_its_point() {
+        let metrics = Arc::new(Metrics::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let run = counting_runner(started.clone(), Duration::from_millis(1));
+        let mut s = Scheduler::new(run, metrics, TaskTracker::new());
+        s.apply([fake("p", 10)]);
+        let p = phase("p", Duration::from_secs(10));
+        tokio::time::sleep(p + Duration::from_secs(1)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        // Stopped for 35 s: the slots at p+10, p+20 and p+30 come due at once, and run once.
+        tokio::time::advance(Duration::from_secs(35)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+        // The next run is at p+40, its point in the interval, not 10 s after the late one.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(started.load(Ordering::SeqCst), 3);
         s.drain().await;
     }

@@ -185,7 +185,7 @@ fn sigterm_cuts_runs_still_going_at_the_drain_deadline() {
     let Running {
         mut child, logs, ..
     } = spawn_agent(&d, &["--drain-timeout", "1s"]);
-    // The first run starts within an interval (plus jitter) and then waits on DNS.
+    // The first run starts within an interval and then waits on DNS.
     // (it then waits ~10 s on DNS: any moment in the first seconds finds it in flight).
     std::thread::sleep(std::time::Duration::from_secs(3));
     signal(&child, "-TERM");
