@@ -112,7 +112,7 @@ impl Work {
             (Engine::Pgw, Kind::Https) => {
                 let roots = match &a.ca_file {
                     Some(p) => read_ca_file(p).map_err(anyhow::Error::msg)?,
-                    None => Vec::new(),
+                    None => Default::default(),
                 };
                 let tls = TlsSetup::new(&roots, &[]).map_err(anyhow::Error::msg)?;
                 let req = Request {

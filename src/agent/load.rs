@@ -34,8 +34,9 @@ pub struct Probe {
 #[derive(Debug, Default)]
 pub struct ControlCache {
     inventory: tokio::sync::OnceCell<Arc<SdkInventory>>,
-    last: std::sync::Mutex<Option<CachedRead>>,
-    logs: std::sync::Mutex<Option<CachedLogs>>,
+    /// Boxed: a read is ~1.3 KiB before any of its contents, and most probes never make one.
+    last: std::sync::Mutex<Option<Box<CachedRead>>>,
+    logs: std::sync::Mutex<Option<Box<CachedLogs>>>,
 }
 
 /// A look at the execution logs, when it was made, and the failures it was for.
@@ -112,11 +113,11 @@ impl ControlCache {
 
     /// Keep `cf`, read at `at` while the data plane showed `data_plane`.
     pub fn store(&self, at: Instant, cf: ControlFacts, data_plane: Vec<FindingId>) {
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(CachedRead {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(CachedRead {
             at,
             facts: cf,
             data_plane,
-        });
+        }));
     }
 
     /// The last look at the execution logs, if made for the same `failures` less than `max_age`
@@ -136,7 +137,7 @@ impl ControlCache {
     /// Keep a look at the execution logs made at `at` for `failures`.
     pub fn store_logs(&self, at: Instant, failures: Vec<String>, logs: ExecutionLogs) {
         *self.logs.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(CachedLogs { at, failures, logs });
+            Some(Box::new(CachedLogs { at, failures, logs }));
     }
 
     /// The AWS clients for `cfg` (shared, got once).

@@ -78,7 +78,7 @@ pub struct Config {
     pub port: u16,
     pub ca_file: Option<PathBuf>,
     /// Extra trust roots read from `ca_file`.
-    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub extra_roots: std::sync::Arc<[CertificateDer<'static>]>,
     /// The TLS versions to offer, newest first.
     pub tls_versions: Vec<TlsVersion>,
     pub sigv4: bool,
@@ -469,7 +469,7 @@ fn ca(
     l: &Layers<'_>,
     flags: &Overrides,
     pf: &ProbeFile,
-) -> Result<(Option<PathBuf>, Vec<CertificateDer<'static>>), ConfigError> {
+) -> Result<(Option<PathBuf>, std::sync::Arc<[CertificateDer<'static>]>), ConfigError> {
     let base = l
         .file
         .and_then(|(p, _)| p.parent())
@@ -484,7 +484,7 @@ fn ca(
     };
     Ok(match found {
         Some((p, roots)) => (Some(p), roots),
-        None => (None, Vec::new()),
+        None => (None, Default::default()),
     })
 }
 

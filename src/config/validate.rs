@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
@@ -281,8 +282,8 @@ pub(super) fn name(v: String) -> Checked<String> {
 pub const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 
 /// Read PEM certificates from a regular file of at most [`MAX_CA_FILE`] bytes; at least one must
-/// be present.
-pub fn read_ca_file(path: &Path) -> Checked<Vec<CertificateDer<'static>>> {
+/// be present. Probes that read the same certificates share one copy of them.
+pub fn read_ca_file(path: &Path) -> Checked<Arc<[CertificateDer<'static>]>> {
     let bytes = super::file::read_bounded(path, MAX_CA_FILE)
         .map_err(|e| InvalidValue(format!("cannot read CA file {}: {e}", path.display())))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
@@ -294,7 +295,25 @@ pub fn read_ca_file(path: &Path) -> Checked<Vec<CertificateDer<'static>>> {
             path.display()
         ));
     }
-    Ok(certs)
+    Ok(shared_roots(certs))
+}
+
+/// The copy of `certs` some probe already holds, else `certs`, kept for the next probe while one
+/// holds it (ten thousand probes naming one `ca_file` hold one copy, not ten thousand).
+fn shared_roots(certs: Vec<CertificateDer<'static>>) -> Arc<[CertificateDer<'static>]> {
+    static READ: Mutex<Vec<Weak<[CertificateDer<'static>]>>> = Mutex::new(Vec::new());
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    read.retain(|w| w.strong_count() > 0);
+    if let Some(same) = read
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|c| **c == *certs)
+    {
+        return same;
+    }
+    let certs: Arc<[CertificateDer<'static>]> = certs.into();
+    read.push(Arc::downgrade(&certs));
+    certs
 }
 
 /// Without a stage the doctor discovers it (`doctor::discover_stage`), which needs AWS.
@@ -437,6 +456,32 @@ mod tests {
         assert!(role_flags(vec!["014770000000".into()]).is_err());
         assert!(role("1234", "arn:aws:iam::1234:role/x").is_err());
         assert!(role("014770000000", "arn:aws:s3:::bucket").is_err());
+    }
+
+    #[test]
+    fn probes_reading_the_same_certificates_share_one_copy() {
+        let d = std::env::temp_dir().join(format!("pgw-ca-share-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let pem = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            cert.pem()
+        };
+        let (one, other) = (pem("one.test"), pem("other.test"));
+        // The same certificates in two files: one copy; other certificates: another.
+        for (f, text) in [("a.pem", &one), ("b.pem", &one), ("c.pem", &other)] {
+            std::fs::write(d.join(f), text).unwrap();
+        }
+        let a = read_ca_file(&d.join("a.pem")).unwrap();
+        let b = read_ca_file(&d.join("b.pem")).unwrap();
+        let c = read_ca_file(&d.join("c.pem")).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_ne!(a, c);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl TlsSetup {
         extra: &[CertificateDer<'static>],
         versions: &[TlsVersion],
     ) -> Result<Self, super::ProbeError> {
-        let provider = Arc::new(probe_provider());
+        let provider = shared_provider();
         let versions = if versions.is_empty() {
             &TlsVersion::ALL[..]
         } else {
@@ -63,12 +63,6 @@ impl TlsSetup {
                 TlsVersion::Tls13 => &rustls::version::TLS13,
             })
             .collect();
-        // aws-lc seeds its random generator on first use (CPU jitter entropy, tens of ms). Do it
-        // now, so it is never counted in a handshake's time.
-        static SEEDED: std::sync::Once = std::sync::Once::new();
-        SEEDED.call_once(|| {
-            let _ = provider.secure_random.fill(&mut [0u8; 32]);
-        });
         let mut cache = VERIFIERS.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|(_, v)| v.strong_count() > 0);
         if let Some(verifier) = cache
@@ -180,6 +174,22 @@ impl TlsSetup {
 
 /// aws-lc-rs with classic key-exchange groups only and the AES-128-GCM suites first (SHA-256
 /// has hardware support where SHA-384 has none).
+/// The probes' provider, one for all of them (its suite and group lists are a few hundred bytes
+/// per copy).
+fn shared_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: std::sync::OnceLock<Arc<rustls::crypto::CryptoProvider>> =
+        std::sync::OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            let provider = probe_provider();
+            // aws-lc seeds its random generator on first use (CPU jitter entropy, tens of ms).
+            // Do it now, so it is never counted in a handshake's time.
+            let _ = provider.secure_random.fill(&mut [0u8; 32]);
+            Arc::new(provider)
+        })
+        .clone()
+}
+
 fn probe_provider() -> rustls::crypto::CryptoProvider {
     use rustls::{CipherSuite, NamedGroup};
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
