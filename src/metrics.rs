@@ -300,8 +300,8 @@ pub struct AwsErrorLabels {
 pub struct CheckSeries {
     pub labels: CheckLabels,
     pub ok: bool,
-    /// Phases reached, in seconds; a phase not reached has no series.
-    pub phases: Vec<(Phase, f64)>,
+    /// Where its phases are in the snapshot's (see [`ProbeSnapshot::phases_of`]).
+    phases: std::ops::Range<u32>,
 }
 
 /// Every per-probe series of one run, replaced as a whole by the next run.
@@ -313,6 +313,9 @@ pub struct ProbeSnapshot {
     /// Unix time the run finished.
     pub finished_unix: f64,
     pub checks: Vec<CheckSeries>,
+    /// The phases every check reached, in seconds, in one allocation (not one per check: they
+    /// are most of what an agent keeps per target); a phase not reached has no series.
+    phases: Vec<(Phase, f64)>,
     pub findings: Vec<FindingLabels>,
     pub nlb_targets: Vec<(NlbTargetLabels, u64)>,
     /// This host could not make the run (see [`crate::facts::Facts::host_error`]).
@@ -331,7 +334,7 @@ impl ProbeSnapshot {
         finished_unix: f64,
     ) -> ProbeSnapshot {
         let name = &cfg.name;
-        let checks = Self::check_series(cfg, facts);
+        let (checks, phases) = Self::check_series(cfg, facts);
         let aws_errors = facts
             .control
             .iter()
@@ -358,6 +361,7 @@ impl ProbeSnapshot {
             duration_seconds: facts.duration.as_secs_f64(),
             finished_unix,
             checks,
+            phases,
             findings: findings.into_iter().collect(),
             nlb_targets: nlb_targets(name, facts),
             host_error: facts.host_error.clone(),
@@ -366,8 +370,9 @@ impl ProbeSnapshot {
     }
 
     /// Checks of `facts` as series (only configured paths become `path` label values).
-    fn check_series(cfg: &Config, facts: &Facts) -> Vec<CheckSeries> {
+    fn check_series(cfg: &Config, facts: &Facts) -> (Vec<CheckSeries>, Vec<(Phase, f64)>) {
         let mut checks: Vec<CheckSeries> = Vec::new();
+        let mut phases = Vec::new();
         let mut seen = BTreeSet::new();
         // The AZ of each execute-api endpoint ENI the control plane read.
         let azs: BTreeMap<std::net::IpAddr, &str> = facts
@@ -400,21 +405,24 @@ impl ProbeSnapshot {
                 az: values.get(az),
             };
             if seen.insert(labels.clone()) {
-                let phases = c
-                    .phases
-                    .iter()
-                    .map(|(p, d)| (*p, d.as_secs_f64()))
-                    .collect();
+                let start = phases.len() as u32;
+                phases.extend(c.phases.iter().map(|(p, d)| (*p, d.as_secs_f64())));
                 checks.push(CheckSeries {
                     labels,
                     ok: c.ok,
-                    phases,
+                    phases: start..phases.len() as u32,
                 });
             }
         }
         // Kept until the next run: no room for more.
         checks.shrink_to_fit();
-        checks
+        phases.shrink_to_fit();
+        (checks, phases)
+    }
+
+    /// The phases `c` (one of [`Self::checks`]) reached, in seconds.
+    pub fn phases_of(&self, c: &CheckSeries) -> &[(Phase, f64)] {
+        &self.phases[c.phases.start as usize..c.phases.end as usize]
     }
 
     /// Phase observations of the main pass (DNS lookups and first-try invokes) for histograms.
@@ -425,7 +433,7 @@ impl ProbeSnapshot {
                 c.labels.check == CheckKind::Resolve.as_str()
                     || c.labels.check == CheckKind::Invoke.as_str()
             })
-            .flat_map(|c| c.phases.iter().copied())
+            .flat_map(|c| self.phases_of(c).iter().copied())
     }
 }
 
@@ -564,7 +572,7 @@ const SNAPSHOT_FAMILIES: &[SnapshotFamily] = &[
         series: |s, t| {
             for c in &s.checks {
                 t.labels(&c.labels.pairs());
-                for (phase, secs) in &c.phases {
+                for (phase, secs) in s.phases_of(c) {
                     t.sample(Some(("phase", phase.as_str())), Value::Float(*secs))?;
                 }
             }
@@ -1543,7 +1551,7 @@ mod tests {
                 .checks
                 .iter()
                 .flat_map(|c| {
-                    c.phases.iter().map(|(phase, secs)| {
+                    s.phases_of(c).iter().map(|(phase, secs)| {
                         let mut l = pairs(&c.labels.pairs());
                         l.extend(pairs(&[("phase", phase.as_str())]));
                         (l, Value::Float(*secs))
@@ -1629,11 +1637,15 @@ mod tests {
         for c in &mut b.checks {
             c.labels.probe = odd.clone();
             if c.labels.check == CheckKind::Resolve.as_str() {
-                c.phases = [0.0, 0.001, 0.0025, 0.7, 30.0, 31.0, 1e-9, 2.5e6]
-                    .into_iter()
-                    .map(|v| (Phase::Resolve, v))
-                    .chain([(Phase::Connect, f64::INFINITY), (Phase::Tls, f64::NAN)])
-                    .collect();
+                // Every bucket edge and the non-finite values, as this check's phases.
+                let start = b.phases.len() as u32;
+                b.phases.extend(
+                    [0.0, 0.001, 0.0025, 0.7, 30.0, 31.0, 1e-9, 2.5e6]
+                        .into_iter()
+                        .map(|v| (Phase::Resolve, v))
+                        .chain([(Phase::Connect, f64::INFINITY), (Phase::Tls, f64::NAN)]),
+                );
+                c.phases = start..b.phases.len() as u32;
             }
         }
         b.nlb_targets = vec![(

@@ -195,8 +195,8 @@ pub fn probe_page(agent: &Agent, name: &str) -> Option<String> {
         );
         for c in &snap.checks {
             let l = &c.labels;
-            let phases: Vec<String> = c
-                .phases
+            let phases: Vec<String> = snap
+                .phases_of(c)
                 .iter()
                 .map(|(p, s)| format!("{} {:.1}", p.as_str(), s * 1000.0))
                 .collect();
