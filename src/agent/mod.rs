@@ -144,12 +144,22 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// The least time left in a run for reading the control plane again when the data plane changed.
 const REREAD_MIN: Duration = Duration::from_secs(1);
 
+/// How long a probe's control-plane read stands in: between one and 1.2 `control_plane_interval`s,
+/// by the probe's name. Probes that made their first reads together at start (all of them) would
+/// otherwise all read again together every interval, and their reads queue at the AWS APIs while
+/// their runs wait (500 probes: a minute of mostly skipped runs every 5 minutes).
+fn read_lifetime(cfg: &crate::config::Config) -> Duration {
+    let every = cfg.control_plane_interval;
+    every + scheduler::phase(&cfg.name, every / 5)
+}
+
 /// The doctor's run, start to end ([`run::probe_and_diagnose`]): data-plane probes and
 /// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
-/// is read at most once per `control_plane_interval`; in between, the last read stands in — while
-/// the data plane shows what it showed beside that read. When it shows something else (a fault
-/// came or went), the control plane is read again before anything is concluded from it: a stale
-/// read would contradict the probes (a fixed policy "not deployed", a fault "not seen").
+/// is read at most once per `control_plane_interval` ([`read_lifetime`]); in between, the last
+/// read stands in — while the data plane shows what it showed beside that read. When it shows
+/// something else (a fault came or went), the control plane is read again before anything is
+/// concluded from it: a stale read would contradict the probes (a fixed policy "not deployed", a
+/// fault "not seen").
 /// Returns whether the control plane was read in this run.
 pub async fn execute(
     probe: &Probe,
@@ -163,7 +173,7 @@ pub async fn execute(
         if cfg.no_aws {
             return None;
         }
-        if let Some(cf) = probe.control.fresh(start, cfg.control_plane_interval) {
+        if let Some(cf) = probe.control.fresh(start, read_lifetime(cfg)) {
             return Some(cf);
         }
         let inv = probe.control.inventory(cfg).await;
@@ -735,6 +745,31 @@ mod tests {
     use super::load::tests::{probe_toml, temp_dir};
     use super::*;
     use crate::facts::control::Operation;
+
+    #[test]
+    fn control_plane_reads_stand_for_one_to_one_point_two_intervals_spread_by_name() {
+        let every = Duration::from_secs(300);
+        let lifetimes: Vec<Duration> = (0..500)
+            .map(|i| {
+                read_lifetime(&crate::config::Config {
+                    name: format!("p{i}"),
+                    control_plane_interval: every,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        // Never read more often than once per interval; spread over the extra fifth, not together.
+        assert!(lifetimes.iter().all(|l| *l >= every && *l < every * 6 / 5));
+        let part = |l: &Duration| ((*l - every).as_secs() / 12) as usize;
+        let mut per_part = [0; 5];
+        for l in &lifetimes {
+            per_part[part(l)] += 1;
+        }
+        assert!(
+            per_part.iter().all(|n| (50..=150).contains(n)),
+            "{per_part:?}"
+        );
+    }
 
     #[tokio::test]
     async fn bad_reload_keeps_the_last_good_config() {
