@@ -145,7 +145,8 @@ impl Drop for InFlight {
 /// name on the same interval always gets the same point.
 pub fn phase(name: &str, interval: Duration) -> Duration {
     let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
-    interval.mul_f64(h as f64 / (u64::MAX as f64 + 1.0))
+    // The hash's top 53 bits, exact in an f64: a fraction in [0, 1), never the whole interval.
+    interval.mul_f64((h >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 async fn probe_loop<P: Schedule>(

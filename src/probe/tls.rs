@@ -172,8 +172,6 @@ impl TlsSetup {
     }
 }
 
-/// aws-lc-rs with classic key-exchange groups only and the AES-128-GCM suites first (SHA-256
-/// has hardware support where SHA-384 has none).
 /// The probes' provider, one for all of them (its suite and group lists are a few hundred bytes
 /// per copy).
 fn shared_provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -190,6 +188,8 @@ fn shared_provider() -> Arc<rustls::crypto::CryptoProvider> {
         .clone()
 }
 
+/// aws-lc-rs with classic key-exchange groups only and the AES-128-GCM suites first (SHA-256
+/// has hardware support where SHA-384 has none).
 fn probe_provider() -> rustls::crypto::CryptoProvider {
     use rustls::{CipherSuite, NamedGroup};
     let mut p = rustls::crypto::aws_lc_rs::default_provider();
