@@ -28,14 +28,17 @@ pub struct Probe {
 }
 
 /// Control-plane reads of one probe: the AWS clients (shared with every probe of the same region,
-/// endpoint and roles), got on first use, and the last read, reused until `control_plane_interval`
-/// has passed (AWS APIs are rate-limited and not free) — and only while the data plane looks as it
-/// did then: the data-plane finding ids of the run that read it are kept with it.
+/// endpoint and roles), got on first use, and the reads it used. A read is shared by every probe
+/// reading the same chain through the same clients ([`ReadKey`]): made once when none is fresh,
+/// then reused until `control_plane_interval` has passed (AWS APIs are rate-limited and not free)
+/// — and by each probe only while its data plane looks as it did beside the read: a probe keeps
+/// its data-plane finding ids with the read it used, and wants a read made after a change.
 #[derive(Debug, Default)]
 pub struct ControlCache {
     inventory: tokio::sync::OnceCell<Arc<SdkInventory>>,
-    /// Boxed: a read is ~1.3 KiB before any of its contents, and most probes never make one.
-    last: std::sync::Mutex<Option<Box<CachedRead>>>,
+    reads: tokio::sync::OnceCell<Arc<ReadSlot>>,
+    /// Boxed: most probes never read AWS.
+    used: std::sync::Mutex<Option<Box<Used>>>,
     logs: std::sync::Mutex<Option<Box<CachedLogs>>>,
 }
 
@@ -47,16 +50,79 @@ struct CachedLogs {
     logs: ExecutionLogs,
 }
 
-/// A control-plane read, when it was made, and the data plane beside it.
-#[derive(Debug, Clone)]
-struct CachedRead {
-    at: Instant,
-    facts: ControlFacts,
-    data_plane: Vec<FindingId>,
+/// A control-plane read and when it began.
+#[derive(Debug)]
+pub struct Read {
+    pub at: Instant,
+    pub facts: ControlFacts,
+}
+
+/// Who made a read a probe takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Made {
+    /// Another run (of this probe or another), earlier.
+    Shared,
+    /// This run, in full.
+    Now,
+    /// This run, cut short by its deadline: not shared, and the next run reads again.
+    Cut,
+}
+
+/// What a probe's last run saw: the data plane beside the read it used (`None`: no read used
+/// yet), and the earliest start of a read its next run takes (after a read cut short, or a
+/// change of the data plane with no time left to read again).
+#[derive(Debug, Default)]
+struct Used {
+    data_plane: Option<Vec<FindingId>>,
+    not_before: Option<Instant>,
 }
 
 /// Which AWS clients a probe needs: region, endpoint URL, roles per account.
 type ClientsKey = (String, Option<String>, BTreeMap<String, String>);
+
+/// What a control-plane read depends on: the clients, then API id, stage, custom domain name and
+/// its id.
+type ReadKey = (ClientsKey, String, String, Option<String>, Option<String>);
+
+/// The last complete read of one [`ReadKey`]. The lock is held while reading: probes wanting a
+/// fresher read than the last wait for the one being made instead of making their own.
+#[derive(Debug, Default)]
+struct ReadSlot(tokio::sync::Mutex<Option<Arc<Read>>>);
+
+impl ReadSlot {
+    /// The shared read when begun at or after `not_before`, else one made now with `read` (once
+    /// for every probe waiting here) and shared when complete by `deadline`. A probe whose
+    /// deadline passes while another reads makes its own read, cut short at once.
+    async fn get<F>(
+        &self,
+        not_before: Option<Instant>,
+        deadline: Instant,
+        read: impl FnOnce() -> F,
+    ) -> (Arc<Read>, Made)
+    where
+        F: std::future::Future<Output = ControlFacts>,
+    {
+        let Ok(mut last) = tokio::time::timeout_at(deadline, self.0.lock()).await else {
+            let at = Instant::now();
+            let facts = read().await;
+            return (Arc::new(Read { at, facts }), Made::Cut);
+        };
+        if let Some(r) = last.as_ref().filter(|r| recent(r.at, not_before)) {
+            return (Arc::clone(r), Made::Shared);
+        }
+        let at = Instant::now();
+        let read = Arc::new(Read {
+            at,
+            facts: read().await,
+        });
+        // A read the deadline cut short is not shared.
+        if Instant::now() >= deadline {
+            return (read, Made::Cut);
+        }
+        *last = Some(Arc::clone(&read));
+        (read, Made::Now)
+    }
+}
 
 /// The AWS clients in use, one set per [`ClientsKey`] (a set is a credential chain, an HTTP
 /// client and its TLS roots: hundreds of KiB, once per agent instead of once per probe). Held
@@ -64,9 +130,16 @@ type ClientsKey = (String, Option<String>, BTreeMap<String, String>);
 static CLIENTS: tokio::sync::Mutex<BTreeMap<ClientsKey, Weak<SdkInventory>>> =
     tokio::sync::Mutex::const_new(BTreeMap::new());
 
-/// The shared clients for `cfg`, built when no probe holds them.
-async fn shared_clients(cfg: &Config) -> Arc<SdkInventory> {
-    shared_inventory(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles).await
+/// The read slots in use, one per [`ReadKey`], held weakly like [`CLIENTS`].
+static READS: std::sync::Mutex<BTreeMap<ReadKey, Weak<ReadSlot>>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+fn clients_key(cfg: &Config) -> ClientsKey {
+    (
+        cfg.region.clone(),
+        cfg.aws_endpoint_url.clone(),
+        cfg.roles.clone(),
+    )
 }
 
 /// The shared clients for a region, endpoint URL and roles, built when nothing holds them
@@ -91,32 +164,95 @@ pub(crate) async fn shared_inventory(
     c
 }
 
+/// The read slot of `cfg`'s chain, made when no probe holds it.
+fn shared_slot(cfg: &Config) -> Arc<ReadSlot> {
+    let key: ReadKey = (
+        clients_key(cfg),
+        cfg.api_id.clone(),
+        cfg.stage_name().to_string(),
+        cfg.domain_name.clone(),
+        cfg.domain_name_id.clone(),
+    );
+    let mut all = READS.lock().unwrap_or_else(|e| e.into_inner());
+    all.retain(|_, w| w.strong_count() > 0);
+    if let Some(s) = all.get(&key).and_then(Weak::upgrade) {
+        return s;
+    }
+    let s = Arc::new(ReadSlot::default());
+    all.insert(key, Arc::downgrade(&s));
+    s
+}
+
+/// Whether a read begun at `at` is recent enough for a probe that wants one begun at or after
+/// `not_before` (`None`: any).
+fn recent(at: Instant, not_before: Option<Instant>) -> bool {
+    not_before.is_none_or(|t| at >= t)
+}
+
 impl ControlCache {
-    /// The last read, if younger than `max_age` at `now`.
-    pub fn fresh(&self, now: Instant, max_age: Duration) -> Option<ControlFacts> {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref()
-            .filter(|r| now.saturating_duration_since(r.at) < max_age)
-            .map(|r| r.facts.clone())
+    /// The AWS clients for `cfg` (shared, got once).
+    pub async fn inventory(&self, cfg: &Config) -> &SdkInventory {
+        self.inventory
+            .get_or_init(|| {
+                shared_inventory(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles)
+            })
+            .await
     }
 
-    /// Whether the data plane showed `data_plane` (its finding ids) when the last read was made.
-    pub fn read_beside(&self, data_plane: &[FindingId]) -> bool {
-        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        last.as_ref().is_some_and(|r| r.data_plane == data_plane)
+    /// The earliest start of a read this probe takes at `now`: younger than `max_age`, and made
+    /// after what its last run asked for.
+    pub fn not_before(&self, now: Instant, max_age: Duration) -> Option<Instant> {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = now.checked_sub(max_age);
+        match used.as_ref().and_then(|u| u.not_before) {
+            Some(t) => Some(fresh.map_or(t, |f| f.max(t))),
+            None => fresh,
+        }
     }
 
-    /// Drop the last read: the next run reads the control plane.
-    pub fn forget(&self) {
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// `cfg`'s chain as read at or after `not_before` by `deadline` ([`ReadSlot::get`]), and
+    /// who made the read.
+    pub async fn read(
+        &self,
+        cfg: &Config,
+        not_before: Option<Instant>,
+        deadline: Instant,
+    ) -> (Arc<Read>, Made) {
+        let slot = self.reads.get_or_init(|| async { shared_slot(cfg) }).await;
+        let inv = self.inventory(cfg).await;
+        // Boxed: the SDK's futures are large.
+        let read = || Box::pin(crate::run::read_control_plane(inv, cfg, deadline));
+        slot.get(not_before, deadline, read).await
     }
 
-    /// Keep `cf`, read at `at` while the data plane showed `data_plane`.
-    pub fn store(&self, at: Instant, cf: ControlFacts, data_plane: Vec<FindingId>) {
-        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(CachedRead {
-            at,
-            facts: cf,
-            data_plane,
+    /// Whether `read` stands beside the data plane of a run begun at `start` (its finding ids,
+    /// `data_plane`): it does unless the data plane changed since this probe's last run and the
+    /// read was made before this run.
+    pub fn beside(&self, read: &Read, start: Instant, data_plane: &[FindingId]) -> bool {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = used
+            .as_ref()
+            .and_then(|u| u.data_plane.as_deref())
+            .is_some_and(|d| d != data_plane);
+        !changed || read.at >= start
+    }
+
+    /// A run used `read` beside `data_plane`; the next run may too, unless the deadline cut the
+    /// read short (`cut`).
+    pub fn keep(&self, read: &Read, data_plane: Vec<FindingId>, cut: bool) {
+        self.set(data_plane, cut.then_some(read.at));
+    }
+
+    /// A run begun at `start` saw its data plane change (`data_plane`) and had no time left to
+    /// read again: the next run takes a read made after `start`.
+    pub fn reread_after(&self, start: Instant, data_plane: Vec<FindingId>) {
+        self.set(data_plane, Some(start));
+    }
+
+    fn set(&self, data_plane: Vec<FindingId>, not_before: Option<Instant>) {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(Used {
+            data_plane: Some(data_plane),
+            not_before,
         }));
     }
 
@@ -138,11 +274,6 @@ impl ControlCache {
     pub fn store_logs(&self, at: Instant, failures: Vec<String>, logs: ExecutionLogs) {
         *self.logs.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Box::new(CachedLogs { at, failures, logs }));
-    }
-
-    /// The AWS clients for `cfg` (shared, got once).
-    pub async fn inventory(&self, cfg: &Config) -> &SdkInventory {
-        self.inventory.get_or_init(|| shared_clients(cfg)).await
     }
 }
 
@@ -407,17 +538,123 @@ pub(crate) mod tests {
         assert!(!e.contains('\n'));
     }
 
+    /// A probe config reading `api` from an AWS endpoint at `endpoint`.
+    fn aws_cfg(api: &str, endpoint: &str) -> Config {
+        let src = format!(
+            "api_id = \"{api}\"\nregion = \"us-east-1\"\nstage = \"test\"\n\
+             aws_endpoint_url = \"{endpoint}\"\n"
+        );
+        let p = Path::new("p.toml");
+        let pf = config::parse_probe_file(p, &src).unwrap();
+        config::build(Some((p, &src, &pf)), &Overrides::default(), None).unwrap()
+    }
+
     #[test]
-    fn control_read_is_reused_within_its_interval() {
+    fn probes_of_one_chain_and_clients_share_one_read_slot() {
+        let e = "http://127.0.0.1:1";
+        let a = shared_slot(&aws_cfg("aaaaaaaaaa", e));
+        assert!(Arc::ptr_eq(&a, &shared_slot(&aws_cfg("aaaaaaaaaa", e))));
+        assert!(!Arc::ptr_eq(&a, &shared_slot(&aws_cfg("bbbbbbbbbb", e))));
+        let other_endpoint = shared_slot(&aws_cfg("aaaaaaaaaa", "http://127.0.0.1:2"));
+        assert!(!Arc::ptr_eq(&a, &other_endpoint));
+    }
+
+    /// A read taking `took`, counted in `n`.
+    async fn slow_read(n: &std::sync::atomic::AtomicUsize, took: Duration) -> ControlFacts {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(took).await;
+        ControlFacts::default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_read_for_the_probes_waiting_and_reused_within_its_interval() {
+        let slot = ReadSlot::default();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let sec = Duration::from_secs(1);
+        let deadline = Instant::now() + 10 * sec;
+        // Three probes wanting a read at once: one reads, the others wait for it.
+        let (a, b, c) = tokio::join!(
+            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
+            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
+            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
+        );
+        assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.0, &c.0));
+        let mut made = [a.1, b.1, c.1];
+        made.sort_by_key(|m| *m == Made::Shared);
+        assert_eq!(made, [Made::Now, Made::Shared, Made::Shared]);
+        // Recent enough: reused; wanted newer: read again, then that one is shared.
+        let (r, m) = slot
+            .get(Some(a.0.at), deadline, || slow_read(&n, sec))
+            .await;
+        assert!(Arc::ptr_eq(&r, &a.0) && m == Made::Shared);
+        let (r, m) = slot
+            .get(Some(Instant::now()), deadline, || slow_read(&n, sec))
+            .await;
+        assert!(!Arc::ptr_eq(&r, &a.0) && m == Made::Now);
+        let (r2, m) = slot.get(Some(r.at), deadline, || slow_read(&n, sec)).await;
+        assert!(Arc::ptr_eq(&r, &r2) && m == Made::Shared);
+        assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_cut_short_is_not_shared_and_a_waiter_keeps_its_deadline() {
+        let slot = ReadSlot::default();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let sec = Duration::from_secs(1);
+        let now = Instant::now();
+        // One probe reads for 20 s with 10 s left; another with 3 s left waits, then reads alone.
+        let (a, b) = tokio::join!(
+            slot.get(None, now + 10 * sec, || async {
+                tokio::time::timeout_at(now + 10 * sec, slow_read(&n, 20 * sec))
+                    .await
+                    .unwrap_or_default()
+            }),
+            async {
+                tokio::time::sleep(sec).await;
+                slot.get(None, now + 3 * sec, || async { ControlFacts::default() })
+                    .await
+            }
+        );
+        assert_eq!((a.1, b.1), (Made::Cut, Made::Cut));
+        assert_eq!(
+            b.0.at,
+            now + 3 * sec,
+            "the waiter stopped waiting at its deadline"
+        );
+        // Neither was kept: the next probe reads.
+        let (_, m) = slot
+            .get(None, Instant::now() + 10 * sec, || slow_read(&n, sec))
+            .await;
+        assert_eq!(m, Made::Now);
+    }
+
+    #[test]
+    fn a_probe_whose_data_plane_changed_wants_a_read_made_after() {
         let c = ControlCache::default();
-        let t0 = Instant::now();
         let five_min = Duration::from_secs(300);
-        assert!(c.fresh(t0, five_min).is_none());
-        c.store(t0, ControlFacts::default(), vec![]);
-        assert!(c.fresh(t0 + Duration::from_secs(299), five_min).is_some());
-        assert!(c.fresh(t0 + five_min, five_min).is_none());
-        assert!(c.read_beside(&[]));
-        assert!(!c.read_beside(&[FindingId::IntegrationTimeout]));
+        let t0 = Instant::now();
+        let read = Read {
+            at: t0,
+            facts: ControlFacts::default(),
+        };
+        // The first run: no data plane seen before, the read stands beside any.
+        let run1 = t0 + Duration::from_secs(5);
+        assert!(c.beside(&read, run1, &[FindingId::IntegrationTimeout]));
+        c.keep(&read, vec![], false);
+        assert!(c.beside(&read, run1, &[]));
+        assert_eq!(c.not_before(run1, five_min), run1.checked_sub(five_min));
+        // The data plane changed: only a read made in this run stands beside it.
+        assert!(!c.beside(&read, run1, &[FindingId::IntegrationTimeout]));
+        assert!(c.beside(&read, t0, &[FindingId::IntegrationTimeout]));
+        // No time to read again: the next run takes no read made before this one began.
+        c.reread_after(run1, vec![FindingId::IntegrationTimeout]);
+        let run2 = run1 + Duration::from_secs(5);
+        assert_eq!(c.not_before(run2, five_min), Some(run1));
+        assert!(c.beside(&read, run2, &[FindingId::IntegrationTimeout]));
+        // A read cut short is not reused by the next run either.
+        c.keep(&read, vec![FindingId::IntegrationTimeout], true);
+        assert_eq!(c.not_before(run2, five_min), Some(t0));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::facts::Facts;
 use crate::finding::{Finding, FindingId, Layer, Severity};
 use crate::metrics::{Metrics, ProbeSnapshot, RunResult};
 use crate::run;
-use load::{Probe, ProbeSet};
+use load::{Made, Probe, ProbeSet};
 use scheduler::{RunFn, Scheduler};
 
 pub use args::{AgentArgs, LogFormat};
@@ -155,11 +155,11 @@ fn read_lifetime(cfg: &crate::config::Config) -> Duration {
 
 /// The doctor's run, start to end ([`run::probe_and_diagnose`]): data-plane probes and
 /// control-plane reads side by side under the probe's timeout, then diagnosis. The control plane
-/// is read at most once per `control_plane_interval` ([`read_lifetime`]); in between, the last
-/// read stands in — while the data plane shows what it showed beside that read. When it shows
-/// something else (a fault came or went), the control plane is read again before anything is
-/// concluded from it: a stale read would contradict the probes (a fixed policy "not deployed", a
-/// fault "not seen").
+/// is read at most once per `control_plane_interval` ([`read_lifetime`]) for all the probes of
+/// one chain and clients ([`load::ControlCache`]); in between, the last read stands in — while
+/// the probe's data plane shows what it showed beside that read. When it shows something else
+/// (a fault came or went), the control plane is read again before anything is concluded from it:
+/// a stale read would contradict the probes (a fixed policy "not deployed", a fault "not seen").
 /// Returns whether the control plane was read in this run.
 pub async fn execute(
     probe: &Probe,
@@ -168,52 +168,44 @@ pub async fn execute(
     let cfg = &probe.cfg;
     let start = Instant::now();
     let deadline = start + timeout;
-    let mut read = false;
+    let mut taken = None;
     let control = async {
         if cfg.no_aws {
             return None;
         }
-        if let Some(cf) = probe.control.fresh(start, read_lifetime(cfg)) {
-            return Some(cf);
-        }
-        let inv = probe.control.inventory(cfg).await;
-        read = true;
-        Some(run::read_control_plane(inv, cfg, deadline).await)
+        let not_before = probe.control.not_before(start, read_lifetime(cfg));
+        let (read, made) = probe.control.read(cfg, not_before, deadline).await;
+        let facts = read.facts.clone();
+        taken = Some((read, made));
+        Some(facts)
     };
     let (mut facts, mut findings) =
         run::probe_and_diagnose(cfg, &probe.prober, deadline, control).await;
-    let Some(cf) = facts.control.take() else {
-        return (facts, findings, read, None);
+    let (Some(cf), Some((read, made))) = (facts.control.take(), taken) else {
+        return (facts, findings, false, None);
     };
+    let mut read_now = made != Made::Shared;
     let data_plane: Vec<FindingId> = crate::diagnose::diagnose(&facts)
         .iter()
         .map(|f| f.id)
         .collect();
-    if read {
-        probe.control.store(start, cf.clone(), data_plane);
-        facts.control = Some(cf);
-    } else if probe.control.read_beside(&data_plane) {
+    if probe.control.beside(&read, start, &data_plane) {
+        probe.control.keep(&read, data_plane, made == Made::Cut);
         facts.control = Some(cf);
     } else if deadline.saturating_duration_since(Instant::now()) < REREAD_MIN {
         // No time left in this run: the next one reads it afresh, beside its probes.
-        probe.control.forget();
+        probe.control.reread_after(start, data_plane);
         facts.control = Some(cf);
     } else {
-        let inv = probe.control.inventory(cfg).await;
         // Boxed: the SDK's futures are large, and this one would double the run's.
-        let cf = Box::pin(run::read_control_plane(inv, cfg, deadline)).await;
-        // A read the deadline cut short is not kept for the next runs.
-        if Instant::now() < deadline {
-            probe.control.store(start, cf.clone(), data_plane);
-        } else {
-            probe.control.forget();
-        }
-        facts.control = Some(cf);
+        let (read, made) = Box::pin(probe.control.read(cfg, Some(start), deadline)).await;
+        probe.control.keep(&read, data_plane, made == Made::Cut);
+        facts.control = Some(read.facts.clone());
         findings = crate::diagnose::diagnose(&facts);
-        read = true;
+        read_now |= made != Made::Shared;
     }
     let logs = execution_logs(probe, &mut facts, &mut findings, start, deadline).await;
-    (facts, findings, read, logs)
+    (facts, findings, read_now, logs)
 }
 
 /// A run API Gateway failed, with the control plane: the execution logs of what failed, looked at
