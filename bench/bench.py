@@ -685,7 +685,8 @@ def bench_aws(opt, work):
     """500 probes of the lab's healthy chain, each reading the control plane from the lab's moto
     (every probe file its own, as a fleet of private APIs would have), on a 5 s interval: the
     agent's RSS every 30 s for `--minutes` (10 unless given). The probes share one set of AWS
-    clients (same region, endpoint and roles)."""
+    clients (same region, endpoint and roles) and, reading the same chain, one control-plane read
+    per interval."""
     n, minutes = (500, opt.minutes) if not opt.quick else (50, 1)
     rows = []
     with Procs() as ps:

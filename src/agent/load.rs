@@ -55,6 +55,31 @@ struct CachedLogs {
 pub struct Read {
     pub at: Instant,
     pub facts: ControlFacts,
+    /// Made for a run, begun then, that saw its data plane change: the read shows the control
+    /// plane after that change.
+    pub for_change: Option<Instant>,
+}
+
+/// Which reads a run takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Want {
+    /// Reads begun at or after this (`None`: any).
+    not_before: Option<Instant>,
+    /// Or reads made for a change of the data plane some run saw after this instant (a probe's
+    /// data plane changed after its previous run began; another probe of the chain that saw a
+    /// change since has read after it).
+    change_after: Option<Instant>,
+    /// This run, begun then, wants a read for a change of its data plane.
+    for_change: Option<Instant>,
+}
+
+impl Want {
+    fn takes(&self, r: &Read) -> bool {
+        self.not_before.is_none_or(|t| r.at >= t)
+            || self
+                .change_after
+                .is_some_and(|p| r.for_change.is_some_and(|s| s > p))
+    }
 }
 
 /// Who made a read a probe takes.
@@ -68,12 +93,13 @@ pub enum Made {
     Cut,
 }
 
-/// What a probe's last run saw: the data plane beside the read it used (`None`: no read used
-/// yet), and the earliest start of a read its next run takes (after a read cut short, or a
-/// change of the data plane with no time left to read again).
-#[derive(Debug, Default)]
+/// What a probe's last run saw: when it began, the data plane beside the read it used, and the
+/// earliest start of a read its next run takes (after a read cut short, or a change of the data
+/// plane with no time left to read again).
+#[derive(Debug)]
 struct Used {
-    data_plane: Option<Vec<FindingId>>,
+    start: Instant,
+    data_plane: Vec<FindingId>,
     not_before: Option<Instant>,
 }
 
@@ -90,12 +116,12 @@ type ReadKey = (ClientsKey, String, String, Option<String>, Option<String>);
 struct ReadSlot(tokio::sync::Mutex<Option<Arc<Read>>>);
 
 impl ReadSlot {
-    /// The shared read when begun at or after `not_before`, else one made now with `read` (once
-    /// for every probe waiting here) and shared when complete by `deadline`. A probe whose
-    /// deadline passes while another reads makes its own read, cut short at once.
+    /// The shared read when `want` takes it, else one made now with `read` (once for every probe
+    /// waiting here) and shared when complete by `deadline`. A probe whose deadline passes while
+    /// another reads makes its own read, cut short at once.
     async fn get<F>(
         &self,
-        not_before: Option<Instant>,
+        want: Want,
         deadline: Instant,
         read: impl FnOnce() -> F,
     ) -> (Arc<Read>, Made)
@@ -105,15 +131,24 @@ impl ReadSlot {
         let Ok(mut last) = tokio::time::timeout_at(deadline, self.0.lock()).await else {
             let at = Instant::now();
             let facts = read().await;
-            return (Arc::new(Read { at, facts }), Made::Cut);
+            let for_change = want.for_change;
+            return (
+                Arc::new(Read {
+                    at,
+                    facts,
+                    for_change,
+                }),
+                Made::Cut,
+            );
         };
-        if let Some(r) = last.as_ref().filter(|r| recent(r.at, not_before)) {
+        if let Some(r) = last.as_ref().filter(|r| want.takes(r)) {
             return (Arc::clone(r), Made::Shared);
         }
         let at = Instant::now();
         let read = Arc::new(Read {
             at,
             facts: read().await,
+            for_change: want.for_change,
         });
         // A read the deadline cut short is not shared.
         if Instant::now() >= deadline {
@@ -183,12 +218,6 @@ fn shared_slot(cfg: &Config) -> Arc<ReadSlot> {
     s
 }
 
-/// Whether a read begun at `at` is recent enough for a probe that wants one begun at or after
-/// `not_before` (`None`: any).
-fn recent(at: Instant, not_before: Option<Instant>) -> bool {
-    not_before.is_none_or(|t| at >= t)
-}
-
 impl ControlCache {
     /// The AWS clients for `cfg` (shared, got once).
     pub async fn inventory(&self, cfg: &Config) -> &SdkInventory {
@@ -199,59 +228,70 @@ impl ControlCache {
             .await
     }
 
-    /// The earliest start of a read this probe takes at `now`: younger than `max_age`, and made
-    /// after what its last run asked for.
-    pub fn not_before(&self, now: Instant, max_age: Duration) -> Option<Instant> {
+    /// The reads a run begun at `now` takes: begun less than `max_age` before, and after what
+    /// the last run asked for.
+    pub fn want(&self, now: Instant, max_age: Duration) -> Want {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = now.checked_sub(max_age);
-        match used.as_ref().and_then(|u| u.not_before) {
+        let not_before = match used.as_ref().and_then(|u| u.not_before) {
             Some(t) => Some(fresh.map_or(t, |f| f.max(t))),
             None => fresh,
+        };
+        Want {
+            not_before,
+            ..Want::default()
         }
     }
 
-    /// `cfg`'s chain as read at or after `not_before` by `deadline` ([`ReadSlot::get`]), and
-    /// who made the read.
-    pub async fn read(
-        &self,
-        cfg: &Config,
-        not_before: Option<Instant>,
-        deadline: Instant,
-    ) -> (Arc<Read>, Made) {
+    /// The reads a run begun at `start` takes when its data plane changed since the last run:
+    /// one begun in this run, or one made for a change another run saw since the last run began
+    /// (the probes of one chain see a fault one after the other, and read once for it).
+    pub fn want_after_change(&self, start: Instant) -> Want {
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        Want {
+            not_before: Some(start),
+            change_after: used.as_ref().map(|u| u.start),
+            for_change: Some(start),
+        }
+    }
+
+    /// `cfg`'s chain as `want` takes it by `deadline` ([`ReadSlot::get`]), and who made the
+    /// read.
+    pub async fn read(&self, cfg: &Config, want: Want, deadline: Instant) -> (Arc<Read>, Made) {
         let slot = self.reads.get_or_init(|| async { shared_slot(cfg) }).await;
         let inv = self.inventory(cfg).await;
         // Boxed: the SDK's futures are large.
         let read = || Box::pin(crate::run::read_control_plane(inv, cfg, deadline));
-        slot.get(not_before, deadline, read).await
+        slot.get(want, deadline, read).await
     }
 
     /// Whether `read` stands beside the data plane of a run begun at `start` (its finding ids,
     /// `data_plane`): it does unless the data plane changed since this probe's last run and the
-    /// read was made before this run.
+    /// read is not one [`ControlCache::want_after_change`] takes.
     pub fn beside(&self, read: &Read, start: Instant, data_plane: &[FindingId]) -> bool {
-        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let changed = used
-            .as_ref()
-            .and_then(|u| u.data_plane.as_deref())
-            .is_some_and(|d| d != data_plane);
-        !changed || read.at >= start
+        let changed = {
+            let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            used.as_ref().is_some_and(|u| u.data_plane != data_plane)
+        };
+        !changed || self.want_after_change(start).takes(read)
     }
 
-    /// A run used `read` beside `data_plane`; the next run may too, unless the deadline cut the
-    /// read short (`cut`).
-    pub fn keep(&self, read: &Read, data_plane: Vec<FindingId>, cut: bool) {
-        self.set(data_plane, cut.then_some(read.at));
+    /// A run begun at `start` used `read` beside `data_plane`; the next run may too, unless the
+    /// deadline cut the read short (`cut`).
+    pub fn keep(&self, read: &Read, start: Instant, data_plane: Vec<FindingId>, cut: bool) {
+        self.set(start, data_plane, cut.then_some(read.at));
     }
 
     /// A run begun at `start` saw its data plane change (`data_plane`) and had no time left to
     /// read again: the next run takes a read made after `start`.
     pub fn reread_after(&self, start: Instant, data_plane: Vec<FindingId>) {
-        self.set(data_plane, Some(start));
+        self.set(start, data_plane, Some(start));
     }
 
-    fn set(&self, data_plane: Vec<FindingId>, not_before: Option<Instant>) {
+    fn set(&self, start: Instant, data_plane: Vec<FindingId>, not_before: Option<Instant>) {
         *self.used.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(Used {
-            data_plane: Some(data_plane),
+            start,
+            data_plane,
             not_before,
         }));
     }
@@ -566,17 +606,26 @@ pub(crate) mod tests {
         ControlFacts::default()
     }
 
+    /// Reads begun at or after `t`.
+    fn since(t: Instant) -> Want {
+        Want {
+            not_before: Some(t),
+            ..Want::default()
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn one_read_for_the_probes_waiting_and_reused_within_its_interval() {
         let slot = ReadSlot::default();
         let n = std::sync::atomic::AtomicUsize::new(0);
         let sec = Duration::from_secs(1);
         let deadline = Instant::now() + 10 * sec;
+        let any = Want::default();
         // Three probes wanting a read at once: one reads, the others wait for it.
         let (a, b, c) = tokio::join!(
-            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
-            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
-            slot.get(None, deadline, || slow_read(&n, 2 * sec)),
+            slot.get(any, deadline, || slow_read(&n, 2 * sec)),
+            slot.get(any, deadline, || slow_read(&n, 2 * sec)),
+            slot.get(any, deadline, || slow_read(&n, 2 * sec)),
         );
         assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(Arc::ptr_eq(&a.0, &b.0) && Arc::ptr_eq(&a.0, &c.0));
@@ -585,14 +634,14 @@ pub(crate) mod tests {
         assert_eq!(made, [Made::Now, Made::Shared, Made::Shared]);
         // Recent enough: reused; wanted newer: read again, then that one is shared.
         let (r, m) = slot
-            .get(Some(a.0.at), deadline, || slow_read(&n, sec))
+            .get(since(a.0.at), deadline, || slow_read(&n, sec))
             .await;
         assert!(Arc::ptr_eq(&r, &a.0) && m == Made::Shared);
         let (r, m) = slot
-            .get(Some(Instant::now()), deadline, || slow_read(&n, sec))
+            .get(since(Instant::now()), deadline, || slow_read(&n, sec))
             .await;
         assert!(!Arc::ptr_eq(&r, &a.0) && m == Made::Now);
-        let (r2, m) = slot.get(Some(r.at), deadline, || slow_read(&n, sec)).await;
+        let (r2, m) = slot.get(since(r.at), deadline, || slow_read(&n, sec)).await;
         assert!(Arc::ptr_eq(&r, &r2) && m == Made::Shared);
         assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
@@ -603,16 +652,17 @@ pub(crate) mod tests {
         let n = std::sync::atomic::AtomicUsize::new(0);
         let sec = Duration::from_secs(1);
         let now = Instant::now();
+        let any = Want::default();
         // One probe reads for 20 s with 10 s left; another with 3 s left waits, then reads alone.
         let (a, b) = tokio::join!(
-            slot.get(None, now + 10 * sec, || async {
+            slot.get(any, now + 10 * sec, || async {
                 tokio::time::timeout_at(now + 10 * sec, slow_read(&n, 20 * sec))
                     .await
                     .unwrap_or_default()
             }),
             async {
                 tokio::time::sleep(sec).await;
-                slot.get(None, now + 3 * sec, || async { ControlFacts::default() })
+                slot.get(any, now + 3 * sec, || async { ControlFacts::default() })
                     .await
             }
         );
@@ -624,37 +674,64 @@ pub(crate) mod tests {
         );
         // Neither was kept: the next probe reads.
         let (_, m) = slot
-            .get(None, Instant::now() + 10 * sec, || slow_read(&n, sec))
+            .get(any, Instant::now() + 10 * sec, || slow_read(&n, sec))
             .await;
         assert_eq!(m, Made::Now);
+    }
+
+    fn read_at(at: Instant, for_change: Option<Instant>) -> Read {
+        Read {
+            at,
+            facts: ControlFacts::default(),
+            for_change,
+        }
     }
 
     #[test]
     fn a_probe_whose_data_plane_changed_wants_a_read_made_after() {
         let c = ControlCache::default();
         let five_min = Duration::from_secs(300);
+        let s = Duration::from_secs(1);
         let t0 = Instant::now();
-        let read = Read {
-            at: t0,
-            facts: ControlFacts::default(),
-        };
+        let read = read_at(t0, None);
         // The first run: no data plane seen before, the read stands beside any.
-        let run1 = t0 + Duration::from_secs(5);
+        let run1 = t0 + 5 * s;
         assert!(c.beside(&read, run1, &[FindingId::IntegrationTimeout]));
-        c.keep(&read, vec![], false);
-        assert!(c.beside(&read, run1, &[]));
-        assert_eq!(c.not_before(run1, five_min), run1.checked_sub(five_min));
-        // The data plane changed: only a read made in this run stands beside it.
-        assert!(!c.beside(&read, run1, &[FindingId::IntegrationTimeout]));
-        assert!(c.beside(&read, t0, &[FindingId::IntegrationTimeout]));
+        c.keep(&read, run1, vec![], false);
+        let run2 = run1 + 5 * s;
+        assert!(c.beside(&read, run2, &[]));
+        assert_eq!(
+            c.want(run2, five_min),
+            since_or_any(run2.checked_sub(five_min))
+        );
+        // The data plane changed: a read begun in this run stands beside it, or one another
+        // probe of the chain made for a change it saw since this probe's last run began.
+        let timeout = [FindingId::IntegrationTimeout];
+        assert!(!c.beside(&read, run2, &timeout));
+        assert!(c.beside(&read_at(run2, None), run2, &timeout));
+        assert!(c.beside(&read_at(run1 + s, Some(run1 + s)), run2, &timeout));
+        assert!(!c.beside(&read_at(run1 + s, None), run2, &timeout));
+        assert!(!c.beside(&read_at(run1 - s, Some(run1 - s)), run2, &timeout));
+        let want = c.want_after_change(run2);
+        assert_eq!(
+            (want.not_before, want.change_after, want.for_change),
+            (Some(run2), Some(run1), Some(run2))
+        );
         // No time to read again: the next run takes no read made before this one began.
-        c.reread_after(run1, vec![FindingId::IntegrationTimeout]);
-        let run2 = run1 + Duration::from_secs(5);
-        assert_eq!(c.not_before(run2, five_min), Some(run1));
-        assert!(c.beside(&read, run2, &[FindingId::IntegrationTimeout]));
+        c.reread_after(run2, timeout.to_vec());
+        let run3 = run2 + 5 * s;
+        assert_eq!(c.want(run3, five_min), since(run2));
+        assert!(c.beside(&read, run3, &timeout));
         // A read cut short is not reused by the next run either.
-        c.keep(&read, vec![FindingId::IntegrationTimeout], true);
-        assert_eq!(c.not_before(run2, five_min), Some(t0));
+        c.keep(&read, run3, timeout.to_vec(), true);
+        assert_eq!(c.want(run3 + 5 * s, five_min), since(t0));
+    }
+
+    fn since_or_any(t: Option<Instant>) -> Want {
+        Want {
+            not_before: t,
+            ..Want::default()
+        }
     }
 
     #[test]

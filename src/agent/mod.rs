@@ -158,9 +158,10 @@ fn read_lifetime(cfg: &crate::config::Config) -> Duration {
 /// is read at most once per `control_plane_interval` ([`read_lifetime`]) for all the probes of
 /// one chain and clients ([`load::ControlCache`]); in between, the last read stands in — while
 /// the probe's data plane shows what it showed beside that read. When it shows something else
-/// (a fault came or went), the control plane is read again before anything is concluded from it:
-/// a stale read would contradict the probes (a fixed policy "not deployed", a fault "not seen").
-/// Returns whether the control plane was read in this run.
+/// (a fault came or went), a read made after the change is taken before anything is concluded
+/// from it (this run's, or one another probe of the chain made for the change): a stale read
+/// would contradict the probes (a fixed policy "not deployed", a fault "not seen").
+/// Returns whether this run read the control plane.
 pub async fn execute(
     probe: &Probe,
     timeout: Duration,
@@ -173,8 +174,8 @@ pub async fn execute(
         if cfg.no_aws {
             return None;
         }
-        let not_before = probe.control.not_before(start, read_lifetime(cfg));
-        let (read, made) = probe.control.read(cfg, not_before, deadline).await;
+        let want = probe.control.want(start, read_lifetime(cfg));
+        let (read, made) = probe.control.read(cfg, want, deadline).await;
         let facts = read.facts.clone();
         taken = Some((read, made));
         Some(facts)
@@ -190,7 +191,9 @@ pub async fn execute(
         .map(|f| f.id)
         .collect();
     if probe.control.beside(&read, start, &data_plane) {
-        probe.control.keep(&read, data_plane, made == Made::Cut);
+        probe
+            .control
+            .keep(&read, start, data_plane, made == Made::Cut);
         facts.control = Some(cf);
     } else if deadline.saturating_duration_since(Instant::now()) < REREAD_MIN {
         // No time left in this run: the next one reads it afresh, beside its probes.
@@ -198,8 +201,11 @@ pub async fn execute(
         facts.control = Some(cf);
     } else {
         // Boxed: the SDK's futures are large, and this one would double the run's.
-        let (read, made) = Box::pin(probe.control.read(cfg, Some(start), deadline)).await;
-        probe.control.keep(&read, data_plane, made == Made::Cut);
+        let want = probe.control.want_after_change(start);
+        let (read, made) = Box::pin(probe.control.read(cfg, want, deadline)).await;
+        probe
+            .control
+            .keep(&read, start, data_plane, made == Made::Cut);
         facts.control = Some(read.facts.clone());
         findings = crate::diagnose::diagnose(&facts);
         read_now |= made != Made::Shared;
