@@ -1,5 +1,7 @@
 //! Probe set loading: one probe file, or every `*.toml` file of a directory. Names must be
-//! unique; any bad file fails the whole load with `file:line:column`.
+//! unique; any bad file fails the whole load with `file:line:column`. And what a loaded probe keeps
+//! between runs of the control plane: its AWS clients and reads, shared with the probes of the
+//! same clients and chain ([`ControlCache`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
