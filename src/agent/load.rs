@@ -76,6 +76,16 @@ pub struct Want {
 }
 
 impl Want {
+    /// What a run begun at `start` takes when its data plane changed since the last run
+    /// (`last`: what that run saw).
+    fn after_change(last: Option<&Used>, start: Instant) -> Want {
+        Want {
+            not_before: Some(start),
+            change_after: last.map(|u| u.start),
+            for_change: Some(start),
+        }
+    }
+
     fn takes(&self, r: &Read) -> bool {
         self.not_before.is_none_or(|t| r.at >= t)
             || self
@@ -171,11 +181,15 @@ static CLIENTS: tokio::sync::Mutex<BTreeMap<ClientsKey, Weak<SdkInventory>>> =
 static READS: std::sync::Mutex<BTreeMap<ReadKey, Weak<ReadSlot>>> =
     std::sync::Mutex::new(BTreeMap::new());
 
-fn clients_key(cfg: &Config) -> ClientsKey {
+fn clients_key(
+    region: &str,
+    endpoint_url: Option<&str>,
+    roles: &BTreeMap<String, String>,
+) -> ClientsKey {
     (
-        cfg.region.clone(),
-        cfg.aws_endpoint_url.clone(),
-        cfg.roles.clone(),
+        region.to_string(),
+        endpoint_url.map(str::to_string),
+        roles.clone(),
     )
 }
 
@@ -186,11 +200,7 @@ pub(crate) async fn shared_inventory(
     endpoint_url: Option<&str>,
     roles: &BTreeMap<String, String>,
 ) -> Arc<SdkInventory> {
-    let key: ClientsKey = (
-        region.to_string(),
-        endpoint_url.map(str::to_string),
-        roles.clone(),
-    );
+    let key = clients_key(region, endpoint_url, roles);
     let mut all = CLIENTS.lock().await;
     all.retain(|_, w| w.strong_count() > 0);
     if let Some(c) = all.get(&key).and_then(Weak::upgrade) {
@@ -204,7 +214,7 @@ pub(crate) async fn shared_inventory(
 /// The read slot of `cfg`'s chain, made when no probe holds it.
 fn shared_slot(cfg: &Config) -> Arc<ReadSlot> {
     let key: ReadKey = (
-        clients_key(cfg),
+        clients_key(&cfg.region, cfg.aws_endpoint_url.as_deref(), &cfg.roles),
         cfg.api_id.clone(),
         cfg.stage_name().to_string(),
         cfg.domain_name.clone(),
@@ -234,11 +244,10 @@ impl ControlCache {
     /// the last run asked for.
     pub fn want(&self, now: Instant, max_age: Duration) -> Want {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = now.checked_sub(max_age);
-        let not_before = match used.as_ref().and_then(|u| u.not_before) {
-            Some(t) => Some(fresh.map_or(t, |f| f.max(t))),
-            None => fresh,
-        };
+        // The later of the two (`None`, any read, is the least).
+        let not_before = now
+            .checked_sub(max_age)
+            .max(used.as_ref().and_then(|u| u.not_before));
         Want {
             not_before,
             ..Want::default()
@@ -250,11 +259,7 @@ impl ControlCache {
     /// (the probes of one chain see a fault one after the other, and read once for it).
     pub fn want_after_change(&self, start: Instant) -> Want {
         let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        Want {
-            not_before: Some(start),
-            change_after: used.as_ref().map(|u| u.start),
-            for_change: Some(start),
-        }
+        Want::after_change(used.as_deref(), start)
     }
 
     /// `cfg`'s chain as `want` takes it by `deadline` ([`ReadSlot::get`]), and who made the
@@ -271,11 +276,11 @@ impl ControlCache {
     /// `data_plane`): it does unless the data plane changed since this probe's last run and the
     /// read is not one [`ControlCache::want_after_change`] takes.
     pub fn beside(&self, read: &Read, start: Instant, data_plane: &[FindingId]) -> bool {
-        let changed = {
-            let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-            used.as_ref().is_some_and(|u| u.data_plane != data_plane)
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(u) = used.as_deref() else {
+            return true;
         };
-        !changed || self.want_after_change(start).takes(read)
+        u.data_plane == data_plane || Want::after_change(Some(u), start).takes(read)
     }
 
     /// A run begun at `start` used `read` beside `data_plane`; the next run may too, unless the
